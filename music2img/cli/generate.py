@@ -1,0 +1,92 @@
+"""``music2img generate``: paint landscapes for a valence/arousal point or for a song."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..assets import DIFFUSION_MODEL_DIR
+from ..errors import Music2ImgError
+
+SCHEDULER_NAMES = ("ddpm", "ddim", "dpm")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate", help="generate landscape images for an emotion or a song",
+        description="Generate landscape images for a valence/arousal point (1–9) or for the emotion of an audio file.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--valence", type=float, help="valence on the 1–9 scale (with --arousal)")
+    src.add_argument("--audio", type=Path, metavar="FILE", help="take valence and arousal from this song")
+    p.add_argument("--arousal", type=float, help="arousal on the 1–9 scale (with --valence)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: 25 for dpm, 50 for ddim, 1000 for ddpm)")
+    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default="dpm", help="sampler (default: %(default)s)")
+    p.add_argument("--num-images", type=int, default=1, metavar="K", help="images to generate (default: %(default)s)")
+    p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
+                   help="pipeline folder or Hugging Face repo id (default: %(default)s)")
+    p.add_argument("--music-model", type=Path, help="music emotion model folder for --audio (default: the shipped one)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder, or a .png file when --num-images is 1")
+    p.set_defaults(func=run, parser=p)
+
+
+def _emotion(args: argparse.Namespace) -> tuple[float, float, dict]:
+    """(valence, arousal, extra JSON fields) from the flags or from the song."""
+    if args.audio is None:
+        return args.valence, args.arousal, {}
+    from ..music_model import MusicEmotionModel
+
+    model = MusicEmotionModel.load(args.music_model) if args.music_model else MusicEmotionModel.load()
+    song = model.predict_file(args.audio)
+    return song.valence, song.arousal, {"audio": str(args.audio), "quadrant": song.quadrant}
+
+
+def _paths(out: Path, k: int) -> list[Path]:
+    if out.suffix.lower() == ".png":
+        if k != 1:
+            raise ValueError(f"--out {out} is a file: use a folder for --num-images {k}")
+        return [out]
+    return [out / f"landscape_{i:02d}.png" for i in range(k)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.valence is not None and args.arousal is None:
+        args.parser.error("--valence needs --arousal")
+    if args.audio is not None and args.arousal is not None:
+        args.parser.error("--arousal goes with --valence, not with --audio")
+    if args.num_images < 1:
+        args.parser.error("--num-images must be at least 1")
+    try:
+        paths = _paths(args.out, args.num_images)
+    except ValueError as exc:
+        args.parser.error(str(exc))
+
+    import torch
+
+    from ..files import atomic_path
+    from ..pipeline import check_va_lists, load_pipeline
+    from ..schedulers import DEFAULT_STEPS, make_scheduler
+
+    try:
+        valence, arousal, extra = _emotion(args)
+        check_va_lists(valence, arousal)
+        pipe = load_pipeline(args.model)
+    except Music2ImgError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    steps = args.steps or DEFAULT_STEPS[args.scheduler]
+    images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,
+                  num_inference_steps=steps, generator=torch.Generator().manual_seed(args.seed)).images
+    for image, path in zip(images, paths):
+        with atomic_path(path) as tmp:
+            image.save(tmp, format="PNG")
+    record = {"valence": round(valence, 3), "arousal": round(arousal, 3), **extra, "seed": args.seed,
+              "scheduler": args.scheduler, "steps": steps, "guidance": args.guidance, "model": str(args.model),
+              "paths": [str(p) for p in paths]}
+    print(json.dumps(record), flush=True)
+    return 0

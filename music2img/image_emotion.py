@@ -1,0 +1,161 @@
+"""Valence and arousal conveyed by a photo: a regressor on :mod:`music2img.image_features`.
+
+>>> model = ImageEmotionModel.load()               # assets/image_emotion, checksum verified
+>>> model.predict([pil_image, "photo.jpg", array])  # (n, 2): valence, arousal on the 1–9 scale
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence, Union
+
+import joblib
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from sklearn.multioutput import MultiOutputRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+from tqdm.auto import tqdm
+
+from .assets import IMAGE_MODEL_DIR
+from .errors import ImageError, ModelFileError
+from .files import atomic_path, sha256sum, verify_sha256
+from .image_features import FEATURE_NAMES, SCHEMA_VERSION, image_features
+from .va import VA_MAX, VA_MIN
+
+ImageLike = Union[Image.Image, str, os.PathLike, np.ndarray]
+
+MODEL_FILE = "model.joblib"
+CONFIG_FILE = "model.json"
+
+
+def load_rgb(image: ImageLike) -> np.ndarray:
+    """``H × W × 3`` ``uint8`` RGB array of a PIL image, an image file path or an array.
+
+    Raises :class:`ImageError` for a file that cannot be read or an array of the wrong shape.
+    Grey and RGBA inputs are converted (alpha composited on white).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as im:
+                return load_rgb(im)
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            raise ImageError(f"cannot read image {os.fspath(image)!r}: {exc}") from None
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, rgba)
+        try:
+            arr = np.asarray(image.convert("RGB"))
+        except OSError as exc:
+            raise ImageError(f"cannot decode image: {exc}") from None
+    elif isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            arr = arr[..., :3]
+        if arr.dtype != np.uint8:
+            if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+                raise ImageError("image array must be finite numbers")
+            scale = 255.0 if arr.size and float(np.max(arr)) <= 1.0 else 1.0
+            arr = np.clip(arr.astype(np.float64) * scale + 0.5, 0, 255).astype(np.uint8)
+    else:
+        raise ImageError(f"expected a PIL image, a path or an array, got {type(image).__name__}")
+    if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 8:
+        raise ImageError(f"expected an RGB image of at least 8×8 pixels, got array of shape {arr.shape}")
+    return arr
+
+
+def make_regressor(seed: int = 0) -> Any:
+    """The shipped regressor, unfitted: per dimension an RBF support-vector regressor on standardised
+    features (chosen by cross-validation against ridge, random forest, extra trees and averages of
+    them; see ``assets/image_emotion/MODEL_CARD.md``). ``seed`` is unused by SVR and kept
+    for a uniform training interface."""
+    del seed
+    return MultiOutputRegressor(make_pipeline(StandardScaler(), SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale")))
+
+
+def features_of(images: Iterable[ImageLike], progress: bool = False) -> np.ndarray:
+    """``(n, n_features)`` feature matrix of images given as PIL images, paths or arrays
+    (``progress`` shows a tqdm bar)."""
+    rows = [image_features(load_rgb(img)) for img in tqdm(images, desc="image features", unit="img",
+                                                          disable=not progress)]
+    return np.vstack(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
+
+
+class ImageEmotionModel:
+    """Predicts the (valence, arousal) a photo conveys, on the 1–9 SAM scale.
+
+    Parameters
+    ----------
+    regressor : fitted scikit-learn estimator mapping features to two outputs (valence, arousal).
+    feature_names : feature names the regressor was trained on (must match the current schema).
+    schema_version : :data:`music2img.image_features.SCHEMA_VERSION` at training time.
+    metadata : free-form JSON-able facts (training data, cross-validated scores) kept in ``model.json``.
+    """
+
+    def __init__(self, regressor: Any, feature_names: Sequence[str], schema_version: str,
+                 metadata: dict | None = None):
+        if schema_version != SCHEMA_VERSION or tuple(feature_names) != FEATURE_NAMES:
+            raise ModelFileError(
+                f"image model was trained on feature schema {schema_version!r} "
+                f"({len(feature_names)} features) but this code computes {SCHEMA_VERSION!r} "
+                f"({len(FEATURE_NAMES)} features); retrain with train/image_emotion.py")
+        self.regressor = regressor
+        self.feature_names = tuple(feature_names)
+        self.schema_version = schema_version
+        self.metadata = dict(metadata or {})
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` valence/arousal, clipped to 1–9, from a ``(n, n_features)`` matrix."""
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        if features.shape[0] == 0:
+            return np.empty((0, 2))
+        pred = np.asarray(self.regressor.predict(features), dtype=np.float64).reshape(len(features), 2)
+        return np.clip(pred, VA_MIN, VA_MAX)
+
+    def predict(self, images: ImageLike | Iterable[ImageLike]) -> np.ndarray:
+        """``(n, 2)`` valence/arousal of PIL images, image paths or ``H × W × 3`` arrays.
+
+        A single image (not in a list) is accepted too and gives shape ``(1, 2)``.
+        Raises :class:`ImageError` for an unreadable image.
+        """
+        if isinstance(images, (Image.Image, str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+            images = [images]
+        return self.predict_features(features_of(images))
+
+    def save(self, path: str | os.PathLike = IMAGE_MODEL_DIR) -> Path:
+        """Write ``model.joblib`` (compressed) and ``model.json`` (config + SHA-256) into folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / MODEL_FILE) as tmp:
+            joblib.dump(self.regressor, tmp, compress=("xz", 6))
+            digest = sha256sum(tmp)
+        config = {"schema_version": self.schema_version, "feature_names": list(self.feature_names),
+                  "sha256": digest, "outputs": ["valence", "arousal"], "metadata": self.metadata}
+        with atomic_path(path / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(config, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike = IMAGE_MODEL_DIR) -> "ImageEmotionModel":
+        """Load a saved model, verifying the checksum before unpickling; :class:`ModelFileError` if
+        missing, corrupt or built for another feature schema."""
+        path = Path(path)
+        config_path = path / CONFIG_FILE
+        if not config_path.is_file():
+            raise ModelFileError(f"image emotion model not found: {config_path} is missing "
+                                 "(train one with train/image_emotion.py)")
+        try:
+            config = json.loads(config_path.read_text())
+            digest = config["sha256"]
+        except (ValueError, KeyError) as exc:
+            raise ModelFileError(f"{config_path} is not a valid model config: {exc}") from None
+        verify_sha256(path / MODEL_FILE, digest)
+        regressor = joblib.load(path / MODEL_FILE)
+        return cls(regressor, config["feature_names"], config["schema_version"], config.get("metadata"))

@@ -1,0 +1,157 @@
+"""The music → (valence, arousal) model: a scikit-learn regressor on :mod:`music2img.features`.
+
+A song is analysed in windows (:func:`music2img.audio.frame_windows`: 30 s, non-overlapping, at
+most :data:`~music2img.audio.MAX_WINDOWS` spread over the song); each window gets its own
+prediction and the song's emotion is the mean over windows, weighted by window length.
+
+A saved model is a folder::
+
+    model.joblib   the fitted regressor (joblib, compressed)
+    model.json     sha256 of model.joblib, feature schema version and names, metadata
+
+:meth:`MusicEmotionModel.load` checks the SHA-256 *before* unpickling, so a replaced or truncated
+file is refused rather than executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .assets import MUSIC_MODEL_DIR
+from .audio import SAMPLE_RATE, check_signal, frame_windows, load_audio, resample
+from .errors import ModelFileError
+from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_windows
+from .files import atomic_path, sha256sum, verify_sha256
+from .va import VA_MAX, VA_MIN, quadrant
+
+MODEL_FILE = "model.joblib"
+CONFIG_FILE = "model.json"
+
+
+@dataclass
+class WindowEmotion:
+    """Emotion of one analysis window (times in seconds, values on the 1–9 scale)."""
+
+    start: float
+    end: float
+    valence: float
+    arousal: float
+
+
+@dataclass
+class SongEmotion:
+    """Emotion of a whole song: the aggregate of its windows."""
+
+    valence: float
+    arousal: float
+    quadrant: str
+    duration: float
+    windows: list[WindowEmotion]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class MusicEmotionModel:
+    """A fitted regressor from :data:`~music2img.features.FEATURE_NAMES` to (valence, arousal).
+
+    Parameters
+    ----------
+    regressor
+        A fitted scikit-learn estimator whose ``predict`` returns ``(n, 2)`` (valence, arousal).
+    feature_names : list of str
+        The feature schema it was fitted on; must equal the current ``FEATURE_NAMES``.
+    schema_version : str
+        The feature schema version it was fitted on; must equal the current ``SCHEMA_VERSION``.
+    metadata : dict, optional
+        Anything JSON-serialisable to keep with the model (training data, metrics, parameters).
+    """
+
+    def __init__(self, regressor, feature_names: list[str], schema_version: str, metadata: dict | None = None):
+        if str(schema_version) != SCHEMA_VERSION or list(feature_names) != FEATURE_NAMES:
+            raise ModelFileError(
+                f"the model was fitted on feature schema v{schema_version} ({len(feature_names)} features) but this "
+                f"version of music2img computes v{SCHEMA_VERSION} ({len(FEATURE_NAMES)} features); retrain it with "
+                "train/music_emotion.py")
+        self.regressor = regressor
+        self.feature_names = list(feature_names)
+        self.schema_version = str(schema_version)
+        self.metadata = dict(metadata or {})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike = MUSIC_MODEL_DIR) -> "MusicEmotionModel":
+        """Load a model folder written by :meth:`save`; raises :class:`ModelFileError` if it is
+        missing, fails its checksum or was made for another feature schema."""
+        import joblib
+
+        path = Path(path)
+        config_path = path / CONFIG_FILE
+        if not config_path.is_file():
+            raise ModelFileError(f"no music emotion model at {path} ({CONFIG_FILE} not found); "
+                                 "train one with train/music_emotion.py")
+        try:
+            config = json.loads(config_path.read_text())
+            expected = config["sha256"]
+            names, version = config["feature_names"], config["schema_version"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"{config_path} is not a valid model description ({exc})") from None
+        verify_sha256(path / MODEL_FILE, expected)
+        try:
+            regressor = joblib.load(path / MODEL_FILE)
+        except Exception as exc:  # unpickling errors have no common type
+            raise ModelFileError(f"cannot load {path / MODEL_FILE}: {type(exc).__name__}: {exc}") from None
+        return cls(regressor, names, version, config.get("metadata"))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``model.joblib`` (compressed) and ``model.json`` into the folder ``path``, each atomically."""
+        import joblib
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / MODEL_FILE) as tmp:
+            joblib.dump(self.regressor, tmp, compress=3)
+            digest = sha256sum(tmp)
+        config = {
+            "sha256": digest,
+            "schema_version": self.schema_version,
+            "feature_names": self.feature_names,
+            "targets": ["valence", "arousal"],
+            "metadata": self.metadata,
+        }
+        with atomic_path(path / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(config, indent=2) + "\n")
+
+    def predict_features(self, X: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` (valence, arousal) for feature rows ``X`` of shape ``(n, n_features)``, clipped to 1–9."""
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected features of shape (n, {len(self.feature_names)}), got {X.shape}")
+        return np.clip(np.asarray(self.regressor.predict(X), dtype=float).reshape(len(X), 2), VA_MIN, VA_MAX)
+
+    def predict_audio(self, y: np.ndarray, sr: int = SAMPLE_RATE) -> SongEmotion:
+        """Emotion of a mono signal: per-window predictions and their length-weighted mean.
+
+        Raises :class:`~music2img.errors.AudioError` for audio that is too short, too long or silent.
+        """
+        y = np.asarray(y, dtype=np.float32)
+        check_signal(y, sr)
+        y = resample(y, sr, SAMPLE_RATE)
+        spans = frame_windows(y, SAMPLE_RATE)
+        X = extract_windows(y, SAMPLE_RATE, spans)
+        va = self.predict_features(X)
+        weights = np.array([e - s for s, e in spans])
+        valence, arousal = (float(v) for v in np.average(va, axis=0, weights=weights))
+        windows = [WindowEmotion(s, e, float(v), float(a)) for (s, e), (v, a) in zip(spans, va)]
+        return SongEmotion(valence, arousal, quadrant(valence, arousal), len(y) / SAMPLE_RATE, windows)
+
+    def predict_file(self, path: str | os.PathLike) -> SongEmotion:
+        """Emotion of an audio file; raises :class:`~music2img.errors.AudioError` for unusable audio."""
+        return self.predict_audio(load_audio(path, SAMPLE_RATE), SAMPLE_RATE)

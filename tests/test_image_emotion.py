@@ -1,0 +1,94 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from music2img.errors import ImageError, ModelFileError
+from music2img.image_emotion import ImageEmotionModel, features_of, load_rgb, make_regressor
+from music2img.image_features import FEATURE_NAMES, SCHEMA_VERSION
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _images(n, seed=0, size=48):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        base = rng.integers(0, 256, 3)
+        img = np.clip(base + rng.normal(0, 10 + 6 * i, (size, size, 3)), 0, 255).astype(np.uint8)
+        out.append(img)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    imgs = _images(16)
+    X = features_of(imgs)
+    y = np.column_stack([np.linspace(1, 9, 16), np.linspace(9, 1, 16)])
+    return ImageEmotionModel(make_regressor().fit(X, y), FEATURE_NAMES, SCHEMA_VERSION, {"note": "tiny"})
+
+
+def test_predict_inputs(tiny_model, tmp_path):
+    img = _images(1, seed=5)[0]
+    path = tmp_path / "a.png"
+    Image.fromarray(img).save(path)
+    from_array = tiny_model.predict([img])
+    assert from_array.shape == (1, 2) and np.all((from_array >= 1) & (from_array <= 9))
+    both = tiny_model.predict([Image.fromarray(img), path, img.astype(np.float32) / 255])
+    assert np.allclose(both, from_array, atol=1e-6)
+    assert tiny_model.predict(path).shape == (1, 2) and tiny_model.predict([]).shape == (0, 2)
+    assert tiny_model.predict([Image.fromarray(img).convert("RGBA").resize((64, 64))]).shape == (1, 2)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ImageError):
+        tiny_model.predict([tmp_path / "bad.png"])
+    with pytest.raises(ImageError):
+        load_rgb(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ImageError):
+        load_rgb(42)
+
+
+def test_save_load_checksum(tiny_model, tmp_path):
+    folder = tiny_model.save(tmp_path / "m")
+    loaded = ImageEmotionModel.load(folder)
+    imgs = _images(3, seed=9)
+    assert np.allclose(loaded.predict(imgs), tiny_model.predict(imgs))
+    assert loaded.metadata == {"note": "tiny"}
+    assert json.loads((folder / "model.json").read_text())["schema_version"] == SCHEMA_VERSION
+    with open(folder / "model.joblib", "ab") as f:
+        f.write(b"tampered")
+    with pytest.raises(ModelFileError, match="checksum"):
+        ImageEmotionModel.load(folder)
+    with pytest.raises(ModelFileError, match="not found"):
+        ImageEmotionModel.load(tmp_path / "nowhere")
+    with pytest.raises(ModelFileError, match="schema"):
+        ImageEmotionModel(tiny_model.regressor, FEATURE_NAMES[:-1], SCHEMA_VERSION)
+
+
+def test_cli_json_and_bad_file(tiny_model, tmp_path):
+    import argparse
+
+    from music2img.cli import image_emotion as cli
+
+    folder = tiny_model.save(tmp_path / "m")
+    good = tmp_path / "good.png"
+    Image.fromarray(_images(1)[0]).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("nope")
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, argparse; from music2img.cli import image_emotion as c; "
+         "p = argparse.ArgumentParser(); c.register(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); "
+         "sys.exit(a.func(a))", "image-emotion", str(good), str(bad), "--json", "--model", str(folder)],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 1
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert set(lines[0]) == {"file", "valence", "arousal"} and 1 <= lines[0]["valence"] <= 9
+    assert lines[1]["file"] == str(bad) and "error" in lines[1]
+    assert "bad.jpg" in proc.stderr
+    args = parser.parse_args(["image-emotion", str(good), "--model", str(folder)])
+    assert args.func(args) == 0

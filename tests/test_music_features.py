@@ -1,0 +1,86 @@
+"""music2img.features: the schema, and that sharing intermediates changes no value."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+
+from conftest import SR, synth_music
+from music2img.features import FEATURE_NAMES, SCHEMA_VERSION, extract_features, extract_windows, frame_features
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return synth_music(6.0, bpm=100.0, minor=True, seed=3)
+
+
+def test_schema(clip):
+    x = extract_features(clip, SR)
+    assert x.shape == (len(FEATURE_NAMES),) and x.dtype == np.float32
+    assert np.all(np.isfinite(x))
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES) and SCHEMA_VERSION
+    assert {"mfcc00_mean", "chroma_cens11_std", "tonnetz05_mean", "rms_std", "tempo"} <= set(FEATURE_NAMES)
+
+
+def test_features_depend_on_the_music(clip):
+    other = synth_music(6.0, bpm=150.0, root_hz=330.0, seed=4)
+    assert not np.allclose(extract_features(clip, SR), extract_features(other, SR))
+
+
+def test_shared_intermediates_equal_naive_librosa(clip):
+    """Each descriptor equals librosa's own function called on the signal (recomputing STFT/CQT)."""
+    y, sr = clip, SR
+    frames, onset_env = frame_features(y, sr)
+    naive = {
+        "mfcc": librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13),
+        "chroma_stft": librosa.feature.chroma_stft(y=y, sr=sr),
+        "spectral_contrast": librosa.feature.spectral_contrast(y=y, sr=sr),
+        "spectral_rolloff": librosa.feature.spectral_rolloff(y=y, sr=sr),
+        "spectral_centroid": librosa.feature.spectral_centroid(y=y, sr=sr),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(y=y, sr=sr),
+        "zcr": librosa.feature.zero_crossing_rate(y),
+        "rms": librosa.feature.rms(y=y),
+        "tonnetz": librosa.feature.tonnetz(y=y, sr=sr),
+        "chroma_cqt": librosa.feature.chroma_cqt(y=y, sr=sr),
+        "chroma_cens": librosa.feature.chroma_cens(y=y, sr=sr),
+    }
+    for name, expected in naive.items():
+        np.testing.assert_allclose(frames[name], expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max(), err_msg=name)
+    np.testing.assert_allclose(onset_env, librosa.onset.onset_strength(y=y, sr=sr), rtol=1e-5)
+
+
+def test_summary_order_matches_names(clip):
+    frames, onset_env = frame_features(clip, SR)
+    x = extract_features(clip, SR)
+    assert x[FEATURE_NAMES.index("mfcc03_mean")] == pytest.approx(frames["mfcc"][3].mean(), rel=1e-5)
+    assert x[FEATURE_NAMES.index("spectral_centroid_std")] == pytest.approx(frames["spectral_centroid"][0].std(), rel=1e-5)
+    assert x[FEATURE_NAMES.index("tempo")] == pytest.approx(float(librosa.feature.tempo(y=clip, sr=SR)[0]), rel=1e-6)
+    assert x[FEATURE_NAMES.index("onset_strength_mean")] == pytest.approx(onset_env.mean(), rel=1e-5)
+    assert x[FEATURE_NAMES.index("low_energy_rate")] == pytest.approx(np.mean(frames["rms"][0] < frames["rms"][0].mean()))
+
+
+def test_key_and_mode():
+    """A C-major arpeggio correlates best with a major key, an A-minor one with a minor key."""
+    major = extract_features(synth_music(6.0, root_hz=261.63, minor=False), SR)
+    minor = extract_features(synth_music(6.0, root_hz=220.0, minor=True), SR)
+    mode = FEATURE_NAMES.index("mode_major_minor")
+    assert major[mode] > 0 > minor[mode]
+    assert major[FEATURE_NAMES.index("key_clarity")] > 0.5
+
+
+def test_windows_share_work_but_match_separate_extraction():
+    y = np.concatenate([synth_music(8.0, bpm=100, seed=1), synth_music(8.0, bpm=140, root_hz=330, seed=2)])
+    spans = [(0.0, 6.0), (6.0, 12.0), (10.0, 16.0)]
+    shared = extract_windows(y, SR, spans)
+    separate = np.stack([extract_features(y[int(s * SR):int(e * SR)], SR) for s, e in spans])
+    assert shared.shape == separate.shape
+    # Same values up to the tuning estimate and a few edge frames: close, and far closer than
+    # the difference between the two halves of the signal.
+    scale = np.abs(separate).max(axis=0) + 1e-6
+    assert np.median(np.abs(shared - separate) / scale) < 0.01
+    assert np.median(np.abs(separate[0] - separate[2]) / scale) > 0.03
+    # Windows with gaps between them are extracted one by one: exactly extract_features.
+    gapped = [(0.0, 5.0), (10.0, 15.0)]
+    np.testing.assert_array_equal(extract_windows(y, SR, gapped),
+                                  np.stack([extract_features(y[int(s * SR):int(e * SR)], SR) for s, e in gapped]))

@@ -1,0 +1,78 @@
+"""train/music_emotion.py end to end on a dozen synthesised clips (tiny, no real training)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import REPO
+from music2img.music_model import MusicEmotionModel
+from music2img.synth import EXAMPLES
+
+#: Tag → (valence, arousal), one word per quadrant, in EXAMPLES order (Q1, Q2, Q3, Q4).
+TAGS = {"cheerful": (8.0, 7.0), "angry": (2.5, 7.5), "gloomy": (2.0, 3.0), "serene": (7.5, 2.0)}
+
+
+@pytest.fixture(scope="module")
+def train_module():
+    spec = importlib.util.spec_from_file_location("train_music_emotion", REPO / "train" / "music_emotion.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tiny_4q(tmp_path):
+    root = tmp_path / "4q"
+    (root / "audio").mkdir(parents=True)
+    rows = []
+    for i in range(12):
+        q = i % 4
+        name, make = list(EXAMPLES.items())[q]
+        song = f"MT{i:04d}"
+        sf.write(root / "audio" / f"{song}.mp3", make(4.0, 22050, i), 22050, format="MP3")
+        rows.append({"Song": song, "Artist": f"artist {i}", "Title": name, "Quadrant": f"Q{q + 1}",
+                     "MoodsStrSplit": list(TAGS)[q]})
+    pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
+    pd.DataFrame([{"word": w, "valence_mean": v, "arousal_mean": a} for w, (v, a) in TAGS.items()]).to_csv(
+        tmp_path / "lexicon.csv", index=False)
+    return root, tmp_path / "lexicon.csv"
+
+
+def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
+    root, lexicon = tiny_4q
+    out, storage = tmp_path / "model", f"sqlite:///{tmp_path / 'study.db'}"
+    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+              "--storage", storage, "--cv-folds", "2", "--seed", "1"]
+    assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--center-targets"]) == 0
+    for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json",
+                 "pred_vs_true.png", "feature_importance.png", "confusion.png"):
+        assert (out / name).is_file(), name
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["data"]["clips"] == 12 and card["split"]["train"] + card["split"]["test"] == 12
+    assert set(card["held_out"]["regression"]) == {"valence", "arousal"}
+    assert {"mse", "mae", "rmse", "r2", "explained_variance", "pearson_r"} <= set(card["held_out"]["regression"]["valence"])
+    assert 0 <= card["held_out"]["quadrant_dataset"]["macro_f1"] <= 1
+    assert card["cross_validation"]["tuned"]["folds"] == 2 and card["tuning"]["trials"] == 2
+    assert "Held-out results" in (out / "MODEL_CARD.md").read_text()
+    # 4 quadrants × 3 clips at the tag norms: mean valence 5.0, arousal 4.875 → shifted by +0.125
+    assert card["target_offset_final"] == pytest.approx([0.0, 0.125])
+    model = MusicEmotionModel.load(out)
+    assert model.metadata["clips"] == 12 and model.regressor.get_params()["n_estimators"] == card["params"]["n_estimators"]
+
+    # The study is stored: asking for 3 trials runs only one more (resume), features come from the cache.
+    assert train_module.main(common + ["--trials", "3", "--eval-folds", "0"]) == 0
+    printed = capsys.readouterr()
+    assert "resuming study 'music_emotion': 2 trials done, 1 to go" in printed.out
+    assert "12 from cache" in printed.out + printed.err
+    assert json.loads((out / "model_card.json").read_text())["tuning"]["trials"] == 3
+
+
+def test_bad_dataset_argument(train_module, capsys):
+    with pytest.raises(SystemExit):
+        train_module.main(["--dataset", "mp3:/x"])
+    assert "KIND:PATH" in capsys.readouterr().err
