@@ -1,0 +1,100 @@
+"""``music2img generate``: PNGs and a JSON line; clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from factories_diffusion import make_tiny_pipeline
+from PIL import Image
+
+from music2img.cli import generate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str]) -> int:
+    """The ``music2img`` entry point with only this sub-command (the others belong to other modules)."""
+    parser = argparse.ArgumentParser(prog="music2img")
+    generate.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_pipeline(tmp_path_factory.mktemp("model") / "pipe")
+
+
+def _json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_generate_one_png(tiny_model, tmp_path, capsys):
+    out = tmp_path / "img.png"
+    rc = main(["generate", "--valence", "7", "--arousal", "3", "--model", str(tiny_model), "--out", str(out),
+               "--steps", "2", "--seed", "5"])
+    assert rc == 0
+    record = _json(capsys.readouterr().out)
+    assert record["valence"] == 7 and record["arousal"] == 3 and record["seed"] == 5
+    assert record["scheduler"] == "dpm" and record["steps"] == 2 and record["guidance"] == 3.0
+    assert record["paths"] == [str(out)] and Image.open(out).size == (16, 16)
+
+
+def test_generate_several_into_folder(tiny_model, tmp_path, capsys):
+    rc = main(["generate", "--valence", "2", "--arousal", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o"),
+               "--num-images", "3", "--scheduler", "ddim", "--steps", "2", "--guidance", "1"])
+    assert rc == 0
+    paths = _json(capsys.readouterr().out)["paths"]
+    assert len(paths) == 3 and all(Path(p).is_file() for p in paths) and len(set(paths)) == 3
+
+
+def test_generate_from_audio(tiny_model, tmp_path, capsys, monkeypatch):
+    import music2img.music_model as mm
+
+    fake = SimpleNamespace(predict_file=lambda path: SimpleNamespace(valence=6.5, arousal=2.5, quadrant="Q4"))
+    monkeypatch.setattr(mm.MusicEmotionModel, "load", classmethod(lambda cls, *a, **k: fake))
+    rc = main(["generate", "--audio", str(tmp_path / "song.wav"), "--model", str(tiny_model),
+               "--out", str(tmp_path / "x.png"), "--steps", "1"])
+    assert rc == 0
+    record = _json(capsys.readouterr().out)
+    assert (record["valence"], record["arousal"], record["quadrant"]) == (6.5, 2.5, "Q4")
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    rc = main(["generate", "--valence", "5", "--arousal", "5", "--model", str(tmp_path / "none"),
+               "--out", str(tmp_path / "x.png")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "no diffusion model" in err and str(tmp_path / "none") in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_out_of_range_emotion(tiny_model, tmp_path, capsys):
+    rc = main(["generate", "--valence", "12", "--arousal", "5", "--model", str(tiny_model), "--out", str(tmp_path / "x.png")])
+    assert rc == 2 and "valence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--valence", "5"], ["--valence", "5", "--arousal", "5", "--num-images", "2"]])
+def test_usage_errors(tiny_model, tmp_path, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", *argv, "--model", str(tiny_model), "--out", str(tmp_path / "x.png")])
+    assert exc.value.code == 2
+
+
+def test_generate_in_a_fresh_process(tiny_model, tmp_path):
+    """The saved pipeline (custom UNet class named in model_index.json) loads in a new interpreter."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    code = "import sys, test_generate_cli as t; sys.exit(t.main(sys.argv[1:]))"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO)])
+    proc = subprocess.run([sys.executable, "-c", code, "generate", "--valence", "3", "--arousal", "3",
+                           "--model", str(tiny_model), "--out", str(tmp_path / "f.png"), "--steps", "2"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert _json(proc.stdout)["paths"] == [str(tmp_path / "f.png")] and (tmp_path / "f.png").is_file()

@@ -1,0 +1,172 @@
+"""train/diffusion.py on a tiny generated dataset: learning, bit-exact resume, interruption, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from music2img.errors import DatasetError
+from music2img.image_folder import load_images, read_labels
+from music2img.pipeline import load_pipeline
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from train import diffusion  # noqa: E402
+
+TINY = {"block_out_channels": [8, 16], "attention_resolutions": [8], "norm_num_groups": 4, "emotion_embed_dim": 16}
+
+
+def _image(i: int, size=(20, 24)) -> Image.Image:
+    """A smooth two-colour gradient, different per index (easy to learn)."""
+    rng = np.random.default_rng(i)
+    c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    w = np.linspace(0, 1, size[0])[:, None, None]
+    arr = (c0 * (1 - w) + c1 * w) * np.ones((size[0], size[1], 3))
+    return Image.fromarray(arr.astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("data")
+    rows = ["file,valence,arousal"]
+    for i in range(8):
+        _image(i).save(root / f"im{i}.webp")
+        rows.append(f"im{i}.webp,{1 + i},{9 - i * 0.5}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    (root / "tiny.json").write_text(json.dumps(TINY))
+    return root, root / "labels.csv", root / "tiny.json"
+
+
+def _args(data, out, *extra) -> list[str]:
+    root, labels, config = data
+    return ["--data", str(root), "--labels", str(labels), "--out", str(out), "--config", str(config),
+            "--resolution", "16", "--batch-size", "4", "--warmup", "2", "--lr", "2e-3", "--log-every", "1",
+            "--sample-every", "0", "--checkpoint-every", "0", "--workers", "1", "--quiet", *extra]
+
+
+def _losses(out: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def _ckpt(out: Path) -> dict:
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def test_loss_decreases(data, tmp_path):
+    assert diffusion.main(_args(data, tmp_path, "--steps", "60", "--batch-size", "8", "--no-final-grid")) == 0
+    losses = _losses(tmp_path)
+    assert len(losses) == 60
+    assert np.mean(losses[-15:]) < 0.6 * np.mean(losses[:5])
+
+
+def test_resume_is_bit_exact(data, tmp_path):
+    common = ("--steps", "6", "--no-final-grid", "--dropout", "0.1")
+    assert diffusion.main(_args(data, tmp_path / "a", *common)) == 0
+    assert diffusion.main(_args(data, tmp_path / "b", *common, "--pause-at", "3")) == 0
+    assert _ckpt(tmp_path / "b")["step"] == 3 and not (tmp_path / "b" / "pipeline").exists()
+    assert diffusion.main(_args(data, tmp_path / "b", *common, "--resume")) == 0
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b") and len(_losses(tmp_path / "a")) == 6
+    a, b = _ckpt(tmp_path / "a"), _ckpt(tmp_path / "b")
+    assert a["step"] == b["step"] == 6 and a["images_seen"] == b["images_seen"] == 24
+    for key in ("model",):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    assert all(torch.equal(a["ema"]["model"][k], b["ema"]["model"][k]) for k in a["ema"]["model"])
+
+
+def test_sigterm_writes_a_checkpoint(data, tmp_path):
+    log = tmp_path / "log.jsonl"
+
+    def kill_after_two_steps():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if log.is_file() and len(log.read_text().splitlines()) >= 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=kill_after_two_steps, daemon=True)
+    before = signal.getsignal(signal.SIGTERM)
+    thread.start()
+    rc = diffusion.main(_args(data, tmp_path, "--steps", "100000"))
+    thread.join()
+    assert rc == 128 + signal.SIGTERM
+    state = _ckpt(tmp_path)
+    assert 2 <= state["step"] < 100000 and state["data_position"]["epoch"] == state["step"] // 2
+    assert not (tmp_path / "pipeline").exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+
+
+def test_max_minutes_stops_and_exports_a_loadable_pipeline(data, tmp_path):
+    rc = diffusion.main(_args(data, tmp_path, "--steps", "100000", "--max-minutes", "0.0001", "--sample-steps", "2"))
+    assert rc == 0
+    assert _ckpt(tmp_path)["step"] < 100000
+    folder = tmp_path / "pipeline"
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "images seen" in card and "grid_step" in card and (folder / "loss_curve.png").is_file()
+    grid = next(folder.glob("grid_step*.png"))
+    assert Image.open(grid).size == (5 * 18 + 2, 5 * 18 + 2)
+    assert next((folder / "unet").glob("*.safetensors")).stat().st_size < 200_000  # fp16
+    pipe = load_pipeline(folder)
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe([2, 8], [8, 2], num_inference_steps=2, output_type="np").images
+    assert images.shape == (2, 16, 16, 3) and np.isfinite(images).all()
+
+
+def test_resume_without_checkpoint_fails(data, tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        diffusion.main(_args(data, tmp_path, "--steps", "2", "--resume"))
+
+
+def test_lr_schedule_and_batches():
+    lrs = [diffusion.lr_factor(s, 10, 100) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == 1.0 and lrs[-1] < 0.01
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    epoch = torch.cat([diffusion.batch_indices(s, 10, 3, seed=0) for s in range(3)])
+    assert len(set(epoch.tolist())) == 9  # no repeats inside an epoch
+    assert torch.equal(diffusion.batch_indices(4, 10, 3, 0), diffusion.batch_indices(4, 10, 3, 0))
+
+
+def test_cgna_layout_and_bad_folders(tmp_path):
+    for i in range(1, 4):
+        _image(i, size=(30, 20)).convert("RGB").save(tmp_path / f"{i}.jpg")
+    (tmp_path / "valence_avg_10766_v2.txt").write_text("2.5\n5\n7.5\n")
+    (tmp_path / "arousal_avg_10766_v2.txt").write_text("3\n4\n8\n")
+    files, va = read_labels(tmp_path)
+    assert [f.name for f in files] == ["1.jpg", "2.jpg", "3.jpg"] and va.tolist() == [[2.5, 3], [5, 4], [7.5, 8]]
+    images = load_images(files, 16, progress=False)
+    assert images.shape == (3, 3, 16, 16) and images.dtype == torch.uint8
+    (tmp_path / "arousal_avg_10766_v2.txt").write_text("3\n4\n")
+    with pytest.raises(DatasetError, match="lines"):
+        read_labels(tmp_path)
+    with pytest.raises(DatasetError, match="no labels"):
+        read_labels(tmp_path / "..")
+    with pytest.raises(DatasetError, match="not found"):
+        read_labels(tmp_path / "missing")
+    (tmp_path / "bad.csv").write_text("file,valence,arousal\n1.jpg,0.5,5\n")
+    with pytest.raises(DatasetError, match="1–9"):
+        read_labels(tmp_path, tmp_path / "bad.csv")
+    (tmp_path / "gone.csv").write_text("file,valence,arousal\nnope.jpg,5,5\n")
+    with pytest.raises(DatasetError, match="missing"):
+        read_labels(tmp_path, tmp_path / "gone.csv")
+
+
+def test_auto_steps_fits_the_schedule_to_the_budget(data, tmp_path):
+    rc = diffusion.main(_args(data, tmp_path, "--steps", "100000", "--max-minutes", "0.05", "--reserve-minutes", "0",
+                              "--auto-steps", "4", "--no-final-grid"))
+    assert rc == 0
+    state = _ckpt(tmp_path)
+    assert state["args"]["auto_steps_done"] and 4 <= state["args"]["steps"] < 100000
+    assert state["step"] <= state["args"]["steps"]
+    with pytest.raises(SystemExit, match="needs --max-minutes"):
+        diffusion.main(_args(data, tmp_path / "x", "--steps", "10", "--auto-steps", "4"))
