@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Train the production diffusion model on a lent GPU machine in calls of at most 10 minutes.
+# The whole plan, with the exact `run` tool arguments, is in train/GPU.md.
+#
+#   bash train/gpu_train.sh prepare                  # HERE: wheels/ + gpu_pack/, size check, CPU smoke test
+#   bash train/gpu_train.sh start  MINUTES SCHEDULE  # GPU call 1: fresh run; cosine schedule of SCHEDULE minutes
+#   bash train/gpu_train.sh resume MINUTES           # GPU calls 2, 3: continue the run kept on the machine
+#
+# MINUTES is this call's training budget (train/diffusion.py --max-minutes); the call then writes the
+# final sample grid, exports the EMA weights as an fp16 pipeline and copies to $OUT (at most 8 files):
+#   pipeline.tar.partN  the tar of RUN/pipeline split into 15 MiB parts (the fp16 UNet is ~27 MB)
+#   pipeline.tar.sha256 checksum of the whole tar;  log.jsonl, loss_curve.png, grid_latest.png, train.log
+# The run folder (with the 220 MB checkpoint.pt) stays on the GPU machine at $RUN, outside the repo
+# copy; it survives only while the machine is warm (30 s after a call).
+# Extra train/diffusion.py flags can be passed in EXTRA_ARGS (e.g. EXTRA_ARGS=--no-compile).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN=${RUN:-/root/music2img_run}
+PACK=gpu_pack
+WHEELS=wheels
+PY=${PY:-python3}
+SITE=${SITE:-/tmp/site}
+# Packages the GPU image lacks (train/GPU.md), pinned to the versions of .venv here.
+WHEEL_PINS=(diffusers==0.42.1 importlib_metadata==10.2.0 lazy-importer==0.1.0)
+
+prepare() {
+    local py=.venv/bin/python
+    rm -rf "$WHEELS"
+    "$py" -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "$WHEELS" "${WHEEL_PINS[@]}"
+    if [ ! -f "$PACK/labels.csv" ]; then
+        nice -n 10 "$py" train/make_gpu_pack.py --images "${IMAGES:-../shared/data/images/landscapes}" \
+            --labels assets/landscape_labels.csv --out "$PACK" --resolution 128 --max-mb 45
+    fi
+    ls -l "$WHEELS"
+    # what travels: tracked + untracked-not-ignored files, plus the carried gpu_pack/ and wheels/
+    local tree carried
+    tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+    carried=$(du -cb "$PACK" "$WHEELS" | tail -1 | cut -f1)
+    echo "travels: repo $((tree / 1024)) KiB + gpu_pack & wheels $((carried / 1024)) KiB = $(((tree + carried) / 1048576)) MiB (limit 64)"
+    [ $((tree + carried)) -lt $((62 * 1048576)) ] || { echo "error: too big to travel" >&2; exit 1; }
+    nice -n 10 "$py" train/diffusion.py --data "$PACK" --labels "$PACK/labels.csv" --limit 64 --steps 2 \
+        --batch-size 4 --channels 8,16 --attention-resolutions 8 --resolution 32 --sample-every 0 \
+        --checkpoint-every 0 --no-final-grid --out /tmp/packcheck --quiet
+    rm -rf /tmp/packcheck
+}
+
+gpu_setup() {
+    : "${OUT:?OUT is unset: start/resume run on the GPU machine through the device tool}"
+    exec > >(tee -a "$OUT/train.log") 2>&1
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl
+    export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
+    "$PY" -c 'import sys, torch, diffusers, numpy, PIL; print("python", sys.version.split()[0], "torch", torch.__version__,
+"cuda", torch.cuda.is_available(), "diffusers", diffusers.__version__, "numpy", numpy.__version__, "pillow", PIL.__version__)'
+}
+
+train() {  # train MINUTES [more train/diffusion.py flags]
+    local minutes=$1; shift
+    # stop by SIGTERM (checkpoint, no export) if the budget overruns, 25 s before the 600 s call limit
+    local guard=$((575 - SECONDS))
+    # shellcheck disable=SC2086
+    timeout -s TERM -k 15 "$guard" "$PY" train/diffusion.py --data "$PACK" --labels "$PACK/labels.csv" --out "$RUN" \
+        --batch-size 256 --workers 16 --max-minutes "$minutes" --auto-steps 400 --checkpoint-every 1000 \
+        --sample-every 2500 --quiet "$@" ${EXTRA_ARGS:-} || echo "train/diffusion.py exited with status $?" >&2
+}
+
+collect() {
+    [ -d "$RUN/pipeline" ] || { echo "no exported pipeline in $RUN" >&2; return 1; }
+    tar -cf /tmp/pipeline.tar -C "$RUN" pipeline
+    (cd /tmp && sha256sum pipeline.tar) > "$OUT/pipeline.tar.sha256"
+    split -b 15m -d -a 1 /tmp/pipeline.tar "$OUT/pipeline.tar.part"
+    rm /tmp/pipeline.tar
+    cp "$RUN/log.jsonl" "$OUT/"
+    local grid
+    grid=$(ls "$RUN"/samples/grid_step*.png 2>/dev/null | tail -1 || true)
+    if [ "$(ls "$OUT" | wc -l)" -le 6 ]; then  # keep within 8 files back
+        [ -n "$grid" ] && cp "$grid" "$OUT/grid_latest.png"
+        [ -f "$RUN/loss_curve.png" ] && cp "$RUN/loss_curve.png" "$OUT/"
+    fi
+    ls -l "$OUT"
+    tail -3 "$RUN/log.jsonl"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    start)
+        minutes=${2:?MINUTES}; schedule=${3:?SCHEDULE minutes}
+        gpu_setup
+        if [ -e "$RUN" ]; then mv "$RUN" "$RUN.old.$(date +%s)"; fi
+        # --auto-steps fits the cosine schedule to max-minutes minus reserve-minutes; a negative reserve
+        # stretches it over the later calls (SCHEDULE minutes of training in all).
+        train "$minutes" --reserve-minutes "$("$PY" -c "print($minutes - $schedule)")"
+        collect
+        ;;
+    resume)
+        minutes=${2:?MINUTES}
+        if [ ! -f "$RUN/checkpoint.pt" ]; then
+            echo "COLD MACHINE: no $RUN/checkpoint.pt here (the machine of the last call was given back)." >&2
+            echo "Nothing to resume; keep the previous call's files. See train/GPU.md, 'If a call finds a cold machine'." >&2
+            exit 3
+        fi
+        gpu_setup
+        train "$minutes" --resume
+        collect
+        ;;
+    *) sed -n '2,15p' "$0"; exit 2 ;;
+esac
