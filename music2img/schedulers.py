@@ -18,6 +18,14 @@ SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "dpm": DPMSolverMultistepScheduler,
 }
 
+#: Options a sampler needs on top of the shared schedule. The cosine schedule ends at ᾱ_T ≈ 0, where
+#: a predicted x₀ = (x_t − √(1−ᾱ)·ε̂)/√ᾱ amplifies any error in ε̂ enormously; DDPM and DDIM clip
+#: x₀ to the image range (``clip_sample``), and DPM-Solver's counterpart is ``thresholding``.
+#: Without it, DPM-Solver turns a trained model's output into saturated noise.
+SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
+    "dpm": {"thresholding": True, "sample_max_value": 1.0},
+}
+
 #: Default number of inference steps per sampler.
 DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpm": 25}
 
@@ -41,7 +49,7 @@ def make_scheduler(name: str, config: Any) -> SchedulerMixin:
         cls = SCHEDULERS[name]
     except KeyError:
         raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}") from None
-    return cls.from_config(config)
+    return cls.from_config(config, **SAMPLER_OPTIONS.get(name, {}))
 
 
 def scheduler_name(scheduler: SchedulerMixin) -> str:
