@@ -1,0 +1,244 @@
+"""music2img web app: upload a song, see its emotion, get a landscape that feels like it.
+
+    python app.py [--music-model DIR] [--diffusion-model DIR_OR_REPO] [--host 127.0.0.1] [--port 7860] [--share]
+
+A thin Gradio page over :class:`music2img.music_to_image.MusicToImage`; all model code lives in the
+library. Named API endpoints (``gradio_client``): ``/predict_emotion``, ``/generate``,
+``/music_to_image``, ``/storyboard``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import sys
+from typing import Iterator
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
+
+import gradio as gr  # noqa: E402
+
+from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
+from music2img.music_to_image import MusicToImage  # noqa: E402
+from music2img.plots import emotion_timeline, va_plane  # noqa: E402
+from music2img.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
+from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
+
+#: Pixels on a side of the images shown and downloaded (model output is upscaled with Lanczos).
+DISPLAY_SIZE = 384
+STORYBOARD_SIZE = 256
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 100
+DEFAULT_VA = (6.5, 6.0)
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber")
+CSS = """
+#title { text-align: center; margin-bottom: 0; }
+#tagline { text-align: center; color: var(--body-text-color-subdued); margin-top: 0; }
+#describe { min-height: 2.2em; font-size: 1.05em; }
+"""
+
+HOW_IT_WORKS = """
+1. **Listening.** The song is cut into overlapping windows; for each, librosa features (tempo,
+   loudness, timbre, harmony, rhythm) feed a Random Forest, tuned with Optuna, that predicts
+   **valence** (negative → positive) and **arousal** (calm → energetic) on the 1–9 scale.
+   The song's emotion is the mean over its windows.
+2. **Painting.** A small diffusion UNet, conditioned on (valence, arousal) through AdaIN layers,
+   denoises random noise into a landscape. *Guidance* (classifier-free) pushes the picture
+   harder towards the emotion; the *seed* fixes the starting noise, so the same settings give the
+   same picture.
+3. **Your turn.** Move the sliders to paint any point of the emotion plane, with or without a song.
+
+The four regions of the plane: """ + ", ".join(f"**{name}** ({q})" for q, name in QUADRANT_NAMES.items()) + "."
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can cause (bad audio, values out of range) into ``gr.Error`` pop-ups."""
+    try:
+        yield
+    except (Music2ImgError, ValueError) as err:
+        raise gr.Error(str(err)) from err
+
+
+def _require_audio(audio: str | None) -> str:
+    if not audio:
+        raise gr.Error("No song yet: upload or record one, or pick an example below.")
+    return audio
+
+
+def _require_seed(seed: int | None) -> int:
+    if seed is None:
+        raise gr.Error("Enter a seed (any whole number), or press 🎲.")
+    return int(seed)
+
+
+def _description(valence: float, arousal: float) -> str:
+    try:
+        valence, arousal = check_va(valence, arousal)
+    except Music2ImgError as err:
+        return f"⚠️ {err}"
+    return f"**{describe(valence, arousal)}** (valence {valence:.1f}, arousal {arousal:.1f})"
+
+
+def _plane(valence: float, arousal: float, song: dict | None = None):
+    """The emotion plane with the slider point and, when a song was analysed, the song."""
+    points, labels = [(valence, arousal)], ["picture"]
+    trajectory = None
+    if song:
+        points.insert(0, (song["valence"], song["arousal"]))
+        labels.insert(0, "song")
+        trajectory = [(w["valence"], w["arousal"]) for w in song.get("windows", [])]
+        if abs(song["valence"] - valence) < 0.05 and abs(song["arousal"] - arousal) < 0.05:
+            points, labels = points[:1], labels[:1]
+    return va_plane(points, labels, trajectory)
+
+
+def _progress_fn(progress: gr.Progress, desc: str):
+    return lambda step, total: progress((step, total), desc=desc)
+
+
+def build_demo(m2i: MusicToImage) -> gr.Blocks:
+    """The page, wired to one loaded :class:`MusicToImage`."""
+
+    def song_outputs(song) -> tuple:
+        data = song.to_dict()
+        v, a = round(song.valence, 1), round(song.arousal, 1)
+        return (
+            data,
+            v,
+            a,
+            _plane(v, a, data),
+            gr.Plot(emotion_timeline(song), visible=len(song.windows) > 1),
+        )
+
+    def predict_emotion(audio: str | None):
+        with user_errors():
+            return song_outputs(m2i.analyse(_require_audio(audio)))
+
+    def generate(valence, arousal, guidance_scale, steps, scheduler, seed, num_images, progress=gr.Progress()):
+        seed = _require_seed(seed)
+        with user_errors():
+            return m2i.generate(
+                valence, arousal, num_images=num_images, guidance_scale=guidance_scale, steps=steps,
+                scheduler=scheduler, seed=seed, size=DISPLAY_SIZE, progress=_progress_fn(progress, "Painting"),
+            )
+
+    def music_to_image(audio, guidance_scale, steps, scheduler, seed, num_images, progress=gr.Progress()):
+        _require_seed(seed)
+        progress(0, desc="Listening")
+        outputs = predict_emotion(audio)
+        return (*outputs, generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress))
+
+    def storyboard(audio, sections, guidance_scale, steps, scheduler, seed, progress=gr.Progress()):
+        seed = _require_seed(seed)
+        with user_errors():
+            song = m2i.analyse(_require_audio(audio))
+            return m2i.storyboard(song, sections=int(sections), seed=seed, guidance_scale=guidance_scale, steps=steps,
+                                  scheduler=scheduler, size=STORYBOARD_SIZE, progress=_progress_fn(progress, "Painting the storyboard"))
+
+    with gr.Blocks(title="music2img", analytics_enabled=False) as demo:
+        gr.Markdown("# music2img", elem_id="title")
+        gr.Markdown("Turn a song into a landscape through its emotion: upload or record a song (or pick an example), "
+                    "then press **Music → image** — or paint any emotion with the sliders.", elem_id="tagline")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song", elem_id="audio")
+                with gr.Row():
+                    analyse_btn = gr.Button("Analyse", variant="secondary")
+                    m2i_btn = gr.Button("Music → image", variant="primary")
+                examples_slot = gr.Column()
+                plane = gr.Plot(_plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png", elem_id="plane")
+                timeline = gr.Plot(label="Emotion over time", show_label=False, visible=False, format="png", elem_id="timeline")
+                with gr.Accordion("Analysis (JSON)", open=False):
+                    emotion = gr.JSON(label="Song emotion", value=None)
+            with gr.Column(scale=1):
+                valence = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[0], step=0.1, label="Valence (negative → positive)", elem_id="valence")
+                arousal = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)", elem_id="arousal")
+                describe_md = gr.Markdown(_description(*DEFAULT_VA), elem_id="describe")
+                with gr.Accordion("Settings", open=False):
+                    with gr.Row():
+                        guidance = gr.Slider(1.0, 10.0, value=3.0, step=0.5, label="Guidance scale")
+                        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS["dpm"], step=1, label="Steps")
+                    with gr.Row():
+                        scheduler = gr.Dropdown(sorted(SCHEDULERS), value="dpm", label="Scheduler")
+                        num_images = gr.Slider(1, 4, value=1, step=1, label="Images")
+                    with gr.Row(equal_height=True):
+                        seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=4)
+                        dice = gr.Button("🎲", scale=1, min_width=40)
+                generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
+                gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto", object_fit="contain",
+                                     buttons=["download", "download_all", "fullscreen"])
+        with gr.Accordion("Storyboard: one picture per section of the song", open=False):
+            with gr.Row(equal_height=True):
+                sections = gr.Slider(2, 6, value=4, step=1, label="Sections", scale=3)
+                storyboard_btn = gr.Button("Paint storyboard", scale=1)
+            strip = gr.Gallery(label="Storyboard", elem_id="storyboard", format="png", columns=6, height=340,
+                               object_fit="contain")
+        with gr.Accordion("How it works", open=False):
+            gr.Markdown(HOW_IT_WORKS)
+        song_outputs_ = [emotion, valence, arousal, plane, timeline]
+        settings = [guidance, steps, scheduler, seed, num_images]
+        analyse_btn.click(predict_emotion, [audio], song_outputs_, api_name="predict_emotion")
+        generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate",
+                           concurrency_id="diffusion", concurrency_limit=1)
+        m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image",
+                      concurrency_id="diffusion", concurrency_limit=1)
+        storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard",
+                             concurrency_id="diffusion", concurrency_limit=1)
+        scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps], api_visibility="private", queue=False)
+        dice.click(lambda: random.randint(0, MAX_SEED), None, [seed], api_visibility="private", queue=False)
+        for slider in (valence, arousal):
+            slider.change(_description, [valence, arousal], [describe_md], api_visibility="private",
+                          queue=False, show_progress="hidden")
+            slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private", show_progress="hidden")
+
+        # after the named events, so that the examples' own events do not take their names
+        examples = sorted(EXAMPLES_DIR.glob("*.ogg"))
+        if examples:
+            with examples_slot:
+                gr.Examples(
+                    [[str(p)] for p in examples], inputs=[audio], outputs=song_outputs_, fn=predict_emotion,
+                    run_on_click=True, cache_examples=False, label="Example clips (synthesised)",
+                    example_labels=[p.stem.replace("_", " ") for p in examples],
+                )
+    demo.queue(default_concurrency_limit=2, max_size=32)
+    return demo
+
+
+def launch(demo: gr.Blocks, *, host: str, port: int, share: bool = False, **kwargs):
+    """Start the server with the app's theme, stylesheet and upload limit."""
+    return demo.launch(server_name=host, server_port=port, share=share, theme=THEME, css=CSS,
+                       max_file_size="25mb", show_error=True, **kwargs)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description="music2img web app")
+    p.add_argument("--music-model", default=env("MUSIC2IMG_MUSIC_MODEL", str(MUSIC_MODEL_DIR)),
+                   help="music emotion model folder (env MUSIC2IMG_MUSIC_MODEL)")
+    p.add_argument("--diffusion-model", default=env("MUSIC2IMG_DIFFUSION_MODEL", str(DIFFUSION_MODEL_DIR)),
+                   help="diffusion pipeline folder or Hub repo (env MUSIC2IMG_DIFFUSION_MODEL)")
+    p.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (env GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")), help="port (env GRADIO_SERVER_PORT)")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        m2i = MusicToImage.load(args.music_model, args.diffusion_model, num_threads=args.threads)
+    except ModelFileError as err:
+        print(f"app.py: {err}", file=sys.stderr)
+        return 2
+    launch(build_demo(m2i), host=args.host, port=args.port, share=args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

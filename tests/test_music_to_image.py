@@ -1,0 +1,136 @@
+"""MusicToImage: the library object the app is wired to (tiny models)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from factories_diffusion import make_tiny_pipeline
+from factories_music import make_tiny_music_model
+
+from music2img.errors import AudioError, EmotionRangeError, ModelFileError
+from music2img.music_to_image import MusicToImage
+
+FAST = dict(steps=3, scheduler="ddim")
+
+
+@pytest.fixture(scope="module")
+def m2i(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("models")
+    return MusicToImage.load(make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu")
+
+
+def _arrays(images) -> list[np.ndarray]:
+    return [np.asarray(im) for im in images]
+
+
+def test_generate_is_deterministic_per_seed(m2i):
+    a = _arrays(m2i.generate(7.0, 3.0, num_images=2, seed=1, **FAST))
+    b = _arrays(m2i.generate(7.0, 3.0, num_images=2, seed=1, **FAST))
+    c = _arrays(m2i.generate(7.0, 3.0, num_images=2, seed=2, **FAST))
+    assert len(a) == 2 and a[0].shape == (m2i.image_size, m2i.image_size, 3)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[0], c[0])
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_generate_upscales_only_smaller_images(m2i):
+    (big,) = m2i.generate(5.0, 5.0, seed=0, size=64, **FAST)
+    (small,) = m2i.generate(5.0, 5.0, seed=0, size=m2i.image_size // 2, **FAST)
+    assert big.size == (64, 64) and small.size == (m2i.image_size, m2i.image_size)
+
+
+def test_generate_matches_the_pipeline_with_the_chosen_scheduler(m2i):
+    import torch
+
+    from music2img.schedulers import make_scheduler
+
+    (ours,) = m2i.generate(2.0, 8.0, guidance_scale=4.0, steps=4, scheduler="dpm", seed=5)
+    assert type(m2i.pipeline.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    reference = MusicToImage(m2i.music_model, m2i.pipeline)  # same weights, fresh scheduler cache
+    reference.pipeline.scheduler = make_scheduler("dpm", m2i._scheduler_config)
+    (theirs,) = reference.pipeline(2.0, 8.0, guidance_scale=4.0, num_inference_steps=4,
+                                    generator=torch.Generator().manual_seed(5)).images
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_schedulers_are_built_once_per_name(m2i):
+    m2i.generate(5.0, 5.0, steps=2, scheduler="ddpm")
+    first = m2i.pipeline.scheduler
+    m2i.generate(5.0, 5.0, steps=2, scheduler="ddim")
+    assert m2i.pipeline.scheduler is not first
+    m2i.generate(5.0, 5.0, steps=2, scheduler="ddpm")
+    assert m2i.pipeline.scheduler is first
+
+
+def test_progress_reports_every_step(m2i):
+    calls = []
+    m2i.generate(5.0, 5.0, steps=4, scheduler="ddim", progress=lambda i, n: calls.append((i, n)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    (dict(valence=0.0, arousal=5.0), EmotionRangeError, "valence"),
+    (dict(valence=5.0, arousal=float("nan")), EmotionRangeError, "arousal"),
+    (dict(valence=5.0, arousal=5.0, scheduler="euler"), ValueError, "unknown scheduler"),
+    (dict(valence=5.0, arousal=5.0, steps=0), ValueError, "at least 1"),
+])
+def test_bad_arguments_raise_clear_errors(m2i, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        m2i.generate(**{"steps": 2, **kwargs})
+
+
+def test_concurrent_calls_give_the_same_images_as_serial_calls(m2i):
+    jobs = [("ddim", 1), ("dpm", 2), ("ddpm", 3), ("ddim", 4)]
+    serial = {job: np.asarray(m2i.generate(6.0, 4.0, steps=3, scheduler=job[0], seed=job[1])[0]) for job in jobs}
+    results, errors = {}, []
+
+    def run(job):
+        try:
+            results[job] = np.asarray(m2i.generate(6.0, 4.0, steps=3, scheduler=job[0], seed=job[1])[0])
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for job in jobs:
+        np.testing.assert_array_equal(results[job], serial[job])
+
+
+def test_music_to_image_paints_the_analysed_emotion(m2i, make_audio):
+    path = make_audio("song.wav", seconds=6.0)
+    song, images = m2i.music_to_image(path, seed=3, **FAST)
+    assert song == m2i.analyse(path)
+    np.testing.assert_array_equal(np.asarray(images[0]), np.asarray(m2i.generate(song.valence, song.arousal, seed=3, **FAST)[0]))
+
+
+def test_analyse_rejects_bad_audio(m2i, tmp_path):
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(AudioError):
+        m2i.analyse(bad)
+
+
+def test_storyboard_paints_each_section_at_its_mean_emotion(m2i):
+    from music2img.music_model import SongEmotion, WindowEmotion
+
+    windows = [WindowEmotion(30.0 * i, 30.0 * (i + 1), 2.0 + i, 8.0 - i) for i in range(5)]
+    song = SongEmotion(4.0, 6.0, "Q2", 150.0, windows)
+    calls = []
+    board = m2i.storyboard(song, sections=2, seed=9, progress=lambda i, n: calls.append((i, n)), **FAST)
+    assert [caption.split(" ·")[0] for _, caption in board] == ["0–90 s", "90–150 s"]
+    expected = [m2i.generate(3.0, 7.0, seed=9, **FAST)[0], m2i.generate(5.5, 4.5, seed=9, **FAST)[0]]
+    for (image, _), want in zip(board, expected):
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(want))
+    assert calls == [(i, 6) for i in range(1, 7)]
+
+
+def test_load_reports_missing_models(tmp_path):
+    with pytest.raises(ModelFileError):
+        MusicToImage.load(tmp_path / "no_music", tmp_path / "no_diffusion")
