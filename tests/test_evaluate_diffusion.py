@@ -1,0 +1,33 @@
+"""train/evaluate_diffusion.py on a tiny pipeline and a few generated training images."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from conftest import REPO
+from factories_diffusion import make_tiny_pipeline
+
+
+def test_evaluation_reports_control_diversity_and_speed(tmp_path):
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["file,valence,arousal"]
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(data / f"{i}.png")
+        rows.append(f"{i}.png,{1 + i},{9 - i}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "eval"
+    subprocess.run([sys.executable, str(REPO / "train" / "evaluate_diffusion.py"), "--model", str(model),
+                    "--seeds", "2", "--steps", "2", "--threads", "1", "--data", str(data),
+                    "--labels", str(data / "labels.csv"), "--out", str(out)], check=True, capture_output=True)
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["images"] == 50 and report["resolution"] == 16
+    assert -1 <= report["spearman_valence"] <= 1 and -1 <= report["spearman_arousal"] <= 1
+    assert report["diversity_across_seeds"] > 0 and report["diversity_training_images"] > 0
+    assert report["seconds_per_image"] > 0
+    assert Image.open(out / "evaluation_grid.png").size[0] == 2 * (5 * 18 + 2)
