@@ -1,13 +1,14 @@
-"""File helpers: atomic writes and checksums (used by training checkpoints and model loading)."""
+"""File helpers: atomic writes, checksums and checksum-verified joblib model folders."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import ModelFileError
 
@@ -53,3 +54,52 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> None:
             f"checksum mismatch for {path}: expected {expected.strip()}, got {actual}; "
             "the file is corrupt or was replaced — re-clone or retrain it"
         )
+
+
+def save_checked_joblib(obj: Any, folder: str | os.PathLike, config: dict, *, model_file: str = "model.joblib",
+                        config_file: str = "model.json", compress: Any = 3) -> Path:
+    """Write ``obj`` to ``folder/model_file`` (joblib, ``compress``) and ``config`` plus the file's
+    ``"sha256"`` to ``folder/config_file`` (JSON), each atomically; returns ``folder``."""
+    import joblib
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / model_file) as tmp:
+        joblib.dump(obj, tmp, compress=compress)
+        digest = sha256sum(tmp)
+    with atomic_path(folder / config_file) as tmp:
+        tmp.write_text(json.dumps({"sha256": digest, **config}, indent=2) + "\n")
+    return folder
+
+
+def load_checked_joblib(folder: str | os.PathLike, *, model_file: str = "model.joblib",
+                        config_file: str = "model.json", required: Iterable[str] = (),
+                        what: str = "model", hint: str = "") -> tuple[Any, dict]:
+    """``(object, config)`` from a folder written by :func:`save_checked_joblib`.
+
+    The SHA-256 recorded in the config is verified *before* unpickling, so a replaced or truncated
+    file is refused rather than executed. Raises :class:`ModelFileError` when the config is missing
+    (``"no {what} at …; {hint}"``), is not a JSON object with ``"sha256"`` and the ``required`` keys,
+    or the model file is missing, fails its checksum or cannot be unpickled.
+    """
+    import joblib
+
+    folder = Path(folder)
+    config_path, model_path = folder / config_file, folder / model_file
+    if not config_path.is_file():
+        raise ModelFileError(f"no {what} at {folder} ({config_file} not found)" + (f"; {hint}" if hint else ""))
+    try:
+        config = json.loads(config_path.read_text())
+        if not isinstance(config, dict):
+            raise TypeError(f"expected a JSON object, got {type(config).__name__}")
+        missing = [key for key in ("sha256", *required) if key not in config]
+        if missing:
+            raise KeyError(f"missing {', '.join(missing)}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{config_path} is not a valid model description ({type(exc).__name__}: {exc})") from None
+    verify_sha256(model_path, str(config["sha256"]))
+    try:
+        obj = joblib.load(model_path)
+    except Exception as exc:  # unpickling errors have no common type
+        raise ModelFileError(f"cannot load {model_path}: {type(exc).__name__}: {exc}") from None
+    return obj, config

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence, Union
 
-import joblib
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from sklearn.multioutput import MultiOutputRegressor
@@ -22,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .assets import IMAGE_MODEL_DIR
 from .errors import ImageError, ModelFileError
-from .files import atomic_path, sha256sum, verify_sha256
+from .files import load_checked_joblib, save_checked_joblib
 from .image_features import FEATURE_NAMES, SCHEMA_VERSION, image_features
 from .va import VA_MAX, VA_MIN
 
@@ -131,31 +129,16 @@ class ImageEmotionModel:
 
     def save(self, path: str | os.PathLike = IMAGE_MODEL_DIR) -> Path:
         """Write ``model.joblib`` (compressed) and ``model.json`` (config + SHA-256) into folder ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / MODEL_FILE) as tmp:
-            joblib.dump(self.regressor, tmp, compress=("xz", 6))
-            digest = sha256sum(tmp)
         config = {"schema_version": self.schema_version, "feature_names": list(self.feature_names),
-                  "sha256": digest, "outputs": ["valence", "arousal"], "metadata": self.metadata}
-        with atomic_path(path / CONFIG_FILE) as tmp:
-            tmp.write_text(json.dumps(config, indent=2) + "\n")
-        return path
+                  "outputs": ["valence", "arousal"], "metadata": self.metadata}
+        return save_checked_joblib(self.regressor, path, config, model_file=MODEL_FILE, config_file=CONFIG_FILE,
+                                   compress=("xz", 6))
 
     @classmethod
     def load(cls, path: str | os.PathLike = IMAGE_MODEL_DIR) -> "ImageEmotionModel":
         """Load a saved model, verifying the checksum before unpickling; :class:`ModelFileError` if
         missing, corrupt or built for another feature schema."""
-        path = Path(path)
-        config_path = path / CONFIG_FILE
-        if not config_path.is_file():
-            raise ModelFileError(f"image emotion model not found: {config_path} is missing "
-                                 "(train one with train/image_emotion.py)")
-        try:
-            config = json.loads(config_path.read_text())
-            digest = config["sha256"]
-        except (ValueError, KeyError) as exc:
-            raise ModelFileError(f"{config_path} is not a valid model config: {exc}") from None
-        verify_sha256(path / MODEL_FILE, digest)
-        regressor = joblib.load(path / MODEL_FILE)
+        regressor, config = load_checked_joblib(
+            path, model_file=MODEL_FILE, config_file=CONFIG_FILE, required=("feature_names", "schema_version"),
+            what="image emotion model", hint="train one with train/image_emotion.py")
         return cls(regressor, config["feature_names"], config["schema_version"], config.get("metadata"))

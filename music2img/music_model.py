@@ -16,10 +16,8 @@ file is refused rather than executed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +25,7 @@ from .assets import MUSIC_MODEL_DIR
 from .audio import SAMPLE_RATE, check_signal, frame_windows, load_audio, resample
 from .errors import ModelFileError
 from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_windows
-from .files import atomic_path, sha256sum, verify_sha256
+from .files import load_checked_joblib, save_checked_joblib
 from .va import VA_MAX, VA_MIN, quadrant
 
 MODEL_FILE = "model.joblib"
@@ -88,44 +86,16 @@ class MusicEmotionModel:
     def load(cls, path: str | os.PathLike = MUSIC_MODEL_DIR) -> "MusicEmotionModel":
         """Load a model folder written by :meth:`save`; raises :class:`ModelFileError` if it is
         missing, fails its checksum or was made for another feature schema."""
-        import joblib
-
-        path = Path(path)
-        config_path = path / CONFIG_FILE
-        if not config_path.is_file():
-            raise ModelFileError(f"no music emotion model at {path} ({CONFIG_FILE} not found); "
-                                 "train one with train/music_emotion.py")
-        try:
-            config = json.loads(config_path.read_text())
-            expected = config["sha256"]
-            names, version = config["feature_names"], config["schema_version"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelFileError(f"{config_path} is not a valid model description ({exc})") from None
-        verify_sha256(path / MODEL_FILE, expected)
-        try:
-            regressor = joblib.load(path / MODEL_FILE)
-        except Exception as exc:  # unpickling errors have no common type
-            raise ModelFileError(f"cannot load {path / MODEL_FILE}: {type(exc).__name__}: {exc}") from None
-        return cls(regressor, names, version, config.get("metadata"))
+        regressor, config = load_checked_joblib(
+            path, model_file=MODEL_FILE, config_file=CONFIG_FILE, required=("feature_names", "schema_version"),
+            what="music emotion model", hint="train one with train/music_emotion.py")
+        return cls(regressor, config["feature_names"], config["schema_version"], config.get("metadata"))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``model.joblib`` (compressed) and ``model.json`` into the folder ``path``, each atomically."""
-        import joblib
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / MODEL_FILE) as tmp:
-            joblib.dump(self.regressor, tmp, compress=3)
-            digest = sha256sum(tmp)
-        config = {
-            "sha256": digest,
-            "schema_version": self.schema_version,
-            "feature_names": self.feature_names,
-            "targets": ["valence", "arousal"],
-            "metadata": self.metadata,
-        }
-        with atomic_path(path / CONFIG_FILE) as tmp:
-            tmp.write_text(json.dumps(config, indent=2) + "\n")
+        config = {"schema_version": self.schema_version, "feature_names": self.feature_names,
+                  "targets": ["valence", "arousal"], "metadata": self.metadata}
+        save_checked_joblib(self.regressor, path, config, model_file=MODEL_FILE, config_file=CONFIG_FILE, compress=3)
 
     def predict_features(self, X: np.ndarray) -> np.ndarray:
         """``(n, 2)`` (valence, arousal) for feature rows ``X`` of shape ``(n, n_features)``, clipped to 1–9."""

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from ..assets import MUSIC_MODEL_DIR
-from ..errors import Music2ImgError
 from ..va import QUADRANT_NAMES
+from ._files import run_per_file
 
 
 def register(subparsers) -> None:
@@ -27,34 +25,26 @@ def _line(name: str, valence: float, arousal: float, quadrant: str | None = None
     return f"{name}: {text}  {quadrant} ({QUADRANT_NAMES[quadrant]})" if quadrant else f"{name}: {text}"
 
 
+def _record(path: Path, song, timeline: bool) -> dict:
+    record = {"file": str(path), "valence": round(song.valence, 2), "arousal": round(song.arousal, 2),
+              "quadrant": song.quadrant, "duration": round(song.duration, 2)}
+    if timeline:
+        record["windows"] = [{"start": round(w.start, 2), "end": round(w.end, 2), "valence": round(w.valence, 2),
+                              "arousal": round(w.arousal, 2)} for w in song.windows]
+    return record
+
+
+def _text(path: Path, song, timeline: bool) -> str:
+    lines = [_line(str(path), song.valence, song.arousal, song.quadrant)]
+    if timeline:
+        lines += ["  " + _line(f"{w.start:6.1f}–{w.end:6.1f} s", w.valence, w.arousal) for w in song.windows]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..music_model import MusicEmotionModel
 
-    try:
-        model = MusicEmotionModel.load(args.model)
-    except Music2ImgError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failed = 0
-    for path in args.files:
-        try:
-            song = model.predict_file(path)
-        except Music2ImgError as exc:
-            failed += 1
-            print(f"error: {path}: {exc}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"file": str(path), "error": str(exc)}), flush=True)
-            continue
-        if args.json:
-            record = {"file": str(path), "valence": round(song.valence, 2), "arousal": round(song.arousal, 2),
-                      "quadrant": song.quadrant, "duration": round(song.duration, 2)}
-            if args.timeline:
-                record["windows"] = [{"start": round(w.start, 2), "end": round(w.end, 2), "valence": round(w.valence, 2),
-                                      "arousal": round(w.arousal, 2)} for w in song.windows]
-            print(json.dumps(record), flush=True)
-            continue
-        print(_line(str(path), song.valence, song.arousal, song.quadrant), flush=True)
-        if args.timeline:
-            for w in song.windows:
-                print("  " + _line(f"{w.start:6.1f}–{w.end:6.1f} s", w.valence, w.arousal))
-    return 1 if failed else 0
+    return run_per_file(args.files, lambda: MusicEmotionModel.load(args.model),
+                        lambda model, path: model.predict_file(path),
+                        to_record=lambda path, song: _record(path, song, args.timeline),
+                        to_text=lambda path, song: _text(path, song, args.timeline), as_json=args.json)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..assets import DIFFUSION_MODEL_DIR
 from ..errors import Music2ImgError
+from ._files import report_error
 
 SCHEDULER_NAMES = ("ddpm", "ddim", "dpm")
 
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
         check_va_lists(valence, arousal)
         pipe = load_pipeline(args.model)
     except Music2ImgError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     steps = args.steps or DEFAULT_STEPS[args.scheduler]
     images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,

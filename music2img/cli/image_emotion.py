@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from ..assets import IMAGE_MODEL_DIR
-from ..errors import Music2ImgError
+from ._files import run_per_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,24 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..image_emotion import ImageEmotionModel
 
-    try:
-        model = ImageEmotionModel.load(args.model)
-    except Music2ImgError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failed = 0
-    for path in args.files:
-        try:
-            valence, arousal = model.predict([path])[0]
-        except Music2ImgError as exc:
-            failed += 1
-            print(f"error: {path}: {exc}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"file": str(path), "error": str(exc)}), flush=True)
-            continue
-        if args.json:
-            print(json.dumps({"file": str(path), "valence": round(float(valence), 4),
-                              "arousal": round(float(arousal), 4)}), flush=True)
-        else:
-            print(f"{path}: valence {valence:.2f}, arousal {arousal:.2f}", flush=True)
-    return 1 if failed else 0
+    return run_per_file(
+        args.files, lambda: ImageEmotionModel.load(args.model), lambda model, path: model.predict([path])[0],
+        to_record=lambda path, va: {"file": str(path), "valence": round(float(va[0]), 4),
+                                    "arousal": round(float(va[1]), 4)},
+        to_text=lambda path, va: f"{path}: valence {va[0]:.2f}, arousal {va[1]:.2f}", as_json=args.json)
