@@ -71,6 +71,12 @@ def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     assert "12 from cache" in printed.out + printed.err
     assert json.loads((out / "model_card.json").read_text())["tuning"]["trials"] == 3
 
+    # Tuning for the quadrant macro-F1 instead: the card reports the CV score as an F1.
+    f1_common = [*common[:-6], "--storage", f"sqlite:///{tmp_path / 'f1.db'}", "--cv-folds", "2", "--seed", "1"]
+    assert train_module.main(f1_common + ["--trials", "2", "--eval-folds", "0", "--objective", "macro_f1"]) == 0
+    tuning = json.loads((out / "model_card.json").read_text())["tuning"]
+    assert tuning["objective"] == "macro_f1" and 0 <= tuning["best_cv"] <= 1
+
 
 def test_bad_dataset_argument(train_module, capsys):
     with pytest.raises(SystemExit):
