@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -14,17 +13,9 @@ import pytest
 from factories_diffusion import make_tiny_pipeline
 from PIL import Image
 
-from music2img.cli import generate
+from music2img.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def main(argv: list[str]) -> int:
-    """The ``music2img`` entry point with only this sub-command (the others belong to other modules)."""
-    parser = argparse.ArgumentParser(prog="music2img")
-    generate.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 @pytest.fixture(scope="module")

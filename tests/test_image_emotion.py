@@ -69,26 +69,19 @@ def test_save_load_checksum(tiny_model, tmp_path):
 
 
 def test_cli_json_and_bad_file(tiny_model, tmp_path):
-    import argparse
-
-    from music2img.cli import image_emotion as cli
+    from music2img.cli import main
 
     folder = tiny_model.save(tmp_path / "m")
     good = tmp_path / "good.png"
     Image.fromarray(_images(1)[0]).save(good)
     bad = tmp_path / "bad.jpg"
     bad.write_text("nope")
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers())
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys, argparse; from music2img.cli import image_emotion as c; "
-         "p = argparse.ArgumentParser(); c.register(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); "
-         "sys.exit(a.func(a))", "image-emotion", str(good), str(bad), "--json", "--model", str(folder)],
+        [sys.executable, "-m", "music2img", "image-emotion", str(good), str(bad), "--json", "--model", str(folder)],
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 1
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert set(lines[0]) == {"file", "valence", "arousal"} and 1 <= lines[0]["valence"] <= 9
     assert lines[1]["file"] == str(bad) and "error" in lines[1]
     assert "bad.jpg" in proc.stderr
-    args = parser.parse_args(["image-emotion", str(good), "--model", str(folder)])
-    assert args.func(args) == 0
+    assert main(["image-emotion", str(good), "--model", str(folder)]) == 0

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 from factories_music import make_tiny_music_model
-from music2img.cli import emotion
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="music2img")
-    emotion.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+from music2img.cli import main as run
 
 
 @pytest.fixture(scope="module")

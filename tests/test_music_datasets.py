@@ -11,7 +11,7 @@ import soundfile as sf
 
 from conftest import SR, synth_music
 from music2img.errors import DatasetError
-from music2img.music_datasets import COLUMNS, load_4q, load_dataset, load_deam, load_pmemo
+from music2img.music_datasets import COLUMNS, load_4q, load_dataset, load_deam
 from music2img.va import quadrants
 
 
