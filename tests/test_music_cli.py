@@ -32,7 +32,8 @@ def test_json_timeline_and_a_bad_file(model_dir, make_audio, tmp_path, capsys):
     assert code == 1
     records = [json.loads(line) for line in captured.out.strip().splitlines()]
     assert [r["file"] for r in records] == [str(good[0]), str(bad), str(good[1])]
-    assert "error" in records[1] and f"error: {bad}" in captured.err
+    assert "error" in records[1] and f"error: {bad}: cannot decode" in captured.err
+    assert not records[1]["error"].startswith("bad.mp3"), "the file name is not repeated"
     for r in (records[0], records[2]):
         assert {"file", "valence", "arousal", "quadrant", "windows"} <= set(r)
         assert 1 <= r["valence"] <= 9 and r["quadrant"] in {"Q1", "Q2", "Q3", "Q4"}

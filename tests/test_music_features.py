@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import SR, synth_music
-from music2img.features import FEATURE_NAMES, SCHEMA_VERSION, extract_features, extract_windows, frame_features
+from music2img.features import (FEATURE_NAMES, SCHEMA_VERSION, estimate_key, extract_features, extract_windows,
+                                 frame_features)
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_schema(clip):
     assert x.shape == (len(FEATURE_NAMES),) and x.dtype == np.float32
     assert np.all(np.isfinite(x))
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES) and SCHEMA_VERSION
-    assert {"mfcc00_mean", "chroma_cens11_std", "tonnetz05_mean", "rms_std", "tempo"} <= set(FEATURE_NAMES)
+    assert {"mfcc00_mean", "chroma_cens_rel11_std", "tonnetz05_mean", "rms_std", "tempo"} <= set(FEATURE_NAMES)
 
 
 def test_features_depend_on_the_music(clip):
@@ -67,6 +68,28 @@ def test_key_and_mode():
     mode = FEATURE_NAMES.index("mode_major_minor")
     assert major[mode] > 0 > minor[mode]
     assert major[FEATURE_NAMES.index("key_clarity")] > 0.5
+
+
+def test_estimate_key_finds_the_tonic():
+    """C major → tonic 0 (C), major mode; A minor → tonic 9 (A), minor mode; one value per column."""
+    c_major = frame_features(synth_music(6.0, root_hz=261.63, minor=False), SR)[0]["chroma_cqt"].mean(axis=-1)
+    a_minor = frame_features(synth_music(6.0, root_hz=220.0, minor=True), SR)[0]["chroma_cqt"].mean(axis=-1)
+    tonic, clarity, mode = estimate_key(np.stack([c_major, a_minor], axis=1))
+    assert tonic.tolist() == [0, 9]
+    assert mode[0] > 0 > mode[1] and np.all(clarity > 0.5)
+
+
+def test_chroma_is_relative_to_the_key():
+    """A transposed song keeps its key-relative chroma features; the raw chromagram moves."""
+    c = synth_music(6.0, root_hz=261.63, seed=5)
+    e = synth_music(6.0, root_hz=261.63 * 2 ** (4 / 12), seed=5)
+    rel = [i for i, n in enumerate(FEATURE_NAMES) if n.startswith("chroma_cqt_rel") and n.endswith("_mean")]
+    x_c, x_e = extract_features(c, SR), extract_features(e, SR)
+    np.testing.assert_allclose(x_c[rel], x_e[rel], atol=0.08)
+    raw_c = frame_features(c, SR)[0]["chroma_cqt"].mean(axis=-1)
+    raw_e = frame_features(e, SR)[0]["chroma_cqt"].mean(axis=-1)
+    assert np.abs(raw_c - raw_e).max() > 0.3
+    np.testing.assert_allclose(np.roll(raw_c, 4), raw_e, atol=0.08)
 
 
 def test_windows_share_work_but_match_separate_extraction():

@@ -37,9 +37,10 @@ def run_per_file(files: Iterable[Path], load_model: Callable[[], Any], predict: 
             result = predict(model, path)
         except Music2ImgError as exc:
             failed += 1
-            print(f"error: {path}: {exc}", file=sys.stderr)
+            message = str(exc).removeprefix(f"{Path(path).name}: ")  # the path is printed already
+            print(f"error: {path}: {message}", file=sys.stderr)
             if as_json:
-                print(json.dumps({"file": str(path), "error": str(exc)}), flush=True)
+                print(json.dumps({"file": str(path), "error": message}), flush=True)
             continue
         print(json.dumps(to_record(path, result)) if as_json else to_text(path, result), flush=True)
     return 1 if failed else 0
