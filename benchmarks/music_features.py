@@ -25,7 +25,7 @@ import librosa  # noqa: E402
 import numpy as np  # noqa: E402
 
 from music2img.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from music2img.features import N_MFCC, extract_features, summarise  # noqa: E402
+from music2img.features import N_MEL_BANDS, N_MFCC, extract_features, summarise  # noqa: E402
 from music2img.synth import EXAMPLES  # noqa: E402
 
 
@@ -45,6 +45,7 @@ def naive_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         "tonnetz": F.tonnetz(y=y, sr=sr),
         "chroma_cqt": F.chroma_cqt(y=y, sr=sr),
         "chroma_cens": F.chroma_cens(y=y, sr=sr),
+        "mel_band": librosa.power_to_db(F.melspectrogram(y=y, sr=sr, n_mels=N_MEL_BANDS)),
     }
     return summarise(frames, librosa.onset.onset_strength(y=y, sr=sr), sr)
 

@@ -263,10 +263,11 @@ def model_card(card: dict) -> str:
         "# Music emotion model (Random Forest on librosa features)",
         "",
         "Predicts valence and arousal (1–9) of music from "
-        f"{len(FEATURE_NAMES)} features (schema v{SCHEMA_VERSION}: means and standard deviations of MFCC, "
-        "chroma STFT/CQT/CENS relative to the estimated key, spectral contrast, centroid, bandwidth, roll-off, ZCR, RMS, "
-        "tonnetz; tempo, key clarity, mode and their stability over 3 s segments, chord-change rate, onset rate, "
-        "spectral flux, low-energy rate, dynamic range, pulse clarity). "
+        f"{len(FEATURE_NAMES)} features (schema v{SCHEMA_VERSION}: mean, standard deviation and mean frame-to-frame "
+        "change of MFCC, chroma STFT/CQT/CENS relative to the estimated key, spectral contrast, centroid, bandwidth, "
+        "roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, mode and their stability over 3 s "
+        "segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic range, pulse clarity, "
+        "tempogram bands). "
         "Songs are analysed in 30 s windows; the song value is the mean over windows.",
         "",
         "## Data",
