@@ -48,7 +48,7 @@ def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     out, storage = tmp_path / "model", f"sqlite:///{tmp_path / 'study.db'}"
     common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
               "--storage", storage, "--cv-folds", "2", "--seed", "1"]
-    assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets"]) == 0
+    assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets", "--nested"]) == 0
     for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json",
                  "pred_vs_true.png", "feature_importance.png", "confusion.png"):
         assert (out / name).is_file(), name
@@ -59,6 +59,11 @@ def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     assert 0 <= card["held_out"]["quadrant_dataset"]["macro_f1"] <= 1
     assert card["cross_validation"]["tuned"]["folds"] == 2 and card["tuning"]["trials"] == 2
     assert card["cross_validation"]["tuned"]["repeats"] == 2
+    # Nested: every clip is a test clip once, each outer fold with its own study.
+    nested = card["nested"]
+    assert nested["quadrant_targets"]["n"] == 12 and len(nested["macro_f1_per_fold"]) == nested["folds"] >= 2
+    assert nested["macro_f1_per_fold"][0] == card["held_out"]["quadrant_dataset"]["macro_f1"]
+    assert "Nested grouped CV" in (out / "MODEL_CARD.md").read_text()
     assert "Held-out results" in (out / "MODEL_CARD.md").read_text()
     # 4 quadrants × 3 clips at the tag norms: mean valence 5.0, arousal 4.875 → shifted by +0.125
     assert card["target_offset_final"] == pytest.approx([0.0, 0.125])

@@ -110,7 +110,7 @@ def best_cv(study, args) -> float:
     return float(1.0 - study.best_value if args.objective == "macro_f1" else study.best_value)
 
 
-def tune(X, Y, quad, groups, args) -> "optuna.Study":  # noqa: F821
+def tune(X, Y, quad, groups, args, study_name: str) -> "optuna.Study":  # noqa: F821
     import optuna
     from sklearn.metrics import f1_score
 
@@ -132,14 +132,14 @@ def tune(X, Y, quad, groups, args) -> "optuna.Study":  # noqa: F821
         return float(np.mean(losses))
 
     study = optuna.create_study(
-        study_name=args.study_name, storage=args.storage, load_if_exists=True, direction="minimize",
+        study_name=study_name, storage=args.storage, load_if_exists=True, direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
     )
     done = len([t for t in study.trials if t.state.is_finished()])
     remaining = max(0, args.trials - done)
     if done:
-        print(f"resuming study {args.study_name!r}: {done} trials done, {remaining} to go")
+        print(f"resuming study {study_name!r}: {done} trials done, {remaining} to go")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if remaining:
         study.optimize(objective, n_trials=remaining, show_progress_bar=True)
@@ -178,6 +178,49 @@ def quadrant_metrics(true_q: np.ndarray, Y_pred: np.ndarray) -> dict:
         "labels": list(QUADRANTS),
         "confusion": confusion_matrix(true_q, pred_q, labels=list(QUADRANTS)).tolist(),
     }
+
+
+def split_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, dataset_quadrants: np.ndarray) -> dict:
+    """Regression metrics, and quadrant metrics against the targets' quadrants and (where the
+    dataset has them, non-null entries of ``dataset_quadrants``) the dataset's own labels."""
+    out = {"regression": regression_metrics(Y_true, Y_pred),
+           "quadrant_targets": quadrant_metrics(quadrants(Y_true[:, 0], Y_true[:, 1]), Y_pred) | {"n": len(Y_true)}}
+    known = pd.notna(dataset_quadrants)
+    if known.any():
+        out["quadrant_dataset"] = quadrant_metrics(dataset_quadrants[known], Y_pred[known]) | {"n": int(known.sum())}
+    return out
+
+
+def tune_fit_evaluate(X, Y, table: pd.DataFrame, train_idx, test_idx, args, study_name: str):
+    """Tune on the training part, fit, and evaluate once on the test part:
+    ``(study, forest, predictions, metrics)``.
+
+    Re-centring is a shift of the targets: it leaves the forest's errors unchanged and moves the
+    quadrant boundaries to the training clips' mean. Metrics compare with the shifted test targets.
+    """
+    quad, groups = table["label_quadrant"].to_numpy(), table["group"].to_numpy()
+    study = tune(X[train_idx], Y[train_idx], quad[train_idx], groups[train_idx], args, study_name)
+    offset = target_offset(Y[train_idx], args.center_targets)
+    forest = make_forest(dict(study.best_params), args.seed, args.n_jobs).fit(X[train_idx], Y[train_idx] + offset)
+    pred = np.clip(forest.predict(X[test_idx]), 1.0, 9.0)
+    metrics = split_metrics(Y[test_idx] + offset, pred, table["quadrant"].to_numpy()[test_idx])
+    return study, forest, pred, metrics | {"target_offset": offset.tolist()}
+
+
+def nested_evaluation(X, Y, table: pd.DataFrame, folds, args, first) -> dict:
+    """Every outer fold held out in turn, the forest tuned anew on the rest each time (fold 0 is
+    the main held-out split, whose ``(predictions, metrics)`` are passed as ``first``); metrics
+    pooled over all clips and the macro-F1 per fold."""
+    Y_true, Y_pred, per_fold = np.zeros_like(Y), np.zeros_like(Y), []
+    for k, (train_idx, test_idx) in enumerate(folds):
+        if k == 0:
+            pred, metrics = first
+        else:
+            print(f"nested fold {k + 1}/{len(folds)}")
+            _, _, pred, metrics = tune_fit_evaluate(X, Y, table, train_idx, test_idx, args, f"{args.study_name}-outer{k}")
+        Y_true[test_idx], Y_pred[test_idx] = Y[test_idx] + metrics["target_offset"], pred
+        per_fold.append(metrics.get("quadrant_dataset", metrics["quadrant_targets"])["macro_f1"])
+    return split_metrics(Y_true, Y_pred, table["quadrant"].to_numpy()) | {"folds": len(folds), "macro_f1_per_fold": per_fold}
 
 
 def target_offset(Y: np.ndarray, center: bool) -> np.ndarray:
@@ -294,6 +337,15 @@ def model_card(card: dict) -> str:
         if key in t:
             lines.append(f"- quadrant accuracy {t[key]['accuracy']:.1%}, macro-F1 **{t[key]['macro_f1']:.1%}** "
                          f"against {label} ({t[key]['n']} clips)")
+    if card.get("nested"):
+        n = card["nested"]
+        q = n.get("quadrant_dataset", n["quadrant_targets"])
+        lines += ["", f"## Nested grouped CV ({n['folds']} outer folds, each tuned and tested on its own)", "",
+                  f"Every clip is a test clip once, predicted by a forest tuned and fitted without its artist: "
+                  f"valence R² {n['regression']['valence']['r2']:.3f} (r {n['regression']['valence']['pearson_r']:.3f}), "
+                  f"arousal R² {n['regression']['arousal']['r2']:.3f} (r {n['regression']['arousal']['pearson_r']:.3f}); "
+                  f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over {q['n']} clips, "
+                  f"{np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} per fold."]
     if card.get("cross_validation"):
         lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
         for key, cv in card["cross_validation"].items():
@@ -355,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the Optuna CV minimises: mean squared error of (valence, arousal), or "
                         "1 - quadrant macro-F1 (default: %(default)s)")
     p.add_argument("--cv-folds", type=int, default=5, help="grouped CV folds for tuning (default: %(default)s)")
+    p.add_argument("--nested", action="store_true",
+                   help="also hold out each of the other outer folds in turn, tuning anew each time (nested CV: every "
+                        "clip is a test clip once; costs (folds - 1) more Optuna studies)")
     p.add_argument("--eval-folds", type=int, default=10,
                    help="grouped CV folds for the comparison macro-F1 over all clips; 0 skips it (default: %(default)s)")
     p.add_argument("--eval-repeats", type=int, default=5,
@@ -390,30 +445,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: need at least {2 * n_splits} groups (artists/songs), got {table['group'].nunique()}", file=sys.stderr)
         return 2
 
-    train_idx, test_idx = grouped_folds(quad, groups, n_splits, args.seed)[0]
+    outer = grouped_folds(quad, groups, n_splits, args.seed)
+    train_idx, test_idx = outer[0]
     print(f"split: {len(train_idx)} training / {len(test_idx)} held-out clips, "
           f"{len(set(groups[train_idx]))} / {len(set(groups[test_idx]))} groups")
 
-    study = tune(X[train_idx], Y[train_idx], quad[train_idx], groups[train_idx], args)
+    study, forest, pred, held_out = tune_fit_evaluate(X, Y, table, train_idx, test_idx, args, args.study_name)
     params = dict(study.best_params)
     print(f"best CV {args.objective} {best_cv(study, args):.4f} with {params}")
-
-    # Re-centring is a shift of the targets: it leaves the forest's errors unchanged and moves the
-    # quadrant boundaries to the training clips' mean. Metrics compare with the shifted test targets.
-    offset = target_offset(Y[train_idx], args.center_targets)
-    forest = make_forest(params, args.seed, args.n_jobs).fit(X[train_idx], Y[train_idx] + offset)
-    pred = np.clip(forest.predict(X[test_idx]), 1.0, 9.0)
-    held_out = {"regression": regression_metrics(Y[test_idx] + offset, pred), "target_offset": offset.tolist()}
-    target_q = quadrants(Y[test_idx, 0], Y[test_idx, 1])
-    held_out["quadrant_targets"] = quadrant_metrics(target_q, pred) | {"n": int(len(test_idx))}
-    known = table["quadrant"].notna().to_numpy()[test_idx]
-    if known.any():
-        held_out["quadrant_dataset"] = quadrant_metrics(table["quadrant"].to_numpy()[test_idx][known], pred[known]) | {"n": int(known.sum())}
     for dim in DIMS:
         m = held_out["regression"][dim]
         print(f"held-out {dim}: R² {m['r2']:.3f}, Pearson r {m['pearson_r']:.3f}, RMSE {m['rmse']:.3f}")
     shown = held_out.get("quadrant_dataset", held_out["quadrant_targets"])
     print(f"held-out quadrant accuracy {shown['accuracy']:.1%}, macro-F1 {shown['macro_f1']:.1%}")
+
+    nested = {}
+    if args.nested:
+        nested = nested_evaluation(X, Y, table, outer, args, first=(pred, held_out))
+        q = nested.get("quadrant_dataset", nested["quadrant_targets"])
+        print(f"nested {n_splits}-fold: valence R² {nested['regression']['valence']['r2']:.3f}, arousal R² "
+              f"{nested['regression']['arousal']['r2']:.3f}, quadrant macro-F1 {q['macro_f1']:.1%} pooled, "
+              f"{np.mean(nested['macro_f1_per_fold']):.1%} ± {np.std(nested['macro_f1_per_fold']):.1%} per fold")
 
     cross_validation = {}
     if args.eval_folds >= 2:
@@ -448,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "center_targets": bool(args.center_targets),
         "target_offset_final": final_offset.tolist(),
         "held_out": held_out,
+        "nested": nested,
         "cross_validation": cross_validation,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
