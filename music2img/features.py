@@ -177,12 +177,13 @@ def estimate_key(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return tonic, np.maximum(best_major, best_minor), best_major - best_minor
 
 
-def song_descriptors(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: int = 22050) -> np.ndarray:
+def song_descriptors(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: int,
+                     key: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Tempo and the song-level descriptors (key, mode, harmony, onsets, dynamics, pulse) of a
-    stretch of frames."""
+    stretch of frames whose :func:`estimate_key` of the mean chroma CQT is ``key``."""
     bpm = float(librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0])
     chroma = frames["chroma_cqt"]
-    _, clarity, mode = estimate_key(chroma.mean(axis=-1, keepdims=True))
+    _, clarity, mode = key
     seg = max(1, round(KEY_SEGMENT_SECONDS * sr / HOP_LENGTH))
     n_seg = max(1, chroma.shape[-1] // seg)
     if chroma.shape[-1] >= seg:
@@ -210,16 +211,24 @@ def song_descriptors(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: i
     ])
 
 
+def _summary(frames: np.ndarray, stat: str) -> np.ndarray:
+    """One of :data:`_STATS` of each row of ``frames`` over time."""
+    if stat == "mean":
+        return frames.mean(axis=-1)
+    if stat == "std":
+        return frames.std(axis=-1)
+    return np.abs(np.diff(frames, axis=-1)).mean(axis=-1) if frames.shape[-1] > 1 else np.zeros(len(frames))
+
+
 def summarise(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: int = 22050) -> np.ndarray:
     """The feature vector of :data:`FEATURE_NAMES`: mean, standard deviation and mean absolute
     frame-to-frame change of each frame-wise descriptor (chromagrams rotated so that row 0 is the
     estimated tonic), then tempo and the song-level descriptors."""
-    tonic = int(estimate_key(frames["chroma_cqt"].mean(axis=-1, keepdims=True))[0][0])
-    stats = {"mean": lambda f: f.mean(axis=-1), "std": lambda f: f.std(axis=-1),
-             "delta": lambda f: np.abs(np.diff(f, axis=-1)).mean(axis=-1) if f.shape[-1] > 1 else np.zeros(len(f))}
-    parts = [np.roll(stats[stat](frames[name]), -tonic if name in _KEY_RELATIVE else 0)
+    key = estimate_key(frames["chroma_cqt"].mean(axis=-1, keepdims=True))
+    tonic = int(key[0][0])
+    parts = [np.roll(_summary(frames[name], stat), -tonic if name in _KEY_RELATIVE else 0)
              for stat in _STATS for name, _ in _DESCRIPTORS]
-    return np.concatenate(parts + [song_descriptors(frames, onset_env, sr)]).astype(np.float32)
+    return np.concatenate(parts + [song_descriptors(frames, onset_env, sr, key)]).astype(np.float32)
 
 
 def extract_features(y: np.ndarray, sr: int = 22050) -> np.ndarray:

@@ -61,6 +61,22 @@ def test_summary_order_matches_names(clip):
     assert x[FEATURE_NAMES.index("tempo")] == pytest.approx(float(librosa.feature.tempo(y=clip, sr=SR)[0]), rel=1e-6)
     assert x[FEATURE_NAMES.index("onset_strength_mean")] == pytest.approx(onset_env.mean(), rel=1e-5)
     assert x[FEATURE_NAMES.index("low_energy_rate")] == pytest.approx(np.mean(frames["rms"][0] < frames["rms"][0].mean()))
+    periodicity = librosa.feature.tempogram(onset_envelope=onset_env, sr=SR).mean(axis=-1)
+    assert x[FEATURE_NAMES.index("tempogram_beat")] == pytest.approx(periodicity[20:60].mean(), rel=1e-5)
+
+
+def test_key_stability_and_chord_changes():
+    """A song that turns from major to minor has an unstable segment mode; an arpeggio changes its
+    chroma from frame to frame far more than one sustained note."""
+    steady = synth_music(12.0, root_hz=261.63, minor=False, seed=6)
+    turning = np.concatenate([synth_music(6.0, root_hz=261.63, minor=False, seed=6),
+                              synth_music(6.0, root_hz=261.63, minor=True, seed=6)])
+    mode_std = FEATURE_NAMES.index("segment_mode_std")
+    assert extract_features(turning, SR)[mode_std] > 2 * extract_features(steady, SR)[mode_std]
+    t = np.arange(int(6.0 * SR)) / SR
+    drone = (0.5 * np.sin(2 * np.pi * 261.63 * t)).astype(np.float32)
+    flux = FEATURE_NAMES.index("chroma_flux_mean")
+    assert extract_features(steady, SR)[flux] > 2 * extract_features(drone, SR)[flux]
 
 
 def test_key_and_mode():
