@@ -21,10 +21,10 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 import gradio as gr  # noqa: E402
 
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
 from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 from music2img.plots import emotion_timeline, va_plane  # noqa: E402
-from music2img.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
 from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
 
 #: Pixels on a side of the images shown and downloaded (model output is upscaled with Lanczos).

@@ -1,6 +1,6 @@
 """CPU sampling speed of the emotion UNet: seconds per 128×128 image with guidance, per sampler.
 
-Compares the production :class:`~music2img.unet.EmotionUNet` default config with a big
+Compares the production :class:`~music2img.diffusion.unet.EmotionUNet` default config with a big
 "original-work-like" config (~110 M parameters, DDPM-church-sized), both random-initialised (speed
 does not depend on the weights). Every number is measured in this run:
 
@@ -31,9 +31,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.pipeline import EmotionLandscapePipeline  # noqa: E402
-from music2img.schedulers import DEFAULT_STEPS, make_scheduler, training_scheduler  # noqa: E402
-from music2img.unet import EmotionUNet  # noqa: E402
+from music2img.diffusion.pipeline import EmotionLandscapePipeline  # noqa: E402
+from music2img.diffusion.schedulers import (  # noqa: E402
+    DEFAULT_STEPS,
+    make_scheduler,
+    training_scheduler,
+)
+from music2img.diffusion.unet import EmotionUNet  # noqa: E402
 
 #: A DDPM-church-like pixel UNet at 128×128 in this architecture, for comparison.
 BIG_CONFIG = dict(block_out_channels=(128, 128, 256, 256, 512, 512), layers_per_block=2,

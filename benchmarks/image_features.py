@@ -3,7 +3,7 @@
 
 The baseline computes only per-channel RGB mean and standard deviation of the same prepared
 (centre-cropped, resized) image, i.e. the floor cost of looking at the pixels; the ratio says how
-much the full :mod:`music2img.image_features` vector costs on top.
+much the full :mod:`music2img.image.features` vector costs on top.
 
     python benchmarks/image_features.py             # 300 generated 128×128 images
     python benchmarks/image_features.py --n 1000 --size 64
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from music2img.image_features import FEATURE_NAMES, image_features, prepare  # noqa: E402
+from music2img.image.features import FEATURE_NAMES, image_features, prepare  # noqa: E402
 
 
 def baseline_features(rgb: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"baseline (RGB mean/std):   {base:8.0f} images/s")
     print(f"image_features:            {full:8.0f} images/s  ({base / full:.1f}× the baseline's time)")
     try:
-        from music2img.image_emotion import ImageEmotionModel
+        from music2img.image.emotion_model import ImageEmotionModel
 
         model = ImageEmotionModel.load()
     except Exception as exc:  # the shipped model may be absent in a fresh checkout

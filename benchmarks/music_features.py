@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Feature extraction time: shared intermediates (music2img.features) vs one librosa call per feature.
+"""Feature extraction time: shared intermediates (music2img.music.features) vs one librosa call per feature.
 
 The naive extractor calls each ``librosa.feature.*`` function on the signal, so every call
 recomputes its own STFT, mel spectrogram, tuning estimate or constant-Q transform. Both produce
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import librosa  # noqa: E402
 import numpy as np  # noqa: E402
 
-from music2img.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from music2img.features import N_MEL_BANDS, N_MFCC, extract_features, summarise  # noqa: E402
-from music2img.synth import EXAMPLES  # noqa: E402
+from music2img.music.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from music2img.music.examples import EXAMPLES  # noqa: E402
+from music2img.music.features import N_MEL_BANDS, N_MFCC, extract_features, summarise  # noqa: E402
 
 
 def naive_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -29,10 +29,10 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
-from music2img.audio import SAMPLE_RATE, frame_windows, load_audio  # noqa: E402
-from music2img.features import extract_windows  # noqa: E402
-from music2img.music_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
-from music2img.synth import EXAMPLES  # noqa: E402
+from music2img.music.audio import SAMPLE_RATE, frame_windows, load_audio  # noqa: E402
+from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
+from music2img.music.examples import EXAMPLES  # noqa: E402
+from music2img.music.features import extract_windows  # noqa: E402
 
 
 def song(seconds: float) -> np.ndarray:

@@ -55,7 +55,7 @@ def _write_medley(path: Path) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from music2img.synth import SR, EXAMPLES
+    from music2img.music.examples import EXAMPLES, SR
 
     parts = [EXAMPLES[name](30.0, SR, 0) for name in ("calm_major_pad", "bright_major_150bpm", "tense_dissonant_170bpm", "dark_minor_drone")]
     sf.write(path, np.concatenate(parts), SR)

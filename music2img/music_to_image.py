@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from .assets import DIFFUSION_MODEL_DIR, MUSIC_MODEL_DIR
-from .music_model import MusicEmotionModel, SongEmotion
-from .pipeline import EmotionLandscapePipeline, load_pipeline
-from .schedulers import make_scheduler
+from .diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from .diffusion.schedulers import make_scheduler
+from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .va import QUADRANT_NAMES, check_va, quadrant
 
 #: ``progress(step, total)``, called after every denoising step.

@@ -16,7 +16,7 @@ from matplotlib.patches import Rectangle
 from .va import QUADRANT_NAMES, VA_MAX, VA_MID, VA_MIN
 
 if TYPE_CHECKING:
-    from .music_model import SongEmotion
+    from .music.emotion_model import SongEmotion
 
 #: Quadrant → (corner of the plane the name sits in, shading colour).
 _QUADRANT_STYLE = {

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from music2img.pipeline import EmotionLandscapePipeline
-from music2img.schedulers import training_scheduler
-from music2img.unet import EmotionUNet
+from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.schedulers import training_scheduler
+from music2img.diffusion.unet import EmotionUNet
 
 #: A UNet config small enough for a test to sample in well under a second.
 TINY_UNET = dict(sample_size=16, block_out_channels=(8, 16), layers_per_block=1, attention_resolutions=(8,),

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 
-from music2img.features import FEATURE_NAMES, SCHEMA_VERSION
-from music2img.music_model import MusicEmotionModel
+from music2img.music.emotion_model import MusicEmotionModel
+from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION
 
 
 def make_tiny_music_model(path: str | Path, seed: int = 0) -> Path:

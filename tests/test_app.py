@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from music2img.audio import MAX_DURATION, WINDOW
+from music2img.music.audio import MAX_DURATION, WINDOW
 
 GEN = dict(guidance_scale=3.0, steps=3, scheduler="ddim", seed=7, num_images=1)
 

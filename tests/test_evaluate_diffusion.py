@@ -5,10 +5,9 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
-
 from conftest import REPO
 from factories_diffusion import make_tiny_pipeline
+from PIL import Image
 
 
 def test_evaluation_reports_control_diversity_and_speed(tmp_path):

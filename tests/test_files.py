@@ -8,7 +8,12 @@ import pickle
 import pytest
 
 from music2img.errors import ModelFileError
-from music2img.files import atomic_path, load_checked_joblib, save_checked_joblib, sha256sum
+from music2img.files import (
+    atomic_path,
+    load_checked_joblib,
+    save_checked_joblib,
+    sha256sum,
+)
 
 
 class _Exploit:

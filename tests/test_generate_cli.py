@@ -47,7 +47,7 @@ def test_generate_several_into_folder(tiny_model, tmp_path, capsys):
 
 
 def test_generate_from_audio(tiny_model, tmp_path, capsys, monkeypatch):
-    import music2img.music_model as mm
+    import music2img.music.emotion_model as mm
 
     fake = SimpleNamespace(predict_file=lambda path: SimpleNamespace(valence=6.5, arousal=2.5, quadrant="Q4"))
     monkeypatch.setattr(mm.MusicEmotionModel, "load", classmethod(lambda cls, *a, **k: fake))

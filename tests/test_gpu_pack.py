@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from music2img.errors import DatasetError
-from music2img.image_folder import read_labels
+from music2img.image.labelled_folder import read_labels
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:

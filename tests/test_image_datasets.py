@@ -6,7 +6,13 @@ import pytest
 from PIL import Image
 
 from music2img.errors import DatasetError
-from music2img.image_datasets import load_cgna, load_csv, load_dataset, load_datasets, load_emotion6
+from music2img.image.datasets import (
+    load_cgna,
+    load_csv,
+    load_dataset,
+    load_datasets,
+    load_emotion6,
+)
 
 
 def _img(path, seed=0):

@@ -8,8 +8,13 @@ import pytest
 from PIL import Image
 
 from music2img.errors import ImageError, ModelFileError
-from music2img.image_emotion import ImageEmotionModel, features_of, load_rgb, make_regressor
-from music2img.image_features import FEATURE_NAMES, SCHEMA_VERSION
+from music2img.image.emotion_model import (
+    ImageEmotionModel,
+    features_of,
+    load_rgb,
+    make_regressor,
+)
+from music2img.image.features import FEATURE_NAMES, SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from music2img.image_features import FEATURE_NAMES, SCHEMA_VERSION, batch_features, colourfulness, image_features, prepare
+from music2img.image.features import (
+    FEATURE_NAMES,
+    SCHEMA_VERSION,
+    batch_features,
+    colourfulness,
+    image_features,
+    prepare,
+)
 
 
 def _scene(size: int) -> np.ndarray:

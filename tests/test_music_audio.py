@@ -1,4 +1,4 @@
-"""music2img.audio: decoding, resampling, down-mixing, and a clear AudioError for bad input."""
+"""music2img.music.audio: decoding, resampling, down-mixing, and a clear AudioError for bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from music2img.audio import MAX_DURATION, MAX_WINDOWS, SAMPLE_RATE, frame_windows, load_audio
 from music2img.errors import AudioError
+from music2img.music.audio import (
+    MAX_DURATION,
+    MAX_WINDOWS,
+    SAMPLE_RATE,
+    frame_windows,
+    load_audio,
+)
 
 
 @pytest.mark.parametrize("name, sr, stereo", [

@@ -1,4 +1,4 @@
-"""music2img.feature_cache: content-keyed cache, parallel extraction, bad files skipped."""
+"""music2img.music.feature_cache: content-keyed cache, parallel extraction, bad files skipped."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import shutil
 
 import numpy as np
 import soundfile as sf
-
 from conftest import SR, synth_music
-from music2img import feature_cache
-from music2img.audio import load_audio
-from music2img.feature_cache import extract_many
-from music2img.features import FEATURE_NAMES, extract_features
+
+from music2img.music import feature_cache
+from music2img.music.audio import load_audio
+from music2img.music.feature_cache import extract_many
+from music2img.music.features import FEATURE_NAMES, extract_features
 
 
 def test_cache_hits_misses_and_failures(tmp_path, make_audio, monkeypatch):

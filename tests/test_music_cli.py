@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from factories_music import make_tiny_music_model
+
 from music2img.cli import main as run
 
 

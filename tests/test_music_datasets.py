@@ -1,4 +1,4 @@
-"""music2img.music_datasets against the real annotation files, with tiny stand-in audio."""
+"""music2img.music.datasets against the real annotation files, with tiny stand-in audio."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from conftest import SR, synth_music
+
 from music2img.errors import DatasetError
-from music2img.music_datasets import COLUMNS, load_4q, load_dataset, load_deam
+from music2img.music.datasets import COLUMNS, load_4q, load_dataset, load_deam
 from music2img.va import quadrants
 
 

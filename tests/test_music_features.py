@@ -1,14 +1,20 @@
-"""music2img.features: the schema, and that sharing intermediates changes no value."""
+"""music2img.music.features: the schema, and that sharing intermediates changes no value."""
 
 from __future__ import annotations
 
 import librosa
 import numpy as np
 import pytest
-
 from conftest import SR, synth_music
-from music2img.features import (FEATURE_NAMES, SCHEMA_VERSION, estimate_key, extract_features, extract_windows,
-                                 frame_features)
+
+from music2img.music.features import (
+    FEATURE_NAMES,
+    SCHEMA_VERSION,
+    estimate_key,
+    extract_features,
+    extract_windows,
+    frame_features,
+)
 
 
 @pytest.fixture(scope="module")

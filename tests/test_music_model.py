@@ -1,4 +1,4 @@
-"""music2img.music_model: save/load with checksum, prediction per window and per song."""
+"""music2img.music.emotion_model: save/load with checksum, prediction per window and per song."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import pickle
 
 import numpy as np
 import pytest
-
 from conftest import SR, synth_music
 from factories_music import make_tiny_music_model
+
 from music2img.errors import AudioError, ModelFileError
-from music2img.features import FEATURE_NAMES
-from music2img.music_model import CONFIG_FILE, MODEL_FILE, MusicEmotionModel, SongEmotion
+from music2img.music.emotion_model import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    MusicEmotionModel,
+    SongEmotion,
+)
+from music2img.music.features import FEATURE_NAMES
 from music2img.va import quadrant
 
 

@@ -45,7 +45,7 @@ def test_generate_upscales_only_smaller_images(m2i):
 def test_generate_matches_the_pipeline_with_the_chosen_scheduler(m2i):
     import torch
 
-    from music2img.schedulers import make_scheduler
+    from music2img.diffusion.schedulers import make_scheduler
 
     (ours,) = m2i.generate(2.0, 8.0, guidance_scale=4.0, steps=4, scheduler="dpm", seed=5)
     assert type(m2i.pipeline.scheduler).__name__ == "DPMSolverMultistepScheduler"
@@ -118,7 +118,7 @@ def test_analyse_rejects_bad_audio(m2i, tmp_path):
 
 
 def test_storyboard_paints_each_section_at_its_mean_emotion(m2i):
-    from music2img.music_model import SongEmotion, WindowEmotion
+    from music2img.music.emotion_model import SongEmotion, WindowEmotion
 
     windows = [WindowEmotion(30.0 * i, 30.0 * (i + 1), 2.0 + i, 8.0 - i) for i in range(5)]
     song = SongEmotion(4.0, 6.0, "Q2", 150.0, windows)

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from conftest import REPO
-from music2img.music_model import MusicEmotionModel
-from music2img.synth import EXAMPLES
+
+from music2img.music.emotion_model import MusicEmotionModel
+from music2img.music.examples import EXAMPLES
 
 #: Tag → (valence, arousal), one word per quadrant, in EXAMPLES order (Q1, Q2, Q3, Q4).
 TAGS = {"cheerful": (8.0, 7.0), "angry": (2.5, 7.5), "gloomy": (2.0, 3.0), "serene": (7.5, 2.0)}

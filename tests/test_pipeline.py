@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -11,10 +12,14 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from factories_diffusion import make_tiny_pipeline, make_tiny_unet
 from PIL import Image
 
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from music2img.diffusion.schedulers import (
+    SCHEDULERS,
+    make_scheduler,
+    training_scheduler,
+)
+from music2img.diffusion.unet import UNet2DOutput
 from music2img.errors import EmotionRangeError, ModelFileError
-from music2img.pipeline import EmotionLandscapePipeline, load_pipeline
-from music2img.schedulers import SCHEDULERS, make_scheduler, training_scheduler
-from music2img.unet import UNet2DOutput
 
 
 @pytest.fixture
@@ -145,3 +150,14 @@ def test_missing_or_incomplete_model(tmp_path):
     shutil.rmtree(folder / "unet")
     with pytest.raises(ModelFileError):
         load_pipeline(folder)
+
+
+def test_folder_saved_before_the_stage_layout_loads(tmp_path):
+    """Folders saved before the package was split by stage name the UNet's old module."""
+    folder = make_tiny_pipeline(tmp_path / "old")
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["unet"] == ["music2img.diffusion.unet", "EmotionUNet"]
+    index["unet"] = ["music2img.unet", "EmotionUNet"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    pipe = load_pipeline(folder)
+    assert type(pipe.unet).__name__ == "EmotionUNet" and isinstance(pipe.scheduler, DDPMScheduler)

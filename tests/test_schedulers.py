@@ -4,7 +4,12 @@ near-perfect noise predictor."""
 import pytest
 import torch
 
-from music2img.schedulers import SCHEDULERS, make_scheduler, scheduler_name, training_scheduler
+from music2img.diffusion.schedulers import (
+    SCHEDULERS,
+    make_scheduler,
+    scheduler_name,
+    training_scheduler,
+)
 
 
 def sample_with_oracle(name: str, x0: torch.Tensor, steps: int, error: float) -> torch.Tensor:

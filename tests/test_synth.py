@@ -8,7 +8,15 @@ import pytest
 import soundfile as sf
 
 from music2img.assets import EXAMPLES_DIR
-from music2img.synth import EXAMPLES, SR, bright_major, calm_major_pad, dark_minor_drone, main, tense_dissonant
+from music2img.music.examples import (
+    EXAMPLES,
+    SR,
+    bright_major,
+    calm_major_pad,
+    dark_minor_drone,
+    main,
+    tense_dissonant,
+)
 
 
 @pytest.mark.parametrize("make", list(EXAMPLES.values()))

@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
+from music2img.diffusion.pipeline import load_pipeline
 from music2img.errors import DatasetError
-from music2img.image_folder import load_images, read_labels
-from music2img.pipeline import load_pipeline
+from music2img.image.labelled_folder import load_images, read_labels
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from factories_diffusion import TINY_UNET, make_tiny_unet
 
-from music2img.unet import EmotionUNet, UNet2DOutput, normalize_va
+from music2img.diffusion.unet import EmotionUNet, UNet2DOutput, normalize_va
 
 
 def _inputs(b=2, size=16, seed=0):

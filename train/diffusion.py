@@ -1,4 +1,4 @@
-"""Train the emotion-conditioned landscape diffusion model (:class:`music2img.unet.EmotionUNet`).
+"""Train the emotion-conditioned landscape diffusion model (:class:`music2img.diffusion.unet.EmotionUNet`).
 
 Example (production config, one GPU)::
 
@@ -11,7 +11,7 @@ learning-rate schedule ends inside the time budget.)
 Images are decoded once into a uint8 tensor in memory (on the GPU when there is one). Every
 ``--checkpoint-every`` steps, and on SIGTERM/SIGINT, ``OUT/checkpoint.pt`` is written atomically
 with everything needed to continue bit-exactly with ``--resume``. At the end ``OUT/pipeline``
-holds the EMA weights as an fp16 :class:`~music2img.pipeline.EmotionLandscapePipeline` with
+holds the EMA weights as an fp16 :class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` with
 its model card.
 """
 
@@ -36,11 +36,11 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from music2img.diffusion.pipeline import EmotionLandscapePipeline  # noqa: E402
+from music2img.diffusion.schedulers import make_scheduler, training_scheduler  # noqa: E402
+from music2img.diffusion.unet import EmotionUNet  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.image_folder import load_images, read_labels  # noqa: E402
-from music2img.pipeline import EmotionLandscapePipeline  # noqa: E402
-from music2img.schedulers import make_scheduler, training_scheduler  # noqa: E402
-from music2img.unet import EmotionUNet  # noqa: E402
+from music2img.image.labelled_folder import load_images, read_labels  # noqa: E402
 
 #: Valence/arousal values of the sample grid (columns: valence, rows: arousal from high to low).
 GRID_VALUES = (2.0, 3.5, 5.0, 6.5, 8.0)

@@ -27,11 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR  # noqa: E402
+from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
+from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.image_emotion import ImageEmotionModel  # noqa: E402
-from music2img.image_folder import load_images, read_labels  # noqa: E402
-from music2img.pipeline import load_pipeline  # noqa: E402
-from music2img.schedulers import make_scheduler  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
+from music2img.image.labelled_folder import load_images, read_labels  # noqa: E402
 
 GRID = (2.0, 3.5, 5.0, 6.5, 8.0)
 

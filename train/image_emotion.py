@@ -3,9 +3,9 @@
     .venv/bin/python train/image_emotion.py --dataset emotion6:../shared/data/images/emotion6
 
 Steps: load rated photos (several ``--dataset KIND:PATH`` allowed: emotion6, cgna, csv), compute
-:mod:`music2img.image_features`, then report out-of-fold Pearson r, R² and MAE per dimension for
+:mod:`music2img.image.features`, then report out-of-fold Pearson r, R² and MAE per dimension for
 
-* the shipped model (:func:`music2img.image_emotion.make_regressor`) and a colour-only random-forest
+* the shipped model (:func:`music2img.image.emotion_model.make_regressor`) and a colour-only random-forest
   baseline, in the same K-fold split (``--folds``, shuffled with ``--seed``);
 * the same two under leave-one-group-out (Emotion6: hold out a whole keyword folder — anger, disgust,
   fear, joy, sadness, surprise — so category shortcuts cannot help; an estimate for photos from
@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from music2img.files import atomic_path  # noqa: E402
-from music2img.image_datasets import load_datasets  # noqa: E402
-from music2img.image_emotion import ImageEmotionModel, features_of, make_regressor  # noqa: E402
-from music2img.image_features import FEATURE_NAMES, SCHEMA_VERSION, WORK_SIZE  # noqa: E402
+from music2img.image.datasets import load_datasets  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel, features_of, make_regressor  # noqa: E402
+from music2img.image.features import FEATURE_NAMES, SCHEMA_VERSION, WORK_SIZE  # noqa: E402
 
 DIMENSIONS = ("valence", "arousal")
 #: The colour-only baseline: global brightness and saturation statistics and the hue histogram.

@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 from music2img.assets import IMAGE_MODEL_DIR  # noqa: E402
 from music2img.errors import ImageError  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.image_emotion import ImageEmotionModel, load_rgb  # noqa: E402
-from music2img.image_features import image_features  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel, load_rgb  # noqa: E402
+from music2img.image.features import image_features  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 DIMENSIONS = ("valence", "arousal")

@@ -4,7 +4,7 @@
         --labels assets/landscape_labels.csv --out gpu_pack --resolution 128 --max-mb 45
 
 Every labelled image is resized and centre-cropped to ``--resolution`` exactly as training does
-(:func:`music2img.image_folder.load_image`) and re-encoded as WebP at one quality for the whole pack.
+(:func:`music2img.image.labelled_folder.load_image`) and re-encoded as WebP at one quality for the whole pack.
 Without ``--quality`` that quality is the highest one whose size, measured on a random sample of
 ``--sample`` images and extrapolated, keeps the pack within ``--max-mb`` MiB; if the full pack still
 comes out too big, the quality is lowered in proportion and the pack encoded again. The pack holds
@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.errors import DatasetError, ImageError  # noqa: E402
-from music2img.image_folder import load_image, read_labels  # noqa: E402
+from music2img.image.labelled_folder import load_image, read_labels  # noqa: E402
 
 MIB = 1 << 20
 #: Share of the size budget kept free to absorb the error of the sample's extrapolation.

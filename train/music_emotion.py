@@ -39,11 +39,11 @@ sys.path.insert(0, str(REPO))
 
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
 from music2img.errors import Music2ImgError  # noqa: E402
-from music2img.feature_cache import extract_many  # noqa: E402
-from music2img.features import FEATURE_NAMES, SCHEMA_VERSION  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.music_datasets import LOADERS, load_dataset  # noqa: E402
-from music2img.music_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
+from music2img.music.datasets import LOADERS, load_dataset  # noqa: E402
+from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
+from music2img.music.feature_cache import extract_many  # noqa: E402
+from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION  # noqa: E402
 from music2img.va import QUADRANTS, VA_MID, quadrants  # noqa: E402
 
 DIMS = ("valence", "arousal")
@@ -151,7 +151,12 @@ def tune(X, Y, quad, groups, args, study_name: str) -> "optuna.Study":  # noqa: 
 
 def regression_metrics(Y_true: np.ndarray, Y_pred: np.ndarray) -> dict:
     from scipy.stats import pearsonr
-    from sklearn.metrics import explained_variance_score, mean_absolute_error, mean_squared_error, r2_score
+    from sklearn.metrics import (
+        explained_variance_score,
+        mean_absolute_error,
+        mean_squared_error,
+        r2_score,
+    )
 
     out = {}
     for j, dim in enumerate(DIMS):

@@ -42,7 +42,7 @@ def _text(path: Path, song, timeline: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..music_model import MusicEmotionModel
+    from ..music.emotion_model import MusicEmotionModel
 
     return run_per_file(args.files, lambda: MusicEmotionModel.load(args.model),
                         lambda model, path: model.predict_file(path),

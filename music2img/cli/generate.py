@@ -38,7 +38,7 @@ def _emotion(args: argparse.Namespace) -> tuple[float, float, dict]:
     """(valence, arousal, extra JSON fields) from the flags or from the song."""
     if args.audio is None:
         return args.valence, args.arousal, {}
-    from ..music_model import MusicEmotionModel
+    from ..music.emotion_model import MusicEmotionModel
 
     model = MusicEmotionModel.load(args.music_model) if args.music_model else MusicEmotionModel.load()
     song = model.predict_file(args.audio)
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..diffusion.pipeline import check_va_lists, load_pipeline
+    from ..diffusion.schedulers import DEFAULT_STEPS, make_scheduler
     from ..files import atomic_path
-    from ..pipeline import check_va_lists, load_pipeline
-    from ..schedulers import DEFAULT_STEPS, make_scheduler
 
     try:
         valence, arousal, extra = _emotion(args)

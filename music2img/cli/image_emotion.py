@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..image_emotion import ImageEmotionModel
+    from ..image.emotion_model import ImageEmotionModel
 
     return run_per_file(
         args.files, lambda: ImageEmotionModel.load(args.model), lambda model, path: model.predict([path])[0],

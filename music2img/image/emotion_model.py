@@ -1,4 +1,4 @@
-"""Valence and arousal conveyed by a photo: a regressor on :mod:`music2img.image_features`.
+"""Valence and arousal conveyed by a photo: a regressor on :mod:`music2img.image.features`.
 
 >>> model = ImageEmotionModel.load()               # assets/image_emotion, checksum verified
 >>> model.predict([pil_image, "photo.jpg", array])  # (n, 2): valence, arousal on the 1–9 scale
@@ -18,11 +18,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 from tqdm.auto import tqdm
 
-from .assets import IMAGE_MODEL_DIR
-from .errors import ImageError, ModelFileError
-from .files import load_checked_joblib, save_checked_joblib
-from .image_features import FEATURE_NAMES, SCHEMA_VERSION, image_features
-from .va import VA_MAX, VA_MIN
+from ..assets import IMAGE_MODEL_DIR
+from ..errors import ImageError, ModelFileError
+from ..files import load_checked_joblib, save_checked_joblib
+from ..va import VA_MAX, VA_MIN
+from .features import FEATURE_NAMES, SCHEMA_VERSION, image_features
 
 ImageLike = Union[Image.Image, str, os.PathLike, np.ndarray]
 
@@ -93,7 +93,7 @@ class ImageEmotionModel:
     ----------
     regressor : fitted scikit-learn estimator mapping features to two outputs (valence, arousal).
     feature_names : feature names the regressor was trained on (must match the current schema).
-    schema_version : :data:`music2img.image_features.SCHEMA_VERSION` at training time.
+    schema_version : :data:`music2img.image.features.SCHEMA_VERSION` at training time.
     metadata : free-form JSON-able facts (training data, cross-validated scores) kept in ``model.json``.
     """
 

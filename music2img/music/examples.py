@@ -3,7 +3,7 @@
 Each generator is a pure function ``(seconds, sr, seed) -> float32 mono array`` in ``[-1, 1]``;
 :func:`write_examples` renders them all to compressed audio files (OGG Vorbis by default)::
 
-    python -m music2img.synth assets/examples
+    python -m music2img.music.examples assets/examples
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .files import atomic_path
+from ..files import atomic_path
 
 SR = 22050
 _BLOCK = 1 << 16
@@ -161,7 +161,7 @@ def write_examples(outdir: str | Path, seconds: float = 10.0, sr: int = SR, fmt:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m music2img.synth", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m music2img.music.examples", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="folder to write the clips into")
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     parser.add_argument("--sr", type=int, default=SR, help=f"sample rate (default {SR})")

@@ -28,8 +28,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError
-from .va import VA_MAX, VA_MIN
+from ..errors import DatasetError
+from ..va import VA_MAX, VA_MIN
 
 COLUMNS = ["id", "audio_path", "valence", "arousal", "group", "source", "quadrant"]
 

@@ -20,11 +20,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .errors import DatasetError, ImageError
-from .va import VA_MAX, VA_MIN
-
-CGNA_VALENCE = "valence_avg_10766_v2.txt"
-CGNA_AROUSAL = "arousal_avg_10766_v2.txt"
+from ..errors import DatasetError, ImageError
+from ..va import VA_MAX, VA_MIN
+from .datasets import CGNA_AROUSAL, CGNA_VALENCE
 
 
 def read_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray]:

@@ -1,7 +1,7 @@
-"""The music → (valence, arousal) model: a scikit-learn regressor on :mod:`music2img.features`.
+"""The music → (valence, arousal) model: a scikit-learn regressor on :mod:`music2img.music.features`.
 
-A song is analysed in windows (:func:`music2img.audio.frame_windows`: 30 s, non-overlapping, at
-most :data:`~music2img.audio.MAX_WINDOWS` spread over the song); each window gets its own
+A song is analysed in windows (:func:`music2img.music.audio.frame_windows`: 30 s, non-overlapping, at
+most :data:`~music2img.music.audio.MAX_WINDOWS` spread over the song); each window gets its own
 prediction and the song's emotion is the mean over windows, weighted by window length.
 
 A saved model is a folder::
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .assets import MUSIC_MODEL_DIR
+from ..assets import MUSIC_MODEL_DIR
+from ..errors import ModelFileError
+from ..files import load_checked_joblib, save_checked_joblib
+from ..va import VA_MAX, VA_MIN, quadrant
 from .audio import SAMPLE_RATE, check_signal, frame_windows, load_audio, resample
-from .errors import ModelFileError
 from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_windows
-from .files import load_checked_joblib, save_checked_joblib
-from .va import VA_MAX, VA_MIN, quadrant
 
 MODEL_FILE = "model.joblib"
 CONFIG_FILE = "model.json"
@@ -57,7 +57,7 @@ class SongEmotion:
 
 
 class MusicEmotionModel:
-    """A fitted regressor from :data:`~music2img.features.FEATURE_NAMES` to (valence, arousal).
+    """A fitted regressor from :data:`~music2img.music.features.FEATURE_NAMES` to (valence, arousal).
 
     Parameters
     ----------

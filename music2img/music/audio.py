@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioError
+from ..errors import AudioError
 
 SAMPLE_RATE = 22050
 #: Shortest accepted clip, seconds.

@@ -9,7 +9,7 @@ Conditioning (one design, used everywhere):
   second normalisation with **AdaIN**, ``h = norm(h) · (1 + γ(e)) + β(e)``, where γ and β come from
   a per-block linear layer that is zero-initialised, so an untrained model ignores the emotion;
 * a learned "no emotion" vector replaces ``e`` where ``drop_emotion`` is true, which is what
-  classifier-free guidance needs (see :class:`music2img.pipeline.EmotionLandscapePipeline`).
+  classifier-free guidance needs (see :class:`music2img.diffusion.pipeline.EmotionLandscapePipeline`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d import UNet2DOutput
 from torch import nn
 
-from .va import VA_MAX, VA_MID, VA_MIN
+from ..va import VA_MAX, VA_MID, VA_MIN
 
 __all__ = ["EmotionUNet", "UNet2DOutput", "normalize_va", "timestep_embedding"]
 

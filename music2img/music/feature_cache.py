@@ -15,9 +15,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from ..files import atomic_path, sha256sum
 from .audio import SAMPLE_RATE, load_audio
 from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_features
-from .files import atomic_path, sha256sum
 
 
 class Extraction(NamedTuple):

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Callable, Sequence
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
+from huggingface_hub import snapshot_download
 
-from .errors import EmotionRangeError, ModelFileError
+from ..errors import EmotionRangeError, ModelFileError
+from ..va import check_va
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
-from .va import check_va
 
 
 def _as_list(x: float | Sequence[float]) -> list:
@@ -37,7 +40,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
     r"""Generate landscape images for points on the valence/arousal plane (1–9 scale).
 
     Parameters:
-        unet: The :class:`~music2img.unet.EmotionUNet` denoiser.
+        unet: The :class:`~music2img.diffusion.unet.EmotionUNet` denoiser.
         scheduler: A DDPM, DDIM or DPM-Solver scheduler built on the training schedule
             (swap with ``make_scheduler(name, pipe.scheduler.config)``).
     """
@@ -123,19 +126,34 @@ class EmotionLandscapePipeline(DiffusionPipeline):
 
 def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> EmotionLandscapePipeline:
     """Load a saved pipeline from a local folder or a Hugging Face repo id, in float32 on ``device``
-    (``kwargs`` go to ``from_pretrained``, e.g. ``cache_dir``).
+    (``kwargs`` go to :func:`huggingface_hub.snapshot_download`, e.g. ``cache_dir``, ``revision``).
 
-    Raises :class:`~music2img.errors.ModelFileError` when the folder is missing or incomplete.
+    The pipeline is assembled from its ``unet/`` and ``scheduler/`` subfolders, so folders saved
+    before the package was laid out by stage (whose ``model_index.json`` names ``music2img.unet``)
+    load as well as new ones. Raises :class:`~music2img.errors.ModelFileError` when the folder is
+    missing or incomplete.
     """
     local = os.path.isdir(model) or os.path.isabs(str(model)) or str(model).startswith((".", "~"))
-    if local and not os.path.isfile(os.path.join(model, "model_index.json")):
+    try:
+        folder = str(model) if local else snapshot_download(str(model), **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"cannot fetch the diffusion model {model}: {err}") from err
+    index_file = os.path.join(folder, "model_index.json")
+    if not os.path.isfile(index_file):
         raise ModelFileError(
             f"no diffusion model at {model}: expected a pipeline folder with model_index.json "
             "(train one with train/diffusion.py or pass --model DIR_OR_REPO)"
         )
     try:
-        pipe = EmotionLandscapePipeline.from_pretrained(model, dtype=torch.float32, low_cpu_mem_usage=False, **kwargs)
-    except (OSError, EnvironmentError, ValueError) as err:
+        with open(index_file, encoding="utf-8") as f:
+            scheduler_class = json.load(f)["scheduler"][1]
+        scheduler_cls = getattr(diffusers, scheduler_class)
+        if not issubclass(scheduler_cls, SchedulerMixin):
+            raise ValueError(f"{scheduler_class} is not a diffusers scheduler")
+        unet = EmotionUNet.from_pretrained(folder, subfolder="unet", low_cpu_mem_usage=False)
+        scheduler = scheduler_cls.from_pretrained(folder, subfolder="scheduler")
+    except (OSError, KeyError, TypeError, AttributeError, ValueError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
+    pipe = EmotionLandscapePipeline(unet=unet.float(), scheduler=scheduler)
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)

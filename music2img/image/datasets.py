@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError
-from .va import VA_MAX, VA_MIN
+from ..errors import DatasetError
+from ..va import VA_MAX, VA_MIN
 
 COLUMNS = ("file", "valence", "arousal", "group", "source")
 CGNA_VALENCE = "valence_avg_10766_v2.txt"

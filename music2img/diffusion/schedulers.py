@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, SchedulerMixin
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    SchedulerMixin,
+)
 
 #: Sampler name → scheduler class.
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {

@@ -237,7 +237,7 @@ def extract_features(y: np.ndarray, sr: int = 22050) -> np.ndarray:
     Parameters
     ----------
     y : np.ndarray
-        Mono audio, e.g. from :func:`music2img.audio.load_audio`.
+        Mono audio, e.g. from :func:`music2img.music.audio.load_audio`.
     sr : int
         Sample rate of ``y`` (the shipped model was trained at 22050 Hz).
     """
@@ -247,7 +247,7 @@ def extract_features(y: np.ndarray, sr: int = 22050) -> np.ndarray:
 def extract_windows(y: np.ndarray, sr: int, spans: list[tuple[float, float]]) -> np.ndarray:
     """Feature vectors of several windows of one signal, ``(len(spans), len(FEATURE_NAMES))``.
 
-    When the windows cover one contiguous stretch (as :func:`music2img.audio.frame_windows` gives
+    When the windows cover one contiguous stretch (as :func:`music2img.music.audio.frame_windows` gives
     for songs up to a few minutes), the frame-wise descriptors are computed once for the stretch
     and each window summarises its own frames; otherwise each window is extracted on its own.
     The tuning is then estimated once per stretch, and the first and last frames of a window see
