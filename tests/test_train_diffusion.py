@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from music2img.diffusion.pipeline import load_pipeline
-from music2img.errors import DatasetError
+from music2img.errors import DatasetError, ModelFileError
 from music2img.image.labelled_folder import load_images, read_labels
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,12 +85,13 @@ def test_resume_is_bit_exact(data, tmp_path):
 
 
 def test_sigterm_writes_a_checkpoint(data, tmp_path):
-    log = tmp_path / "log.jsonl"
+    log, seen = tmp_path / "log.jsonl", {}
 
     def kill_after_two_steps():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if log.is_file() and len(log.read_text().splitlines()) >= 2:
+                seen["pid"] = (tmp_path / "train.pid").read_text().strip()
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             time.sleep(0.01)
@@ -105,6 +106,7 @@ def test_sigterm_writes_a_checkpoint(data, tmp_path):
     assert 2 <= state["step"] < 100000 and state["data_position"]["epoch"] == state["step"] // 2
     assert not (tmp_path / "pipeline").exists()
     assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+    assert seen["pid"] == str(os.getpid()) and not (tmp_path / "train.pid").exists()  # pid written while running
 
 
 def test_max_minutes_stops_and_exports_a_loadable_pipeline(data, tmp_path):
@@ -170,3 +172,57 @@ def test_auto_steps_fits_the_schedule_to_the_budget(data, tmp_path):
     assert state["step"] <= state["args"]["steps"]
     with pytest.raises(SystemExit, match="needs --max-minutes"):
         diffusion.main(_args(data, tmp_path / "x", "--steps", "10", "--auto-steps", "4"))
+
+
+@pytest.fixture(scope="module")
+def pretrained(data, tmp_path_factory) -> Path:
+    """A tiny pipeline trained for a few dozen steps: what ``--init-from`` starts from."""
+    out = tmp_path_factory.mktemp("pretrained")
+    assert diffusion.main(_args(data, out, "--steps", "40", "--batch-size", "8", "--no-final-grid")) == 0
+    return out / "pipeline"
+
+
+def test_init_from_starts_from_the_saved_weights_with_a_fresh_schedule(data, pretrained, tmp_path):
+    fresh, tuned = tmp_path / "fresh", tmp_path / "tuned"
+    common = ("--steps", "4", "--no-final-grid", "--seed", "3")
+    assert diffusion.main(_args(data, fresh, *common)) == 0
+    assert diffusion.main(_args(data, tuned, *common, "--init-from", str(pretrained))) == 0
+    first = json.loads((tuned / "log.jsonl").read_text().splitlines()[0])
+    assert first["lr"] == pytest.approx(2e-3)  # step 1 of its own 2-step warm-up (the pretrained schedule had ended at 0)
+    assert np.mean(_losses(tuned)) < 0.7 * np.mean(_losses(fresh))  # same seed and batches; only the weights differ
+    assert "fine-tuned from" in (tuned / "pipeline" / "MODEL_CARD.md").read_text()
+
+
+def test_train_only_conditioning_freezes_the_rest_and_resumes_bit_exactly(data, pretrained, tmp_path):
+    common = ("--steps", "6", "--no-final-grid", "--init-from", str(pretrained), "--train-only", "conditioning",
+              "--crop", "8", "--lr", "1e-2")
+    assert diffusion.main(_args(data, tmp_path / "a", *common)) == 0
+    assert diffusion.main(_args(data, tmp_path / "b", *common, "--pause-at", "3")) == 0
+    assert diffusion.main(_args(data, tmp_path / "b", *common, "--resume")) == 0
+    a, b = _ckpt(tmp_path / "a"), _ckpt(tmp_path / "b")
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+    for key in ("model",):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    assert all(torch.equal(a["ema"]["model"][k], b["ema"]["model"][k]) for k in a["ema"]["model"])
+
+    start = load_pipeline(pretrained).unet.state_dict()
+    emotion = set(load_pipeline(pretrained).unet.emotion_parameters())
+    assert emotion and any(".adain." in k for k in emotion) and "null_emotion" in emotion
+    for weights in (a["model"], a["ema"]["model"]):
+        for name, value in weights.items():
+            if name in emotion:
+                assert not torch.equal(value, start[name]), name
+            else:
+                assert torch.equal(value, start[name]), name
+    assert len(a["optimizer"]["state"]) == len(emotion)
+    assert "trained only the emotion conditioning" in (tmp_path / "a" / "pipeline" / "MODEL_CARD.md").read_text()
+    with pytest.raises(SystemExit, match="--train-only conditioning"):
+        diffusion.main(_args(data, tmp_path / "b", "--steps", "8", "--init-from", str(pretrained), "--crop", "8",
+                             "--resume"))
+
+
+def test_crop_and_init_from_errors(data, tmp_path):
+    with pytest.raises(SystemExit, match="--crop"):
+        diffusion.main(_args(data, tmp_path, "--steps", "2", "--crop", "32"))
+    with pytest.raises(ModelFileError):
+        diffusion.main(_args(data, tmp_path, "--steps", "2", "--init-from", str(tmp_path / "nothing")))

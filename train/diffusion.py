@@ -8,9 +8,22 @@ Example (production config, one GPU)::
 (``--auto-steps 400``: after 400 steps the speed is measured and ``--steps`` set so that the cosine
 learning-rate schedule ends inside the time budget.)
 
+Fine-tuning (e.g. re-conditioning the shipped model on new labels, cheaply, on one CPU thread)::
+
+    python train/diffusion.py --init-from assets/diffusion --train-only conditioning --crop 64 --threads 1 \
+        --data ../shared/data/images/landscapes --labels NEW_LABELS.csv --out runs/recondition \
+        --batch-size 16 --lr 3e-4 --warmup 100 --steps 6000 --checkpoint-every 200 --sample-every 0
+
+``--init-from`` starts from a saved pipeline's weights (the EMA weights it was exported with) and its
+UNet config, with a fresh optimiser and learning-rate schedule; ``--train-only conditioning`` trains
+only :meth:`~music2img.diffusion.unet.EmotionUNet.emotion_parameters` (emotion MLP, AdaIN
+projections, "no emotion" vector, 1.3 M of 13.7 M) and keeps the rest frozen.
+
 Images are decoded once into a uint8 tensor in memory (on the GPU when there is one). Every
 ``--checkpoint-every`` steps, and on SIGTERM/SIGINT, ``OUT/checkpoint.pt`` is written atomically
-with everything needed to continue bit-exactly with ``--resume``. At the end ``OUT/pipeline``
+with everything needed to continue bit-exactly with ``--resume``; the process id is in ``OUT/train.pid``
+while it runs (``kill -STOP``/``kill -CONT`` pause and continue it; paused time counts towards
+``--max-minutes``). At the end ``OUT/pipeline``
 holds the EMA weights as an fp16 :class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` with
 its model card.
 """
@@ -22,6 +35,7 @@ import copy
 import inspect
 import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -36,7 +50,7 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.pipeline import EmotionLandscapePipeline  # noqa: E402
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler  # noqa: E402
 from music2img.diffusion.unet import EmotionUNet  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
@@ -44,6 +58,8 @@ from music2img.image.labelled_folder import load_images, read_labels  # noqa: E4
 
 #: Valence/arousal values of the sample grid (columns: valence, rows: arousal from high to low).
 GRID_VALUES = (2.0, 3.5, 5.0, 6.5, 8.0)
+#: What ``--train-only`` can train.
+TRAIN_ONLY = ("all", "conditioning")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--attention-resolutions", default=",".join(map(str, default["attention_resolutions"])))
     g.add_argument("--dropout", type=float, default=default["dropout"])
     g.add_argument("--config", type=Path, help="JSON of EmotionUNet arguments (overrides the flags above)")
+    g.add_argument("--init-from", metavar="PIPELINE_DIR_OR_REPO", help="start from this saved pipeline's (EMA) "
+                   "weights and UNet config (the model flags above are then ignored); fresh optimiser and schedule")
+    g.add_argument("--train-only", choices=TRAIN_ONLY, default="all", help="train every parameter, or only the "
+                   "emotion conditioning (emotion MLP, AdaIN projections, 'no emotion' vector) with the rest frozen")
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, default=30000, help="total optimiser steps (sets the cosine schedule)")
     g.add_argument("--batch-size", type=int, default=64)
@@ -73,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--no-compile", action="store_true", help="do not torch.compile (CUDA only anyway)")
     g.add_argument("--no-bf16", action="store_true", help="no bf16 autocast (CUDA only anyway)")
+    g.add_argument("--crop", type=int, metavar="N", help="train on random N×N crops of the images (cheaper steps)")
+    g.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     g.add_argument("--workers", type=int, default=4, help="threads decoding images")
     g = p.add_argument_group("run control and outputs")
     g.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/checkpoint.pt or the given file")
@@ -88,6 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--sample-steps", type=int, default=25, help="DPM-Solver steps for sample grids")
     g.add_argument("--sample-guidance", type=float, default=3.0)
     g.add_argument("--no-final-grid", action="store_true", help="skip the sample grid at the end")
+    g.add_argument("--pid-file", type=Path, help="where to write the process id while training (default: OUT/train.pid)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -123,7 +146,8 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor
 
 
 class EMA:
-    """Exponential moving average of a model's parameters, kept in a frozen copy of the model."""
+    """Exponential moving average of a model's trained parameters, kept in a frozen copy of the model
+    (frozen parameters are the same in both and are left alone)."""
 
     def __init__(self, model: torch.nn.Module, decay: float):
         self.model = copy.deepcopy(model).requires_grad_(False).eval()
@@ -133,7 +157,8 @@ class EMA:
     def update(self, model: torch.nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1 - d)
+        pairs = [(e, p) for e, p in zip(self.model.parameters(), model.parameters()) if p.requires_grad]
+        torch._foreach_lerp_([e for e, _ in pairs], [p for _, p in pairs], 1 - d)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "updates": self.updates}
@@ -203,25 +228,43 @@ class Trainer:
             if not path.is_file():
                 raise SystemExit(f"error: no checkpoint to resume at {path}")
             resume = torch.load(path, map_location="cpu", weights_only=True)
-        self.config = resume["unet_config"] if resume else unet_config(args)
+        init = None
+        if resume:
+            self.config = resume["unet_config"]
+        elif args.init_from:
+            init = load_pipeline(args.init_from).unet
+            self.config = unet_config_dict(init)
+        else:
+            self.config = unet_config(args)
 
+        resolution = self.config["sample_size"]
+        if args.crop is not None and not 8 <= args.crop <= resolution:
+            raise SystemExit(f"error: --crop must lie between 8 and the model's {resolution} pixels, got {args.crop}")
         files, va = read_labels(args.data, args.labels)
         if args.limit:
             files, va = files[:args.limit], va[:args.limit]
         cuda = self.device.type == "cuda"
-        self.images = load_images(files, self.config["sample_size"], args.workers, not args.quiet).to(self.device)
+        self.images = load_images(files, resolution, args.workers, not args.quiet).to(self.device)
         self.va = torch.from_numpy(va).to(self.device)
         self.n_images = len(files)
 
         torch.manual_seed(args.seed)
-        self.model = EmotionUNet(**self.config).to(self.device)
+        self.model = EmotionUNet(**self.config)
+        if init is not None:
+            self.model.load_state_dict(init.state_dict())
+        self.model.to(self.device)
+        if args.train_only == "conditioning":
+            self.model.requires_grad_(False)
+            for param in self.model.emotion_parameters().values():
+                param.requires_grad_(True)
+        self.trained = [param for param in self.model.parameters() if param.requires_grad]
         self.autocast = cuda and not args.no_bf16
         if cuda:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
             self.model.to(memory_format=torch.channels_last)
         self.ema = EMA(self.model, args.ema_decay)
         self.scheduler = training_scheduler()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        self.opt = torch.optim.AdamW(self.trained, lr=args.lr, weight_decay=args.weight_decay)
         # reads args.steps at every step, so that --auto-steps can set the length once measured
         self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, args.warmup, args.steps))
         self.gen = torch.Generator().manual_seed(args.seed)
@@ -248,6 +291,11 @@ class Trainer:
         }
 
     def load_state(self, state: dict) -> None:
+        for flag in ("train_only", "crop", "batch_size"):
+            was = state["args"].get(flag, TRAIN_ONLY[0] if flag == "train_only" else None)
+            if was != getattr(self.args, flag):
+                raise SystemExit(f"error: the checkpoint was made with --{flag.replace('_', '-')} {was}; "
+                                 f"resume with the same value (got {getattr(self.args, flag)})")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
@@ -272,7 +320,12 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         args, b = self.args, self.args.batch_size
         idx = batch_indices(self.step, self.n_images, b, args.seed).to(self.device)
-        x = self.images[idx].float() / 127.5 - 1
+        x = self.images[idx]
+        if args.crop is not None:
+            c, r = args.crop, x.shape[-1]
+            offsets = torch.randint(0, r - c + 1, (b, 2), generator=self.gen).tolist()
+            x = torch.stack([im[:, y:y + c, z:z + c] for im, (y, z) in zip(x, offsets)])
+        x = x.float() / 127.5 - 1
         flip = (torch.rand(b, generator=self.gen) < 0.5).to(self.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen).to(self.device)
@@ -287,7 +340,7 @@ class Trainer:
         loss = F.mse_loss(pred.float(), noise)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.trained, args.grad_clip)
         self.opt.step()
         self.lr_sched.step()
         self.ema.update(self.model)
@@ -329,6 +382,7 @@ class Trainer:
     def model_card(self, final_loss: float | None, images: list[str]) -> str:
         a = self.args
         n_params = sum(p.numel() for p in self.model.parameters())
+        n_trained = sum(p.numel() for p in self.trained)
         lines = [
             "# music2img emotion-conditioned landscape diffusion model", "",
             "Pixel-space DDPM (ε-prediction, 1000-step cosine schedule) whose UNet is conditioned on "
@@ -336,7 +390,11 @@ class Trainer:
             "classifier-free guidance. Weights: EMA, fp16 safetensors.", "",
             "## Training", "",
             f"- data: `{a.data}` with labels `{a.labels or 'CGnA10766 layout'}`, {self.n_images} images at "
-            f"{self.config['sample_size']}×{self.config['sample_size']}, random horizontal flips",
+            f"{self.config['sample_size']}×{self.config['sample_size']}, random horizontal flips"
+            + (f", random {a.crop}×{a.crop} crops" if a.crop else ""),
+            *([f"- fine-tuned from `{a.init_from}` (its EMA weights)"] if a.init_from else []),
+            *([f"- trained only the emotion conditioning ({n_trained / 1e6:.2f} M parameters: emotion MLP, AdaIN "
+               "projections, 'no emotion' vector); the rest frozen"] if a.train_only == "conditioning" else []),
             f"- steps: {self.step} of {a.steps}; batch {a.batch_size}; images seen: {self.images_seen:,} "
             f"({self.images_seen / self.n_images:.1f} epochs)",
             f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps + cosine decay, "
@@ -364,11 +422,16 @@ def main(argv: list[str] | None = None) -> int:
         stop["signal"] = signum
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    pid_file = args.pid_file or args.out / "train.pid"
+    with atomic_path(pid_file) as tmp:
+        Path(tmp).write_text(f"{os.getpid()}\n")
     try:
         return run(args, stop)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        pid_file.unlink(missing_ok=True)
 
 
 def fit_steps(args: argparse.Namespace, step: int, t_start: float, t_calib: list) -> None:
@@ -383,7 +446,8 @@ def run(args: argparse.Namespace, stop: dict) -> int:
     t_start = time.monotonic()
     if args.auto_steps and args.max_minutes is None:
         raise SystemExit("error: --auto-steps needs --max-minutes")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.auto_steps_done = False  # set by --auto-steps, or restored from the checkpoint
     tr = Trainer(args)
     print(f"{tr.n_images} images, {sum(p.numel() for p in tr.model.parameters()) / 1e6:.2f} M parameters, "

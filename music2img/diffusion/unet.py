@@ -164,6 +164,12 @@ class EmotionUNet(ModelMixin, ConfigMixin):
         self.norm_out = nn.GroupNorm(norm_num_groups, ch)
         self.conv_out = nn.Conv2d(ch, out_channels, 3, padding=1)
 
+    def emotion_parameters(self) -> dict[str, nn.Parameter]:
+        """The parameters that carry the emotion, by name: the emotion MLP, the "no emotion" vector and
+        every residual block's AdaIN projection (what re-conditioning on new labels trains)."""
+        return {name: p for name, p in self.named_parameters()
+                if name.startswith(("emotion_mlp.", "null_emotion")) or ".adain." in name}
+
     def embed_emotion(self, valence: torch.Tensor, arousal: torch.Tensor,
                       drop_emotion: torch.Tensor | None = None) -> torch.Tensor:
         """The emotion embedding ``(batch, emotion_embed_dim)``; rows where ``drop_emotion`` is true get the null vector."""
