@@ -22,7 +22,7 @@ from music2img.image.labelled_folder import load_images, read_labels
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-from train import diffusion  # noqa: E402
+from train import diffusion, loop  # noqa: E402
 
 TINY = {"block_out_channels": [8, 16], "attention_resolutions": [8], "norm_num_groups": 4, "emotion_embed_dim": 16}
 
@@ -131,12 +131,12 @@ def test_resume_without_checkpoint_fails(data, tmp_path):
 
 
 def test_lr_schedule_and_batches():
-    lrs = [diffusion.lr_factor(s, 10, 100) for s in range(100)]
+    lrs = [loop.lr_factor(s, 10, 100) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == 1.0 and lrs[-1] < 0.01
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
-    epoch = torch.cat([diffusion.batch_indices(s, 10, 3, seed=0) for s in range(3)])
+    epoch = torch.cat([loop.batch_indices(s, 10, 3, seed=0) for s in range(3)])
     assert len(set(epoch.tolist())) == 9  # no repeats inside an epoch
-    assert torch.equal(diffusion.batch_indices(4, 10, 3, 0), diffusion.batch_indices(4, 10, 3, 0))
+    assert torch.equal(loop.batch_indices(4, 10, 3, 0), loop.batch_indices(4, 10, 3, 0))
 
 
 def test_cgna_layout_and_bad_folders(tmp_path):

@@ -1,0 +1,387 @@
+"""The training-run plumbing shared by ``train/diffusion.py`` and ``train/gan.py``.
+
+A trainer (a :class:`Trainer` subclass) owns its models, optimisers and random state and does one
+optimiser step in :meth:`Trainer.train_step`; :func:`run` drives it: step log (``log.jsonl``),
+atomic checkpoints (``checkpoint.pt``, bit-exact ``--resume``), SIGTERM/SIGINT, ``--pause-at``,
+``--max-minutes``, ``--auto-steps``, sample grids and the final export. Also here: the seeded
+epoch-wise data order, the learning-rate shape, EMA, the 5×5 valence/arousal grid and loss plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from music2img.files import atomic_path  # noqa: E402
+from music2img.image.labelled_folder import load_images, read_labels  # noqa: E402
+
+#: Valence/arousal values of the sample grid (columns: valence, rows: arousal from high to low).
+GRID_VALUES = (2.0, 3.5, 5.0, 6.5, 8.0)
+
+
+def grid_va() -> tuple[list[float], list[float]]:
+    """Valence and arousal of the 25 grid cells in reading order (valence left→right, arousal top=high)."""
+    return [v for _ in GRID_VALUES for v in GRID_VALUES], [a for a in reversed(GRID_VALUES) for _ in GRID_VALUES]
+
+
+def tile_grid(images: np.ndarray, columns: int = len(GRID_VALUES), pad: int = 2) -> Image.Image:
+    """Tile ``(n, r, r, 3)`` images in [0, 1], in reading order, on a white background."""
+    rows, r = math.ceil(len(images) / columns), images.shape[1]
+    grid = np.full((rows * (r + pad) + pad, columns * (r + pad) + pad, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        y, x = pad + (i // columns) * (r + pad), pad + (i % columns) * (r + pad)
+        grid[y:y + r, x:x + r] = (np.clip(im, 0, 1) * 255).round().astype(np.uint8)
+    return Image.fromarray(grid)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Data, device and run-control flags common to the trainers."""
+    p.add_argument("--data", type=Path, required=True, help="image folder")
+    p.add_argument("--labels", type=Path, help="CSV with file, valence, arousal (default: CGnA10766 layout)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint, logs, samples, exported model")
+    p.add_argument("--limit", type=int, help="use only the first N labelled images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--workers", type=int, default=4, help="threads decoding images")
+    g = p.add_argument_group("run control and outputs")
+    g.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/checkpoint.pt or the given file")
+    g.add_argument("--max-minutes", type=float, help="stop training inside this budget (then checkpoint + export)")
+    g.add_argument("--auto-steps", type=int, metavar="N", help="with --max-minutes: after N steps, set --steps "
+                   "from the measured speed so that the schedule ends inside the budget")
+    g.add_argument("--reserve-minutes", type=float, default=1.0,
+                   help="part of --max-minutes kept for the final grid and export (with --auto-steps)")
+    g.add_argument("--pause-at", type=int, help="checkpoint and exit (no export) once this step is reached")
+    g.add_argument("--checkpoint-every", type=int, default=1000)
+    g.add_argument("--log-every", type=int, default=50)
+    g.add_argument("--sample-every", type=int, default=2500, help="sample grid + loss plot every N steps (0: never)")
+    g.add_argument("--no-final-grid", action="store_true", help="skip the sample grid at the end")
+    g.add_argument("--pid-file", type=Path, help="where to write the process id while training (default: OUT/train.pid)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
+    """Indices of batch ``step``: a fresh seeded permutation per epoch, so the data position is the step."""
+    per_epoch = max(1, n // batch_size)
+    epoch, i = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    perm = perm.repeat(math.ceil(batch_size / n)) if n < batch_size else perm
+    return perm[i * batch_size:(i + 1) * batch_size]
+
+
+class EMA:
+    """Exponential moving average of a model's trained parameters, kept in a frozen copy of the model
+    (frozen parameters are the same in both and are left alone)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+        self.decay, self.updates = decay, 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        pairs = [(e, p) for e, p in zip(self.model.parameters(), model.parameters()) if p.requires_grad]
+        torch._foreach_lerp_([e for e, _ in pairs], [p for _, p in pairs], 1 - d)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = state["updates"]
+
+
+def plot_loss(log_path: Path, out_png: Path, keys: Sequence[str] = ("loss",), ylabel: str = "MSE (ε)",
+              title: str = "diffusion training loss", yscale: str = "log") -> None:
+    """Plot the logged ``keys`` against images seen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in keys:
+        ax.plot([r["images_seen"] for r in rows], [r[key] for r in rows], lw=0.8, label=key)
+    ax.set(xlabel="images seen", ylabel=ylabel, yscale=yscale, title=title)
+    if len(keys) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def export_folder(out: Path, name: str, write: Callable[[Path], None]) -> Path:
+    """Let ``write`` fill a temporary folder, then swap it in as ``out/name`` (the old one goes last)."""
+    final, tmp, old = out / name, out / f".{name}.tmp", out / f".{name}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+class Trainer:
+    """One run's models, optimisers and random state; subclasses fill in the methods that raise.
+
+    The base class reads the labelled images at ``resolution``, restores a checkpoint for
+    ``--resume`` (:attr:`resume`), keeps the step count, images seen, training time and the torch
+    and batch random states, and writes checkpoints atomically.
+    """
+
+    #: Logged keys plotted by :meth:`plot` (the first one is shown on the progress bar).
+    loss_keys: tuple[str, ...] = ("loss",)
+    #: Flags a run must be resumed with unchanged, with the value assumed when a checkpoint lacks them.
+    resume_flags: dict[str, object] = {"batch_size": None}
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.device = args, torch.device(args.device)
+        self.out = args.out
+        self.ckpt_path = self.out / "checkpoint.pt"
+        self.log_path = self.out / "log.jsonl"
+        self.resume = None
+        if args.resume:
+            path = self.ckpt_path if args.resume == "auto" else Path(args.resume)
+            if not path.is_file():
+                raise SystemExit(f"error: no checkpoint to resume at {path}")
+            self.resume = torch.load(path, map_location="cpu", weights_only=True)
+        self.gen = torch.Generator().manual_seed(args.seed)
+        self.step, self.images_seen, self.elapsed_before = 0, 0, 0.0
+        self.t0 = time.monotonic()
+
+    def load_data(self, resolution: int) -> None:
+        """Decode the labelled images at ``resolution`` into :attr:`images` (uint8) and :attr:`va`."""
+        files, va = read_labels(self.args.data, self.args.labels)
+        if self.args.limit:
+            files, va = files[:self.args.limit], va[:self.args.limit]
+        self.images = load_images(files, resolution, self.args.workers, not self.args.quiet).to(self.device)
+        self.va = torch.from_numpy(va).to(self.device)
+        self.n_images = len(files)
+
+    def batch(self, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch as floats in [-1, 1], randomly cropped to ``crop`` pixels when given and
+        randomly flipped left-right, and its (valence, arousal)."""
+        b = self.args.batch_size
+        idx = batch_indices(self.step, self.n_images, b, self.args.seed).to(self.device)
+        x = self.images[idx]
+        if crop is not None:
+            r = x.shape[-1]
+            offsets = torch.randint(0, r - crop + 1, (b, 2), generator=self.gen).tolist()
+            x = torch.stack([im[:, y:y + crop, z:z + crop] for im, (y, z) in zip(x, offsets)])
+        x = x.float() / 127.5 - 1
+        flip = (torch.rand(b, generator=self.gen) < 0.5).to(self.device)
+        return torch.where(flip[:, None, None, None], x.flip(3), x), self.va[idx]
+
+    # --- state -----------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Everything needed to continue bit-exactly; subclasses add their models and optimisers."""
+        per_epoch = max(1, self.n_images // self.args.batch_size)
+        return {
+            "step": self.step, "images_seen": self.images_seen,
+            "data_position": {"epoch": self.step // per_epoch, "batch": self.step % per_epoch},
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+                    "batch": self.gen.get_state()},
+            "elapsed_s": self.elapsed(),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(self.args).items()},
+        }
+
+    def load_state(self, state: dict) -> None:
+        for flag, default in self.resume_flags.items():
+            was, now = state["args"].get(flag, default), getattr(self.args, flag)
+            if was != now:
+                raise SystemExit(f"error: the checkpoint was made with --{flag.replace('_', '-')} {was}; "
+                                 f"resume with the same value (got {now})")
+        self.step, self.images_seen, self.elapsed_before = state["step"], state["images_seen"], state["elapsed_s"]
+        if self.args.auto_steps and state["args"].get("auto_steps_done"):
+            self.args.steps, self.args.auto_steps_done = state["args"]["steps"], True
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"])
+        self.gen.set_state(state["rng"]["batch"])
+
+    def save_checkpoint(self) -> None:
+        with atomic_path(self.ckpt_path) as tmp:
+            torch.save(self.state(), tmp)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.t0
+
+    # --- to fill in ------------------------------------------------------------------------
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One optimiser step; returns the losses to log (scalar tensors, averaged over the log window)."""
+        raise NotImplementedError
+
+    def log_fields(self) -> dict:
+        """Extra values for the step log (learning rate, schedule position…)."""
+        raise NotImplementedError
+
+    def sample_grid(self) -> Image.Image:
+        """The 5×5 valence/arousal grid of the EMA model, same noise in every cell."""
+        raise NotImplementedError
+
+    def export(self, final: dict | None, grid: Path | None) -> Path:
+        """Write the EMA model, fp16, with its model card; return its folder."""
+        raise NotImplementedError
+
+    def plot(self) -> None:
+        """Plot :attr:`loss_keys` of the step log into ``OUT/loss_curve.png``."""
+        plot_loss(self.log_path, self.out / "loss_curve.png")
+
+    def parameters_m(self) -> float:
+        """Millions of trained parameters (for the start-up line)."""
+        raise NotImplementedError
+
+    # --- shared ----------------------------------------------------------------------------
+    def samples(self) -> Path:
+        """Write the EMA sample grid and the loss plot for the current step; return the grid's path."""
+        path = self.out / "samples" / f"grid_step{self.step:07d}.png"
+        save_image(self.sample_grid(), path)
+        if self.log_path.is_file():
+            self.plot()
+        return path
+
+    def copy_extras(self, folder: Path, grid: Path | None) -> list[str]:
+        """Copy the last grid and the loss plot into an export folder; return the names copied."""
+        names = []
+        for src in (grid, self.out / "loss_curve.png"):
+            if src is not None and src.is_file():
+                shutil.copy(src, folder / src.name)
+                names.append(src.name)
+        return names
+
+
+def main(argv: list[str] | None, parse: Callable[[list[str] | None], argparse.Namespace],
+         make: Callable[[argparse.Namespace], Trainer]) -> int:
+    """Parse, then :func:`run` with SIGTERM/SIGINT turned into a checkpoint and a clean exit; the
+    process id is in ``OUT/train.pid`` (or ``--pid-file``) while it runs."""
+    args = parse(argv)
+    stop = {"signal": None}
+
+    def handler(signum, frame):
+        stop["signal"] = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    pid_file = args.pid_file or args.out / "train.pid"
+    with atomic_path(pid_file) as tmp:
+        Path(tmp).write_text(f"{os.getpid()}\n")
+    try:
+        return run(args, stop, make)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        pid_file.unlink(missing_ok=True)
+
+
+def fit_steps(args: argparse.Namespace, step: int, t_start: float, t_calib: list) -> None:
+    """Set ``args.steps`` so that the remaining steps, at the speed measured since ``t_calib``, fit the budget."""
+    per_step = (time.monotonic() - t_calib[1]) / (step - (args.auto_steps // 2 + t_calib[0]))
+    left = 60 * (args.max_minutes - args.reserve_minutes) - (time.monotonic() - t_start)
+    args.steps, args.auto_steps_done = step + max(0, int(left / per_step)), True
+    print(f"{per_step * 1000:.1f} ms/step: training for {args.steps} steps in total", file=sys.stderr)
+
+
+def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace], Trainer]) -> int:
+    """Train until ``args.steps``, the time budget, ``--pause-at`` or a signal; checkpoint, grid, export."""
+    t_start = time.monotonic()
+    if args.auto_steps and args.max_minutes is None:
+        raise SystemExit("error: --auto-steps needs --max-minutes")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.auto_steps_done = False  # set by --auto-steps, or restored from the checkpoint
+    tr = make(args)
+    print(f"{tr.n_images} images, {tr.parameters_m():.2f} M parameters, "
+          f"device {tr.device}, starting at step {tr.step}", file=sys.stderr)
+    t_calib = [tr.step, None]  # (first step of this process, time at the start of the measured window)
+    sums, window, last, grid = {}, 0, None, None
+    t_window, seen_window, step_time = time.monotonic(), 0, 0.0
+    bar = tqdm(total=args.steps, initial=tr.step, desc="training", disable=args.quiet)
+    with open(tr.log_path, "a") as log:
+        while tr.step < args.steps:
+            t_step = time.monotonic()
+            for key, value in tr.train_step().items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+            window += 1
+            seen_window += args.batch_size
+            step_time = time.monotonic() - t_step
+            bar.update(1)
+            if tr.step % args.log_every == 0 or tr.step == args.steps:
+                now = time.monotonic()
+                last = {k: v.item() / window for k, v in sums.items()}
+                row = {"step": tr.step, **last, **tr.log_fields(),
+                       "images_per_s": seen_window / (now - t_window), "images_seen": tr.images_seen,
+                       "elapsed_s": round(tr.elapsed(), 3)}
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                key = tr.loss_keys[0]
+                bar.set_postfix({key: f"{last[key]:.4f}", "img_s": f"{row['images_per_s']:.1f}"})
+                sums, window, seen_window, t_window = {}, 0, 0, now
+            t_extra = time.monotonic()
+            if args.checkpoint_every and tr.step % args.checkpoint_every == 0:
+                tr.save_checkpoint()
+            if args.sample_every and tr.step % args.sample_every == 0:
+                grid = tr.samples()
+            t_window += time.monotonic() - t_extra  # keep checkpoints and samples out of images/s
+            if stop["signal"] is not None:
+                bar.close()
+                tr.save_checkpoint()
+                print(f"stopped by signal {stop['signal']} at step {tr.step}; checkpoint {tr.ckpt_path}", file=sys.stderr)
+                return 128 + stop["signal"]
+            if args.pause_at is not None and tr.step >= args.pause_at:
+                bar.close()
+                tr.save_checkpoint()
+                print(f"paused at step {tr.step}; resume with --resume", file=sys.stderr)
+                return 0
+            if args.auto_steps and not args.auto_steps_done:
+                if tr.step == args.auto_steps // 2 + t_calib[0]:  # measure speed after warm-up / compilation
+                    t_calib[1] = time.monotonic()
+                elif tr.step >= args.auto_steps + t_calib[0]:
+                    fit_steps(args, tr.step, t_start, t_calib)
+                    bar.total = args.steps
+            if args.max_minutes is not None and time.monotonic() - t_start + step_time >= 60 * args.max_minutes:
+                print(f"time budget of {args.max_minutes:g} min reached at step {tr.step}", file=sys.stderr)
+                break
+    bar.close()
+    tr.save_checkpoint()
+    if not args.no_final_grid:
+        grid = tr.samples()
+    elif tr.log_path.stat().st_size:
+        tr.plot()
+    path = tr.export(last, grid)
+    print(f"step {tr.step}, {tr.images_seen:,} images seen; model written to {path}", file=sys.stderr)
+    return 0
