@@ -245,14 +245,8 @@ class DiffusionTrainer(loop.Trainer):
             f"- final loss (mean of the last logged window): {final_loss:.4f}" if final_loss is not None else "- final loss: n/a",
             f"- parameters: {self.parameters_m():.2f} M", "",
             "## UNet config", "", "```json", json.dumps(unet_config_dict(self.model), indent=2), "```", "",
-            "## Command", "", "```", "python train/diffusion.py " + " ".join(sys.argv[1:]), "```", "",
         ]
-        if images:
-            lines += ["## Samples and loss", "",
-                      "Grid: valence 2, 3.5, 5, 6.5, 8 left to right; arousal 8 … 2 top to bottom; same noise in every cell.", ""]
-            lines += [f"![{name}]({name})" for name in images] + [""]
-        lines += ["## Terms", "", "Trained on research-use data; the images keep their owners' copyright. "
-                  "For research and demonstration use.", ""]
+        lines += loop.card_end("train/diffusion.py", images, "same noise", "For research and demonstration use.")
         return "\n".join(lines)
 
 

@@ -142,6 +142,16 @@ def save_image(image: Image.Image, path: Path) -> None:
         image.save(tmp, format="PNG")
 
 
+def card_end(script: str, images: list[str], same_in_every_cell: str, use: str) -> list[str]:
+    """The model card's command, samples and terms sections (lines)."""
+    lines = ["## Command", "", "```", f"python {script} " + " ".join(sys.argv[1:]), "```", ""]
+    if images:
+        lines += ["## Samples and loss", "", "Grid: valence 2, 3.5, 5, 6.5, 8 left to right; arousal 8 … 2 top to bottom; "
+                  f"{same_in_every_cell} in every cell.", ""]
+        lines += [f"![{name}]({name})" for name in images] + [""]
+    return lines + ["## Terms", "", f"Trained on research-use data; the images keep their owners' copyright. {use}", ""]
+
+
 def export_folder(out: Path, name: str, write: Callable[[Path], None]) -> Path:
     """Let ``write`` fill a temporary folder, then swap it in as ``out/name`` (the old one goes last)."""
     final, tmp, old = out / name, out / f".{name}.tmp", out / f".{name}.old"

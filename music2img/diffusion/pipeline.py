@@ -36,6 +36,27 @@ def check_va_lists(valence: float | Sequence[float], arousal: float | Sequence[f
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def check_request(valence: float | Sequence[float], arousal: float | Sequence[float], num_images_per_prompt: int,
+                  output_type: str) -> tuple[list[float], list[float]]:
+    """Validate a generation request (see :func:`check_va_lists`) into two float lists."""
+    vs, as_ = check_va_lists(valence, arousal)
+    if num_images_per_prompt < 1:
+        raise ValueError(f"num_images_per_prompt must be at least 1, got {num_images_per_prompt}")
+    if output_type not in ("pil", "np", "pt"):
+        raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+    return vs, as_
+
+
+def to_output(image: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarray | list:
+    """Images ``(n, 3, h, w)`` in [-1, 1] as ``output_type``: ``"pt"`` in [0, 1], ``"np"`` ``(n, h, w, 3)``, or PIL."""
+    image = (image.float() / 2 + 0.5).clamp(0, 1)
+    if output_type != "pt":
+        image = image.cpu().permute(0, 2, 3, 1).numpy()
+        if output_type == "pil":
+            image = DiffusionPipeline.numpy_to_pil(image)
+    return image
+
+
 class EmotionLandscapePipeline(DiffusionPipeline):
     r"""Generate landscape images for points on the valence/arousal plane (1–9 scale).
 
@@ -77,11 +98,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             callback: Called as ``callback(step, total, timestep)`` after every step.
             return_dict: Return an :class:`~diffusers.ImagePipelineOutput` rather than a tuple.
         """
-        vs, as_ = check_va_lists(valence, arousal)
-        if num_images_per_prompt < 1:
-            raise ValueError(f"num_images_per_prompt must be at least 1, got {num_images_per_prompt}")
-        if output_type not in ("pil", "np", "pt"):
-            raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         if num_inference_steps is None:
             num_inference_steps = DEFAULT_STEPS[scheduler_name(self.scheduler)]
 
@@ -113,11 +130,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             if callback is not None:
                 callback(i + 1, total, int(t))
 
-        image = (image.float() / 2 + 0.5).clamp(0, 1)
-        if output_type != "pt":
-            image = image.cpu().permute(0, 2, 3, 1).numpy()
-            if output_type == "pil":
-                image = self.numpy_to_pil(image)
+        image = to_output(image, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (image,)
