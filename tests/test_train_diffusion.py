@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -226,3 +228,62 @@ def test_crop_and_init_from_errors(data, tmp_path):
         diffusion.main(_args(data, tmp_path, "--steps", "2", "--crop", "32"))
     with pytest.raises(ModelFileError):
         diffusion.main(_args(data, tmp_path, "--steps", "2", "--init-from", str(tmp_path / "nothing")))
+
+
+#: Runs train/diffusion.py's main in each process of `accelerate launch`, recording the valences each
+#: process trains on (the tiny data set's valence is 1 + the image's index) and its final weights.
+RECORDING_LAUNCH = '''
+import json, sys
+sys.path.insert(0, {repo!r})
+import torch
+from train import diffusion
+trainers, seen = [], []
+init = diffusion.DiffusionTrainer.__init__
+
+def recording_init(self, args):
+    init(self, args)
+    trainers.append(self)
+    forward = self.forward
+
+    def recording(noisy, t, valence, arousal, drop_emotion=None):
+        seen.append(valence.tolist())
+        return forward(noisy, t, valence, arousal, drop_emotion=drop_emotion)
+    self.forward = recording
+
+diffusion.DiffusionTrainer.__init__ = recording_init
+rc = diffusion.main(sys.argv[1:])
+tr = trainers[0]
+torch.save(tr.model.state_dict(), tr.out / f"rank{{tr.rank}}_model.pt")
+(tr.out / f"rank{{tr.rank}}.json").write_text(json.dumps({{"world": tr.world, "seen": seen}}))
+sys.exit(rc)
+'''
+
+
+def test_accelerate_launch_trains_data_parallel_on_two_processes(data, tmp_path):
+    script = tmp_path / "launch.py"
+    script.write_text(RECORDING_LAUNCH.format(repo=str(REPO)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ("--steps", "4", "--no-final-grid", "--device", "cpu", "--checkpoint-every", "2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                           "--main_process_port", str(port), str(script), *_args(data, tmp_path / "dp", *common)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / "dp" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    for step in range(4):  # each process trains on its own half of the batch that one process would take
+        batch = (1 + loop.batch_indices(step, 8, 4, seed=0).float()).tolist()
+        assert ranks[0]["seen"][step] == batch[:2] and ranks[1]["seen"][step] == batch[2:]
+    w0, w1 = (torch.load(tmp_path / "dp" / f"rank{r}_model.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)  # gradients averaged: the same weights everywhere
+    assert len(_losses(tmp_path / "dp")) == 4 and (tmp_path / "dp" / "pipeline").is_dir()  # one log, one export
+
+    # the same run in one process: without dropout (whose masks follow each process's own generator) it
+    # differs only by rounding, since every process draws the whole batch's noise and takes its slice
+    assert diffusion.main(_args(data, tmp_path / "one", *common)) == 0
+    single = _ckpt(tmp_path / "one")["model"]
+    assert np.allclose(_losses(tmp_path / "dp"), _losses(tmp_path / "one"), rtol=1e-4)
+    assert all(torch.allclose(w0[k], single[k], atol=1e-4) for k in w0)

@@ -19,6 +19,15 @@ UNet config, with a fresh optimiser and learning-rate schedule; ``--train-only c
 only :meth:`~music2img.diffusion.unet.EmotionUNet.emotion_parameters` (emotion MLP, AdaIN
 projections, "no emotion" vector, 1.3 M of 13.7 M) and keeps the rest frozen.
 
+Data-parallel on several GPUs (Hugging Face Accelerate, ``pip install '.[train]'``)::
+
+    accelerate launch --multi_gpu --num_processes 4 train/diffusion.py --batch-size 1024 …
+
+``--batch-size`` is then the global batch: each process trains on its slice of every batch and the
+gradients are averaged (DDP), so every process holds the same weights; only the first one writes
+logs, checkpoints, grids and the exported pipeline. Every process draws the random numbers of the
+whole batch, so batches and noise are those of a one-process run.
+
 Images are decoded once into a uint8 tensor in memory (on the GPU when there is one). Every
 ``--checkpoint-every`` steps, and on SIGTERM/SIGINT, ``OUT/checkpoint.pt`` is written atomically
 with everything needed to continue bit-exactly with ``--resume``; the process id is in ``OUT/train.pid``
@@ -121,6 +130,7 @@ class DiffusionTrainer(loop.Trainer):
     """The EmotionUNet, its AdamW, EMA, noise schedule and noise generator; driven by :func:`loop.run`."""
 
     resume_flags = {**loop.Trainer.resume_flags, "train_only": TRAIN_ONLY[0], "crop": None}
+    data_parallel = True
 
     def __init__(self, args: argparse.Namespace):
         super().__init__(args)
@@ -158,7 +168,8 @@ class DiffusionTrainer(loop.Trainer):
         # reads args.steps at every step, so that --auto-steps can set the length once measured
         self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: loop.lr_factor(s, args.warmup, args.steps))
         self.noise_gen = torch.Generator(self.device).manual_seed(args.seed + 1)
-        self.forward = torch.compile(self.model) if cuda and not args.no_compile else self.model
+        self.forward = self.accelerator.prepare_model(self.model) if self.accelerator else self.model  # DDP
+        self.forward = torch.compile(self.forward) if cuda and not args.no_compile else self.forward
         if resume:
             self.load_state(resume)
         self.t0 = time.monotonic()
@@ -182,11 +193,11 @@ class DiffusionTrainer(loop.Trainer):
         return sum(p.numel() for p in self.model.parameters()) / 1e6
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        args, b = self.args, self.args.batch_size
+        args, b, mine = self.args, self.args.batch_size, self.shard
         x, va = self.batch(args.crop)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen).to(self.device)
-        drop = (torch.rand(b, generator=self.gen) < args.cond_drop).to(self.device)
-        noise = torch.randn(x.shape, generator=self.noise_gen, device=self.device)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen)[mine].to(self.device)
+        drop = (torch.rand(b, generator=self.gen) < args.cond_drop)[mine].to(self.device)
+        noise = torch.randn((b, *x.shape[1:]), generator=self.noise_gen, device=self.device)[mine]
         noisy = self.scheduler.add_noise(x, noise, t)
         if self.device.type == "cuda":
             noisy = noisy.contiguous(memory_format=torch.channels_last)

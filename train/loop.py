@@ -5,12 +5,19 @@ optimiser step in :meth:`Trainer.train_step`; :func:`run` drives it: step log (`
 atomic checkpoints (``checkpoint.pt``, bit-exact ``--resume``), SIGTERM/SIGINT, ``--pause-at``,
 ``--max-minutes``, ``--auto-steps``, sample grids and the final export. Also here: the seeded
 epoch-wise data order, the learning-rate shape, EMA, the 5×5 valence/arousal grid and loss plots.
+
+Data-parallel runs: started by ``accelerate launch`` (``WORLD_SIZE`` > 1), a trainer whose class
+allows it (:attr:`Trainer.data_parallel`) takes its slice of every batch (:attr:`Trainer.shard`),
+drawing the random numbers of the whole batch so that batches and noise do not depend on the number
+of processes; all processes stop at the same step, and only the first one writes the log,
+checkpoints, grids and the export.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 import os
@@ -177,9 +184,26 @@ class Trainer:
     loss_keys: tuple[str, ...] = ("loss",)
     #: Flags a run must be resumed with unchanged, with the value assumed when a checkpoint lacks them.
     resume_flags: dict[str, object] = {"batch_size": None}
+    #: Whether the subclass averages its gradients over processes (may run under ``accelerate launch``).
+    data_parallel: bool = False
 
     def __init__(self, args: argparse.Namespace):
         self.args, self.device = args, torch.device(args.device)
+        self.accelerator = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if not self.data_parallel:
+                raise SystemExit(f"error: {type(self).__name__} trains in one process only")
+            from accelerate import Accelerator
+
+            self.accelerator = Accelerator(cpu=self.device.type == "cpu")
+            self.device = self.accelerator.device
+        self.rank = self.accelerator.process_index if self.accelerator else 0
+        self.world = self.accelerator.num_processes if self.accelerator else 1
+        self.is_main = self.rank == 0
+        if args.batch_size % self.world:
+            raise SystemExit(f"error: --batch-size {args.batch_size} does not divide among {self.world} processes")
+        #: This process's slice of every batch.
+        self.shard = slice(self.rank * args.batch_size // self.world, (self.rank + 1) * args.batch_size // self.world)
         self.out = args.out
         self.ckpt_path = self.out / "checkpoint.pt"
         self.log_path = self.out / "log.jsonl"
@@ -203,18 +227,22 @@ class Trainer:
         self.n_images = len(files)
 
     def batch(self, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next batch as floats in [-1, 1], randomly cropped to ``crop`` pixels when given and
-        randomly flipped left-right, and its (valence, arousal)."""
-        b = self.args.batch_size
-        idx = batch_indices(self.step, self.n_images, b, self.args.seed).to(self.device)
+        """This process's slice of the next batch as floats in [-1, 1], randomly cropped to ``crop``
+        pixels when given and randomly flipped left-right, and its (valence, arousal)."""
+        b, mine = self.args.batch_size, self.shard
+        idx = batch_indices(self.step, self.n_images, b, self.args.seed)[mine].to(self.device)
         x = self.images[idx]
         if crop is not None:
             r = x.shape[-1]
-            offsets = torch.randint(0, r - crop + 1, (b, 2), generator=self.gen).tolist()
+            offsets = torch.randint(0, r - crop + 1, (b, 2), generator=self.gen)[mine].tolist()
             x = torch.stack([im[:, y:y + crop, z:z + crop] for im, (y, z) in zip(x, offsets)])
         x = x.float() / 127.5 - 1
-        flip = (torch.rand(b, generator=self.gen) < 0.5).to(self.device)
+        flip = (torch.rand(b, generator=self.gen) < 0.5)[mine].to(self.device)
         return torch.where(flip[:, None, None, None], x.flip(3), x), self.va[idx]
+
+    def reduce(self, tensor: torch.Tensor, op: str) -> torch.Tensor:
+        """``tensor`` reduced over all processes by ``op`` (``"mean"``, ``"max"``); itself in one process."""
+        return tensor if self.accelerator is None else self.accelerator.reduce(tensor, op)
 
     # --- state -----------------------------------------------------------------------------
     def state(self) -> dict:
@@ -245,6 +273,8 @@ class Trainer:
         self.gen.set_state(state["rng"]["batch"])
 
     def save_checkpoint(self) -> None:
+        if not self.is_main:
+            return
         with atomic_path(self.ckpt_path) as tmp:
             torch.save(self.state(), tmp)
 
@@ -298,7 +328,7 @@ class Trainer:
 def main(argv: list[str] | None, parse: Callable[[list[str] | None], argparse.Namespace],
          make: Callable[[argparse.Namespace], Trainer]) -> int:
     """Parse, then :func:`run` with SIGTERM/SIGINT turned into a checkpoint and a clean exit; the
-    process id is in ``OUT/train.pid`` (or ``--pid-file``) while it runs."""
+    process id (of the first process) is in ``OUT/train.pid`` (or ``--pid-file``) while it runs."""
     args = parse(argv)
     stop = {"signal": None}
 
@@ -307,23 +337,25 @@ def main(argv: list[str] | None, parse: Callable[[list[str] | None], argparse.Na
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     args.out.mkdir(parents=True, exist_ok=True)
-    pid_file = args.pid_file or args.out / "train.pid"
-    with atomic_path(pid_file) as tmp:
-        Path(tmp).write_text(f"{os.getpid()}\n")
+    pid_file = (args.pid_file or args.out / "train.pid") if os.environ.get("RANK", "0") == "0" else None
+    if pid_file:
+        with atomic_path(pid_file) as tmp:
+            Path(tmp).write_text(f"{os.getpid()}\n")
     try:
         return run(args, stop, make)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-        pid_file.unlink(missing_ok=True)
+        if pid_file:
+            pid_file.unlink(missing_ok=True)
 
 
-def fit_steps(args: argparse.Namespace, step: int, t_start: float, t_calib: list) -> None:
+def fit_steps(args: argparse.Namespace, step: int, t_start: float, t_calib: list, say: Callable[[str], None]) -> None:
     """Set ``args.steps`` so that the remaining steps, at the speed measured since ``t_calib``, fit the budget."""
     per_step = (time.monotonic() - t_calib[1]) / (step - (args.auto_steps // 2 + t_calib[0]))
     left = 60 * (args.max_minutes - args.reserve_minutes) - (time.monotonic() - t_start)
     args.steps, args.auto_steps_done = step + max(0, int(left / per_step)), True
-    print(f"{per_step * 1000:.1f} ms/step: training for {args.steps} steps in total", file=sys.stderr)
+    say(f"{per_step * 1000:.1f} ms/step: training for {args.steps} steps in total")
 
 
 def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace], Trainer]) -> int:
@@ -335,13 +367,14 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
         torch.set_num_threads(args.threads)
     args.auto_steps_done = False  # set by --auto-steps, or restored from the checkpoint
     tr = make(args)
-    print(f"{tr.n_images} images, {tr.parameters_m():.2f} M parameters, "
-          f"device {tr.device}, starting at step {tr.step}", file=sys.stderr)
+    say = functools.partial(print, file=sys.stderr) if tr.is_main else lambda *a: None
+    say(f"{tr.n_images} images, {tr.parameters_m():.2f} M parameters, device {tr.device}"
+        f"{f', {tr.world} processes' if tr.world > 1 else ''}, starting at step {tr.step}")
     t_calib = [tr.step, None]  # (first step of this process, time at the start of the measured window)
     sums, window, last, grid = {}, 0, None, None
     t_window, seen_window, step_time = time.monotonic(), 0, 0.0
-    bar = tqdm(total=args.steps, initial=tr.step, desc="training", disable=args.quiet)
-    with open(tr.log_path, "a") as log:
+    bar = tqdm(total=args.steps, initial=tr.step, desc="training", disable=args.quiet or not tr.is_main)
+    with open(tr.log_path if tr.is_main else os.devnull, "a") as log:
         while tr.step < args.steps:
             t_step = time.monotonic()
             for key, value in tr.train_step().items():
@@ -352,7 +385,7 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
             bar.update(1)
             if tr.step % args.log_every == 0 or tr.step == args.steps:
                 now = time.monotonic()
-                last = {k: v.item() / window for k, v in sums.items()}
+                last = {k: tr.reduce(v, "mean").item() / window for k, v in sums.items()}
                 row = {"step": tr.step, **last, **tr.log_fields(),
                        "images_per_s": seen_window / (now - t_window), "images_seen": tr.images_seen,
                        "elapsed_s": round(tr.elapsed(), 3)}
@@ -364,34 +397,41 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
             t_extra = time.monotonic()
             if args.checkpoint_every and tr.step % args.checkpoint_every == 0:
                 tr.save_checkpoint()
-            if args.sample_every and tr.step % args.sample_every == 0:
+            if args.sample_every and tr.step % args.sample_every == 0 and tr.is_main:
                 grid = tr.samples()
             t_window += time.monotonic() - t_extra  # keep checkpoints and samples out of images/s
-            if stop["signal"] is not None:
-                bar.close()
-                tr.save_checkpoint()
-                print(f"stopped by signal {stop['signal']} at step {tr.step}; checkpoint {tr.ckpt_path}", file=sys.stderr)
-                return 128 + stop["signal"]
-            if args.pause_at is not None and tr.step >= args.pause_at:
-                bar.close()
-                tr.save_checkpoint()
-                print(f"paused at step {tr.step}; resume with --resume", file=sys.stderr)
-                return 0
             if args.auto_steps and not args.auto_steps_done:
                 if tr.step == args.auto_steps // 2 + t_calib[0]:  # measure speed after warm-up / compilation
                     t_calib[1] = time.monotonic()
                 elif tr.step >= args.auto_steps + t_calib[0]:
-                    fit_steps(args, tr.step, t_start, t_calib)
+                    fit_steps(args, tr.step, t_start, t_calib, say)
                     bar.total = args.steps
-            if args.max_minutes is not None and time.monotonic() - t_start + step_time >= 60 * args.max_minutes:
-                print(f"time budget of {args.max_minutes:g} min reached at step {tr.step}", file=sys.stderr)
+            time_up = args.max_minutes is not None and time.monotonic() - t_start + step_time >= 60 * args.max_minutes
+            if tr.world > 1:  # all processes stop at the same step: on anyone's signal, by the first one's clock
+                agreed = tr.reduce(torch.tensor([stop["signal"] or 0, time_up * tr.is_main, args.steps * tr.is_main],
+                                                dtype=torch.float64, device=tr.device), "max").tolist()
+                stop["signal"], time_up, args.steps = int(agreed[0]) or None, bool(agreed[1]), int(agreed[2])
+            if stop["signal"] is not None:
+                bar.close()
+                tr.save_checkpoint()
+                say(f"stopped by signal {stop['signal']} at step {tr.step}; checkpoint {tr.ckpt_path}")
+                return 128 + stop["signal"]
+            if args.pause_at is not None and tr.step >= args.pause_at:
+                bar.close()
+                tr.save_checkpoint()
+                say(f"paused at step {tr.step}; resume with --resume")
+                return 0
+            if time_up:
+                say(f"time budget of {args.max_minutes:g} min reached at step {tr.step}")
                 break
     bar.close()
+    if not tr.is_main:
+        return 0
     tr.save_checkpoint()
     if not args.no_final_grid:
         grid = tr.samples()
     elif tr.log_path.stat().st_size:
         tr.plot()
     path = tr.export(last, grid)
-    print(f"step {tr.step}, {tr.images_seen:,} images seen; model written to {path}", file=sys.stderr)
+    say(f"step {tr.step}, {tr.images_seen:,} images seen; model written to {path}")
     return 0
