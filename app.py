@@ -23,6 +23,7 @@ import gradio as gr  # noqa: E402
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
 from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
 from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
+from music2img.music.examples import EXAMPLES  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 from music2img.plots import emotion_timeline, va_plane  # noqa: E402
 from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
@@ -197,13 +198,14 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
             slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private", show_progress="hidden")
 
         # after the named events, so that the examples' own events do not take their names
-        examples = sorted(EXAMPLES_DIR.glob("*.ogg"))
+        examples = [(EXAMPLES_DIR / f"{piece.name}.ogg", piece.title) for piece in EXAMPLES]
+        examples = [(path, title) for path, title in examples if path.is_file()]
         if examples:
             with examples_slot:
                 gr.Examples(
-                    [[str(p)] for p in examples], inputs=[audio], outputs=song_outputs_, fn=predict_emotion,
-                    run_on_click=True, cache_examples=False, label="Example clips (synthesised)",
-                    example_labels=[p.stem.replace("_", " ") for p in examples],
+                    [[str(path)] for path, _ in examples], inputs=[audio], outputs=song_outputs_, fn=predict_emotion,
+                    run_on_click=True, cache_examples=False, label="Example songs (one per quadrant, played from MIDI)",
+                    example_labels=[title for _, title in examples],
                 )
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo

@@ -5,7 +5,7 @@ The naive extractor calls each ``librosa.feature.*`` function on the signal, so 
 recomputes its own STFT, mel spectrogram, tuning estimate or constant-Q transform. Both produce
 the same vector (checked here and in tests/test_music_features.py).
 
-    python benchmarks/music_features.py                 # 5 synthesised 20 s clips
+    python benchmarks/music_features.py                 # 20 s of each example song, the first twice
     python benchmarks/music_features.py a.mp3 b.mp3     # your own files
 """
 
@@ -25,7 +25,7 @@ import librosa  # noqa: E402
 import numpy as np  # noqa: E402
 
 from music2img.music.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from music2img.music.examples import EXAMPLES  # noqa: E402
+from music2img.music.examples import load_examples  # noqa: E402
 from music2img.music.features import N_MEL_BANDS, N_MFCC, extract_features, summarise  # noqa: E402
 
 
@@ -61,15 +61,16 @@ def best_of(fn, y, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="*", type=Path, help="audio files (default: synthesised clips)")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the synthesised clips (default 20)")
+    p.add_argument("files", nargs="*", type=Path, help="audio files (default: the example songs)")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the example clips (default 20)")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats per clip, best taken (default 3)")
     args = p.parse_args(argv)
     if args.files:
         clips = [(f.name, load_audio(f)) for f in args.files]
     else:
-        clips = [(f"{name} ({args.seconds:g} s)", make(args.seconds, SAMPLE_RATE, i))
-                 for i, (name, make) in enumerate(list(EXAMPLES.items()) + list(EXAMPLES.items())[:1])]
+        examples = list(load_examples(sr=SAMPLE_RATE).items())
+        clips = [(f"{name} ({args.seconds:g} s)", np.resize(y, int(args.seconds * SAMPLE_RATE)))
+                 for name, y in examples + examples[:1]]
     extract_features(clips[0][1])  # warm-up: numba compilation, filter caches
     naive_features(clips[0][1])
     total_fast = total_naive = 0.0

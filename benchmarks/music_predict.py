@@ -3,7 +3,7 @@
 
     python benchmarks/music_predict.py [--model assets/music_emotion]
 
-Warm: ``MusicEmotionModel.predict_file`` on a synthesised 3-minute FLAC (decode + 6 windows of
+Warm: ``MusicEmotionModel.predict_file`` on a 3-minute FLAC of the example songs in turn (decode + 6 windows of
 features + forest), best of ``--repeats`` after one warm-up call, with a breakdown. Fresh: wall
 time of a new ``python -m music2img emotion`` process on a 30 s clip (imports, numba warm-up,
 model load and checksum, prediction).
@@ -31,13 +31,13 @@ import soundfile as sf  # noqa: E402
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
 from music2img.music.audio import SAMPLE_RATE, frame_windows, load_audio  # noqa: E402
 from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
-from music2img.music.examples import EXAMPLES  # noqa: E402
+from music2img.music.examples import load_examples  # noqa: E402
 from music2img.music.features import extract_windows  # noqa: E402
 
 
 def song(seconds: float) -> np.ndarray:
-    parts = [make(seconds / len(EXAMPLES), SAMPLE_RATE, i) for i, make in enumerate(EXAMPLES.values())]
-    return np.concatenate(parts)
+    """The shipped example songs one after another, repeated or cut to ``seconds``."""
+    return np.resize(np.concatenate(list(load_examples(sr=SAMPLE_RATE).values())), int(seconds * SAMPLE_RATE))
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:

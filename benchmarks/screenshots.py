@@ -2,8 +2,8 @@
 
 Starts ``app.py``'s page in-process with the shipped models, drives it in headless Chromium
 (Playwright, Debian's ``/usr/bin/chromium``) and writes ``assets/screenshots/page.png`` (fresh page)
-and ``assets/screenshots/generated.png`` (after "Music → image" and a storyboard for a two-minute
-synthesised medley that moves through the four quadrants),
+and ``assets/screenshots/generated.png`` (after "Music → image" and a storyboard for a medley of the
+four example songs that moves through the quadrants),
 palette-quantised to stay small. Prints the timings it measured::
 
     python benchmarks/screenshots.py [--music-model DIR] [--diffusion-model DIR] [--out assets/screenshots]
@@ -51,14 +51,14 @@ def _save_small(png: bytes, path: Path, colours: int = 192) -> int:
 
 
 def _write_medley(path: Path) -> Path:
-    """A two-minute synthesised song that moves through the quadrants: calm, happy, tense, sad."""
+    """The example songs one after another (almost two minutes), moving through the quadrants: calm, happy, tense, sad."""
     import numpy as np
     import soundfile as sf
 
-    from music2img.music.examples import EXAMPLES, SR
+    from music2img.music.examples import SR, load_examples
 
-    parts = [EXAMPLES[name](30.0, SR, 0) for name in ("calm_major_pad", "bright_major_150bpm", "tense_dissonant_170bpm", "dark_minor_drone")]
-    sf.write(path, np.concatenate(parts), SR)
+    clips = load_examples(sr=SR)
+    sf.write(path, np.concatenate([clips[name] for name in ("morning_tea", "sunny_ride", "storm_front", "letters_never_sent")]), SR)
     return path
 
 

@@ -8,13 +8,15 @@ import json
 import pandas as pd
 import pytest
 import soundfile as sf
-from conftest import REPO
+from conftest import REPO, synth_music
 
 from music2img.music.emotion_model import MusicEmotionModel
-from music2img.music.examples import EXAMPLES
 
-#: Tag → (valence, arousal), one word per quadrant, in EXAMPLES order (Q1, Q2, Q3, Q4).
+#: Tag → (valence, arousal), one word per quadrant, in QUADRANT_SOUND order (Q1, Q2, Q3, Q4).
 TAGS = {"cheerful": (8.0, 7.0), "angry": (2.5, 7.5), "gloomy": (2.0, 3.0), "serene": (7.5, 2.0)}
+#: synth_music settings per quadrant: fast major, fast minor, slow minor, slow major.
+QUADRANT_SOUND = [{"bpm": 150, "minor": False, "root_hz": 330.0}, {"bpm": 170, "minor": True, "root_hz": 220.0},
+                  {"bpm": 70, "minor": True, "root_hz": 147.0}, {"bpm": 70, "minor": False, "root_hz": 262.0}]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,9 @@ def tiny_4q(tmp_path):
     rows = []
     for i in range(12):
         q = i % 4
-        name, make = list(EXAMPLES.items())[q]
         song = f"MT{i:04d}"
-        sf.write(root / "audio" / f"{song}.mp3", make(4.0, 22050, i), 22050, format="MP3")
-        rows.append({"Song": song, "Artist": f"artist {i}", "Title": name, "Quadrant": f"Q{q + 1}",
+        sf.write(root / "audio" / f"{song}.mp3", synth_music(4.0, seed=i, **QUADRANT_SOUND[q]), 22050, format="MP3")
+        rows.append({"Song": song, "Artist": f"artist {i}", "Title": f"song {i}", "Quadrant": f"Q{q + 1}",
                      "MoodsStrSplit": list(TAGS)[q]})
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
     pd.DataFrame([{"word": w, "valence_mean": v, "arousal_mean": a} for w, (v, a) in TAGS.items()]).to_csv(

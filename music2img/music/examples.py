@@ -1,158 +1,325 @@
-"""Synthesised example clips, one per Russell quadrant (no recorded or copyrighted music).
+"""Example songs, one per Russell quadrant: short pieces written here as notes, played by a
+General MIDI SoundFont.
 
-Each generator is a pure function ``(seconds, sr, seed) -> float32 mono array`` in ``[-1, 1]``;
-:func:`write_examples` renders them all to compressed audio files (OGG Vorbis by default)::
+Each :class:`Piece` is a score (tempo and parts of notes, drums on the General MIDI drum
+channel); :meth:`Piece.to_midi` writes it as a standard MIDI file (``mido``, needed only to build
+the clips), :func:`render` plays it through FluidSynth, and :func:`write_examples` writes the
+compressed clips shipped in ``assets/examples``::
 
-    python -m music2img.music.examples assets/examples
+    python -m music2img.music.examples assets/examples [--soundfont FluidR3_GM.sf2]
+
+Rendering needs the ``fluidsynth`` program and a General MIDI SoundFont (Debian: ``fluidsynth``,
+``fluid-soundfont-gm``). The same score, SoundFont and FluidSynth version give the same samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from ..assets import EXAMPLES_DIR
 from ..files import atomic_path
 
 SR = 22050
+#: Debian's ``fluid-soundfont-gm`` (Frank Wen's FluidR3_GM, MIT licence).
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+TICKS_PER_BEAT = 480
+DRUM_CHANNEL = 9
+#: FluidSynth settings for every render: a larger room than its default.
+SYNTH_OPTIONS = ("synth.reverb.room-size=0.6", "synth.reverb.damp=0.3", "synth.reverb.width=1.0")
+TAIL_S = 1.2  # release and reverb kept after the last beat, the last half faded out
 _BLOCK = 1 << 16
 
+#: One note: start and length in beats, MIDI pitch, velocity (1–127).
+Note = tuple[float, float, int, int]
 
-def _hz(midi: float | np.ndarray) -> float | np.ndarray:
-    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=float) - 69.0) / 12.0)
-
-
-def _osc(freq: float | np.ndarray, n: int, sr: int, harmonics: tuple[float, ...] = (1.0,)) -> np.ndarray:
-    """An additive oscillator; ``freq`` is a constant or a per-sample frequency track (Hz)."""
-    freq = np.broadcast_to(np.asarray(freq, dtype=float), (n,))
-    phase = 2 * np.pi * np.cumsum(freq) / sr
-    return sum(a * np.sin(k * phase) for k, a in enumerate(harmonics, start=1))
+# General MIDI drum keys.
+KICK, SNARE, CLAP, CLOSED_HAT, OPEN_HAT, CRASH, RIDE, CHINA, TAMBOURINE = 36, 38, 39, 42, 46, 49, 51, 52, 54
+COWBELL, HIGH_CONGA, LOW_CONGA, MARACAS = 56, 63, 64, 70
 
 
-def _notes(pattern: list[float], step_s: float, n: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample MIDI pitch cycling through ``pattern`` every ``step_s`` seconds, and time since onset."""
-    t = np.arange(n) / sr
-    idx = (t // step_s).astype(int)
-    return np.asarray(pattern, dtype=float)[idx % len(pattern)], t - idx * step_s
+@dataclass(frozen=True)
+class Part:
+    """One instrument: a General MIDI program (0-based; ignored for drums) and its notes."""
+
+    program: int
+    notes: tuple[Note, ...]
+    drums: bool = False
+    volume: int = 100  # channel volume, CC 7
+    pan: int = 64  # CC 10, 0 = left, 127 = right
+    reverb: int = 40  # reverb send, CC 91
 
 
-def _drums(n: int, sr: int, bpm: float, rng: np.random.Generator, snare: bool = True) -> np.ndarray:
-    """Kick on every beat, noise snare on beats 2 and 4, closed hi-hat on eighth notes."""
-    out = np.zeros(n)
-    beat = int(sr * 60.0 / bpm)
-    k = np.arange(int(0.25 * sr))
-    kick = np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-k / (0.03 * sr))) / sr) * np.exp(-k / (0.08 * sr))
-    sn = rng.standard_normal(k.size) * np.exp(-k / (0.05 * sr))
-    hat = rng.standard_normal(int(0.04 * sr)) * np.exp(-np.arange(int(0.04 * sr)) / (0.008 * sr))
-    hat = np.diff(hat, prepend=0.0)  # crude high-pass
-    for i, start in enumerate(range(0, n, beat)):
-        for hit, gain in ((kick, 0.9), (sn, 0.35 if snare and i % 2 == 1 else 0.0)):
-            end = min(n, start + hit.size)
-            out[start:end] += gain * hit[: end - start]
-        for off in (start, start + beat // 2):
-            end = min(n, off + hat.size)
-            if off < n:
-                out[off:end] += 0.25 * hat[: end - off]
-    return out
+@dataclass(frozen=True)
+class Piece:
+    """A short piece: file stem, page label, intended quadrant, tempo, length and parts."""
+
+    name: str
+    title: str
+    quadrant: str
+    bpm: float
+    beats: float
+    parts: tuple[Part, ...]
+    peak: float = 0.9  # peak level of the rendered clip
+    humanize: tuple[float, int] = (0.012, 6)  # s.d. of the players' timing (s) and velocity offsets
+
+    @property
+    def seconds(self) -> float:
+        """Length of the rendered clip, tail included."""
+        return self.beats * 60.0 / self.bpm + TAIL_S
+
+    def to_midi(self, seed: int = 0):
+        """The piece as a type-1 :class:`mido.MidiFile` (a tempo track, then one track per part), every
+        onset and velocity moved by a small random offset (:attr:`humanize`; ``seed`` fixes it)."""
+        import mido
+
+        rng = np.random.default_rng(seed)
+        jitter_beats, jitter_vel = self.humanize[0] * self.bpm / 60.0, self.humanize[1]
+
+        def tick(beat: float) -> int:
+            return round(beat * TICKS_PER_BEAT)
+
+        midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+        midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(self.bpm), time=0)]))
+        end = tick(self.beats + TAIL_S * self.bpm / 60.0)
+        melodic = iter(c for c in range(16) if c != DRUM_CHANNEL)
+        for part in self.parts:
+            ch = DRUM_CHANNEL if part.drums else next(melodic)
+            setup = [mido.Message("control_change", channel=ch, control=c, value=v)
+                     for c, v in ((7, part.volume), (10, part.pan), (91, part.reverb))]
+            if not part.drums:
+                setup.insert(0, mido.Message("program_change", channel=ch, program=part.program))
+            played = []  # [on tick, off tick, pitch, velocity]
+            for start, length, pitch, velocity in part.notes:
+                start = max(0.0, start + jitter_beats * rng.standard_normal())
+                velocity = int(np.clip(round(velocity + jitter_vel * rng.standard_normal()), 1, 127))
+                played.append([tick(start), max(tick(start) + 1, tick(start + length)), pitch, velocity])
+            sounding: dict[int, list] = {}
+            for note in sorted(played):  # a key struck again ends its previous note
+                if note[2] in sounding and sounding[note[2]][1] > note[0]:
+                    sounding[note[2]][1] = max(sounding[note[2]][0] + 1, note[0])
+                sounding[note[2]] = note
+            events = []  # (tick, 0 = off before 1 = on at the same tick, message)
+            for on, off, pitch, velocity in played:
+                events.append((on, 1, mido.Message("note_on", channel=ch, note=pitch, velocity=velocity)))
+                events.append((off, 0, mido.Message("note_off", channel=ch, note=pitch, velocity=0)))
+            track, now = mido.MidiTrack(setup), 0
+            for at, _, msg in sorted(events, key=lambda e: (e[0], e[1], e[2].note)):
+                track.append(msg.copy(time=at - now))
+                now = at
+            track.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
+            midi.tracks.append(track)
+        return midi
 
 
-def _finish(y: np.ndarray, sr: int, peak: float = 0.8) -> np.ndarray:
-    fade = min(y.size // 4, int(0.05 * sr))
-    ramp = np.linspace(0.0, 1.0, fade)
-    y = y.copy()
-    y[:fade] *= ramp
-    y[y.size - fade:] *= ramp[::-1]
-    return (peak * y / np.max(np.abs(y))).astype(np.float32)
+def pitches(chord: str) -> list[int]:
+    """MIDI pitches of ``'C4+E4+G4'`` (scientific pitch names joined by ``+``)."""
+    import librosa
+
+    return [int(librosa.note_to_midi(p)) for p in chord.split("+")]
 
 
-def _shaker(n: int, sr: int, step_s: float, rng: np.random.Generator, decay: float = 30.0) -> np.ndarray:
-    """A noise shaker hit every ``step_s`` seconds (broadband, like cymbals in a dense mix)."""
-    since = (np.arange(n) / sr) % step_s
-    return rng.standard_normal(n) * np.exp(-since * decay)
+def seq(text: str, start: float = 0.0, velocity: int = 80, legato: float = 0.9) -> list[Note]:
+    """Notes from a line such as ``'E5/1 G5+B5/.5 r/.5'``: pitch or ``+``-joined chord (``r`` = rest),
+    ``/`` length in beats, optionally ``/velocity``; each sounds for ``legato`` of its length."""
+    notes, t = [], start
+    for token in text.split():
+        name, beats, *vel = token.split("/")
+        if name != "r":
+            notes += [(t, float(beats) * legato, p, int(vel[0]) if vel else velocity) for p in pitches(name)]
+        t += float(beats)
+    return notes
 
 
-def bright_major(seconds: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """Happy / excited: 150 bpm major arpeggios in sixteenth notes over I–V–vi–IV, bass, drums, shaker."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    bpm = 150.0
-    sixteenth = 60.0 / bpm / 4
-    roots = (72, 79, 81, 77)  # C5 G5 A5 F5, one bar each
-    arp = {"major": (0, 4, 7, 12, 16, 12, 7, 4) * 2, "minor": (0, 3, 7, 12, 15, 12, 7, 3) * 2}
-    pattern = [r + i for r in roots for i in arp["minor" if r == 81 else "major"]]
-    pitch, since = _notes(pattern, sixteenth, n, sr)
-    lead = _osc(_hz(pitch), n, sr, (1.0, 0.5, 0.25, 0.12)) * np.exp(-since * 12.0)
-    bass_pitch, _ = _notes([r - 36 for r in roots], 60.0 / bpm * 4, n, sr)
-    bass = _osc(_hz(bass_pitch), n, sr, (1.0, 0.3))
-    band = 0.5 * lead + 0.35 * bass + _drums(n, sr, bpm, rng)
-    return _finish(0.8 * band / np.max(np.abs(band)) + 0.3 * _shaker(n, sr, sixteenth, rng), sr, peak=0.9)
+_HITS = {"X": 1.0, "x": 0.8, "-": 0.55}
 
 
-def tense_dissonant(seconds: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """Angry / tense: 170 bpm chromatic minor-second stabs, tritone bass, distortion, loud drums."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    bpm = 170.0
-    eighth = 60.0 / bpm / 2
-    pitch, since = _notes([52, 53, 58, 52, 59, 53, 46, 58], eighth, n, sr)
-    stab = sum(_osc(_hz(pitch + d), n, sr, (1.0, 0.7, 0.6, 0.5, 0.4)) for d in (0, 1, 6))
-    stab = np.tanh(3.0 * stab * np.exp(-since * 6.0))
-    bass_pitch, _ = _notes([28, 34], 60.0 / bpm * 2, n, sr)
-    bass = np.tanh(2.0 * _osc(_hz(bass_pitch), n, sr, (1.0, 0.8, 0.6)))
-    noise = 0.08 * rng.standard_normal(n)
-    return _finish(0.45 * stab + 0.35 * bass + noise + 1.2 * _drums(n, sr, bpm, rng), sr, peak=0.9)
+def steps(pattern: str, chord: str | int, velocity: int, start: float = 0.0, step: float = 0.25,
+          length: float | None = None) -> list[Note]:
+    """A rhythm, one character per ``step`` beats: ``X`` accent, ``x`` hit, ``-`` ghost, ``.`` rest
+    (``|`` is ignored, for readability); every hit plays ``chord`` (names, or a drum key)."""
+    keys = [chord] if isinstance(chord, int) else pitches(chord)
+    hits = [c for c in pattern if c != "|"]
+    return [(start + i * step, length or step * 0.9, k, round(velocity * _HITS[c]))
+            for i, c in enumerate(hits) if c in _HITS for k in keys]
 
 
-def dark_minor_drone(seconds: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """Sad / depressed: a low A-minor drone with a slow falling minor melody, no percussion."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    t = np.arange(n) / sr
-    swell = 0.6 + 0.4 * np.sin(2 * np.pi * 0.1 * t) ** 2
-    drone = sum(_osc(_hz(m), n, sr, (1.0, 0.4, 0.15)) for m in (33, 40, 45)) * swell
-    pitch, since = _notes([69, 67, 65, 64, 62, 60, 57, 57], 1.25, n, sr)
-    melody = _osc(_hz(pitch) * (1 + 0.003 * np.sin(2 * np.pi * 5 * t)), n, sr, (1.0, 0.2)) * np.minimum(since * 4, 1.0) * np.exp(-since * 1.2)
-    air = np.convolve(rng.standard_normal(n), np.ones(64) / 64, mode="same")
-    return _finish(0.35 * drone + 0.3 * melody + 0.05 * air, sr, peak=0.35)
+def arp(line: str, start: float, velocity: int, step: float = 0.5, length: float = 1.0) -> list[Note]:
+    """Broken chord: the space-separated pitch names of ``line`` one per ``step`` beats, each held ``length`` beats."""
+    return [(start + i * step, length, p, velocity) for i, name in enumerate(line.split()) for p in pitches(name)]
 
 
-def calm_major_pad(seconds: float = 10.0, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """Calm / relaxed: soft slowly-swelling major-seventh pad chords with a gentle bell melody."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    t = np.arange(n) / sr
-    chord_s = 2.5
-    chords = ((60, 64, 67, 71), (65, 69, 72, 76), (62, 65, 69, 72), (67, 71, 74, 77))
-    idx = (t // chord_s).astype(int) % len(chords)
-    env = np.sin(np.pi * (t % chord_s) / chord_s) ** 2 * 0.7 + 0.3
-    pad = sum(_osc(_hz(np.asarray([c[k] for c in chords])[idx] - 12), n, sr, (1.0, 0.15)) for k in range(4)) * env
-    pitch, since = _notes([76, 79, 84, 83, 79, 76, 74, 72], 1.25, n, sr)
-    bell = _osc(_hz(pitch), n, sr, (1.0, 0.0, 0.2)) * np.exp(-since * 2.5)
-    breath = 0.01 * rng.standard_normal(n)
-    return _finish(0.25 * pad + 0.3 * bell + breath, sr, peak=0.6)
+def _bars(items: Sequence, make) -> list[Note]:
+    """``make(item, start_beat)`` for each 4/4 bar's item, concatenated."""
+    return [n for i, item in enumerate(items) for n in make(item, 4.0 * i)]
 
 
-#: File stem → generator, in quadrant order (Q1 happy, Q2 tense, Q3 sad, Q4 calm).
-EXAMPLES: dict[str, Callable[..., np.ndarray]] = {
-    "bright_major_150bpm": bright_major,
-    "tense_dissonant_170bpm": tense_dissonant,
-    "dark_minor_drone": dark_minor_drone,
-    "calm_major_pad": calm_major_pad,
-}
+def sunny_ride() -> Piece:
+    """Q1: a 144 bpm Latin-pop band in C major (I–V–vi–IV): drum kit with congas, maracas and
+    cowbell up front, bass, piano, strummed and overdriven guitars, strings, a trumpet hook
+    doubled by glockenspiel."""
+    chords = ["C", "G", "Am", "F"] * 3 + ["F", "G", "C"]
+    voicing = {"C": "C4+E4+G4", "G": "B3+D4+G4", "Am": "C4+E4+A4", "F": "C4+F4+A4"}
+    root = {"C": "C2", "G": "G1", "Am": "A1", "F": "F1"}
+    power = {"C": "C3+G3+C4", "G": "G2+D3+G3", "Am": "A2+E3+A3", "F": "F2+C3+F3"}
+    hook = ("E5/.5 G5/.5 C6/1 B5/.5 C6/.5 D6/1 D6/.5 B5/.5 G5/1 r/.5 G5/.5 A5/.5 B5/.5 "
+            "C6/.5 B5/.5 A5/1 E5/.5 A5/.5 C6/1 A5/1.5 G5/.5 F5/.5 E5/.5 F5/.5 G5/.5 ")
+    melody = seq(hook * 3 + "A5/1 C6/1 F6/1 E6/.5 D6/.5 D6/1 B5/1 G5/.5 A5/.5 B5/1", velocity=100) + seq("C6/4", 60, 105, 1.0)
+    end = 4.0 * len(chords)  # the final chord, after the last bar
+    drums = _bars(range(len(chords)), lambda i, t: (
+        steps("X.....x.X.....x.", KICK, 110, t)
+        + steps("....X.......X..." if i % 4 != 3 else "....X.......XxXX", SNARE, 105, t)
+        + steps("xxxxxxxxxxxxxxxx", CLOSED_HAT, 90, t)
+        + steps("....x.......x...", TAMBOURINE, 70, t) + steps("....x.......x...", CLAP, 90, t)
+        + steps("..............x.", OPEN_HAT, 80, t, length=0.5)
+        + steps("x-xxx-xxx-xxx-xx", MARACAS, 85, t) + steps("..x..x....x..x..", HIGH_CONGA, 90, t)
+        + steps("x..x..x.x..x..x.", LOW_CONGA, 85, t) + steps("x...x...x...x...", COWBELL, 80, t)
+        + (steps("X", CRASH, 110, t, length=2) if i % 4 == 0 else [])))
+    drums += steps("X", KICK, 115, end) + steps("X", CRASH, 120, end, length=4)
+    return Piece("sunny_ride", "Q1 happy · Sunny ride: Latin pop, 144 bpm, C major", "Q1", 144, end + 4, (
+        Part(0, tuple(drums), drums=True, volume=127),
+        Part(34, tuple(_bars(chords, lambda c, t: steps("x.x.x.x.", root[c], 105, t, 0.5)) + seq("C2/4", end, 110, 1.0)), volume=75),
+        Part(1, tuple(_bars(chords, lambda c, t: steps("x..x..x.x.x..x..", voicing[c], 85, t)) + seq("C4+E4+G4+C5/4", end, 95, 1.0)),
+             volume=75, pan=84),
+        Part(25, tuple(_bars(chords, lambda c, t: steps("X.x.X.x.", voicing[c], 75, t, 0.5)) + seq("C3+G3+C4+E4+G4/4", end, 90, 1.0)),
+             volume=75, pan=40),
+        Part(29, tuple(_bars(chords, lambda c, t: steps("x.x.x.x.", power[c], 95, t, 0.5)) + seq("C3+G3+C4/4", end, 100, 1.0)),
+             volume=64, pan=20),
+        Part(48, tuple(_bars(chords, lambda c, t: seq(f"{voicing[c]}/4", t, 70, 1.0))), volume=52, pan=100),
+        Part(56, tuple(melody), volume=82, reverb=50),
+        Part(9, tuple((s, d, p + 12, v - 30) for s, d, p, v in melody), volume=60, pan=90),
+    ))
 
 
-def write_examples(outdir: str | Path, seconds: float = 10.0, sr: int = SR, fmt: str = "ogg", seed: int = 0) -> list[Path]:
-    """Render every clip in :data:`EXAMPLES` to ``outdir/<name>.<fmt>`` (atomically); return the paths."""
+def storm_front() -> Piece:
+    """Q2: 172 bpm metal in E Phrygian: a distorted power-chord riff with tritones and chromatic
+    steps, drums with crashes on every bar, then brass stabs on a minor-second cluster,
+    orchestra hits, timpani and rising tremolo strings; it ends on unison hits."""
+    power = {"E": "E2+B2+E3", "F": "F2+C3+F3", "F#": "F#2+C#3+F#3", "G": "G2+D3+G3", "A": "A2+E3+A3", "A#": "A#2+F3+A#3"}
+    riff = ["E E E F E E A# A", "E E E F E G F# F"] * 8
+    hits, stop = "X..X..X...X.X...", 4.0 * len(riff)
+
+    def chug(line: str, t: float, octave: int) -> list[Note]:
+        out = []
+        for i, name in enumerate(line.split()):
+            keys = pitches(power[name])[:1] if octave else pitches(power[name])
+            out += [(t + 0.5 * i, 0.4, k + octave, 120) for k in keys]
+        return out
+
+    guitar = _bars(riff, lambda line, t: chug(line, t, 0)) + steps(hits, power["E"], 125, stop, length=0.2)
+    bass = _bars(riff, lambda line, t: chug(line, t, -12)) + steps(hits, "E1", 125, stop, length=0.2)
+    drums = _bars(range(len(riff)), lambda i, t: (
+        steps("x.x.x.x.x.x.x.x." if i < 8 else "xxxxxxxxxxxxxxxx", KICK, 120 if i < 8 else 105, t)
+        + steps("....X.......X...", SNARE, 125, t)
+        + steps("X", CRASH, 120, t, length=2)
+        + (steps("x.x.x.x.x.x.x.x.", RIDE, 95, t) if i < 8 else steps("........X.......", CHINA, 115, t))))
+    drums += steps(hits, KICK, 127, stop) + steps(hits, CRASH, 127, stop, length=1) + steps(hits, SNARE, 120, stop)
+    section2 = range(8, len(riff))
+    brass = [n for i in section2 for n in steps("X.....X.....X...", "E4+F4+A#4", 120, 4.0 * i, length=0.3)]
+    orchestra = [n for i in section2[::2] for n in steps("X", "E4", 127, 4.0 * i, length=1)]
+    timpani = [n for i in section2 for n in steps("X.......X.......", "E2", 120, 4.0 * i, length=1)]
+    rising = ["E5+F5", "F5+F#5", "F#5+G5", "G5+G#5"]  # a minor second climbing every two bars
+    tremolo = [n for k, i in enumerate(section2[::2]) for n in seq(f"{rising[k]}/8", 4.0 * i, 100, 1.0)]
+    stabs = steps(hits, "E4+F4+A#4", 125, stop, length=0.3)
+    return Piece("storm_front", "Q2 tense · Storm front: metal, 172 bpm, E Phrygian", "Q2", 172, stop + 4, (
+        Part(0, tuple(drums), drums=True, volume=110),
+        Part(30, tuple(guitar), volume=110, pan=40),
+        Part(29, tuple(guitar), volume=90, pan=88),
+        Part(34, tuple(bass), volume=110),
+        Part(61, tuple(brass + stabs), volume=105),
+        Part(55, tuple(orchestra + stabs), volume=100),
+        Part(47, tuple(timpani), volume=110),
+        Part(44, tuple(tremolo), volume=95),
+    ), peak=0.95)
+
+
+def letters_never_sent() -> Piece:
+    """Q3: a 60 bpm lament in A minor for piano, strings and cello over the chromatically falling
+    lament bass (A G♯ G F♯ F, then the Neapolitan B♭ and E7), the tune sighing down by
+    semitones; no drums."""
+    bass = ["A2", "G#2", "G2", "F#2", "F2", "D2", "E2", "A1"]
+    chords = ["A3+C4+E4", "G#3+B3+E4", "G3+C4+E4", "F#3+A3+D4", "F3+A3+D4", "F3+A#3+D4", "G#3+B3+D4", "A3+C4+E4"]
+    beats = [4, 4, 4, 4, 4, 2, 2, 4]
+    starts = [sum(beats[:i]) for i in range(len(beats))]
+    left = []
+    for b, c, t, d in zip(bass, chords, starts, beats):  # the bass note, then the chord rocking in eighths
+        c0, c1, c2 = c.split("+")
+        left += seq(f"{b}/{d}", t, 48, 1.0) + arp(" ".join(([c0, c1, c2, c1] * d)[: 2 * d - 1]), t + 0.5, 38, 0.5, 1.5)
+    melody = seq("E5/1.5 F5/.5 E5/2 D5/1.5 C5/.5 B4/2 C5/1 E5/1 D5/1.5 C5/.5 C5/2 A4/1 D5/.5 C5/.5 "
+                 "F5/2 E5/1 D5/1 D5/1.5 A#4/.5 B4/1 G#4/1 A4/4", velocity=58, legato=0.98)
+    strings = [n for c, t, d in zip(chords, starts, beats) for n in seq(f"{c}/{d}", t, 45, 1.0)]
+    cello = [n for b, t, d in zip(bass, starts, beats) for n in seq(f"{b}/{d}", t, 58, 1.0)]
+    return Piece("letters_never_sent", "Q3 sad · Letters never sent: piano and strings, 60 bpm, A minor", "Q3", 60, 28, (
+        Part(0, tuple(left + melody), volume=95, reverb=60),
+        Part(49, tuple(strings), volume=70, reverb=70, pan=44),
+        Part(42, tuple(cello), volume=80, reverb=70, pan=84),
+    ), peak=0.5)
+
+
+def morning_tea() -> Piece:
+    """Q4: a 76 bpm piece in D major (I–IV–vi–V): fingerpicked nylon guitar, a flute tune
+    and a warm pad, no drums."""
+    guitar = {"D": "D3 A3 D4 F#4 A4 F#4 D4 A3", "G": "G2 D3 G3 B3 D4 B3 G3 D3", "Bm": "B2 F#3 B3 D4 F#4 D4 B3 F#3",
+              "A": "A2 E3 A3 C#4 E4 C#4 A3 E3", "Em7/A": "E3 B3 D4 G4 A2 E3 A3 C#4"}
+    pad = {"D": "D4+F#4+A4+C#5", "G": "G3+B3+D4+F#4", "Bm": "B3+D4+F#4+A4", "A": "A3+C#4+E4", "Em7/A": "G3+B3+D4+E4"}
+    chords = ["D", "G", "Bm", "A", "D", "G", "Em7/A"]
+    picking = _bars(chords, lambda c, t: arp(guitar[c], t, 60, length=1.5)) + seq("D3+A3+D4+F#4+A4/4", 28, 62, 1.0)
+    melody = seq("F#5/1.5 E5/.5 D5/1 A4/1 B4/2 D5/1 E5/1 F#5/2 D5/1 B4/1 C#5/1 B4/1 A4/2 "
+                 "A5/1.5 F#5/.5 E5/1 D5/1 B4/1 D5/1 G5/2 F#5/1 E5/1 C#5/1 E5/1 D5/4", velocity=70, legato=0.97)
+    pads = _bars(chords, lambda c, t: seq(f"{pad[c]}/4", t, 50, 1.0)) + seq(f"{pad['D']}/4", 28, 50, 1.0)
+    return Piece("morning_tea", "Q4 calm · Morning tea: guitar, flute and pad, 76 bpm, D major", "Q4", 76, 32, (
+        Part(24, tuple(picking), volume=100, reverb=60, pan=48),
+        Part(73, tuple(melody), volume=85, reverb=70, pan=76),
+        Part(89, tuple(pads), volume=70, reverb=80),
+    ), peak=0.6)
+
+
+#: The example pieces, in quadrant order (Q1 happy, Q2 tense, Q3 sad, Q4 calm).
+EXAMPLES: tuple[Piece, ...] = (sunny_ride(), storm_front(), letters_never_sent(), morning_tea())
+
+
+def render(piece: Piece, soundfont: str | Path = SOUNDFONT, sr: int = SR) -> np.ndarray:
+    """Play ``piece`` through FluidSynth with ``soundfont``: float32 mono at ``sr`` Hz, peak ``piece.peak``,
+    ``piece.seconds`` long, the tail faded out."""
+    import soundfile as sf
+
+    if not Path(soundfont).is_file():
+        raise FileNotFoundError(f"SoundFont not found: {soundfont} (Debian: apt install fluid-soundfont-gm)")
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        raise FileNotFoundError("the 'fluidsynth' program is needed to render the examples (Debian: apt install fluidsynth)")
+    with tempfile.TemporaryDirectory(prefix="m2i_render_") as tmp:
+        mid, wav = Path(tmp) / f"{piece.name}.mid", Path(tmp) / f"{piece.name}.wav"
+        piece.to_midi().save(mid)
+        options = [x for o in SYNTH_OPTIONS for x in ("-o", o)]
+        subprocess.run([exe, "-n", "-i", "-q", "-g", "0.5", *options, "-r", str(sr), "-O", "float", "-T", "wav",
+                        "-F", str(wav), str(soundfont), str(mid)], check=True, stdin=subprocess.DEVNULL, capture_output=True)
+        y, _ = sf.read(wav, dtype="float64", always_2d=True)
+    n = round(piece.seconds * sr)
+    y = np.pad(y.mean(axis=1), (0, max(0, n - len(y))))[:n]
+    fade = round(TAIL_S / 2 * sr)
+    y[n - fade:] *= np.linspace(1.0, 0.0, fade) ** 2
+    return (piece.peak * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def write_examples(outdir: str | Path, soundfont: str | Path = SOUNDFONT, sr: int = SR, fmt: str = "ogg",
+                   pieces: Sequence[Piece] | None = None) -> list[Path]:
+    """Render ``pieces`` (default :data:`EXAMPLES`) to ``outdir/<name>.<fmt>``, atomically; return the paths."""
     import soundfile as sf
 
     outdir = Path(outdir)
     paths = []
-    for name, make in EXAMPLES.items():
-        path = outdir / f"{name}.{fmt}"
-        y = make(seconds, sr, seed)
+    for piece in EXAMPLES if pieces is None else pieces:
+        path = outdir / f"{piece.name}.{fmt}"
+        y = render(piece, soundfont, sr)
         with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sr, 1, format=fmt.upper()) as f:
             for start in range(0, y.size, _BLOCK):  # libsndfile 1.2's Vorbis encoder crashes on long single writes
                 f.write(y[start:start + _BLOCK])
@@ -160,14 +327,26 @@ def write_examples(outdir: str | Path, seconds: float = 10.0, sr: int = SR, fmt:
     return paths
 
 
+def load_examples(folder: str | Path = EXAMPLES_DIR, sr: int = SR) -> dict[str, np.ndarray]:
+    """The rendered clips in ``folder`` (default: the shipped ones) as float32 mono arrays at ``sr``,
+    keyed by piece name, in quadrant order."""
+    from .audio import load_audio
+
+    return {p.name: load_audio(Path(folder) / f"{p.name}.ogg", sr) for p in EXAMPLES}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m music2img.music.examples", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="folder to write the clips into")
-    parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    parser.add_argument("--soundfont", type=Path, default=SOUNDFONT, help=f"General MIDI SoundFont (default {SOUNDFONT})")
     parser.add_argument("--sr", type=int, default=SR, help=f"sample rate (default {SR})")
     parser.add_argument("--format", default="ogg", choices=("ogg", "flac", "wav"), help="file format (default ogg)")
     args = parser.parse_args(argv)
-    for path in write_examples(args.outdir, args.seconds, args.sr, args.format):
+    try:
+        paths = write_examples(args.outdir, args.soundfont, args.sr, args.format)
+    except FileNotFoundError as err:
+        parser.exit(2, f"{parser.prog}: {err}\n")
+    for path in paths:
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
     return 0
 
