@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from test_train_diffusion import data  # noqa: F401  (the tiny labelled image folder)
 
-from music2img.diffusion.gan import load_gan_pipeline
+from music2img.diffusion.gan import EmotionGANPipeline, ProgressiveGenerator, load_gan_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -63,6 +63,43 @@ def test_training_grows_and_exports_a_loadable_pipeline(data, tmp_path):
     pipe = load_gan_pipeline(folder)
     images = pipe([2, 8], [8, 2], output_type="np").images
     assert images.shape == (2, 16, 16, 3) and np.isfinite(images).all()
+
+
+SKY, GROUND = np.array([0.3, 0.5, 0.9]), np.array([0.3, 0.6, 0.2])
+
+
+@pytest.fixture(scope="module")
+def landscapes(tmp_path_factory) -> Path:
+    """Sixteen 'landscapes' (blue sky over green ground), brighter with valence."""
+    root = tmp_path_factory.mktemp("landscapes")
+    rows = ["file,valence,arousal"]
+    for i in range(16):
+        v = 1 + i * 0.5
+        arr = np.concatenate([np.tile(SKY, (4, 8, 1)), np.tile(GROUND, (4, 8, 1))]) * (0.3 + 0.04 * v)
+        Image.fromarray((arr * 255).round().astype(np.uint8)).save(root / f"{i}.png")
+        rows.append(f"{i}.png,{v},5")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_generator_learns_the_picture_layout(landscapes, tmp_path):
+    def halves_error(images: np.ndarray) -> float:  # top/bottom mean colour against the data's
+        top, bottom = images[:, :4].mean((0, 1, 2)), images[:, 4:].mean((0, 1, 2))
+        return float(np.abs(top - SKY * 0.5).mean() + np.abs(bottom - GROUND * 0.5).mean())
+
+    args = ["--data", str(landscapes), "--labels", str(landscapes / "labels.csv"), "--out", str(tmp_path),
+            "--resolution", "8", "--channels", "16,16", "--latent-dim", "8", "--batch-size", "8", "--phase-steps", "20",
+            "--steps", "120", "--log-every", "20", "--sample-every", "0", "--checkpoint-every", "0", "--workers", "1",
+            "--quiet", "--no-final-grid"]
+    assert gan.main(args) == 0
+    gens = [torch.Generator().manual_seed(s) for s in range(16)]
+    trained = load_gan_pipeline(tmp_path / "pipeline")
+    torch.manual_seed(0)  # the trainer's initialisation
+    untrained = EmotionGANPipeline(gan=ProgressiveGenerator(resolution=8, latent_dim=8, channels=(16, 16)))
+    before = halves_error(untrained([5] * 16, [5] * 16, generator=gens, output_type="np").images)
+    gens = [torch.Generator().manual_seed(s) for s in range(16)]
+    after = halves_error(trained([5] * 16, [5] * 16, generator=gens, output_type="np").images)
+    assert after < 0.5 * before
 
 
 def test_resume_is_bit_exact(data, tmp_path):
