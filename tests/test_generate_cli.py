@@ -89,3 +89,10 @@ def test_generate_in_a_fresh_process(tiny_model, tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert _json(proc.stdout)["paths"] == [str(tmp_path / "f.png")] and (tmp_path / "f.png").is_file()
+
+
+def test_cli_offers_every_sampler():
+    from music2img.cli.generate import SCHEDULER_NAMES
+    from music2img.diffusion.schedulers import SCHEDULERS
+
+    assert set(SCHEDULER_NAMES) == set(SCHEDULERS)

@@ -161,3 +161,24 @@ def test_folder_saved_before_the_stage_layout_loads(tmp_path):
     (folder / "model_index.json").write_text(json.dumps(index))
     pipe = load_pipeline(folder)
     assert type(pipe.unet).__name__ == "EmotionUNet" and isinstance(pipe.scheduler, DDPMScheduler)
+
+
+def test_guidance_interval_guides_only_its_part_of_the_steps(pipe, monkeypatch):
+    calls = _spy(pipe, monkeypatch)
+    pipe([2, 8], [2, 8], guidance_scale=3.0, guidance_interval=(0.25, 0.75), num_inference_steps=4, output_type="np")
+    assert [b for b, _ in calls] == [2, 4, 4, 2]
+    calls.clear()
+    pipe(5, 5, guidance_scale=3.0, guidance_interval=(0.0, 0.5), num_inference_steps=5, output_type="np")
+    assert [b for b, _ in calls] == [2, 2, 2, 1, 1]
+
+
+@pytest.mark.parametrize("interval", [(0.5, 0.25), (-0.1, 1.0), (0.0, 1.5)])
+def test_bad_guidance_interval(pipe, interval):
+    with pytest.raises(ValueError, match="guidance_interval"):
+        pipe(5, 5, guidance_interval=interval, num_inference_steps=2)
+
+
+def test_unipc_runs_in_the_pipeline(pipe):
+    pipe.scheduler = make_scheduler("unipc", pipe.scheduler.config)
+    out = pipe(5, 5, num_inference_steps=3, output_type="np", generator=_gen()).images
+    assert np.isfinite(out).all()

@@ -43,3 +43,15 @@ def test_unknown_scheduler_name():
 @pytest.mark.parametrize("name", list(SCHEDULERS))
 def test_scheduler_name_roundtrip(name):
     assert scheduler_name(make_scheduler(name, training_scheduler().config)) == name
+
+
+@pytest.mark.parametrize("name,steps", [("dpm3", 25), ("unipc", 25)])
+def test_higher_order_samplers_recover_image(name, steps):
+    x0 = torch.linspace(-0.8, 0.8, 16).view(1, 1, 16, 1).expand(2, 3, 16, 16).contiguous()
+    assert (sample_with_oracle(name, x0, steps, error=0.02) - x0).abs().mean() < 0.1
+
+
+def test_variants_of_one_class_rebuild_from_each_others_config():
+    dpm3 = make_scheduler("dpm3", training_scheduler().config)
+    assert dpm3.config.solver_order == 3 and dpm3.config.thresholding
+    assert scheduler_name(make_scheduler("dpm", dpm3.config)) == "dpm"

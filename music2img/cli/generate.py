@@ -10,7 +10,8 @@ from ..assets import DIFFUSION_MODEL_DIR
 from ..errors import Music2ImgError
 from ._files import report_error
 
-SCHEDULER_NAMES = ("ddpm", "ddim", "dpm")
+#: The keys of music2img.diffusion.schedulers.SCHEDULERS (spelt out: importing it loads diffusers).
+SCHEDULER_NAMES = ("ddpm", "ddim", "dpm", "dpm3", "unipc")
 
 
 def register(subparsers) -> None:

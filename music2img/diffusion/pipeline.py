@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from typing import Callable, Sequence
@@ -79,6 +80,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         arousal: float | Sequence[float],
         num_images_per_prompt: int = 1,
         guidance_scale: float = 3.0,
+        guidance_interval: tuple[float, float] = (0.0, 1.0),
         num_inference_steps: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
@@ -92,6 +94,9 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             num_images_per_prompt: Images per (valence, arousal) pair.
             guidance_scale: Classifier-free guidance ``s`` in ``ε = ε_u + s (ε_c − ε_u)``; ``≤ 1`` runs
                 the conditional branch only.
+            guidance_interval: The part of the steps that is guided, as fractions ``(start, end)``:
+                step ``i`` of ``n`` is guided when ``start ≤ i / n < end``; the other steps run the
+                conditional branch only, at half the cost.
             num_inference_steps: Denoising steps; default 1000 for DDPM, 50 for DDIM, 25 for DPM-Solver.
             generator: Torch generator(s) for reproducible noise.
             output_type: ``"pil"``, ``"np"`` (``(n, h, w, 3)`` floats in [0, 1]) or ``"pt"`` (``(n, 3, h, w)``).
@@ -106,12 +111,11 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         n = len(vs) * num_images_per_prompt
         v = torch.tensor(vs, device=device).repeat_interleave(num_images_per_prompt)
         a = torch.tensor(as_, device=device).repeat_interleave(num_images_per_prompt)
-        guided = guidance_scale > 1.0
-        if guided:  # one batched forward: conditional rows first, then the "no emotion" rows
-            v, a = v.repeat(2), a.repeat(2)
-            drop = torch.arange(2 * n, device=device) >= n
-        else:
-            drop = None
+        start, end = guidance_interval
+        if not 0.0 <= start <= end <= 1.0:
+            raise ValueError(f"guidance_interval must be (start, end) with 0 ≤ start ≤ end ≤ 1, got {guidance_interval}")
+        # guided steps: one batched forward, conditional rows first, then the "no emotion" rows
+        v2, a2, drop = v.repeat(2), a.repeat(2), torch.arange(2 * n, device=device) >= n
 
         size = self.unet.config.sample_size
         shape = (n, self.unet.config.in_channels, size, size)
@@ -119,14 +123,15 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         image = image * self.scheduler.init_noise_sigma
         total = len(self.scheduler.timesteps)
+        step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            x = torch.cat([image, image]) if guided else image
-            x = self.scheduler.scale_model_input(x, t)
-            eps = self.unet(x, t, v, a, drop_emotion=drop).sample
+            guided = guidance_scale > 1.0 and start <= i / total < end
+            x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
+            eps = self.unet(x, t, v2, a2, drop_emotion=drop).sample if guided else self.unet(x, t, v, a).sample
             if guided:
                 eps_c, eps_u = eps.chunk(2)
                 eps = eps_u + guidance_scale * (eps_c - eps_u)
-            image = self.scheduler.step(eps, t, image, generator=generator).prev_sample
+            image = self.scheduler.step(eps, t, image, **step_kwargs).prev_sample
             if callback is not None:
                 callback(i + 1, total, int(t))
 

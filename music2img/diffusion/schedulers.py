@@ -14,25 +14,34 @@ from diffusers import (
     DDPMScheduler,
     DPMSolverMultistepScheduler,
     SchedulerMixin,
+    UniPCMultistepScheduler,
 )
 
-#: Sampler name → scheduler class.
+#: Sampler name → scheduler class: DDPM (ancestral), DDIM, DPM-Solver++ 2M and 3M, UniPC (bh2, order 2).
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "ddpm": DDPMScheduler,
     "ddim": DDIMScheduler,
     "dpm": DPMSolverMultistepScheduler,
+    "dpm3": DPMSolverMultistepScheduler,
+    "unipc": UniPCMultistepScheduler,
 }
 
 #: Options a sampler needs on top of the shared schedule. The cosine schedule ends at ᾱ_T ≈ 0, where
 #: a predicted x₀ = (x_t − √(1−ᾱ)·ε̂)/√ᾱ amplifies any error in ε̂ enormously; DDPM and DDIM clip
-#: x₀ to the image range (``clip_sample``), and DPM-Solver's counterpart is ``thresholding``.
-#: Without it, DPM-Solver turns a trained model's output into saturated noise.
+#: x₀ to the image range (``clip_sample``), and the multistep solvers' counterpart is ``thresholding``.
+#: Without it, DPM-Solver and UniPC turn a trained model's output into saturated noise. Karras
+#: sigmas are not offered: with this schedule σ_max ≈ 2·10⁴, so they spend most steps at t ≈ T
+#: (``benchmarks/sampling_settings.py`` measures it). Variants of one class spell out every option
+#: that tells them apart, so that building one from another's config gives the named sampler.
+_THRESHOLD = {"thresholding": True, "sample_max_value": 1.0}
 SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
-    "dpm": {"thresholding": True, "sample_max_value": 1.0},
+    "dpm": {**_THRESHOLD, "solver_order": 2, "use_karras_sigmas": False},
+    "dpm3": {**_THRESHOLD, "solver_order": 3, "use_karras_sigmas": False},
+    "unipc": {**_THRESHOLD, "solver_order": 2, "use_karras_sigmas": False},
 }
 
 #: Default number of inference steps per sampler.
-DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpm": 25}
+DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpm": 25, "dpm3": 25, "unipc": 25}
 
 NUM_TRAIN_TIMESTEPS = 1000
 
@@ -49,7 +58,7 @@ def training_scheduler() -> DDPMScheduler:
 
 
 def make_scheduler(name: str, config: Any) -> SchedulerMixin:
-    """Build sampler ``name`` (``"ddpm"``, ``"ddim"`` or ``"dpm"``) from a scheduler's ``config``."""
+    """Build sampler ``name`` (a key of :data:`SCHEDULERS`) from a scheduler's ``config``."""
     try:
         cls = SCHEDULERS[name]
     except KeyError:
@@ -58,5 +67,10 @@ def make_scheduler(name: str, config: Any) -> SchedulerMixin:
 
 
 def scheduler_name(scheduler: SchedulerMixin) -> str:
-    """The key of :data:`SCHEDULERS` for a scheduler instance (``"ddpm"`` for unknown subclasses)."""
-    return next((k for k, cls in SCHEDULERS.items() if type(scheduler) is cls), "ddpm")
+    """The key of :data:`SCHEDULERS` for a scheduler instance: its class with every option of
+    :data:`SAMPLER_OPTIONS` matching (``"ddpm"`` for anything else)."""
+    for name, cls in SCHEDULERS.items():
+        options = SAMPLER_OPTIONS.get(name, {})
+        if type(scheduler) is cls and all(scheduler.config.get(k) == v for k, v in options.items()):
+            return name
+    return "ddpm"
