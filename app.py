@@ -4,7 +4,7 @@
 
 A thin Gradio page over :class:`music2img.music_to_image.MusicToImage`; all model code lives in the
 library. Named API endpoints (``gradio_client``): ``/predict_emotion``, ``/generate``,
-``/music_to_image``, ``/storyboard``.
+``/music_to_image``, ``/storyboard``, ``/film`` (returns the MP4).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import contextlib
 import os
 import random
 import sys
+import uuid
+from pathlib import Path
 from typing import Iterator
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
@@ -23,6 +25,7 @@ import gradio as gr  # noqa: E402
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
 from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
 from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
+from music2img.film import MAX_DURATION as MAX_FILM_DURATION  # noqa: E402
 from music2img.music.examples import EXAMPLES  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 from music2img.plots import emotion_timeline, va_plane  # noqa: E402
@@ -141,7 +144,22 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
             return m2i.storyboard(song, sections=int(sections), seed=seed, guidance_scale=guidance_scale, steps=steps,
                                   scheduler=scheduler, size=STORYBOARD_SIZE, progress=_progress_fn(progress, "Painting the storyboard"))
 
-    with gr.Blocks(title="music2img", analytics_enabled=False) as demo:
+    def film(audio, seed, start, duration, progress=gr.Progress()):
+        """A generator, so that a cancelled request stops filming (and leaves no file)."""
+        seed = _require_seed(seed)
+        song = Path(_require_audio(audio))
+        out = Path(film_video.GRADIO_CACHE) / "films" / uuid.uuid4().hex / f"{song.stem}-film.mp4"
+        progress(0, desc="Listening")
+        with user_errors():
+            second = 0
+            for done, total in m2i.film_steps(song, out, seed=seed, start=float(start or 0), duration=duration or None):
+                progress((done, total), desc="Filming", unit="s")
+                if int(done) > second:  # give the queue a chance to cancel, about once per second of film
+                    second = int(done)
+                    yield gr.skip()
+        yield str(out)
+
+    with gr.Blocks(title="music2img", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# music2img", elem_id="title")
         gr.Markdown("Turn a song into a landscape through its emotion: upload or record a song (or pick an example), "
                     "then press **Music → image** — or paint any emotion with the sliders.", elem_id="tagline")
@@ -179,6 +197,14 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                 storyboard_btn = gr.Button("Paint storyboard", scale=1)
             strip = gr.Gallery(label="Storyboard", elem_id="storyboard", format="png", columns=6, height=340,
                                object_fit="contain")
+        with gr.Accordion("Film: the landscape follows the song's emotion, with the song as soundtrack", open=False):
+            with gr.Row(equal_height=True):
+                film_start = gr.Number(value=0, minimum=0, label="Start (s)", scale=1)
+                film_duration = gr.Number(value=None, minimum=0, label="Duration (s, empty: to the end)", scale=1)
+                film_btn = gr.Button("Make the film", scale=1, elem_id="film")
+                film_stop = gr.Button("Stop", scale=1, variant="stop", elem_id="film_stop")
+            film_video = gr.Video(label=f"Film (at most {MAX_FILM_DURATION / 60:g} minutes)", format="mp4",
+                                  elem_id="film_video", interactive=False)
         with gr.Accordion("How it works", open=False):
             gr.Markdown(HOW_IT_WORKS)
         song_outputs_ = [emotion, valence, arousal, plane, timeline]
@@ -190,6 +216,9 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                       concurrency_id="diffusion", concurrency_limit=1)
         storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard",
                              concurrency_id="diffusion", concurrency_limit=1)
+        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film",
+                                    concurrency_id="diffusion", concurrency_limit=1)
+        film_stop.click(None, cancels=[film_event], api_visibility="private")
         scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps], api_visibility="private", queue=False)
         dice.click(lambda: random.randint(0, MAX_SEED), None, [seed], api_visibility="private", queue=False)
         for slider in (valence, arousal):

@@ -27,3 +27,7 @@ class DatasetError(Music2ImgError, ValueError):
 
 class ModelFileError(Music2ImgError, FileNotFoundError):
     """Model weights that are missing, incomplete or fail their checksum."""
+
+
+class OutputError(Music2ImgError, OSError):
+    """An output file that cannot be written: a full disk, a missing permission."""

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from typing import Callable, Generator
 
 import numpy as np
 import torch
 from PIL import Image
 
+from . import film as film_lib
 from .assets import DIFFUSION_MODEL_DIR, MUSIC_MODEL_DIR
 from .diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
 from .diffusion.schedulers import make_scheduler
+from .film import Film
+from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
+from .music.timeline import emotion_timeline
 from .va import QUADRANT_NAMES, check_va, quadrant
 
 #: ``progress(step, total)``, called after every denoising step.
@@ -86,6 +90,13 @@ class MusicToImage:
             self._schedulers[name] = make_scheduler(name, self._scheduler_config)
         return self._schedulers[name]
 
+    def _sample(self, valence, arousal, *, guidance_scale: float, steps: int, scheduler: str, **pipeline_kwargs):
+        """Run the pipeline with sampler ``scheduler`` under the lock; returns its images."""
+        with self._lock:
+            self.pipeline.scheduler = self._scheduler(scheduler)
+            return self.pipeline(valence, arousal, guidance_scale=float(guidance_scale),
+                                 num_inference_steps=int(steps), **pipeline_kwargs).images
+
     def generate(
         self,
         valence: float,
@@ -124,18 +135,9 @@ class MusicToImage:
         if int(num_images) < 1 or int(steps) < 1:
             raise ValueError(f"num_images and steps must be at least 1, got {num_images} and {steps}")
         callback = None if progress is None else (lambda step, total, t: progress(step, total))
-        with self._lock:
-            self.pipeline.scheduler = self._scheduler(scheduler)
-            images = self.pipeline(
-                valence,
-                arousal,
-                num_images_per_prompt=int(num_images),
-                guidance_scale=float(guidance_scale),
-                num_inference_steps=int(steps),
-                generator=torch.Generator().manual_seed(int(seed)),
-                output_type="pil",
-                callback=callback,
-            ).images
+        images = self._sample(valence, arousal, num_images_per_prompt=int(num_images), guidance_scale=guidance_scale,
+                              steps=steps, scheduler=scheduler, generator=torch.Generator().manual_seed(int(seed)),
+                              output_type="pil", callback=callback)
         if size is not None:
             images = [im.resize((size, size), Image.LANCZOS) if max(im.size) < size else im for im in images]
         return images
@@ -162,3 +164,73 @@ class MusicToImage:
             image = self.generate(v, a, num_images=1, seed=seed, progress=sub, **generate_kwargs)[0]
             out.append((image, f"{windows[0].start:.0f}–{windows[-1].end:.0f} s · {QUADRANT_NAMES[quadrant(v, a)]}"))
         return out
+
+    def film(self, audio_path: str | os.PathLike, out: str | os.PathLike, *, progress: ProgressFn | None = None,
+             **film_kwargs) -> Film:
+        """Turn a song into a film (MP4 with the song's audio) at ``out``; see :meth:`film_steps` for the
+        arguments. ``progress(seconds done, seconds in all)`` is called after every frame."""
+        steps = self.film_steps(audio_path, out, **film_kwargs)
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if progress is not None:
+                progress(done, total)
+
+    def film_steps(
+        self,
+        audio_path: str | os.PathLike,
+        out: str | os.PathLike,
+        *,
+        start: float = 0.0,
+        duration: float | None = None,
+        max_duration: float = film_lib.MAX_DURATION,
+        fps: int = film_lib.FPS,
+        keyframe_interval: float = film_lib.KEYFRAME_INTERVAL,
+        size: int = film_lib.SIZE,
+        seed: int = 0,
+        steps: int = film_lib.STEPS,
+        guidance_scale: float = film_lib.GUIDANCE_SCALE,
+        scheduler: str = film_lib.SCHEDULER,
+        **render_kwargs,
+    ) -> Generator[tuple[float, float], None, Film]:
+        """Make the film of a song step by step: yields ``(seconds done, seconds in all)`` after every
+        frame and returns the :class:`~music2img.film.Film`; closing it early leaves no file at ``out``.
+
+        Parameters
+        ----------
+        audio_path : path-like
+            The song; its audio from ``start`` for ``duration`` seconds (default: to the end) is analysed
+            into an :func:`~music2img.music.timeline.emotion_timeline` and becomes the film's soundtrack.
+        out : path-like
+            The MP4 to write (H.264 yuv420p and AAC; replaced only when complete).
+        max_duration : float
+            Longest stretch accepted, seconds (:class:`~music2img.errors.AudioError` beyond).
+        fps, keyframe_interval, size
+            Frames per second, seconds between painted keyframes, frame side in pixels.
+        seed, steps, guidance_scale, scheduler
+            The keyframes' initial noise and sampler, as for :meth:`generate`.
+        render_kwargs
+            ``drift``, ``inbetween``, ``zoom`` of :func:`~music2img.film.render_film`.
+
+        Raises :class:`~music2img.errors.AudioError` for unreadable, silent, too short or too long audio
+        and :class:`~music2img.errors.OutputError` when the file cannot be written (a full disk).
+        """
+        if int(steps) < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        y = load_audio(audio_path, SAMPLE_RATE)
+        start, duration = film_lib.film_span(len(y) / SAMPLE_RATE, start, duration, max_duration)
+        first = round(start * SAMPLE_RATE)
+        timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
+        yield 0.0, duration
+        unet = self.pipeline.unet.config
+
+        def paint(valence: float, arousal: float, noise: torch.Tensor) -> np.ndarray:
+            return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
+                                scheduler=scheduler, output_type="np")[0]
+
+        return (yield from film_lib.render_film(
+            paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
+            start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,
+            **render_kwargs))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,9 +55,10 @@ def _plot_png(plot: dict) -> Image.Image:
 
 def test_api_exposes_exactly_the_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/predict_emotion", "/generate", "/music_to_image", "/storyboard"}
+    assert set(endpoints) == {"/predict_emotion", "/generate", "/music_to_image", "/storyboard", "/film"}
     assert [p["parameter_name"] for p in endpoints["/generate"]["parameters"]] == [
         "valence", "arousal", "guidance_scale", "steps", "scheduler", "seed", "num_images"]
+    assert [p["parameter_name"] for p in endpoints["/film"]["parameters"]] == ["audio", "seed", "start", "duration"]
 
 
 def test_predict_emotion_matches_the_library(client, served, long_song):
@@ -103,6 +106,52 @@ def test_storyboard_paints_one_captioned_picture_per_section(client, served, lon
     assert _pixels(strip[0]).shape == (app.STORYBOARD_SIZE, app.STORYBOARD_SIZE, 3)
 
 
+def _film_streams(path) -> list[tuple[str, str, float]]:
+    import av
+
+    with av.open(path) as c:
+        return [(s.type, s.codec_context.name, round(float(s.duration * s.time_base), 1)) for s in c.streams]
+
+
+def test_film_returns_an_mp4_of_the_stretch_with_its_audio(client, long_song):
+    video = client.predict(handle_file(long_song), 3, 10, 6, api_name="/film")
+    assert video.endswith("long-film.mp4")
+    assert _film_streams(video) == [("video", "h264", 6.0), ("audio", "aac", 6.0)]
+
+
+def _films() -> set:
+    from gradio.utils import get_upload_folder
+
+    return set((Path(get_upload_folder()) / "films").glob("*/*"))
+
+
+def _filming(job, seconds: float) -> bool:
+    """Whether the page shows that at least ``seconds`` of the film are made."""
+    progress = job.status().progress_data
+    return bool(progress) and progress[0].desc == "Filming" and (progress[0].index or 0) >= seconds
+
+
+def test_a_cancelled_film_stops_leaves_no_file_and_the_next_request_works(client, served, long_song, monkeypatch):
+    painted = []
+    sample = served.m2i._sample
+    monkeypatch.setattr(served.m2i, "_sample", lambda *a, **k: painted.append(1) or sample(*a, **k))
+    before = _films()
+    job = client.submit(handle_file(long_song), 0, 0, None, api_name="/film")
+    deadline = time.monotonic() + 120
+    while not _filming(job, seconds=2):
+        assert time.monotonic() < deadline and not job.done()
+        time.sleep(0.2)
+    job.cancel()
+    time.sleep(2)
+    stopped_at = len(painted)
+    time.sleep(3)
+    assert len(painted) == stopped_at < 10  # no keyframe painted since: the work stopped
+    assert _films() == before  # neither the film nor its temporary file
+    video = client.predict(handle_file(long_song), 0, 0, 4, api_name="/film")
+    assert _film_streams(video)[0][2] == 4.0
+    assert [p.name for p in _films() - before] == ["long-film.mp4"]  # this request's film only
+
+
 def _corrupt(tmp_path):
     path = tmp_path / "corrupt.wav"
     path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4)
@@ -128,12 +177,16 @@ def _too_long(tmp_path):
     ("/predict_emotion", _too_long, "too long"),
     ("/music_to_image", lambda tmp: None, "No song yet"),
     ("/music_to_image", _corrupt, "cannot decode"),
+    ("/film", lambda tmp: None, "No song yet"),
+    ("/film", _silent, "silent"),
 ])
 def test_bad_audio_is_a_clear_error_and_the_next_request_works(client, tmp_path, make_audio, make, message, endpoint):
     bad = make(tmp_path)
     args = [None if bad is None else handle_file(bad)]
     if endpoint == "/music_to_image":
         args += list(GEN.values())
+    if endpoint == "/film":
+        args += [0, 0, None]
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=endpoint)
     data, *_ = client.predict(handle_file(make_audio("ok.wav", seconds=5.0)), api_name="/predict_emotion")

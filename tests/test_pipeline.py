@@ -55,6 +55,15 @@ def test_generator_determinism(pipe):
     assert not np.allclose(run(0), run(1))
 
 
+def test_given_latents_replace_the_drawn_noise(pipe):
+    noise = torch.randn((2, 3, 16, 16), generator=_gen(3))
+    drawn = pipe([4.0, 6.0], [5.0, 5.0], num_inference_steps=3, output_type="np", generator=_gen(3)).images
+    given = pipe([4.0, 6.0], [5.0, 5.0], num_inference_steps=3, output_type="np", latents=noise).images
+    np.testing.assert_array_equal(drawn, given)
+    with pytest.raises(ValueError, match="latents must have shape"):
+        pipe(4.0, 5.0, num_inference_steps=2, latents=noise)
+
+
 def test_emotion_changes_the_image(pipe):
     a = pipe(1.0, 1.0, num_inference_steps=3, output_type="np", generator=_gen()).images
     b = pipe(9.0, 9.0, num_inference_steps=3, output_type="np", generator=_gen()).images

@@ -8,7 +8,7 @@ import sys
 
 #: Sub-command modules; each defines ``register(subparsers)`` which adds its parser and sets
 #: ``func(args) -> int`` as the parser's default.
-COMMANDS = ("emotion", "image_emotion", "generate")
+COMMANDS = ("emotion", "image_emotion", "generate", "film")
 
 
 def build_parser() -> argparse.ArgumentParser:

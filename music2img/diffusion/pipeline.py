@@ -83,6 +83,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         guidance_interval: tuple[float, float] = (0.0, 1.0),
         num_inference_steps: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
         output_type: str = "pil",
         callback: Callable[[int, int, int], None] | None = None,
         return_dict: bool = True,
@@ -99,6 +100,8 @@ class EmotionLandscapePipeline(DiffusionPipeline):
                 conditional branch only, at half the cost.
             num_inference_steps: Denoising steps; default 1000 for DDPM, 50 for DDIM, 25 for DPM-Solver.
             generator: Torch generator(s) for reproducible noise.
+            latents: Initial noise of shape ``(len(valence) × num_images_per_prompt, channels, size, size)``,
+                standard normal (e.g. spherically interpolated between seeds); drawn from ``generator`` if ``None``.
             output_type: ``"pil"``, ``"np"`` (``(n, h, w, 3)`` floats in [0, 1]) or ``"pt"`` (``(n, 3, h, w)``).
             callback: Called as ``callback(step, total, timestep)`` after every step.
             return_dict: Return an :class:`~diffusers.ImagePipelineOutput` rather than a tuple.
@@ -119,7 +122,12 @@ class EmotionLandscapePipeline(DiffusionPipeline):
 
         size = self.unet.config.sample_size
         shape = (n, self.unet.config.in_channels, size, size)
-        image = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        if latents is None:
+            image = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+        else:
+            image = latents.to(device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         image = image * self.scheduler.init_noise_sigma
         total = len(self.scheduler.timesteps)

@@ -1,0 +1,199 @@
+"""The song as a film: landscapes painted along the song's emotion timeline, moving between keyframes.
+
+A film of ``duration`` seconds at ``fps`` frames per second is made of
+
+1. **keyframes** every ``keyframe_interval`` seconds, each painted by the diffusion pipeline
+   (deterministic DPM-Solver) at the timeline's valence and arousal at that instant, from initial
+   noise that is the same for every keyframe or, with ``drift``, moves slowly along a spherical
+   path between seeded noise anchors — so the scene stays recognisable and its emotion moves;
+2. **in-between frames** interpolated from the neighbouring keyframes in pixel space
+   (``"cubic"``: Catmull-Rom through four keyframes, continuous in value and speed; ``"linear"``:
+   a cross-fade; ``"hold"``: a slideshow);
+3. a slow **camera** (zoom and drift) over the whole film: each frame is one Lanczos resampling
+   of a sub-pixel crop of the 128×128 picture to ``size`` × ``size``.
+
+Keyframes are painted when the frames first need them and frames go straight to the encoder
+(:class:`~music2img.video.FilmWriter`), so at most four pictures are held whatever the song's length.
+The defaults come from ``benchmarks/film.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Generator, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import AudioError
+from .files import atomic_path
+from .music.audio import MIN_DURATION
+from .music.timeline import EmotionTimeline
+from .video import FilmWriter
+
+FPS = 24
+KEYFRAME_INTERVAL = 4.0
+SIZE = 512
+#: Sampler settings of the keyframes.
+STEPS = 10
+GUIDANCE_SCALE = 3.0
+SCHEDULER = "dpm"
+INBETWEEN = "cubic"
+INBETWEENS = ("cubic", "linear", "hold")
+#: Seconds between the noise anchors the keyframes' initial noise moves through (0: one fixed noise).
+DRIFT = 30.0
+#: Largest zoom of the camera (0.1: the view narrows to 1/1.1 of the picture) and its period, seconds.
+ZOOM = 0.1
+CAMERA_PERIOD = 24.0
+#: Longest film, seconds (10 minutes).
+MAX_DURATION = 600.0
+
+#: ``paint(valence, arousal, noise) -> (h, w, 3)`` float picture in [0, 1].
+PaintFn = Callable[[float, float, torch.Tensor], np.ndarray]
+
+
+@dataclass
+class Film:
+    """A written film: where, which stretch of the song, how many frames and keyframes, and the
+    emotion timeline (times relative to ``start``) that drove it."""
+
+    path: Path
+    start: float
+    duration: float
+    fps: int
+    frames: int
+    keyframes: int
+    timeline: EmotionTimeline
+
+
+def film_span(song_duration: float, start: float = 0.0, duration: float | None = None,
+              max_duration: float = MAX_DURATION) -> tuple[float, float]:
+    """``(start, duration)`` of the stretch of a song of ``song_duration`` seconds to film.
+
+    Raises :class:`~music2img.errors.AudioError` when the stretch starts outside the song, is shorter
+    than :data:`~music2img.music.audio.MIN_DURATION` or longer than ``max_duration`` seconds.
+    """
+    if not 0 <= start < song_duration:
+        raise AudioError(f"the film cannot start at {start:g} s: the song lasts {song_duration:.1f} s")
+    if duration is not None and duration <= 0:
+        raise AudioError(f"the film's duration must be positive, got {duration:g} s")
+    length = song_duration - start if duration is None else min(duration, song_duration - start)
+    if length < MIN_DURATION:
+        raise AudioError(f"{length:.1f} s of music is too short for a film (at least {MIN_DURATION:g} s)")
+    if length > max_duration:
+        raise AudioError(f"{length / 60:.1f} minutes of music is longer than the film limit of {max_duration / 60:g} "
+                         "minutes: film a part of the song (start, duration) or raise the limit")
+    return float(start), float(length)
+
+
+def keyframe_times(duration: float, interval: float) -> np.ndarray:
+    """Times of the keyframes, seconds: ``0, interval, 2·interval, …`` up to the first at or after ``duration``."""
+    if interval <= 0:
+        raise ValueError(f"the keyframe interval must be positive, got {interval:g}")
+    return np.arange(max(1, math.ceil(duration / interval - 1e-9)) + 1) * float(interval)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between two noise tensors (keeps a Gaussian sample's norm)."""
+    cos = torch.dot(a.flatten(), b.flatten()) / (a.norm() * b.norm())
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def keyframe_noise(times: np.ndarray, shape: tuple[int, ...], seed: int, drift: float = DRIFT) -> Iterator[torch.Tensor]:
+    """Initial noise of each keyframe: anchors drawn in turn from one generator seeded with ``seed``
+    (the first is the noise :meth:`~music2img.music_to_image.MusicToImage.generate` uses), one every
+    ``drift`` seconds, spherically interpolated at the keyframe times; ``drift = 0`` keeps the first."""
+    generator = torch.Generator().manual_seed(int(seed))
+    anchors = [torch.randn(shape, generator=generator)]
+    for t in times:
+        if drift <= 0:
+            yield anchors[0]
+            continue
+        j, u = divmod(float(t) / drift, 1.0)
+        while len(anchors) < int(j) + 2:
+            anchors.append(torch.randn(shape, generator=generator))
+        yield slerp(anchors[int(j)], anchors[int(j) + 1], u)
+
+
+def interpolate(keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u: float, method: str = INBETWEEN) -> np.ndarray:
+    """The picture at fraction ``u`` ∈ [0, 1] of the way from ``keys[1]`` to ``keys[2]`` (``keys[0]`` and
+    ``keys[3]`` are their outer neighbours, used by ``"cubic"``), clipped to [0, 1]."""
+    p0, p1, p2, p3 = keys
+    if method == "hold":
+        return p1
+    if method == "linear":
+        return (1 - u) * p1 + u * p2
+    if method != "cubic":
+        raise ValueError(f"unknown in-between method {method!r}; choose one of {', '.join(INBETWEENS)}")
+    u2, u3 = u * u, u * u * u  # Catmull-Rom
+    out = 0.5 * (2 * p1 + (p2 - p0) * u + (2 * p0 - 5 * p1 + 4 * p2 - p3) * u2 + (3 * (p1 - p2) + p3 - p0) * u3)
+    return np.clip(out, 0.0, 1.0)
+
+
+def camera_box(t: float, side: int, zoom: float = ZOOM, period: float = CAMERA_PERIOD) -> tuple[float, float, float, float]:
+    """The crop ``(left, top, right, bottom)`` of a ``side``-pixel picture seen at time ``t``: the view
+    narrows to ``1 / (1 + zoom)`` and back every ``period`` seconds while drifting within the picture."""
+    phase = 2 * math.pi * t / period
+    view = side / (1 + zoom * (1 - math.cos(phase)) / 2)
+    margin = (side - view) / 2
+    cx = side / 2 + margin * math.sin(0.7 * phase)
+    cy = side / 2 + margin * math.sin(0.45 * phase + 1.0)
+    return cx - view / 2, cy - view / 2, cx + view / 2, cy + view / 2
+
+
+def film_frames(keyframes: Iterator[np.ndarray], times: np.ndarray, fps: int, n_frames: int, size: int = SIZE, *,
+                inbetween: str = INBETWEEN, zoom: float = ZOOM) -> Iterator[np.ndarray]:
+    """``n_frames`` ``(size, size, 3)`` uint8 frames from pictures painted at the keyframe ``times``
+    (at least two, the last at or after the last frame).
+
+    ``keyframes`` is consumed lazily (a keyframe is drawn when a frame first needs it) and at most
+    four are kept."""
+    keys: dict[int, np.ndarray] = {}
+    last, loaded = len(times) - 1, 0
+    for i in range(n_frames):
+        t = i / fps
+        k = min(int(np.searchsorted(times, t, side="right")) - 1, last - 1)
+        while loaded <= min(k + 2, last):
+            keys[loaded] = next(keyframes)
+            loaded += 1
+        for old in [j for j in keys if j < k - 1]:
+            del keys[old]
+        window = tuple(keys[min(max(j, 0), last)] for j in (k - 1, k, k + 1, k + 2))
+        picture = interpolate(window, (t - times[k]) / (times[k + 1] - times[k]), inbetween)
+        image = Image.fromarray(np.round(picture * 255).astype(np.uint8))
+        box = camera_box(t, image.width, zoom) if zoom > 0 else None
+        yield np.asarray(image.resize((size, size), Image.LANCZOS, box=box))
+
+
+def render_film(paint: PaintFn, timeline: EmotionTimeline, out: str | os.PathLike, *, noise_shape: tuple[int, ...],
+                audio: str | os.PathLike | None = None, start: float = 0.0, duration: float, fps: int = FPS,
+                keyframe_interval: float = KEYFRAME_INTERVAL, size: int = SIZE, seed: int = 0, drift: float = DRIFT,
+                inbetween: str = INBETWEEN, zoom: float = ZOOM) -> Generator[tuple[float, float], None, Film]:
+    """Write the film of ``timeline`` to ``out``: yields ``(seconds done, seconds in all)`` after every
+    frame and returns the :class:`Film`.
+
+    ``paint`` paints one keyframe; the soundtrack is ``audio`` from ``start`` for ``duration`` seconds.
+    The file appears at ``out`` only when it is complete: an error, or closing the generator before
+    the end, leaves no file there (and an earlier one untouched).
+    """
+    if inbetween not in INBETWEENS:
+        raise ValueError(f"unknown in-between method {inbetween!r}; choose one of {', '.join(INBETWEENS)}")
+    if int(fps) < 1 or zoom < 0 or drift < 0:
+        raise ValueError(f"fps must be at least 1 and zoom and drift at least 0, got {fps}, {zoom} and {drift}")
+    times = keyframe_times(duration, keyframe_interval)
+    valence, arousal = timeline(times)
+    noise = keyframe_noise(times, noise_shape, seed, drift)
+    keyframes = (paint(float(v), float(a), z) for v, a, z in zip(valence, arousal, noise))
+    n_frames = max(1, round(duration * fps))
+    with atomic_path(out) as tmp, FilmWriter(tmp, fps, size, audio, start, duration) as writer:
+        for i, frame in enumerate(film_frames(keyframes, times, fps, n_frames, size, inbetween=inbetween, zoom=zoom)):
+            writer.write(frame)
+            yield (i + 1) / fps, n_frames / fps
+    return Film(Path(out), start, duration, int(fps), n_frames, len(times), timeline)
