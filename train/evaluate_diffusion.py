@@ -13,33 +13,32 @@ Writes ``evaluation.json`` and a picture of the generated grid (first seed) besi
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR  # noqa: E402
+from music2img.diffusion.evaluation import (  # noqa: E402
+    GRID,
+    diversity_across_seeds,
+    emotion_control,
+    generate_grid,
+    grid_points,
+    pairwise_rms,
+    save_grid,
+    to_uint8,
+)
 from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
 from music2img.image.labelled_folder import load_images, read_labels  # noqa: E402
-
-GRID = (2.0, 3.5, 5.0, 6.5, 8.0)
-
-
-def pairwise_rms(images: np.ndarray) -> float:
-    """Mean RMS pixel distance over all pairs of ``images`` (n, h, w, 3) in [0, 1]."""
-    pairs = itertools.combinations(range(len(images)), 2)
-    return float(np.mean([np.sqrt(np.mean((images[i] - images[j]) ** 2)) for i, j in pairs]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,45 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     judge = ImageEmotionModel.load(args.image_model)
     out = Path(args.out or args.model)
 
-    va = [(v, a) for a in GRID for v in GRID]
-    images, seconds = [], 0.0
-    for seed in range(args.seeds):
-        gens = [torch.Generator().manual_seed(seed) for _ in va]
-        start = time.perf_counter()
-        result = pipe([v for v, _ in va], [a for _, a in va], guidance_scale=args.guidance,
-                      num_inference_steps=args.steps, generator=gens, output_type="np")
-        seconds += time.perf_counter() - start
-        images.append(result.images)  # (25, h, w, 3)
-        print(f"seed {seed}: {len(va)} images", flush=True)
-    images = np.stack(images)  # (seeds, 25, h, w, 3)
-    flat = images.reshape(-1, *images.shape[2:])
-    rated = judge.predict([(im * 255).round().astype(np.uint8) for im in flat])
-    asked = np.tile(np.asarray(va), (args.seeds, 1))
+    generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance)
+    rated = judge.predict(list(to_uint8(generated.flat)))
+    asked = generated.requested
+    control = emotion_control(asked, rated)
     report = {
         "model": str(args.model), "scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance,
-        "images": int(len(flat)), "resolution": int(images.shape[2]), "threads": args.threads,
-        "seconds_per_image": round(seconds / len(flat), 3),
-        "spearman_valence": round(float(spearmanr(asked[:, 0], rated[:, 0]).statistic), 3),
-        "spearman_arousal": round(float(spearmanr(asked[:, 1], rated[:, 1]).statistic), 3),
+        "images": int(len(asked)), "resolution": int(generated.images.shape[2]), "threads": args.threads,
+        "seconds_per_image": round(generated.seconds_per_image, 3),
+        **{k: round(v, 3) for k, v in control.items()},
         "rated_mean_by_requested_valence": {str(v): round(float(rated[asked[:, 0] == v, 0].mean()), 3) for v in GRID},
         "rated_mean_by_requested_arousal": {str(a): round(float(rated[asked[:, 1] == a, 1].mean()), 3) for a in GRID},
-        "diversity_across_seeds": round(float(np.mean([pairwise_rms(images[:, k]) for k in range(len(va))])), 4),
+        "diversity_across_seeds": round(diversity_across_seeds(generated), 4),
     }
     if args.data:
         files, _ = read_labels(args.data, args.labels)
         pick = np.random.default_rng(0).choice(len(files), size=min(200, len(files)), replace=False)
-        ref = load_images([files[i] for i in pick], images.shape[2], progress=False).permute(0, 2, 3, 1).numpy() / 255.0
+        ref = load_images([files[i] for i in pick], generated.images.shape[2], progress=False).permute(0, 2, 3, 1).numpy() / 255.0
         report["diversity_training_images"] = round(pairwise_rms(ref[:args.seeds * 10]), 4)
 
-    k, r, pad = len(GRID), images.shape[2], 2
-    grid = np.full((k * (r + pad) + pad, k * (r + pad) + pad, 3), 255, np.uint8)
-    for i, im in enumerate(images[0]):
-        y, x = pad + (k - 1 - i // k) * (r + pad), pad + (i % k) * (r + pad)  # arousal up, valence right
-        grid[y:y + r, x:x + r] = (im * 255).round().astype(np.uint8)
-    from PIL import Image
-
-    with atomic_path(out / "evaluation_grid.png") as tmp:
-        Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(tmp, format="PNG")
+    save_grid(out / "evaluation_grid.png", generated.images[0], len(GRID), flip_rows=True, scale=2)  # arousal up
     with atomic_path(out / "evaluation.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

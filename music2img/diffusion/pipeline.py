@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import diffusers
@@ -16,6 +17,8 @@ from huggingface_hub import snapshot_download
 
 from ..errors import EmotionRangeError, ModelFileError
 from ..va import check_va
+from .emotion_map import map_to_labels
+from .landscape_check import LandscapeChecker
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
 
@@ -58,6 +61,14 @@ def to_output(image: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarra
     return image
 
 
+@dataclass
+class EmotionLandscapePipelineOutput(ImagePipelineOutput):
+    """The pictures, and for each how many times it was painted again because the landscape
+    checker rejected it (all 0 without a checker)."""
+
+    redraws: list[int] | None = None
+
+
 class EmotionLandscapePipeline(DiffusionPipeline):
     r"""Generate landscape images for points on the valence/arousal plane (1–9 scale).
 
@@ -65,13 +76,21 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         unet: The :class:`~music2img.diffusion.unet.EmotionUNet` denoiser.
         scheduler: A DDPM, DDIM or DPM-Solver scheduler built on the training schedule
             (swap with ``make_scheduler(name, pipe.scheduler.config)``).
+        landscape_checker: Optional :class:`~music2img.diffusion.landscape_check.LandscapeChecker`;
+            pictures it rejects are painted again from new noise (``max_redraws``).
+        emotion_quantiles: Optional quantiles of the training labels
+            (:func:`~music2img.diffusion.emotion_map.label_quantiles`); requests are then mapped
+            onto the labels' distribution (``map_emotion``).
     """
 
     model_cpu_offload_seq = "unet"
+    _optional_components = ["landscape_checker"]
 
-    def __init__(self, unet: EmotionUNet, scheduler: SchedulerMixin):
+    def __init__(self, unet: EmotionUNet, scheduler: SchedulerMixin, landscape_checker: LandscapeChecker | None = None,
+                 emotion_quantiles: list[list[float]] | None = None):
         super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
+        self.register_modules(unet=unet, scheduler=scheduler, landscape_checker=landscape_checker)
+        self.register_to_config(emotion_quantiles=emotion_quantiles)
 
     @torch.no_grad()
     def __call__(
@@ -87,7 +106,9 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         output_type: str = "pil",
         callback: Callable[[int, int, int], None] | None = None,
         return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple:
+        map_emotion: bool = True,
+        max_redraws: int = 1,
+    ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
         Args:
@@ -103,10 +124,17 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             latents: Initial noise of shape ``(len(valence) × num_images_per_prompt, channels, size, size)``,
                 standard normal (e.g. spherically interpolated between seeds); drawn from ``generator`` if ``None``.
             output_type: ``"pil"``, ``"np"`` (``(n, h, w, 3)`` floats in [0, 1]) or ``"pt"`` (``(n, 3, h, w)``).
-            callback: Called as ``callback(step, total, timestep)`` after every step.
-            return_dict: Return an :class:`~diffusers.ImagePipelineOutput` rather than a tuple.
+            callback: Called as ``callback(step, total, timestep)`` after every step (``total`` grows
+                when a picture is redrawn).
+            return_dict: Return an :class:`EmotionLandscapePipelineOutput` rather than a tuple.
+            map_emotion: Map the requests onto the training labels' distribution by quantiles (when
+                the pipeline has ``emotion_quantiles``): 1 and 9 become the lowest and highest labels.
+            max_redraws: Times a picture the ``landscape_checker`` rejects is painted again from new
+                noise (drawn from the same generator, so results stay reproducible); 0 turns it off.
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
+        if map_emotion and self.config.emotion_quantiles:
+            vs, as_ = map_to_labels(vs, as_, self.config.emotion_quantiles)
         if num_inference_steps is None:
             num_inference_steps = DEFAULT_STEPS[scheduler_name(self.scheduler)]
 
@@ -143,11 +171,38 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             if callback is not None:
                 callback(i + 1, total, int(t))
 
+        redraws = [0] * len(image)
+        if max_redraws > 0 and self.landscape_checker is not None:
+            per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
+            image, redraws = self._redraw_rejected(image, *per_image, generator, total, callback, max_redraws=max_redraws,
+                                                   guidance_scale=guidance_scale, num_inference_steps=num_inference_steps)
         image = to_output(image, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (image,)
-        return ImagePipelineOutput(images=image)
+        return EmotionLandscapePipelineOutput(images=image, redraws=redraws)
+
+    def _redraw_rejected(self, image: torch.Tensor, vs: list[float], as_: list[float],
+                         generator: torch.Generator | list[torch.Generator] | None, done: int,
+                         callback: Callable[[int, int, int], None] | None, max_redraws: int, **sampling
+                         ) -> tuple[torch.Tensor, list[int]]:
+        """Paint again, with the same (already mapped) emotions and settings, the pictures of ``image``
+        (``(n, 3, h, w)`` in [-1, 1]) that the landscape checker rejects; also returns how many times
+        each was redrawn."""
+        pictures = (to_output(image, "np") * 255 + 0.5).astype(np.uint8)
+        bad = np.flatnonzero(~self.landscape_checker.is_landscape(pictures))
+        redraws = [0] * len(image)
+        if not len(bad):
+            return image, redraws
+        gens = [generator[i] for i in bad] if isinstance(generator, list) else generator
+        more = None if callback is None else (lambda i, n, t: callback(done + i, done + n, t))
+        again = self([vs[i] for i in bad], [as_[i] for i in bad], generator=gens, output_type="pt", callback=more,
+                     map_emotion=False, max_redraws=max_redraws - 1, **sampling)
+        image = image.clone()
+        image[torch.as_tensor(bad)] = again.images.to(image) * 2 - 1
+        for i, n in zip(bad, again.redraws):
+            redraws[i] = 1 + n
+        return image, redraws
 
 
 def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> EmotionLandscapePipeline:
@@ -172,14 +227,19 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
         )
     try:
         with open(index_file, encoding="utf-8") as f:
-            scheduler_class = json.load(f)["scheduler"][1]
+            index = json.load(f)
+        scheduler_class = index["scheduler"][1]
         scheduler_cls = getattr(diffusers, scheduler_class)
         if not issubclass(scheduler_cls, SchedulerMixin):
             raise ValueError(f"{scheduler_class} is not a diffusers scheduler")
         unet = EmotionUNet.from_pretrained(folder, subfolder="unet", low_cpu_mem_usage=False)
         scheduler = scheduler_cls.from_pretrained(folder, subfolder="scheduler")
+        checker = None
+        if (index.get("landscape_checker") or [None])[0] is not None:
+            checker = LandscapeChecker.from_pretrained(folder, subfolder="landscape_checker", low_cpu_mem_usage=False)
     except (OSError, KeyError, TypeError, AttributeError, ValueError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
-    pipe = EmotionLandscapePipeline(unet=unet.float(), scheduler=scheduler)
+    pipe = EmotionLandscapePipeline(unet=unet.float(), scheduler=scheduler, landscape_checker=checker,
+                                    emotion_quantiles=index.get("emotion_quantiles"))
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)

@@ -1,0 +1,59 @@
+"""benchmarks/diffusion_quality.py end to end on a tiny pipeline and a few synthetic photos."""
+
+import importlib.util
+import json
+
+import numpy as np
+import torch
+from conftest import REPO
+from factories_diffusion import make_tiny_pipeline, make_tiny_unet
+from PIL import Image
+
+from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.schedulers import training_scheduler
+
+
+def test_quality_benchmark_reports_every_measure(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("diffusion_quality", REPO / "benchmarks" / "diffusion_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    unet = make_tiny_unet()
+    with torch.no_grad():  # make the emotion matter, as after training
+        for name, p in unet.named_parameters():
+            if ".adain." in name:
+                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    model = tmp_path / "pipe"
+    EmotionLandscapePipeline(unet=unet, scheduler=training_scheduler()).save_pretrained(model)
+    old = make_tiny_pipeline(tmp_path / "old", seed=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["file,valence,arousal"]
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(data / f"{i}.png")
+        rows.append(f"{i}.png,{1 + i * 0.6:.1f},{4 + i * 0.2:.1f}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    (data / "other.csv").write_text("file,category\n0.png,a\n1.png,b\n")
+    out = tmp_path / "out"
+    cmd = ["--model", str(model), "--baseline", str(old),
+           "--data", str(data), "--labels", str(data / "labels.csv"), "--other", str(data / "other.csv"),
+           "--seeds", "2", "--control-seeds", "1", "--steps", "2", "--variants", "plain", "map+redraw", "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    assert bench.main(cmd) == 0
+    stdout = capsys.readouterr().out
+    report = json.loads((out / "quality.json").read_text())
+    assert set(report["models"]) == {"pipe:plain", "pipe:map+redraw", "old:plain"}
+    for name, row in report["models"].items():
+        assert row["detail"] > 0 and row["frechet_features"] > 0 and row["frechet_pixels"] > 0
+        assert len(row["rejected_per_cell"]) == 25 and 0 <= row["rejected"] <= 1
+        assert -1 <= row["spearman_valence"] <= 1 or name == "old:plain"  # the old tiny UNet ignores the emotion
+    plain, redraw = report["models"]["pipe:plain"], report["models"]["pipe:map+redraw"]
+    assert plain["extra_pictures_per_picture"] == 0 and plain["rejected"] == plain["rejected_first_draw"]
+    assert redraw["extra_pictures_per_picture"] == redraw["rejected_first_draw"]  # one redraw each
+    assert set(report["check"]["other_photos_rejected"]) == {"a", "b"}
+    assert "| pipe:map+redraw |" in stdout and "rejected per cell" in stdout
+    assert (out / "pipe_plain_grid.png").is_file() and (out / "old_plain_nearest.png").is_file()
+    assert Image.open(out / "pipe_plain_nearest.png").size == (10 * 130 + 2, 5 * 130 + 2)
+    # a second run paints nothing new
+    assert bench.main(cmd) == 0
+    rerun = json.loads((out / "quality.json").read_text())["models"]["pipe:map+redraw"]
+    assert rerun.pop("seconds_per_picture") is None and rerun == {k: v for k, v in redraw.items() if k != "seconds_per_picture"}

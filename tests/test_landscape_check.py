@@ -1,0 +1,140 @@
+"""LandscapeChecker: fitted on photos' features, rejects what lies far from them; the pipeline redraws."""
+
+import numpy as np
+import pytest
+import torch
+from factories_diffusion import make_tiny_unet
+
+from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from music2img.diffusion.schedulers import make_scheduler, training_scheduler
+from music2img.image.features import image_features
+
+
+def _photos(n, seed=0):
+    """Smooth 'landscapes': a blue-ish sky above a green-ish ground, with noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        im = np.empty((32, 32, 3))
+        horizon = rng.integers(10, 22)
+        im[:horizon] = rng.uniform([0.3, 0.5, 0.7], [0.5, 0.7, 0.95])
+        im[horizon:] = rng.uniform([0.1, 0.3, 0.05], [0.3, 0.6, 0.2])
+        out.append(np.clip(im + rng.normal(0, 0.04, im.shape), 0, 1))
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def checker():
+    photos = _photos(120)
+    features = np.stack([image_features(im) for im in photos])
+    return LandscapeChecker.fit(features[:100], features[100:], quantile=0.9)
+
+
+def test_threshold_is_the_quantile_of_held_out_photos(checker):
+    held_out = np.stack([image_features(im) for im in _photos(120)[100:]])
+    assert np.mean(checker.distance_of_features(held_out) <= checker.config.threshold) == pytest.approx(0.9, abs=0.06)
+    fresh = _photos(40, seed=1)
+    assert checker.is_landscape(fresh).mean() >= 0.6
+    pink = np.full((32, 32, 3), [1.0, 0.4, 0.8])
+    stripes = np.zeros((32, 32, 3))
+    stripes[::4] = [1.0, 0.0, 1.0]
+    assert not checker.is_landscape(np.stack([pink, stripes])).any()
+    assert checker.distance(np.stack([pink]))[0] > 3 * checker.config.threshold
+
+
+def test_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="features"):
+        LandscapeChecker.fit(np.zeros((2, 5)), np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="quantile"):
+        LandscapeChecker.fit(np.random.default_rng(0).normal(size=(10, 88)), np.zeros((2, 88)), quantile=0)
+
+
+def test_photo_split_is_a_partition():
+    fit, cal, test = photo_split(1000)
+    assert len(cal) == len(test) == 100 and len(fit) == 800
+    assert np.array_equal(np.sort(np.concatenate([fit, cal, test])), np.arange(1000))
+    assert np.array_equal(photo_split(1000)[2], test)
+
+
+def _pipe(checker):
+    unet = make_tiny_unet()
+    pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("ddim", training_scheduler().config),
+                                    landscape_checker=checker)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _paint(pipe, seed=0, **kw):
+    steps = []
+    images = pipe([3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np",
+                  generator=[torch.Generator().manual_seed(seed) for _ in range(2)],
+                  callback=lambda i, n, t: steps.append((i, n)), **kw).images
+    return images, steps
+
+
+def test_rejected_pictures_are_redrawn_reproducibly(checker):
+    plain, plain_steps = _paint(_pipe(None))
+    passing = LandscapeChecker.from_config({**checker.config, "threshold": float("inf")})
+    images, steps = _paint(_pipe(passing))
+    assert np.allclose(images, plain, atol=1e-6) and steps == plain_steps
+    rejecting = LandscapeChecker.from_config({**checker.config, "threshold": -1.0})
+    pipe = _pipe(rejecting)
+    once, steps = _paint(pipe)
+    # the second pass covers both pictures; the callback's total grows with it
+    assert steps[-1] == (4, 4) and max(n for _, n in steps) == 4
+    assert not np.allclose(once, plain, atol=1e-3)
+    assert np.array_equal(once, _paint(pipe)[0])
+    twice, steps = _paint(pipe, max_redraws=2)
+    assert steps[-1] == (6, 6) and not np.allclose(twice, once, atol=1e-3)
+    off, steps = _paint(pipe, max_redraws=0)
+    assert np.allclose(off, plain, atol=1e-6) and steps[-1] == (2, 2)
+
+
+def test_only_rejected_pictures_change(checker, monkeypatch):
+    pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
+    plain = _paint(pipe, max_redraws=0)[0]
+    monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: np.arange(len(images)) == 0)
+    images, steps = _paint(pipe)
+    assert np.allclose(images[0], plain[0], atol=1e-6) and not np.allclose(images[1], plain[1], atol=1e-3)
+    assert steps[-1] == (4, 4)  # one more pass of 2 steps, for picture 1 alone
+
+
+def test_checker_saved_and_loaded_with_the_pipeline(checker, tmp_path):
+    pipe = _pipe(checker)
+    pipe.save_pretrained(tmp_path / "p")
+    loaded = load_pipeline(tmp_path / "p")
+    assert isinstance(loaded.landscape_checker, LandscapeChecker)
+    assert loaded.landscape_checker.config.threshold == pytest.approx(checker.config.threshold)
+    photos = _photos(5, seed=2)
+    assert np.allclose(loaded.landscape_checker.distance(photos), checker.distance(photos))
+    _pipe(None).save_pretrained(tmp_path / "none")
+    assert load_pipeline(tmp_path / "none").landscape_checker is None
+
+
+def test_calibrate_pipeline_adds_checker_and_quantiles(tmp_path, capsys):
+    import importlib.util
+
+    from conftest import REPO
+    from factories_diffusion import make_tiny_pipeline
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("calibrate_pipeline", REPO / "train" / "calibrate_pipeline.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = ["file,valence,arousal"]
+    for i, im in enumerate(_photos(40)):
+        Image.fromarray((im * 255).astype(np.uint8)).save(data / f"{i}.png")
+        rows.append(f"{i}.png,{1 + i * 0.2:.1f},{4 + i * 0.05:.2f}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert calibrate.main([str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--quantile", "0.9"]) == 0
+    assert "rejects" in capsys.readouterr().out
+    pipe = load_pipeline(model)
+    assert pipe.landscape_checker.config.quantile == 0.9
+    assert pipe.config.emotion_quantiles[0][0] == 1.0 and pipe.config.emotion_quantiles[1][-1] == 5.95
+    assert pipe.landscape_checker.is_landscape(_photos(10, seed=3)).mean() >= 0.6
+    with pytest.raises(SystemExit):
+        calibrate.main([str(tmp_path / "nothing"), "--data", str(data)])
