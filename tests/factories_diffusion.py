@@ -26,3 +26,28 @@ def make_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     EmotionLandscapePipeline(unet=make_tiny_unet(seed), scheduler=training_scheduler()).save_pretrained(path)
     return path
+
+
+def perturb_emotion(unet: EmotionUNet, seed: int = 1) -> EmotionUNet:
+    """Give the AdaIN projections random weights so that the emotion changes the pictures, as after training."""
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if ".adain." in name:
+                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(seed))
+    return unet
+
+
+def make_labelled_folder(path: str | Path, n: int = 8, size: int = 20, seed: int = 0) -> Path:
+    """``n`` random RGB PNGs in ``path`` with ``labels.csv`` (file, valence, arousal spread over 1–9); returns the CSV."""
+    import numpy as np
+    from PIL import Image
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = ["file,valence,arousal"]
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path / f"{i}.png")
+        rows.append(f"{i}.png,{1 + 8 * i / max(n - 1, 1):.3f},{9 - 8 * i / max(n - 1, 1):.3f}")
+    (path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return path / "labels.csv"

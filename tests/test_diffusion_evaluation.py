@@ -6,18 +6,7 @@ import torch
 from factories_diffusion import make_tiny_unet
 from PIL import Image
 
-from music2img.diffusion.evaluation import (
-    detail_ratio,
-    diversity_across_seeds,
-    emotion_control,
-    frechet_distance,
-    generate_grid,
-    grid_points,
-    laplacian_variance,
-    nearest,
-    photo_statistics,
-    save_grid,
-)
+from music2img.diffusion import evaluation as ev
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
 
@@ -26,24 +15,24 @@ def test_detail_separates_a_smear_from_texture():
     rng = np.random.default_rng(0)
     sharp = rng.uniform(0, 1, (4, 32, 32, 3))
     flat = np.full((4, 32, 32, 3), 0.5)
-    assert np.all(laplacian_variance(flat) == 0) and np.all(laplacian_variance(sharp) > 100)
-    assert detail_ratio(sharp, sharp, size=32) == pytest.approx(1.0)
-    assert detail_ratio(flat + rng.normal(0, 0.01, flat.shape), sharp, size=32) < 0.01
+    assert np.all(ev.laplacian_variance(flat) == 0) and np.all(ev.laplacian_variance(sharp) > 100)
+    assert ev.detail_ratio(sharp, sharp, size=32) == pytest.approx(1.0)
+    assert ev.detail_ratio(flat + rng.normal(0, 0.01, flat.shape), sharp, size=32) < 0.01
 
 
 def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
     x = np.random.default_rng(0).normal(size=(400, 5))
-    assert frechet_distance(x, x) == pytest.approx(0, abs=1e-6)
-    assert frechet_distance(x + 1, x) == pytest.approx(5, rel=0.05)
-    assert frechet_distance(x * 2, x) > frechet_distance(x * 1.5, x) > 0.5
+    assert ev.frechet_distance(x, x) == pytest.approx(0, abs=1e-6)
+    assert ev.frechet_distance(x + 1, x) == pytest.approx(5, rel=0.05)
+    assert ev.frechet_distance(x * 2, x) > ev.frechet_distance(x * 1.5, x) > 0.5
 
 
 def test_emotion_control_diversity_and_nearest():
     asked = np.array([[1, 9], [5, 5], [9, 1]], float)
-    assert emotion_control(asked, asked) == {"spearman_valence": 1.0, "spearman_arousal": 1.0}
-    assert emotion_control(asked, asked[::-1])["spearman_valence"] == -1.0
+    assert ev.emotion_control(asked, asked) == {"spearman_valence": 1.0, "spearman_arousal": 1.0}
+    assert ev.emotion_control(asked, asked[::-1])["spearman_valence"] == -1.0
     refs = np.eye(4)
-    idx, dist = nearest(refs[[2, 0]] + 0.1, refs)
+    idx, dist = ev.nearest(refs[[2, 0]] + 0.1, refs)
     assert idx.tolist() == [2, 0] and dist == pytest.approx([0.2, 0.2])
 
 
@@ -60,17 +49,17 @@ def test_generate_grid_matches_single_calls_and_caches(tmp_path):
         calls.append(len(vs))
         return pipe(vs, as_, num_inference_steps=2, generator=gens, output_type="np").images
 
-    points = grid_points((3.0, 7.0))
-    first = generate_grid(pipe, points, [0, 1], steps=2, guidance=3.0, cache=tmp_path, sample=sample)
+    points = ev.grid_points((3.0, 7.0))
+    first = ev.generate_grid(pipe, points, [0, 1], steps=2, guidance=3.0, cache=tmp_path, sample=sample)
     assert first.images.shape == (2, 4, 16, 16, 3) and calls == [4, 4] and first.seconds_per_image > 0
     single = pipe(7.0, 3.0, num_inference_steps=2, generator=torch.Generator().manual_seed(1), output_type="np").images[0]
     assert np.abs(first.images[1, 1] - single).max() <= 1 / 255 + 1e-6  # seed s = the picture a user gets
-    again = generate_grid(pipe, points, [0, 1], steps=2, guidance=3.0, cache=tmp_path, sample=sample)
+    again = ev.generate_grid(pipe, points, [0, 1], steps=2, guidance=3.0, cache=tmp_path, sample=sample)
     assert calls == [4, 4] and np.array_equal(again.images, first.images) and np.isnan(again.seconds_per_image)
-    generate_grid(pipe, points, [0], steps=2, guidance=3.0, cache=tmp_path, tag="other", sample=sample)
+    ev.generate_grid(pipe, points, [0], steps=2, guidance=3.0, cache=tmp_path, tag="other", sample=sample)
     assert calls == [4, 4, 4]  # another tag paints again
     assert first.requested.shape == (8, 2) and first.requested[5].tolist() == [7.0, 3.0]
-    assert diversity_across_seeds(first) > 0
+    assert ev.diversity_across_seeds(first) > 0
 
 
 def test_photo_statistics_and_sheet(tmp_path):
@@ -79,7 +68,7 @@ def test_photo_statistics_and_sheet(tmp_path):
     for i in range(3):
         files.append(tmp_path / f"{i}.png")
         Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(files[-1])
-    stats = photo_statistics(files, size=32, thumb=8, progress=False)
+    stats = ev.photo_statistics(files, size=32, thumb=8, progress=False)
     assert stats["thumbs"].shape == (3, 8, 8, 3) and stats["features"].shape[0] == 3 and np.all(stats["laplacian"] > 0)
-    save_grid(tmp_path / "sheet.png", rng.uniform(0, 1, (5, 8, 8, 3)), 2, pad=1, scale=2)
+    ev.save_grid(tmp_path / "sheet.png", rng.uniform(0, 1, (5, 8, 8, 3)), 2, pad=1, scale=2)
     assert Image.open(tmp_path / "sheet.png").size == (2 * (2 * 9 + 1), 2 * (3 * 9 + 1))

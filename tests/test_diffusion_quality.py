@@ -3,10 +3,8 @@
 import importlib.util
 import json
 
-import numpy as np
-import torch
 from conftest import REPO
-from factories_diffusion import make_tiny_pipeline, make_tiny_unet
+from factories_diffusion import make_labelled_folder, make_tiny_pipeline, make_tiny_unet, perturb_emotion
 from PIL import Image
 
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
@@ -17,22 +15,11 @@ def test_quality_benchmark_reports_every_measure(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("diffusion_quality", REPO / "benchmarks" / "diffusion_quality.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    unet = make_tiny_unet()
-    with torch.no_grad():  # make the emotion matter, as after training
-        for name, p in unet.named_parameters():
-            if ".adain." in name:
-                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
     model = tmp_path / "pipe"
-    EmotionLandscapePipeline(unet=unet, scheduler=training_scheduler()).save_pretrained(model)
+    EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=training_scheduler()).save_pretrained(model)
     old = make_tiny_pipeline(tmp_path / "old", seed=1)
     data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    rows = ["file,valence,arousal"]
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(data / f"{i}.png")
-        rows.append(f"{i}.png,{1 + i * 0.6:.1f},{4 + i * 0.2:.1f}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    make_labelled_folder(data, n=12, size=24)
     (data / "other.csv").write_text("file,category\n0.png,a\n1.png,b\n")
     out = tmp_path / "out"
     cmd = ["--model", str(model), "--baseline", str(old),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from factories_diffusion import make_tiny_unet
+from factories_diffusion import make_tiny_unet, perturb_emotion
 
 from music2img.diffusion.emotion_map import label_quantiles, map_to_labels
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
@@ -32,12 +32,7 @@ def test_bad_labels_raise():
 
 
 def _pipe(quantiles=None):
-    unet = make_tiny_unet()
-    with torch.no_grad():  # make the emotion matter, as after training
-        for name, p in unet.named_parameters():
-            if ".adain." in name:
-                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
-    pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("ddim", training_scheduler().config),
+    pipe = EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=make_scheduler("ddim", training_scheduler().config),
                                     emotion_quantiles=quantiles)
     pipe.set_progress_bar_config(disable=True)
     return pipe

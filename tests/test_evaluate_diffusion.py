@@ -4,22 +4,15 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 from conftest import REPO
-from factories_diffusion import make_tiny_pipeline
+from factories_diffusion import make_labelled_folder, make_tiny_pipeline
 from PIL import Image
 
 
 def test_evaluation_reports_control_diversity_and_speed(tmp_path):
     model = make_tiny_pipeline(tmp_path / "pipe")
     data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    rows = ["file,valence,arousal"]
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(data / f"{i}.png")
-        rows.append(f"{i}.png,{1 + i},{9 - i}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    make_labelled_folder(data)
     out = tmp_path / "eval"
     subprocess.run([sys.executable, str(REPO / "train" / "evaluate_diffusion.py"), "--model", str(model),
                     "--seeds", "2", "--steps", "2", "--threads", "1", "--data", str(data),
