@@ -131,6 +131,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
                 the pipeline has ``emotion_quantiles``): 1 and 9 become the lowest and highest labels.
             max_redraws: Times a picture the ``landscape_checker`` rejects is painted again from new
                 noise (drawn from the same generator, so results stay reproducible); 0 turns it off.
+                Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         if map_emotion and self.config.emotion_quantiles:
@@ -172,10 +173,11 @@ class EmotionLandscapePipeline(DiffusionPipeline):
                 callback(i + 1, total, int(t))
 
         redraws = [0] * len(image)
-        if max_redraws > 0 and self.landscape_checker is not None:
+        if max_redraws > 0 and self.landscape_checker is not None and latents is None:
             per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
             image, redraws = self._redraw_rejected(image, *per_image, generator, total, callback, max_redraws=max_redraws,
-                                                   guidance_scale=guidance_scale, num_inference_steps=num_inference_steps)
+                                                   guidance_scale=guidance_scale, guidance_interval=guidance_interval,
+                                                   num_inference_steps=num_inference_steps)
         image = to_output(image, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
