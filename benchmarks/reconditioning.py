@@ -9,7 +9,8 @@ seeds, the same noise at every arousal. Spearman ρ between the requested arousa
 saturation of the pictures says how far they follow the new labels; step 0 (the model as it was) is
 the baseline. Detail (variance of the Laplacian of the luminance) relative to step 0 watches that the
 pictures stay pictures. The CPU time counts the training steps only (not the image decoding, not the
-evaluations).
+evaluations). The run stops after ``--cpu-minutes`` of training, ``--minutes`` of wall time or on
+SIGTERM, evaluating and checkpointing first.
 
 Run (resumable: the same command continues from the last evaluation)::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -116,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
     cpu = rows[-1]["train_cpu_s"] if rows else 0.0
     t_end = time.monotonic() + 60 * args.minutes
     baseline = rows[0] if rows else None
+    stop = {}
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.setdefault("signal", signum))
     while True:
-        if tr.step % args.eval_every == 0 and (not rows or rows[-1]["step"] < tr.step):
+        done = bool(stop) or time.monotonic() >= t_end or tr.step >= args.steps or cpu >= 60 * args.cpu_minutes
+        if (tr.step % args.eval_every == 0 or done) and (not rows or rows[-1]["step"] < tr.step):
             tr.save_checkpoint()
             measures, images = evaluate(tr.ema.model, args.seeds, args.sample_steps)
             baseline = baseline or {**measures}
@@ -129,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             strip(images, args.out / f"pictures_step{tr.step:06d}.png")
             print(f"step {tr.step:5d}  cpu {cpu / 3600:5.2f} h  ρ {row['spearman']:+.2f}  "
                   f"saturation {row['saturation_range']:+.3f}  detail ×{row['detail_vs_start']:.2f}", flush=True)
-        if time.monotonic() >= t_end or tr.step >= args.steps or cpu >= 60 * args.cpu_minutes:
+        if done:
             break
         c0 = time.process_time()
         tr.train_step()
