@@ -102,6 +102,63 @@ class PixelPCA:
         return (thumbs.reshape(len(thumbs), -1).astype(np.float64) / 255 - self.mean) @ self.components.T
 
 
+class PhotoReference:
+    """The training photos as the measures see them: their statistics, the pixel PCA, the feature
+    standardisation and what the photos themselves score (:attr:`report`): the Fréchet distances
+    of ``n_pictures`` random photos (the small-sample floor), the diversity of groups of ``seeds``
+    photos, and the held-out photos' nearest-neighbour distances."""
+
+    def __init__(self, photos: dict[str, np.ndarray], n_pictures: int, seeds: int, rng: np.random.Generator):
+        self.photos, n = photos, len(photos["thumbs"])
+        self.pca = PixelPCA(photos["thumbs"])
+        self.mean, self.std = photos["features"].mean(0), photos["features"].std(0) + 1e-9
+        n_fd = min(n_pictures, n)
+        floor = {"features": [], "pixels": []}
+        for _ in range(5):
+            pick = rng.choice(n, n_fd, replace=False)
+            floor["features"].append(frechet_distance(self.standard(photos["features"][pick]), self.standard(photos["features"])))
+            floor["pixels"].append(frechet_distance(self.pca(photos["thumbs"][pick]), self.pca(photos["thumbs"])))
+        test = photo_split(n)[2]
+        photo_nn = nearest(photos["thumbs"][test].reshape(len(test), -1) / 255,
+                           photos["thumbs"][np.setdiff1d(np.arange(n), test)].reshape(n - len(test), -1) / 255)[1]
+        groups = [rng.choice(n, min(seeds, n), replace=False) for _ in range(len(GRID) ** 2)]
+        self.report = {
+            "frechet_features_floor": round(float(np.mean(floor["features"])), 3),
+            "frechet_pixels_floor": round(float(np.mean(floor["pixels"])), 3),
+            "diversity": round(float(np.mean([pairwise_rms(photos["thumbs"][g] / 255) for g in groups])), 4),
+            "nearest_photo_median": round(float(np.median(photo_nn)), 3),
+            "nearest_photo_p05": round(float(np.percentile(photo_nn, 5)), 3),
+        }
+
+    def standard(self, features: np.ndarray) -> np.ndarray:
+        return (features - self.mean) / self.std
+
+    def measure(self, generated: Generated, rater: ImageEmotionModel, control_seeds: int) -> tuple[dict, np.ndarray, np.ndarray]:
+        """The measures of ``generated`` against the photos (detail, Fréchet distances, emotion control
+        over the first ``control_seeds`` seeds, diversity, nearest photos, seconds per picture); also
+        the ratings of every picture and each one's nearest photo."""
+        flat, photos = generated.flat, self.photos
+        control_n = control_seeds * len(generated.points)
+        rated = rater.predict(list(to_uint8(flat)))
+        control = emotion_control(generated.requested[:control_n], rated[:control_n])
+        features = np.stack([image_features(im) for im in to_uint8(flat)])
+        thumbs = thumbs_of(flat)
+        nn_index, nn_dist = nearest(thumbs.reshape(len(thumbs), -1) / 255, photos["thumbs"].reshape(len(photos["thumbs"]), -1) / 255)
+        row = {
+            "resolution": int(generated.images.shape[2]),
+            "detail": round(float(np.median(laplacian_variance(resize(flat, 128))) / np.median(photos["laplacian"])), 3),
+            "frechet_features": round(frechet_distance(self.standard(features), self.standard(photos["features"])), 3),
+            "frechet_pixels": round(frechet_distance(self.pca(thumbs), self.pca(photos["thumbs"])), 3),
+            **{k: round(v, 3) for k, v in control.items()},
+            "diversity": round(diversity_across_seeds(Generated(
+                thumbs.reshape(generated.images.shape[:2] + thumbs.shape[1:]) / 255, generated.points, generated.seeds, 0.0)), 4),
+            "nearest_photo_median": round(float(np.median(nn_dist)), 3),
+            "closer_than_photo_p05": round(float(np.mean(nn_dist < self.report["nearest_photo_p05"])), 3),
+            "seconds_per_picture": None if np.isnan(generated.seconds_per_image) else round(generated.seconds_per_image, 2),
+        }
+        return row, rated, nn_index
+
+
 def thumbs_of(images: np.ndarray) -> np.ndarray:
     return to_uint8(resize(images, THUMB))
 
@@ -167,33 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     photos = cached_photo_statistics(files, args.cache)
     fit, calibrate, test = photo_split(len(files))
     rater = ImageEmotionModel.load(args.rater)
-    pca = PixelPCA(photos["thumbs"])
-    photo_features_mean, photo_features_std = photos["features"].mean(0), photos["features"].std(0) + 1e-9
     rng = np.random.default_rng(0)
-
-    def standard(features):
-        return (features - photo_features_mean) / photo_features_std
-
-    n_fd = min(args.seeds * len(GRID) ** 2, len(files))
-    floor = {"features": [], "pixels": []}
-    for _ in range(5):
-        pick = rng.choice(len(files), n_fd, replace=False)
-        floor["features"].append(frechet_distance(standard(photos["features"][pick]), standard(photos["features"])))
-        floor["pixels"].append(frechet_distance(pca(photos["thumbs"][pick]), pca(photos["thumbs"])))
-    photo_nn = nearest(photos["thumbs"][test].reshape(len(test), -1) / 255,
-                       photos["thumbs"][np.setdiff1d(np.arange(len(files)), test)].reshape(len(files) - len(test), -1) / 255)[1]
-    groups = [rng.choice(len(files), min(args.seeds, len(files)), replace=False) for _ in range(len(GRID) ** 2)]
+    reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, rng)
     report = {
         "settings": {"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
                      "control_seeds": args.control_seeds, "max_redraws": args.max_redraws, "rater": str(args.rater),
                      "photos": len(files)},
-        "photos": {
-            "frechet_features_floor": round(float(np.mean(floor["features"])), 3),
-            "frechet_pixels_floor": round(float(np.mean(floor["pixels"])), 3),
-            "diversity": round(float(np.mean([pairwise_rms(photos["thumbs"][g] / 255) for g in groups])), 4),
-            "nearest_photo_median": round(float(np.median(photo_nn)), 3),
-            "nearest_photo_p05": round(float(np.percentile(photo_nn, 5)), 3),
-        },
+        "photos": reference.report,
         "models": {},
     }
 
@@ -237,31 +274,16 @@ def main(argv: list[str] | None = None) -> int:
             generated, extra = redraw_flagged(pipe, generated, first_rejected, args, map_emotion, args.cache, tag)
             distance = checker.distance(to_uint8(generated.flat)).reshape(generated.images.shape[:2])
         rejected = distance > checker.config.threshold
-        flat = generated.flat
-        control_n = args.control_seeds * len(generated.points)
-        rated = rater.predict(list(to_uint8(flat)))
-        control = emotion_control(generated.requested[:control_n], rated[:control_n])
-        features = np.stack([image_features(im) for im in to_uint8(flat)])
-        thumbs = thumbs_of(flat)
-        nn_index, nn_dist = nearest(thumbs.reshape(len(thumbs), -1) / 255, photos["thumbs"].reshape(len(files), -1) / 255)
+        measures, rated, nn_index = reference.measure(generated, rater, args.control_seeds)
         name = f"{Path(model).name}:{variant}"
         report["models"][name] = row = {
-            "model": str(model), "variant": variant, "resolution": int(generated.images.shape[2]),
-            "detail": round(float(np.median(laplacian_variance(resize(flat, 128))) / np.median(photos["laplacian"])), 3),
-            "frechet_features": round(frechet_distance(standard(features), standard(photos["features"])), 3),
-            "frechet_pixels": round(frechet_distance(pca(thumbs), pca(photos["thumbs"])), 3),
-            **{k: round(v, 3) for k, v in control.items()},
-            "diversity": round(diversity_across_seeds(Generated(
-                thumbs.reshape(rejected.shape + thumbs.shape[1:]) / 255, generated.points, generated.seeds, 0.0)), 4),
-            "nearest_photo_median": round(float(np.median(nn_dist)), 3),
-            "closer_than_photo_p05": round(float(np.mean(nn_dist < report["photos"]["nearest_photo_p05"])), 3),
+            "model": str(model), "variant": variant, **measures,
             "rejected_first_draw": round(float(first_rejected.mean()), 3),
             "rejected": round(float(rejected.mean()), 3),
             "extra_pictures_per_picture": round(extra / first_rejected.size, 3),
             "rejected_per_cell": rejected.mean(0).round(3).tolist(),
             "rated_valence_per_cell": rated[:, 0].reshape(rejected.shape).mean(0).round(2).tolist(),
             "rated_arousal_per_cell": rated[:, 1].reshape(rejected.shape).mean(0).round(2).tolist(),
-            "seconds_per_picture": None if np.isnan(generated.seconds_per_image) else round(generated.seconds_per_image, 2),
         }
         stem = name.replace(":", "_").replace("+", "_")
         save_grid(args.out / f"{stem}_grid.png", resize(generated.images[0], 128), len(GRID), flip_rows=True)

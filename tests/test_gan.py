@@ -141,3 +141,20 @@ def test_pipeline_round_trip(models, tmp_path):
         loaded(0.5, 5)
     with pytest.raises(ModelFileError, match="no GAN pipeline"):
         load_gan_pipeline(tmp_path / "missing")
+
+
+def test_the_evaluation_takes_a_gan(models, tmp_path):
+    from factories_diffusion import make_tiny_pipeline
+
+    from music2img.diffusion import evaluation as ev
+
+    gen, _ = models
+    EmotionGANPipeline(gan=gen).save_pretrained(tmp_path / "gan_pipe")
+    pipe = ev.load_generator(tmp_path / "gan_pipe")
+    assert isinstance(pipe, EmotionGANPipeline) and not ev.is_diffusion(pipe)
+    assert ev.is_diffusion(ev.load_generator(make_tiny_pipeline(tmp_path / "diffusion")))
+    first = ev.generate_grid(pipe, ev.grid_points(), [0, 1], steps=0, guidance=0, cache=tmp_path / "cache")
+    again = ev.generate_grid(pipe, ev.grid_points(), [0, 1], steps=0, guidance=0, cache=tmp_path / "cache")
+    assert first.images.shape == (2, 25, 16, 16, 3) and np.array_equal(first.images, again.images)
+    assert first.seconds_per_image > 0 and np.isnan(again.seconds_per_image)  # the second run painted nothing
+    assert ev.diversity_across_seeds(first) > 0

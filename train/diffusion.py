@@ -111,14 +111,14 @@ def unet_config(args: argparse.Namespace) -> dict:
 
 @torch.no_grad()
 def sample_grid(unet: EmotionUNet, seed: int, steps: int, guidance: float) -> Image.Image:
-    """A 5×5 grid over :data:`loop.GRID_VALUES` (valence left→right, arousal top=high), same noise per cell."""
+    """The 5×5 valence/arousal grid (valence left→right, arousal up), same noise in every cell."""
     pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("dpm", training_scheduler().config))
     pipe.set_progress_bar_config(disable=True)
     vs, as_ = loop.grid_va()
     device = next(unet.parameters()).device
     gens = [torch.Generator(device).manual_seed(seed) for _ in vs]
     images = pipe(vs, as_, guidance_scale=guidance, num_inference_steps=steps, generator=gens, output_type="np").images
-    return loop.tile_grid(images)
+    return loop.grid_picture(images)
 
 
 def unet_config_dict(unet: EmotionUNet) -> dict:

@@ -245,7 +245,7 @@ class GANTrainer(loop.Trainer):
         x = self.ema.model(z.repeat(len(vs), 1).to(self.device), torch.tensor(vs, device=self.device),
                            torch.tensor(as_, device=self.device), level, alpha)
         x = F.interpolate(x, size=self.G.config.resolution, mode="nearest")
-        return loop.tile_grid((x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+        return loop.grid_picture((x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
 
     def export(self, final: dict | None, grid: Path | None) -> Path:
         """Save the generator's EMA weights as an fp16 pipeline with its model card in ``OUT/pipeline``."""

@@ -35,26 +35,19 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from music2img.diffusion.evaluation import GRID, grid_points, tile  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.labelled_folder import load_images, read_labels  # noqa: E402
 
-#: Valence/arousal values of the sample grid (columns: valence, rows: arousal from high to low).
-GRID_VALUES = (2.0, 3.5, 5.0, 6.5, 8.0)
-
-
 def grid_va() -> tuple[list[float], list[float]]:
-    """Valence and arousal of the 25 grid cells in reading order (valence left→right, arousal top=high)."""
-    return [v for _ in GRID_VALUES for v in GRID_VALUES], [a for a in reversed(GRID_VALUES) for _ in GRID_VALUES]
+    """Valence and arousal of the 5×5 sample grid's cells (:func:`~music2img.diffusion.evaluation.grid_points`)."""
+    points = grid_points()
+    return [v for v, _ in points], [a for _, a in points]
 
 
-def tile_grid(images: np.ndarray, columns: int = len(GRID_VALUES), pad: int = 2) -> Image.Image:
-    """Tile ``(n, r, r, 3)`` images in [0, 1], in reading order, on a white background."""
-    rows, r = math.ceil(len(images) / columns), images.shape[1]
-    grid = np.full((rows * (r + pad) + pad, columns * (r + pad) + pad, 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        y, x = pad + (i // columns) * (r + pad), pad + (i % columns) * (r + pad)
-        grid[y:y + r, x:x + r] = (np.clip(im, 0, 1) * 255).round().astype(np.uint8)
-    return Image.fromarray(grid)
+def grid_picture(images: np.ndarray) -> Image.Image:
+    """The grid's 25 pictures ``(25, r, r, 3)`` in [0, 1] as one picture: valence left→right, arousal up."""
+    return tile(images, len(GRID), flip_rows=True)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

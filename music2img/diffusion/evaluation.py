@@ -1,14 +1,18 @@
-"""Measures of a diffusion pipeline's pictures: generation over the valence/arousal plane, detail,
+"""Measures of a generator's pictures: generation over the valence/arousal plane, detail,
 Fréchet distance, emotion control, diversity and nearest training photos.
 
-Shared by ``train/evaluate_diffusion.py`` and ``benchmarks/diffusion_quality.py``. Images are
-``(n, h, w, 3)`` float arrays in ``[0, 1]`` unless named otherwise.
+A generator is a diffusion :class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` or the GAN
+baseline's :class:`~music2img.diffusion.gan.EmotionGANPipeline` (:func:`load_generator` loads either).
+Shared by ``train/evaluate_diffusion.py``, ``benchmarks/diffusion_quality.py`` and
+``benchmarks/generator_comparison.py``. Images are ``(n, h, w, 3)`` float arrays in ``[0, 1]``
+unless named otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -56,10 +60,28 @@ class Generated:
         return np.tile(np.asarray(self.points, dtype=float), (len(self.seeds), 1))
 
 
+def load_generator(model: str | os.PathLike):
+    """A saved GAN pipeline folder (``model_index.json`` names ``gan``) or a diffusion pipeline, in float32 on the CPU."""
+    index = Path(model) / "model_index.json"
+    if index.is_file() and "gan" in json.loads(index.read_text()):
+        from .gan import load_gan_pipeline
+
+        return load_gan_pipeline(model)
+    from .pipeline import load_pipeline
+
+    return load_pipeline(model)
+
+
+def is_diffusion(pipe) -> bool:
+    """Whether ``pipe`` samples with a scheduler (steps, guidance) rather than in one pass like the GAN."""
+    return hasattr(pipe, "scheduler")
+
+
 def weights_digest(pipe) -> str:
-    """A short digest of a pipeline's UNet weights and config (names cached pictures)."""
-    h = hashlib.sha256(repr(sorted(pipe.unet.config.items())).encode())
-    for name, tensor in sorted(pipe.unet.state_dict().items()):
+    """A short digest of a pipeline's network (UNet or GAN generator) weights and config (names cached pictures)."""
+    net = pipe.unet if is_diffusion(pipe) else pipe.gan
+    h = hashlib.sha256(repr(sorted(net.config.items())).encode())
+    for name, tensor in sorted(net.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().float().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -83,15 +105,17 @@ def generate_grid(
     ``.npz`` named by the weights, scheduler, settings, points and ``tag`` (name whatever else
     changes the pictures there), so interrupted or repeated runs only paint what is missing.
     ``sample(valence, arousal, generators)`` replaces the plain pipeline call when given (it must
-    return ``(n, h, w, 3)`` floats).
+    return ``(n, h, w, 3)`` floats). A GAN pipeline ignores ``steps`` and ``guidance``.
     """
     points = [(float(v), float(a)) for v, a in points]
+    diffusion = is_diffusion(pipe)
     if sample is None:
         def sample(vs, as_, generators):
-            return pipe(vs, as_, guidance_scale=guidance, num_inference_steps=steps, generator=generators,
-                        output_type="np").images
-    scheduler = sorted((k, v) for k, v in pipe.scheduler.config.items() if not k.startswith("_"))
-    key = hashlib.sha256(repr((weights_digest(pipe) if cache else "", type(pipe.scheduler).__name__, scheduler,
+            settings = {"guidance_scale": guidance, "num_inference_steps": steps} if diffusion else {}
+            return pipe(vs, as_, generator=generators, output_type="np", **settings).images
+    sampler = pipe.scheduler if diffusion else None
+    scheduler = sorted((k, v) for k, v in sampler.config.items() if not k.startswith("_")) if diffusion else []
+    key = hashlib.sha256(repr((weights_digest(pipe) if cache else "", type(sampler).__name__, scheduler,
                                steps, guidance, points, tag)).encode())
     images, seconds, painted = [], 0.0, 0
     for seed in tqdm(list(seeds), desc="painting", unit="seed"):
@@ -178,10 +202,9 @@ def nearest(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np
     return idx, np.sqrt(np.maximum(d2[np.arange(len(q)), idx], 0))
 
 
-def save_grid(path: str | os.PathLike, images: np.ndarray, columns: int, *, pad: int = 2, scale: int = 1,
-              flip_rows: bool = False) -> None:
-    """Tile ``images`` row by row into a PNG on white (``flip_rows`` puts the first row at the bottom,
-    e.g. arousal up); ``scale`` enlarges it (nearest neighbour)."""
+def tile(images: np.ndarray, columns: int, *, pad: int = 2, scale: int = 1, flip_rows: bool = False) -> Image.Image:
+    """Tile ``images`` row by row on white (``flip_rows`` puts the first row at the bottom, e.g.
+    arousal up); ``scale`` enlarges the sheet (nearest neighbour)."""
     images = to_uint8(images)
     n, r = len(images), images.shape[1]
     rows = -(-n // columns)
@@ -193,6 +216,13 @@ def save_grid(path: str | os.PathLike, images: np.ndarray, columns: int, *, pad:
     picture = Image.fromarray(sheet)
     if scale != 1:
         picture = picture.resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST)
+    return picture
+
+
+def save_grid(path: str | os.PathLike, images: np.ndarray, columns: int, *, pad: int = 2, scale: int = 1,
+              flip_rows: bool = False) -> None:
+    """:func:`tile` ``images`` into a PNG file."""
+    picture = tile(images, columns, pad=pad, scale=scale, flip_rows=flip_rows)
     with atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
 
