@@ -1,4 +1,4 @@
-"""Tiny random-initialised diffusion pipelines for tests (shared with the app tests)."""
+"""Tiny random-initialised diffusion (and GAN) pipelines for tests (shared with the app tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from music2img.diffusion.gan import EmotionGANPipeline, ProgressiveGenerator
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.schedulers import training_scheduler
 from music2img.diffusion.unet import EmotionUNet
@@ -25,6 +26,14 @@ def make_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
     """Save a random-initialised tiny pipeline (training scheduler) to ``path`` and return it."""
     path = Path(path)
     EmotionLandscapePipeline(unet=make_tiny_unet(seed), scheduler=training_scheduler()).save_pretrained(path)
+    return path
+
+
+def make_tiny_gan_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """Save a random-initialised tiny 16×16 GAN pipeline to ``path`` and return it."""
+    path = Path(path)
+    torch.manual_seed(seed)
+    EmotionGANPipeline(gan=ProgressiveGenerator(resolution=16, latent_dim=8, channels=(8, 8, 4))).save_pretrained(path)
     return path
 
 

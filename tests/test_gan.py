@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from factories_diffusion import make_tiny_gan_pipeline, make_tiny_pipeline
 
+from music2img.diffusion import evaluation as ev
 from music2img.diffusion.gan import (
     EmotionalResidualUnit,
     EmotionGANPipeline,
@@ -143,14 +145,8 @@ def test_pipeline_round_trip(models, tmp_path):
         load_gan_pipeline(tmp_path / "missing")
 
 
-def test_the_evaluation_takes_a_gan(models, tmp_path):
-    from factories_diffusion import make_tiny_pipeline
-
-    from music2img.diffusion import evaluation as ev
-
-    gen, _ = models
-    EmotionGANPipeline(gan=gen).save_pretrained(tmp_path / "gan_pipe")
-    pipe = ev.load_generator(tmp_path / "gan_pipe")
+def test_the_evaluation_takes_a_gan(tmp_path):
+    pipe = ev.load_generator(make_tiny_gan_pipeline(tmp_path / "gan_pipe"))
     assert isinstance(pipe, EmotionGANPipeline) and not ev.is_diffusion(pipe)
     assert ev.is_diffusion(ev.load_generator(make_tiny_pipeline(tmp_path / "diffusion")))
     first = ev.generate_grid(pipe, ev.grid_points(), [0, 1], steps=0, guidance=0, cache=tmp_path / "cache")

@@ -1,4 +1,4 @@
-"""Measure a trained diffusion pipeline: emotion control, diversity and CPU speed.
+"""Measure a trained diffusion pipeline (or the GAN baseline's pipeline): emotion control, diversity and CPU speed.
 
 - **Emotion control**: images generated over a 5×5 valence/arousal grid × several seeds are
   rated by the image emotion model; Spearman ρ between the requested and the rated valence
@@ -30,11 +30,12 @@ from music2img.diffusion.evaluation import (  # noqa: E402
     emotion_control,
     generate_grid,
     grid_points,
+    is_diffusion,
+    load_generator,
     pairwise_rms,
     save_grid,
     to_uint8,
 )
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
@@ -43,7 +44,7 @@ from music2img.image.labelled_folder import load_images, read_labels  # noqa: E4
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="pipeline folder or repo id")
+    p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="pipeline folder (diffusion or GAN) or repo id")
     p.add_argument("--image-model", type=Path, default=IMAGE_MODEL_DIR)
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--scheduler", default="dpm", choices=["ddpm", "ddim", "dpm"])
@@ -56,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    pipe = load_pipeline(args.model)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_generator(args.model)
+    diffusion = is_diffusion(pipe)
+    if diffusion:  # the GAN paints in one pass: no sampler, steps or guidance
+        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
     judge = ImageEmotionModel.load(args.image_model)
     out = Path(args.out or args.model)
 
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     asked = generated.requested
     control = emotion_control(asked, rated)
     report = {
-        "model": str(args.model), "scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance,
+        "model": str(args.model), **({"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance}
+                                     if diffusion else {"generator": "GAN"}),
         "images": int(len(asked)), "resolution": int(generated.images.shape[2]), "threads": args.threads,
         "seconds_per_image": round(generated.seconds_per_image, 3),
         **{k: round(v, 3) for k, v in control.items()},
