@@ -199,23 +199,28 @@ def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_em
     return Generated(images, generated.points, generated.seeds, generated.seconds_per_image), extra
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="pipeline folder (the main model)")
-    p.add_argument("--baseline", action="append", default=[], help="another pipeline folder to compare (repeatable)")
+def add_measure_arguments(p: argparse.ArgumentParser) -> None:
+    """The photos, the rater and the painting settings (shared with ``benchmarks/generator_comparison.py``)."""
     p.add_argument("--data", type=Path, required=True, help="training photo folder")
     p.add_argument("--labels", type=Path, help="its labels CSV (file, valence, arousal): the training labels")
     p.add_argument("--rater", type=Path, default=IMAGE_MODEL_DIR, help="image emotion model folder that rates pictures")
-    p.add_argument("--other", type=Path, help="CSV of other photos (file relative to it, optional category) to check")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--control-seeds", type=int, default=4)
     p.add_argument("--scheduler", default="dpm")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument("--max-redraws", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache", type=Path, help="folder for painted pictures and photo statistics (resumable runs)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="pipeline folder (the main model)")
+    p.add_argument("--baseline", action="append", default=[], help="another pipeline folder to compare (repeatable)")
+    add_measure_arguments(p)
+    p.add_argument("--other", type=Path, help="CSV of other photos (file relative to it, optional category) to check")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--max-redraws", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -272,7 +272,12 @@ class Trainer:
             torch.save(self.state(), tmp)
 
     def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.t0
+        """Seconds of training so far, over all resumed parts (frozen by :meth:`stop_clock`)."""
+        return self.elapsed_before + (time.monotonic() - self.t0 if self.t0 is not None else 0.0)
+
+    def stop_clock(self) -> None:
+        """Stop counting training time (the final grid and export are not training)."""
+        self.elapsed_before, self.t0 = self.elapsed(), None
 
     # --- to fill in ------------------------------------------------------------------------
     def train_step(self) -> dict[str, torch.Tensor]:
@@ -418,6 +423,7 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
                 say(f"time budget of {args.max_minutes:g} min reached at step {tr.step}")
                 break
     bar.close()
+    tr.stop_clock()
     if not tr.is_main:
         return 0
     tr.save_checkpoint()
