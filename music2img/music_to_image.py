@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Callable, Generator
@@ -142,6 +143,14 @@ class MusicToImage:
             images = [im.resize((size, size), Image.LANCZOS) if max(im.size) < size else im for im in images]
         return images
 
+    def paint(self, valence: float, arousal: float, noise: torch.Tensor, *, guidance_scale: float = film_lib.GUIDANCE_SCALE,
+              steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER) -> np.ndarray:
+        """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
+        (deterministic samplers give the same picture for the same noise and emotion)."""
+        valence, arousal = check_va(valence, arousal)
+        return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
+                            scheduler=scheduler, output_type="np")[0]
+
     def music_to_image(self, audio_path: str | os.PathLike, **generate_kwargs) -> tuple[SongEmotion, list[Image.Image]]:
         """:meth:`analyse` a song, then :meth:`generate` at its overall valence and arousal."""
         song = self.analyse(audio_path)
@@ -225,11 +234,7 @@ class MusicToImage:
         timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
         yield 0.0, duration
         unet = self.pipeline.unet.config
-
-        def paint(valence: float, arousal: float, noise: torch.Tensor) -> np.ndarray:
-            return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
-                                scheduler=scheduler, output_type="np")[0]
-
+        paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
         return (yield from film_lib.render_film(
             paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
             start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,

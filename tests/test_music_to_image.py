@@ -134,3 +134,16 @@ def test_storyboard_paints_each_section_at_its_mean_emotion(m2i):
 def test_load_reports_missing_models(tmp_path):
     with pytest.raises(ModelFileError):
         MusicToImage.load(tmp_path / "no_music", tmp_path / "no_diffusion")
+
+
+def test_paint_from_the_seeds_noise_is_the_generated_picture(m2i):
+    import torch
+
+    (image,) = m2i.generate(3.0, 7.0, seed=4, **FAST)
+    shape = (3, m2i.image_size, m2i.image_size)
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(4))
+    picture = m2i.paint(3.0, 7.0, noise, **FAST)
+    assert picture.shape == (m2i.image_size, m2i.image_size, 3) and picture.dtype == np.float32
+    np.testing.assert_array_equal(np.round(picture * 255).astype(np.uint8), np.asarray(image))
+    with pytest.raises(EmotionRangeError):
+        m2i.paint(0.0, 5.0, noise, **FAST)

@@ -5,8 +5,9 @@
 summarises its own frames, see :func:`~music2img.music.features.extract_windows`), smooths the
 series with a Gaussian of ``smoothing`` seconds, and returns an :class:`EmotionTimeline` that
 interpolates between window centres. The defaults were chosen by ``benchmarks/film_timeline.py``:
-on medleys of pieces with known, different emotions they track the changes with the lowest
-error against each piece's own prediction.
+on 16 medleys of pieces of different emotion (synthesised and VGMIDI piano, none seen in
+training), 5 s windows every 2 s smoothed over 2 s follow each piece's own prediction with an
+RMSE of 0.23 (the song's mean held throughout: 0.47); 10 s windows give 0.24, 20 s windows 0.30.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from .emotion_model import MusicEmotionModel
 from .features import extract_windows
 
 #: Analysis window, hop and Gaussian smoothing (standard deviation), seconds.
-TIMELINE_WINDOW = 10.0
+TIMELINE_WINDOW = 5.0
 TIMELINE_HOP = 2.0
-TIMELINE_SMOOTHING = 4.0
+TIMELINE_SMOOTHING = 2.0
 
 
 @dataclass
