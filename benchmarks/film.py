@@ -22,7 +22,7 @@
 Usage::
 
     python benchmarks/film.py inbetween [--seeds 3 4] [--path sweep]
-    python benchmarks/film.py speed [--seconds 30 60 180] [--threads 2]
+    python benchmarks/film.py speed [--seconds 30 60 180] [--threads 2] [--encoder-threads 0]
 """
 
 from __future__ import annotations
@@ -168,11 +168,14 @@ def speed(m2i: MusicToImage, args: argparse.Namespace) -> None:
         warm = song(8.0, folder)
         m2i.film(warm, folder / "warm.mp4", duration=4.0)  # numba compilation, first torch calls
         songs = [song(s, folder) for s in args.seconds]
-        runs = [("baseline: 25-step keyframes", film_costs(m2i, songs[0], folder / "base.mp4", steps=25))]
-        runs += [(f"defaults, {s:g} s song", film_costs(m2i, p, folder / f"{s:g}.mp4")) for s, p in zip(args.seconds, songs)]
+        encoder = {"encoder_threads": args.encoder_threads}
+        runs = [("baseline: 25-step keyframes", film_costs(m2i, songs[0], folder / "base.mp4", steps=25, **encoder))]
+        runs += [(f"defaults, {s:g} s song", film_costs(m2i, p, folder / f"{s:g}.mp4", **encoder))
+                 for s, p in zip(args.seconds, songs)]
     print(f"\nfilm defaults: {film_lib.FPS} fps, keyframe every {film_lib.KEYFRAME_INTERVAL:g} s, {film_lib.SIZE} px, "
           f"{film_lib.STEPS} {film_lib.SCHEDULER} steps, guidance {film_lib.GUIDANCE_SCALE:g}, "
-          f"in-betweens {film_lib.INBETWEEN}; torch threads {torch.get_num_threads()}")
+          f"in-betweens {film_lib.INBETWEEN}; torch threads {torch.get_num_threads()}, encoder threads "
+          f"{args.encoder_threads or 'auto'}")
     print(f"{'run':>28} {'music s':>7} {'keys':>5} | {'wall s/s':>8} {'cpu s/s':>7} | {'analysis':>8} {'painting':>8} "
           f"{'frames':>7} (wall s/s) | {'MB':>5} | {'ratio':>5}")
     base = runs[0][1]["total"][0] / runs[0][1]["duration"]
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR)
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="diffusion pipeline folder")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--encoder-threads", type=int, default=film_lib.ENCODER_THREADS, help="speed: H.264 encoder threads")
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 4], help="inbetween: scenes (default 3 4)")
     p.add_argument("--path", choices=sorted(PATHS), default="sweep", help="inbetween: emotion path (default sweep)")
     p.add_argument("--seconds", type=float, nargs="+", default=None,

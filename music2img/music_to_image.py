@@ -221,7 +221,7 @@ class MusicToImage:
         seed, steps, guidance_scale, scheduler
             The keyframes' initial noise and sampler, as for :meth:`generate`.
         render_kwargs
-            ``drift``, ``inbetween``, ``zoom`` of :func:`~music2img.film.render_film`.
+            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads`` of :func:`~music2img.film.render_film`.
 
         Raises :class:`~music2img.errors.AudioError` for unreadable, silent, too short or too long audio
         and :class:`~music2img.errors.OutputError` when the file cannot be written (a full disk).

@@ -77,6 +77,8 @@ class FilmWriter:
         Audio file whose stretch ``[start, start + duration)`` becomes the soundtrack.
     start, duration : float
         The stretch of ``audio``, seconds.
+    threads : int
+        Encoder threads (0: as many as libx264 likes).
 
     Use as a context manager; leaving it with an exception closes the file without finishing it
     (the caller removes it, e.g. through :func:`music2img.files.atomic_path`). Errors writing the
@@ -84,14 +86,15 @@ class FilmWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: int, size: int, audio: str | os.PathLike | None = None,
-                 start: float = 0.0, duration: float | None = None):
+                 start: float = 0.0, duration: float | None = None, threads: int = 0):
         if int(fps) < 1 or int(size) < 2 or int(size) % 2:
             raise ValueError(f"fps must be at least 1 and size a positive even number, got {fps} and {size}")
         self.fps, self.size, self.frames = int(fps), int(size), 0
         self._path = str(path)
         with _output_errors(self._path):
             self._container = av.open(self._path, "w", format="mp4", options={"movflags": "+faststart"})
-            self._video = self._container.add_stream("libx264", rate=self.fps, options={"crf": str(CRF), "preset": PRESET})
+            options = {"crf": str(CRF), "preset": PRESET, "threads": str(int(threads))}
+            self._video = self._container.add_stream("libx264", rate=self.fps, options=options)
             self._video.width = self._video.height = self.size
             self._video.pix_fmt = "yuv420p"
         self._audio_stream = None

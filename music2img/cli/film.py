@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
                    help="diffusion pipeline folder or Hugging Face repo id (default: %(default)s)")
     p.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR, help="music emotion model folder (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="torch threads for painting (default: torch's choice)")
+    p.add_argument("--encoder-threads", type=int, default=film_lib.ENCODER_THREADS,
+                   help="H.264 encoder threads, 0 for libx264's choice (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..music_to_image import MusicToImage
 
     try:
-        m2i = MusicToImage.load(args.music_model, args.model)
+        m2i = MusicToImage.load(args.music_model, args.model, num_threads=args.threads)
     except Music2ImgError as exc:
         return report_error(exc)
     bars: list = []
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         made = m2i.film(args.song, args.out, start=args.start, duration=args.duration, max_duration=args.max_duration,
                         fps=args.fps, keyframe_interval=args.keyframe_interval, size=args.size, seed=args.seed,
                         steps=args.steps, guidance_scale=args.guidance, scheduler=args.scheduler,
-                        inbetween=args.inbetween, drift=args.drift, zoom=args.zoom, progress=progress)
+                        inbetween=args.inbetween, drift=args.drift, zoom=args.zoom,
+                        encoder_threads=args.encoder_threads, progress=progress)
     except (Music2ImgError, ValueError) as exc:
         return report_error(exc)
     finally:
