@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from music2img.assets import EXAMPLES_DIR
+from music2img.assets import EXAMPLES_DIR, MUSIC_MODEL_DIR
 from music2img.music.examples import EXAMPLES, SOUNDFONT, SR, main, pitches, seq, steps
 
 ENERGETIC, CALM = EXAMPLES[:2], EXAMPLES[2:]
@@ -102,6 +102,19 @@ def test_shipped_examples_are_small_mono_ogg_clips_with_a_licence_note():
         assert path.stat().st_size <= 250_000
     note = (EXAMPLES_DIR / "LICENSE.md").read_text()
     assert "FluidR3_GM" in note and "MIT" in note
+
+
+@pytest.fixture(scope="module")
+def music_model():
+    from music2img.music.emotion_model import MusicEmotionModel
+
+    return MusicEmotionModel.load(MUSIC_MODEL_DIR)
+
+
+@pytest.mark.parametrize("piece", EXAMPLES, ids=lambda p: p.name)
+def test_shipped_model_puts_each_example_in_its_quadrant(piece, music_model):
+    song = music_model.predict_file(EXAMPLES_DIR / f"{piece.name}.ogg")
+    assert song.quadrant == piece.quadrant, (song.valence, song.arousal)
 
 
 needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(),

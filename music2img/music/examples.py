@@ -244,7 +244,7 @@ def storm_front() -> Piece:
 def letters_never_sent() -> Piece:
     """Q3: a 60 bpm lament in A minor for piano, strings and cello over the chromatically falling
     lament bass (A G♯ G F♯ F, then the Neapolitan B♭ and E7), the tune sighing down by
-    semitones; no drums."""
+    semitones, low strings holding a grinding A–B♭ semitone underneath; no drums."""
     bass = ["A2", "G#2", "G2", "F#2", "F2", "D2", "E2", "A1"]
     chords = ["A3+C4+E4", "G#3+B3+E4", "G3+C4+E4", "F#3+A3+D4", "F3+A3+D4", "F3+A#3+D4", "G#3+B3+D4", "A3+C4+E4"]
     beats = [4, 4, 4, 4, 4, 2, 2, 4]
@@ -257,10 +257,12 @@ def letters_never_sent() -> Piece:
                  "F5/2 E5/1 D5/1 D5/1.5 A#4/.5 B4/1 G#4/1 A4/4", velocity=58, legato=0.98)
     strings = [n for c, t, d in zip(chords, starts, beats) for n in seq(f"{c}/{d}", t, 45, 1.0)]
     cello = [n for b, t, d in zip(bass, starts, beats) for n in seq(f"{b}/{d}", t, 58, 1.0)]
+    grief = seq("A2+A#2/8 " * 3 + "A2+A#2/4", 0, 60, 1.0)  # low strings grind A against B♭, bowed every two bars
     return Piece("letters_never_sent", "Q3 sad · Letters never sent: piano and strings, 60 bpm, A minor", "Q3", 60, 28, (
         Part(0, tuple(left + melody), volume=95, reverb=60),
         Part(49, tuple(strings), volume=70, reverb=70, pan=44),
         Part(42, tuple(cello), volume=80, reverb=70, pan=84),
+        Part(48, tuple(grief), volume=90, reverb=90),
     ), peak=0.5)
 
 
