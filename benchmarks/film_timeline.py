@@ -13,7 +13,7 @@ the jitter within pieces (mean absolute change per second, away from the piece b
 the analysis time per second of music on a 2-minute medley. The baseline is the medley's mean
 emotion held throughout (what one picture per song shows).
 
-Pieces: the four synthesised example moods (:mod:`music2img.music.examples`) at random seeds, and,
+Pieces: 10–20 s excerpts of the four example songs (:mod:`music2img.music.examples`), and,
 with ``--vgmidi``, VGMIDI piano phrases rendered with FluidSynth (not in the model's training data)::
 
     python benchmarks/film_timeline.py --vgmidi ../shared/data/music/vgmidi --medleys 16
@@ -42,7 +42,7 @@ from tqdm import tqdm  # noqa: E402
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
 from music2img.music.audio import SAMPLE_RATE, frame_windows, load_audio  # noqa: E402
 from music2img.music.emotion_model import MusicEmotionModel  # noqa: E402
-from music2img.music.examples import EXAMPLES  # noqa: E402
+from music2img.music.examples import load_examples  # noqa: E402
 from music2img.music.features import extract_features, extract_windows  # noqa: E402
 from music2img.music.timeline import emotion_timeline, smooth_timeline  # noqa: E402
 
@@ -104,12 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model = MusicEmotionModel.load(args.model)
     rng = np.random.default_rng(args.seed)
-    pieces = [make(float(rng.uniform(10, 20)), SAMPLE_RATE, int(rng.integers(1 << 30)))
-              for make in EXAMPLES.values() for _ in range(3)]
+    pieces = []
+    for song in load_examples(sr=SAMPLE_RATE).values():  # three excerpts of each example song
+        for _ in range(3):
+            n = int(rng.uniform(10, 20) * SAMPLE_RATE)
+            start = int(rng.integers(0, len(song) - n))
+            pieces.append(song[start:start + n])
     n_synth = len(pieces)
     if args.vgmidi:
         pieces += render_vgmidi(args.vgmidi, args.cache / "vgmidi", args.per_quadrant, args.seed)
-    print(f"{n_synth} synthesised pieces, {len(pieces) - n_synth} VGMIDI phrases, {args.medleys} medleys")
+    print(f"{n_synth} example excerpts, {len(pieces) - n_synth} VGMIDI phrases, {args.medleys} medleys")
     targets = model.predict_features(np.stack([extract_features(y, SAMPLE_RATE) for y in pieces]))
     print(f"the pieces' own predictions: valence {targets[:, 0].min():.2f}–{targets[:, 0].max():.2f}, "
           f"arousal {targets[:, 1].min():.2f}–{targets[:, 1].max():.2f}")
