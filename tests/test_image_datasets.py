@@ -12,6 +12,7 @@ from music2img.image.datasets import (
     load_dataset,
     load_datasets,
     load_emotion6,
+    load_oasis,
 )
 
 
@@ -27,10 +28,24 @@ def test_emotion6_loader(tmp_path, shared_data):
         _img(tmp_path / f, i)
     with pytest.warns(UserWarning, match="skipped 1"):
         table = load_emotion6(tmp_path)
-    assert list(table.columns) == ["file", "valence", "arousal", "group", "source"]
+    assert list(table.columns) == ["file", "valence", "arousal", "group", "category", "source"]
     assert len(table) == 9 and table.attrs["skipped"][0].endswith(str((tmp_path / real.file[9]).resolve()))
     assert np.allclose(table.valence, real.valence_1to9[:9]) and set(table.group) <= set(real.keyword_folder)
     assert all(p.startswith("/") for p in table.file)
+
+
+def test_oasis_loader(tmp_path, shared_data):
+    real = pd.read_csv(shared_data / "images" / "oasis" / "labels.csv").head(6)
+    real.to_csv(tmp_path / "labels.csv", index=False)
+    for i, f in enumerate(real.file):
+        _img(tmp_path / f, i)
+    table = load_dataset(f"oasis:{tmp_path}")
+    assert len(table) == 6 and set(table.source) == {"oasis"}
+    assert np.allclose(table.arousal, real.arousal_1to9) and table.category.tolist() == real.category.tolist()
+    assert table.group.tolist() == [f.split("/")[-1].rsplit("_", 1)[0] for f in real.file]  # theme: Acorns_3 → Acorns
+    (tmp_path / "labels.csv").write_text("file,valence_1to9,arousal_1to9\n")
+    with pytest.raises(DatasetError, match="category"):
+        load_oasis(tmp_path)
 
 
 def test_cgna_layout(tmp_path):

@@ -9,12 +9,15 @@ from PIL import Image
 
 from music2img.errors import ImageError, ModelFileError
 from music2img.image.emotion_model import (
+    AveragedRegressor,
     ImageEmotionModel,
     features_of,
+    image_file_features,
     load_rgb,
     make_regressor,
+    make_v1_regressor,
 )
-from music2img.image.features import FEATURE_NAMES, SCHEMA_VERSION
+from music2img.image.features import FEATURE_NAMES, SCHEMA1_NAMES, SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,3 +93,51 @@ def test_cli_json_and_bad_file(tiny_model, tmp_path):
     assert lines[1]["file"] == str(bad) and "error" in lines[1]
     assert "bad.jpg" in proc.stderr
     assert main(["image-emotion", str(good), "--model", str(folder)]) == 0
+
+
+def test_averaged_regressor_columns_and_weights():
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = 2 * X[:, 0] - X[:, 2]
+    avg = AveragedRegressor([("first", [0], LinearRegression()), ("all", None, make_pipeline(StandardScaler(), LinearRegression()))])
+    pred = avg.fit(X, y).predict(X)
+    alone = LinearRegression().fit(X[:, [0]], y).predict(X[:, [0]])
+    assert np.allclose(pred, (alone + y) / 2)
+    # a zero weight removes a row's influence, through a pipeline too
+    y_bad = y.copy()
+    y_bad[0] = 100.0
+    w = np.ones(40)
+    w[0] = 0.0
+    without = avg.fit(X[1:], y[1:]).predict(X)
+    assert np.allclose(avg.fit(X, y_bad, sample_weight=w).predict(X), without)
+    assert not np.allclose(avg.fit(X, y_bad).predict(X), without)
+    assert not hasattr(AveragedRegressor([("a", None, LinearRegression())]), "estimators_")
+
+
+def test_v1_recipe_uses_schema1_features_only():
+    imgs = _images(12, seed=3)
+    X = features_of(imgs)
+    y = np.column_stack([np.linspace(1, 9, 12), np.linspace(9, 1, 12)])
+    v1 = make_v1_regressor().fit(X, y)
+    changed = X.copy()
+    changed[:, len(SCHEMA1_NAMES):] += 5.0  # schema-2 additions must not matter to the v1 recipe
+    assert np.allclose(v1.predict(changed), v1.predict(X))
+    assert make_regressor().fit(X, y, sample_weight=np.linspace(0.5, 1, 12)).predict(X).shape == (12, 2)
+
+
+def test_feature_cache(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(_images(1, seed=4)[0]).save(path)
+    fresh = image_file_features(path)
+    cached = image_file_features(path, tmp_path / "cache")
+    files = list((tmp_path / "cache").rglob("*.npy"))
+    assert np.array_equal(fresh, cached) and len(files) == 1 and SCHEMA_VERSION in str(files[0])
+    np.save(files[0], np.full(len(FEATURE_NAMES), 7.0))  # a hit is read back, not recomputed
+    assert np.all(image_file_features(path, tmp_path / "cache") == 7.0)
+    assert np.all(features_of([path], cache_dir=tmp_path / "cache") == 7.0)
+    with pytest.raises(ImageError):
+        image_file_features(tmp_path / "missing.png", tmp_path / "cache")

@@ -3,6 +3,7 @@ import pytest
 
 from music2img.image.features import (
     FEATURE_NAMES,
+    SCHEMA1_NAMES,
     SCHEMA_VERSION,
     batch_features,
     colourfulness,
@@ -66,3 +67,43 @@ def test_prepare_crops_and_rejects():
     assert out.shape == (16, 16, 3) and out.dtype == np.float32
     with pytest.raises(ValueError):
         prepare(np.zeros((10, 10)))
+
+
+def test_schema1_features_lead_unchanged():
+    assert FEATURE_NAMES[: len(SCHEMA1_NAMES)] == SCHEMA1_NAMES and len(SCHEMA1_NAMES) == 88
+    assert SCHEMA_VERSION != "image-features-1"
+
+
+def test_landscape_features():
+    """Horizon, contrast, vividness, diagonal lines and haze move the way their names say."""
+    sky_low = np.zeros((64, 64, 3), np.uint8)
+    sky_low[:40] = (120, 170, 240)  # bright blue sky over the top 40 rows
+    sky_low[40:] = (40, 70, 30)     # dark ground
+    f = _feat(sky_low)
+    assert f["sky.horizon"] == pytest.approx(40 / 64, abs=1 / 64) and f["sky.step"] > 0.3
+    assert f["sky.blue_share"] > 0.9 and f["sky.dark_share"] == 0 and f["ground.light"] < f["sky.light"]
+    storm = np.zeros((64, 64, 3), np.uint8)
+    storm[:32] = (45, 45, 55)
+    storm[32:] = (90, 90, 95)
+    assert _feat(storm)["sky.dark_share"] == 1.0 and _feat(storm)["sky.step"] < 0
+    mist = np.full((64, 64, 3), 200, np.uint8)
+    mist[30:34] = 180
+    stark = mist.copy()
+    stark[:, :32] = 10
+    fm, fs = _feat(mist), _feat(stark)
+    for name in ("drama.range", "drama.michelson", "drama.coarse_contrast", "drama.highlight_shadow"):
+        assert fs[name] > fm[name] + 0.1, name
+    assert fm["haze.dark_channel"] > fs["haze.dark_channel"] and fm["haze.transmission"] < fs["haze.transmission"]
+    fire = np.zeros((64, 64, 3), np.uint8)
+    fire[...] = (250, 90, 10)
+    ff = _feat(fire)
+    assert ff["drama.fire_share"] == 1.0 and ff["drama.vivid_share"] == 1.0 and fm["drama.vivid_share"] == 0.0
+    assert ff["vm.arousal"] > fm["vm.arousal"] and fm["vm.pleasure"] == pytest.approx(0.69 * 200 / 255, abs=0.01)
+    yy, xx = np.indices((64, 64))
+    diagonal = np.tile((((xx + yy) // 4) % 2 * 255).astype(np.uint8)[..., None], 3)
+    upright = np.tile(((xx // 4) % 2 * 255).astype(np.uint8)[..., None], 3)
+    fd, fu = _feat(diagonal), _feat(upright)
+    assert fd["orient.diagonal"] > 0.8 and fu["orient.diagonal"] < 0.2 and fd["orient.coherence"] > 0.8
+    # gist: vertical stripes put their energy in the horizontal-frequency orientation (o0), not o2
+    assert sum(fu[f"gist.s1o0c{c}"] for c in range(4)) > 5 * sum(fu[f"gist.s1o2c{c}"] for c in range(4))
+    assert f["grid.L00"] > f["grid.L22"] + 0.3 and f["grid.b00"] < f["grid.b22"]

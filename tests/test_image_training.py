@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,18 +28,29 @@ def _run(script, *args):
 
 
 def test_train_then_label(tmp_path):
-    names = _write_images(tmp_path / "data", 20)
     rng = np.random.default_rng(1)
-    pd.DataFrame({"file": names, "valence": rng.uniform(1, 9, 20).round(2), "arousal": rng.uniform(1, 9, 20).round(2),
-                  "group": ["a", "b"] * 10}).to_csv(tmp_path / "data" / "labels.csv", index=False)
+    for source, n in (("setA", 20), ("setB", 12)):
+        names = _write_images(tmp_path / source, n, seed=n)
+        pd.DataFrame({"file": names, "valence": rng.uniform(1, 9, n).round(2), "arousal": rng.uniform(1, 9, n).round(2),
+                      "group": ["a", "b"] * (n // 2), "category": ["Scenery", "Object"] * (n // 2)}).to_csv(
+            tmp_path / source / f"{source}.csv", index=False)
     out = tmp_path / "model"
-    proc = _run("image_emotion.py", "--dataset", f"csv:{tmp_path / 'data' / 'labels.csv'}", "--out", out, "--folds", 2)
+    notes = tmp_path / "notes.md"
+    notes.write_text("## What the landscapes show\n\nnothing yet\n")
+    proc = _run("image_emotion.py", "--dataset", f"csv:{tmp_path / 'setA' / 'setA.csv'}", "--dataset",
+                f"csv:{tmp_path / 'setB' / 'setB.csv'}", "--weight", "setB=0.5", "--out", out, "--folds", 2,
+                "--cache-dir", tmp_path / "cache", "--notes", notes)
     assert proc.returncode == 0, proc.stderr
     for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json", "cv_scatter.png"):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
-    assert set(card["evaluations"]) == {"2-fold", "leave-one-group-out"}
-    assert "baseline: colour-only random forest" in card["evaluations"]["2-fold"]["scores"]
+    assert set(card["evaluations"]) == {"within setA", "within setB", "setA unseen", "setB unseen"}
+    assert card["weights"] == {"setA": 1.0, "setB": 0.5}
+    within = card["evaluations"]["within setA"]["subsets"]
+    assert within["all"]["n"] == 20 and within["scenery"]["n"] == 10
+    assert set(within["all"]["scores"]) == {"v2", "v1 recipe"}  # no Emotion6 rows: no "v1 as shipped"
+    assert "What the landscapes show" in (out / "MODEL_CARD.md").read_text()
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 32
 
     # label a folder with an index.csv (scene column) and one unreadable file
     folder = tmp_path / "scenes"
@@ -53,9 +65,21 @@ def test_train_then_label(tmp_path):
     labels = pd.read_csv(labels_csv)
     assert labels.file.tolist() == files and ((labels[["valence", "arousal"]] >= 1) & (labels[["valence", "arousal"]] <= 9)).all().all()
     assert "broken.webp" in proc.stderr
-    for name in ("scenes_va_plane.png", "scenes_extremes.png", "scenes_scene_means.csv"):
+    for name in ("scenes_va_plane.png", "scenes_extremes.png", "scenes_scene_means.csv", "scenes_arousal_deciles.png",
+                 "scenes_valence_deciles.png"):
         assert (tmp_path / "fig" / name).is_file(), name
     assert set(pd.read_csv(tmp_path / "fig" / "scenes_scene_means.csv").scene) == {"sea", "rain"}
+
+
+def test_dataset_weights():
+    sys.path.insert(0, str(REPO / "train"))
+    from image_emotion import parse_weights
+
+    assert parse_weights([]) == {"emotion6": 0.25}
+    assert parse_weights(["emotion6=1", "oasis=2.5"]) == {"emotion6": 1.0, "oasis": 2.5}
+    for bad in ("oasis", "oasis=-1", "oasis=x"):
+        with pytest.raises(SystemExit):
+            parse_weights([bad])
 
 
 def test_rank_rescale_keeps_order():

@@ -1,18 +1,28 @@
-"""Train the image → (valence, arousal) model, evaluate it by cross-validation, ship it.
+"""Train the image → (valence, arousal) model, evaluate it within and across rated photo sets, ship it.
 
-    .venv/bin/python train/image_emotion.py --dataset emotion6:../shared/data/images/emotion6
+    .venv/bin/python train/image_emotion.py --dataset emotion6:../shared/data/images/emotion6 \\
+        --dataset oasis:../shared/data/images/oasis --cache-dir .cache/image_features
 
-Steps: load rated photos (several ``--dataset KIND:PATH`` allowed: emotion6, cgna, csv), compute
-:mod:`music2img.image.features`, then report out-of-fold Pearson r, R² and MAE per dimension for
+Steps: load rated photos (several ``--dataset KIND:PATH``: emotion6, oasis, cgna, csv), compute
+:mod:`music2img.image.features` (cached with ``--cache-dir``), then report out-of-fold Pearson r, R²
+and MAE per dimension, for three models fitted on exactly the same training rows of every split:
 
-* the shipped model (:func:`music2img.image.emotion_model.make_regressor`) and a colour-only random-forest
-  baseline, in the same K-fold split (``--folds``, shuffled with ``--seed``);
-* the same two under leave-one-group-out (Emotion6: hold out a whole keyword folder — anger, disgust,
-  fear, joy, sadness, surprise — so category shortcuts cannot help; an estimate for photos from
-  other sources). Skipped when the data has a single group.
+* ``v2`` — the shipped model (:func:`music2img.image.emotion_model.make_regressor`);
+* ``v1 recipe`` — the v1 model's recipe (:func:`~music2img.image.emotion_model.make_v1_regressor`:
+  SVR on the schema-1 features), given the same training photos and weights as v2;
+* ``v1 as shipped`` — the same recipe fitted on the Emotion6 photos of the training rows only, as v1
+  was (present when Emotion6 is among the datasets).
 
-It writes ``cv_scatter.png``, ``MODEL_CARD.md`` and ``model_card.json`` into ``--out``, fits the model on
-all data and saves it there (``model.joblib`` + ``model.json``).
+Evaluations:
+
+* ``within SET``: K-fold over one set (``--folds``; folds grouped by the set's ``group`` — OASIS theme —
+  when it has at least 2K groups, else shuffled with ``--seed``); every other set is in the training data;
+* ``SET unseen``: leave-one-dataset-out — trained on the other sets only;
+* each is also scored on the set's ``Scenery`` photos alone (OASIS category) where it has them.
+
+Training rows are weighted per dataset (``--weight SOURCE=W``; default ``emotion6=0.25``: Emotion6's
+arousal ratings hardly transfer to other photo sets). It writes ``cv_scatter.png``, ``MODEL_CARD.md``
+and ``model_card.json`` into ``--out``, fits the model on all data and saves it there.
 """
 
 from __future__ import annotations
@@ -20,34 +30,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.datasets import load_datasets  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel, features_of, make_regressor  # noqa: E402
+from music2img.image.emotion_model import (  # noqa: E402
+    ImageEmotionModel,
+    features_of,
+    make_regressor,
+    make_v1_regressor,
+)
 from music2img.image.features import FEATURE_NAMES, SCHEMA_VERSION, WORK_SIZE  # noqa: E402
 
 DIMENSIONS = ("valence", "arousal")
-#: The colour-only baseline: global brightness and saturation statistics and the hue histogram.
-BASELINE_FEATURES = ("light.mean", "light.std", "color.sat_mean", "color.sat_std") + tuple(
-    n for n in FEATURE_NAMES if n.startswith("hue.hist"))
-
-
-def colour_only_forest(seed: int = 0):
-    """Baseline: a random forest (200 trees) on :data:`BASELINE_FEATURES` only."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.pipeline import make_pipeline
-
-    cols = [FEATURE_NAMES.index(n) for n in BASELINE_FEATURES]
-    return make_pipeline(ColumnTransformer([("colour", "passthrough", cols)]),
-                         RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1))
+DEFAULT_WEIGHTS = {"emotion6": 0.25}
+SCENERY = "Scenery"
+MODELS = ("v2", "v1 recipe", "v1 as shipped")
+REGRESSOR = ("per dimension, the mean of three regressors: RBF SVR (C=1, epsilon=0.2) on all standardised "
+             "features; extra trees (100, min_samples_leaf=8, max_features=0.3) and ridge (alpha by "
+             "efficient leave-one-out over 0.1–10⁴) on the features without the gist and grid groups")
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
@@ -58,16 +65,65 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]
     out = {}
     for k, dim in enumerate(DIMENSIONS):
         t, p = y_true[:, k], y_pred[:, k]
-        r = float(pearsonr(t, p)[0]) if np.std(p) > 0 and np.std(t) > 0 else float("nan")
+        r = float(pearsonr(t, p)[0]) if len(t) > 2 and np.std(p) > 0 and np.std(t) > 0 else float("nan")
         out[dim] = {"pearson_r": r, "r2": float(r2_score(t, p)), "mae": float(mean_absolute_error(t, p))}
     return out
 
 
-def out_of_fold(make, X: np.ndarray, y: np.ndarray, splits) -> np.ndarray:
-    """Out-of-fold predictions of fresh estimators from ``make()`` over ``splits``, clipped to 1–9."""
-    pred = np.zeros_like(y)
-    for train, test in splits:
-        pred[test] = make().fit(X[train], y[train]).predict(X[test])
+def parse_weights(items: list[str]) -> dict[str, float]:
+    """``["emotion6=0.25", …]`` → ``{"emotion6": 0.25, …}`` on top of :data:`DEFAULT_WEIGHTS`."""
+    weights = dict(DEFAULT_WEIGHTS)
+    for item in items:
+        source, sep, value = item.partition("=")
+        try:
+            weights[source] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or weights[source] <= 0:
+            raise SystemExit(f"error: --weight must be SOURCE=W with W > 0, got {item!r}")
+    return weights
+
+
+def splits(table: pd.DataFrame, folds: int, seed: int) -> list[tuple[str, str, list[tuple[np.ndarray, np.ndarray]]]]:
+    """``(name, description, [(train_rows, test_rows), …])`` of every evaluation (see module doc)."""
+    from sklearn.model_selection import GroupKFold, KFold
+
+    out = []
+    sources = sorted(table.source.unique())
+    everything = np.arange(len(table))
+    for source in sources:
+        rows = np.flatnonzero(table.source == source)
+        others = np.setdiff1d(everything, rows)
+        groups = table.group.to_numpy()[rows]
+        if len(set(groups)) >= 2 * folds:
+            parts, how = GroupKFold(folds).split(rows, groups=groups), f"{folds} folds grouped by {source} group"
+        else:
+            parts, how = KFold(folds, shuffle=True, random_state=seed).split(rows), f"{folds} shuffled folds"
+        out.append((f"within {source}", f"{how}; the other sets ({', '.join(s for s in sources if s != source) or 'none'}) "
+                    "always in training", [(np.concatenate([others, rows[tr]]), rows[te]) for tr, te in parts]))
+    if len(sources) > 1:
+        for source in sources:
+            rows = table.source.to_numpy() == source
+            out.append((f"{source} unseen", f"trained on {', '.join(s for s in sources if s != source)} only",
+                        [(np.flatnonzero(~rows), np.flatnonzero(rows))]))
+    return out
+
+
+def out_of_fold(model: str, X: np.ndarray, y: np.ndarray, weight: np.ndarray, is_emotion6: np.ndarray,
+                split: list[tuple[np.ndarray, np.ndarray]], seed: int) -> np.ndarray | None:
+    """Predictions (clipped to 1–9; NaN outside the test rows) of one of :data:`MODELS` over ``split``,
+    or ``None`` when the model cannot be fitted there (v1 as shipped with no Emotion6 training rows)."""
+    pred = np.full_like(y, np.nan)
+    for train, test in split:
+        if model == "v1 as shipped":
+            train = train[is_emotion6[train]]
+            if len(train) == 0:
+                return None
+            fitted = make_v1_regressor().fit(X[train], y[train])
+        else:
+            make = make_regressor if model == "v2" else lambda seed: make_v1_regressor()
+            fitted = make(seed).fit(X[train], y[train], sample_weight=weight[train])
+        pred[test] = fitted.predict(X[test])
     return np.clip(pred, 1.0, 9.0)
 
 
@@ -78,7 +134,7 @@ def plot_scatter(path: Path, panels: dict[str, tuple[np.ndarray, np.ndarray, dic
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(panels), 2, figsize=(8, 3.8 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(8, 3.6 * len(panels)), squeeze=False)
     for row, (title, (y, p, sc)) in enumerate(panels.items()):
         for k, dim in enumerate(DIMENSIONS):
             ax = axes[row, k]
@@ -88,104 +144,110 @@ def plot_scatter(path: Path, panels: dict[str, tuple[np.ndarray, np.ndarray, dic
                    title=f"{title}\n{dim}: r={sc[dim]['pearson_r']:.2f}, MAE={sc[dim]['mae']:.2f}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
+        fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
 
 
 def model_card(card: dict) -> str:
-    """Markdown model card from the JSON card."""
+    """Markdown model card from the JSON card (the landscape section is kept from ``card['landscapes_md']``)."""
     lines = [
-        "# Image emotion model (photo → valence, arousal)", "",
+        "# Image emotion model v2 (photo → valence, arousal)", "",
         f"Regressor: {card['regressor']}. Features: {card['n_features']} hand-crafted features, schema "
-        f"`{card['schema_version']}` (images centre-cropped and resized to {card['work_size']}×{card['work_size']}).",
-        f"Training data: {card['n_images']} rated photos from {', '.join(card['datasets'])}; "
-        f"targets are mean SAM ratings on the 1–9 scale.", "",
-        "## Cross-validated scores (out-of-fold; no score on data a model was fitted on)", "",
-        "| evaluation | model | valence r | valence R² | valence MAE | arousal r | arousal R² | arousal MAE |",
-        "|---|---|---|---|---|---|---|---|",
+        f"`{card['schema_version']}` (images centre-cropped and resized to {card['work_size']}×{card['work_size']}; "
+        "no pretrained network).",
+        f"Training data: {card['n_images']} rated photos ({', '.join(f'{n} {s}' for s, n in card['counts'].items())}); "
+        f"targets are mean SAM ratings on the 1–9 scale; rows weighted per set: "
+        f"{', '.join(f'{s} {w:g}' for s, w in card['weights'].items())} (others 1).", "",
+        "## Scores on photos the model never saw (out-of-fold Pearson r, R², MAE)", "",
+        "Every row of one evaluation fits its three models on the same training photos; `v1 as shipped` is "
+        "the v1 recipe fitted on the Emotion6 photos of those rows only, as v1 was.", "",
+        "| evaluation | photos | n | model | valence r | valence R² | valence MAE | arousal r | arousal R² | arousal MAE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ev_name, ev in card["evaluations"].items():
-        for model_name, sc in ev["scores"].items():
-            v, a = sc["valence"], sc["arousal"]
-            lines.append(f"| {ev_name} | {model_name} | {v['pearson_r']:.3f} | {v['r2']:.3f} | {v['mae']:.3f} | "
-                         f"{a['pearson_r']:.3f} | {a['r2']:.3f} | {a['mae']:.3f} |")
+        for subset, part in ev["subsets"].items():
+            for model_name, sc in part["scores"].items():
+                v, a = sc["valence"], sc["arousal"]
+                bold = "**" if model_name == "v2" else ""
+                lines.append(f"| {ev_name} | {subset} | {part['n']} | {model_name} | {bold}{v['pearson_r']:.3f}{bold} | "
+                             f"{v['r2']:.3f} | {v['mae']:.3f} | {bold}{a['pearson_r']:.3f}{bold} | {a['r2']:.3f} | "
+                             f"{a['mae']:.3f} |")
     lines += ["", *[f"- **{k}**: {ev['description']}" for k, ev in card["evaluations"].items()], "",
-              "## Notes", "",
-              "- The model family and its settings were picked by comparing 5-fold and leave-folder-out CV on "
-              "Emotion6 among ridge, RBF-SVR (also grid-searched, and on quantile-transformed inputs), random "
-              "forest, extra trees, averages of ridge+SVR(+extra trees) and feature-group subsets; the shipped "
-              "SVR has fixed default settings, so the numbers above carry only that small selection optimism.",
-              "- Leave-one-group-out is the honest estimate for photos from other sources: it forbids "
-              "learning which kind of content a keyword folder holds.",
-              "- Arousal is mostly semantic (what happens in the photo) and only weakly carried by global "
-              "light, colour and texture, hence its low scores.",
-              "- Predictions are clipped to 1–9 and are compressed towards the mean, as with any regressor "
-              "of a weakly predictable target (see `predicted_std` vs `target_std`).", "",
               f"Predicted std (all data, refit): valence {card['predicted_std']['valence']:.2f}, arousal "
               f"{card['predicted_std']['arousal']:.2f}; target std: valence {card['target_std']['valence']:.2f}, "
-              f"arousal {card['target_std']['arousal']:.2f}.", "",
+              f"arousal {card['target_std']['arousal']:.2f}. Predictions are compressed towards the mean, as for "
+              "any regressor of a weakly predictable target; `train/label_images.py --rescale rank` spreads "
+              "labels back to the ratings' distribution, keeping their order.", "",
               "![predicted vs true](cv_scatter.png)", ""]
+    if card.get("notes_md"):
+        lines += [card["notes_md"].rstrip(), ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", action="append", required=True, metavar="KIND:PATH",
-                        help="rated photos: emotion6:FOLDER, cgna:FOLDER or csv:FILE.csv (repeatable)")
+                        help="rated photos: emotion6:FOLDER, oasis:FOLDER, cgna:FOLDER or csv:FILE.csv (repeatable)")
+    parser.add_argument("--weight", action="append", default=[], metavar="SOURCE=W",
+                        help=f"training weight of a dataset's rows (default {DEFAULT_WEIGHTS}; others 1)")
     parser.add_argument("--out", type=Path, default=REPO / "assets" / "image_emotion", help="output folder")
-    parser.add_argument("--folds", type=int, default=5, help="K of the K-fold cross-validation")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache folder (keyed by file content)")
+    parser.add_argument("--notes", type=Path, default=None,
+                        help="Markdown appended to the model card (e.g. what the relabelled landscapes show)")
+    parser.add_argument("--folds", type=int, default=5, help="K of the within-set cross-validation")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold split and the models")
     args = parser.parse_args(argv)
-    from sklearn.model_selection import KFold, LeaveOneGroupOut
+    weights = parse_weights(args.weight)
 
     table = load_datasets(args.dataset)
     for msg in table.attrs["skipped"]:
         print(f"skipped: {msg}", file=sys.stderr)
-    print(f"{len(table)} rated images from {sorted(table.source.unique())}")
-    t0 = time.perf_counter()
-    X = features_of(table.file, progress=True)
-    feat_rate = len(table) / (time.perf_counter() - t0)
+    counts = table.source.value_counts().sort_index()
+    print(f"{len(table)} rated images: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    X = features_of(table.file, progress=True, cache_dir=args.cache_dir)
     y = table[list(DIMENSIONS)].to_numpy(dtype=float)
-    groups = (table.source + "/" + table.group).to_numpy()
-    candidates = {"shipped model": lambda: make_regressor(args.seed),
-                  "baseline: colour-only random forest": lambda: colour_only_forest(args.seed)}
+    weight = table.source.map(lambda s: weights.get(s, 1.0)).to_numpy(dtype=float)
+    is_emotion6 = (table.source == "emotion6").to_numpy()
+    scenery = (table.category == SCENERY).to_numpy()
 
     evaluations, panels = {}, {}
-    splits = {f"{args.folds}-fold": (list(KFold(args.folds, shuffle=True, random_state=args.seed).split(X)),
-                                     f"{args.folds}-fold cross-validation, shuffled (seed {args.seed})")}
-    if len(set(groups)) > 1:
-        splits["leave-one-group-out"] = (list(LeaveOneGroupOut().split(X, y, groups)),
-                                         f"each of the {len(set(groups))} groups ({', '.join(sorted(set(groups)))}) "
-                                         "held out in turn; scores pooled over all out-of-group predictions")
-    else:
-        print("one group only: leave-one-group-out skipped")
-    for ev_name, (split, description) in splits.items():
-        evaluations[ev_name] = {"description": description, "scores": {}}
-        for model_name, make in candidates.items():
-            pred = out_of_fold(make, X, y, split)
-            sc = scores(y, pred)
-            evaluations[ev_name]["scores"][model_name] = sc
-            print(f"{ev_name:20s} {model_name:38s} " + "  ".join(
-                f"{d}: r={sc[d]['pearson_r']:.3f} R2={sc[d]['r2']:.3f} MAE={sc[d]['mae']:.3f}" for d in DIMENSIONS))
-            if model_name == "shipped model":
-                panels[f"{model_name}, {ev_name}"] = (y, pred, sc)
+    for ev_name, description, split in splits(table, args.folds, args.seed):
+        tested = np.concatenate([test for _, test in split])
+        subsets = {"all": tested}
+        if scenery[tested].any():
+            subsets["scenery"] = tested[scenery[tested]]
+        evaluations[ev_name] = {"description": description, "subsets": {k: {"n": int(len(v)), "scores": {}}
+                                                                          for k, v in subsets.items()}}
+        for model_name in MODELS:
+            pred = out_of_fold(model_name, X, y, weight, is_emotion6, split, args.seed)
+            if pred is None:
+                continue
+            for subset, rows in subsets.items():
+                sc = scores(y[rows], pred[rows])
+                evaluations[ev_name]["subsets"][subset]["scores"][model_name] = sc
+                print(f"{ev_name:22s} {subset:8s} {model_name:14s} " + "  ".join(
+                    f"{d}: r={sc[d]['pearson_r']:.3f} R2={sc[d]['r2']:.3f} MAE={sc[d]['mae']:.3f}" for d in DIMENSIONS),
+                    flush=True)
+            if model_name == "v2":
+                panels[f"v2, {ev_name}"] = (y[tested], pred[tested], evaluations[ev_name]["subsets"]["all"]["scores"]["v2"])
 
     args.out.mkdir(parents=True, exist_ok=True)
     plot_scatter(args.out / "cv_scatter.png", panels)
-    model = ImageEmotionModel(make_regressor(args.seed).fit(X, y), FEATURE_NAMES, SCHEMA_VERSION)
+    model = ImageEmotionModel(make_regressor(args.seed).fit(X, y, sample_weight=weight), FEATURE_NAMES, SCHEMA_VERSION)
     fitted = model.predict_features(X)
     card = {
-        "regressor": "per dimension: StandardScaler → RBF SVR (C=1, epsilon=0.2, gamma='scale')",
-        "schema_version": SCHEMA_VERSION, "n_features": len(FEATURE_NAMES), "work_size": WORK_SIZE,
-        "datasets": args.dataset, "n_images": len(table), "n_skipped": len(table.attrs["skipped"]),
-        "seed": args.seed, "features_per_second": feat_rate, "evaluations": evaluations,
+        "regressor": REGRESSOR, "schema_version": SCHEMA_VERSION, "n_features": len(FEATURE_NAMES),
+        "work_size": WORK_SIZE, "datasets": args.dataset, "n_images": len(table), "counts": counts.to_dict(),
+        "weights": {s: weights.get(s, 1.0) for s in counts.index}, "n_skipped": len(table.attrs["skipped"]),
+        "seed": args.seed, "evaluations": evaluations,
         "target_std": {d: float(y[:, k].std()) for k, d in enumerate(DIMENSIONS)},
         "target_mean": {d: float(y[:, k].mean()) for k, d in enumerate(DIMENSIONS)},
         "target_quantiles": {d: np.quantile(y[:, k], np.linspace(0, 1, 101)).round(4).tolist()
                              for k, d in enumerate(DIMENSIONS)},
         "predicted_std": {d: float(fitted[:, k].std()) for k, d in enumerate(DIMENSIONS)},
+        "notes_md": args.notes.read_text() if args.notes else "",
     }
-    model.metadata = {k: card[k] for k in ("datasets", "n_images", "seed", "target_mean", "target_std",
+    model.metadata = {k: card[k] for k in ("datasets", "n_images", "weights", "seed", "target_mean", "target_std",
                                            "target_quantiles")}
     model.metadata["cv"] = evaluations
     model.save(args.out)
@@ -193,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(card, indent=2) + "\n")
     with atomic_path(args.out / "MODEL_CARD.md") as tmp:
         tmp.write_text(model_card(card))
-    print(f"features: {feat_rate:.0f} images/s; model, card and plot written to {args.out}")
+    print(f"model, card and plot written to {args.out}")
     return 0
 
 

@@ -5,14 +5,15 @@
 Reads the file list from the folder's ``index.csv`` (column ``file``) when present, else globs
 images. Writes ``--out`` (CSV: ``file`` relative to the folder, ``valence``, ``arousal``), then into
 ``--figures``: ``<name>_va_plane.png`` (sampled thumbnails placed on the valence/arousal plane),
-``<name>_extremes.png`` (highest and lowest images per dimension) and, when ``index.csv`` has a
+``<name>_extremes.png`` (highest and lowest images per dimension), ``<name>_<dimension>_deciles.png``
+(random images from each tenth of the labels, highest first) and, when ``index.csv`` has a
 ``scene`` column, ``<name>_scene_means.csv`` (mean labels per scene class: a sanity check only; the
 scene never enters a label).
 
 ``--rescale rank`` (off by default) replaces each dimension's labels by the quantiles of the human
 ratings the model was trained on, at the labels' ranks: order is kept, the spread becomes that of
 human ratings (regression predictions are compressed towards the mean). The raw predictions are
-kept in ``valence_raw`` / ``arousal_raw`` then.
+kept in ``valence_raw`` / ``arousal_raw`` then. ``--cache-dir`` caches the image features.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ sys.path.insert(0, str(REPO))
 from music2img.assets import IMAGE_MODEL_DIR  # noqa: E402
 from music2img.errors import ImageError  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel, load_rgb  # noqa: E402
-from music2img.image.features import image_features  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel, image_file_features, load_rgb  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 DIMENSIONS = ("valence", "arousal")
@@ -111,6 +111,32 @@ def plot_extremes(path: Path, folder: Path, labels: pd.DataFrame, k: int = 10) -
     _save_fig(fig, path)
 
 
+def plot_deciles(path: Path, folder: Path, labels: pd.DataFrame, dim: str, k: int = 10, seed: int = 0) -> None:
+    """Ten rows of ``k`` random images, one row per tenth of ``dim``'s labels, highest tenth first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    tenth = np.minimum((labels[dim].rank(method="first").to_numpy() - 1) * 10 // len(labels), 9).astype(int)
+    fig, axes = plt.subplots(10, k, figsize=(1.0 * k, 1.12 * 10), squeeze=False)
+    for row in range(10):
+        members = np.flatnonzero(tenth == 9 - row)
+        chosen = rng.choice(members, min(k, len(members)), replace=False)
+        for c in range(k):
+            ax = axes[row, c]
+            ax.axis("off")
+            if c < len(chosen):
+                ax.imshow(load_rgb(folder / labels.file.iloc[chosen[c]]))
+        if len(members):
+            values = labels[dim].to_numpy()[members]
+            axes[row, 0].set_title(f"{dim} tenth {10 - row}: {values.min():.2f}–{values.max():.2f}", fontsize=7,
+                                   loc="left")
+    fig.tight_layout(pad=0.3)
+    _save_fig(fig, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="folder of images (with an optional index.csv)")
@@ -123,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rank: spread labels like the training ratings (see module doc)")
     parser.add_argument("--thumbnails", type=int, default=300, help="thumbnails on the valence/arousal plane")
     parser.add_argument("--seed", type=int, default=0, help="seed of the thumbnail sample")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache folder (keyed by file content)")
     args = parser.parse_args(argv)
 
     folder = args.folder
@@ -135,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     kept, features, failed = [], [], 0
     for rel in tqdm(files, desc="labelling", unit="img"):
         try:
-            features.append(image_features(load_rgb(folder / rel)))
+            features.append(image_file_features(folder / rel, args.cache_dir))
             kept.append(rel)
         except ImageError as exc:
             failed += 1
@@ -172,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         print("mean labels per scene class (sanity check):\n" + means.to_string())
     plot_va_plane(figures / f"{name}_va_plane.png", folder, labels, args.thumbnails, args.seed)
     plot_extremes(figures / f"{name}_extremes.png", folder, labels)
+    for dim in DIMENSIONS:
+        plot_deciles(figures / f"{name}_{dim}_deciles.png", folder, labels, dim, seed=args.seed)
     print(f"pictures written to {figures}")
     return 0
 

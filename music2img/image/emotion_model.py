@@ -12,17 +12,21 @@ from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.linear_model import RidgeCV
 from sklearn.multioutput import MultiOutputRegressor
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ..assets import IMAGE_MODEL_DIR
 from ..errors import ImageError, ModelFileError
-from ..files import load_checked_joblib, save_checked_joblib
+from ..files import atomic_path, load_checked_joblib, save_checked_joblib, sha256sum
 from ..va import VA_MAX, VA_MIN
-from .features import FEATURE_NAMES, SCHEMA_VERSION, image_features
+from .features import FEATURE_NAMES, SCHEMA1_NAMES, SCHEMA_VERSION, feature_group, image_features
 
 ImageLike = Union[Image.Image, str, os.PathLike, np.ndarray]
 
@@ -69,20 +73,91 @@ def load_rgb(image: ImageLike) -> np.ndarray:
     return arr
 
 
+class AveragedRegressor(RegressorMixin, BaseEstimator):
+    """Mean prediction of several single-output regressors, each fitted on its own feature columns.
+
+    Parameters
+    ----------
+    members : list of ``(name, columns, estimator)``; ``columns`` are indices into the feature
+        matrix (``None``: all). ``sample_weight`` given to :meth:`fit` reaches every member (the last
+        step of a pipeline).
+    """
+
+    def __init__(self, members: list[tuple[str, list[int] | None, Any]]):
+        self.members = members
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "AveragedRegressor":
+        self.estimators_ = []
+        for _, columns, estimator in self.members:
+            estimator = clone(estimator)
+            if sample_weight is None:
+                kwargs = {}
+            elif isinstance(estimator, Pipeline):
+                kwargs = {f"{estimator.steps[-1][0]}__sample_weight": sample_weight}
+            else:
+                kwargs = {"sample_weight": sample_weight}
+            estimator.fit(X if columns is None else X[:, columns], y, **kwargs)
+            self.estimators_.append(estimator)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        return np.mean([est.predict(X if columns is None else X[:, columns])
+                        for (_, columns, _), est in zip(self.members, self.estimators_)], axis=0)
+
+
+#: Feature groups left out of the tree and ridge members (measured: they help only the SVR).
+DENSE_GROUPS = ("gist", "grid")
+
+
 def make_regressor(seed: int = 0) -> Any:
-    """The shipped regressor, unfitted: per dimension an RBF support-vector regressor on standardised
-    features (chosen by cross-validation against ridge, random forest, extra trees and averages of
-    them; see ``assets/image_emotion/MODEL_CARD.md``). ``seed`` is unused by SVR and kept
-    for a uniform training interface."""
-    del seed
-    return MultiOutputRegressor(make_pipeline(StandardScaler(), SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale")))
+    """The shipped regressor, unfitted: per dimension the mean of an RBF support-vector regressor on all
+    standardised features, extra trees and ridge on the features without :data:`DENSE_GROUPS` (chosen
+    by cross-validation within and across rated photo sets; see ``assets/image_emotion/MODEL_CARD.md``)."""
+    compact = [i for i, name in enumerate(FEATURE_NAMES) if feature_group(name) not in DENSE_GROUPS]
+    return MultiOutputRegressor(AveragedRegressor([
+        ("svr", None, make_pipeline(StandardScaler(), SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale"))),
+        ("extra_trees", compact, ExtraTreesRegressor(n_estimators=100, min_samples_leaf=8, max_features=0.3,
+                                                     random_state=seed, n_jobs=1)),
+        ("ridge", compact, make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 11)))),
+    ]))
 
 
-def features_of(images: Iterable[ImageLike], progress: bool = False) -> np.ndarray:
+def make_v1_regressor() -> Any:
+    """The v1 image model's recipe, unfitted, for comparison: per dimension an RBF support-vector
+    regressor on the standardised schema-1 features (:data:`~music2img.image.features.SCHEMA1_NAMES`)."""
+    columns = [FEATURE_NAMES.index(name) for name in SCHEMA1_NAMES]
+    return MultiOutputRegressor(AveragedRegressor([
+        ("svr", columns, make_pipeline(StandardScaler(), SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale")))]))
+
+
+def image_file_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """Features of an image file, cached in ``cache_dir`` (keyed by feature schema and file content)
+    when given; :class:`ImageError` for an unreadable file."""
+    if cache_dir is None:
+        return image_features(load_rgb(path))
+    try:
+        digest = sha256sum(path)
+    except OSError as exc:
+        raise ImageError(f"cannot read image {os.fspath(path)!r}: {exc}") from None
+    target = Path(cache_dir) / SCHEMA_VERSION / digest[:2] / f"{digest}.npy"
+    if target.is_file():
+        features = np.load(target)
+        if features.shape == (len(FEATURE_NAMES),):
+            return features
+    features = image_features(load_rgb(path))
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, features)
+    return features
+
+
+def features_of(images: Iterable[ImageLike], progress: bool = False,
+                cache_dir: str | os.PathLike | None = None) -> np.ndarray:
     """``(n, n_features)`` feature matrix of images given as PIL images, paths or arrays
-    (``progress`` shows a tqdm bar)."""
-    rows = [image_features(load_rgb(img)) for img in tqdm(images, desc="image features", unit="img",
-                                                          disable=not progress)]
+    (``progress`` shows a tqdm bar; features of image files are cached in ``cache_dir`` when given)."""
+    rows = [image_file_features(img, cache_dir) if isinstance(img, (str, os.PathLike)) else image_features(load_rgb(img))
+            for img in tqdm(images, desc="image features", unit="img", disable=not progress)]
     return np.vstack(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
 
 

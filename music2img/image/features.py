@@ -1,4 +1,4 @@
-"""Hand-crafted features that carry emotion in photos: light, colour, layout, texture.
+"""Hand-crafted features that carry emotion in photos: light, colour, contrast, layout, texture.
 
 Every function takes RGB arrays (``H × W × 3``, ``uint8`` or float in ``[0, 1]``) and returns arrays.
 :func:`image_features` first centre-crops the image to a square and resizes it to
@@ -15,7 +15,17 @@ Feature groups (names are ``group.name``; see :data:`FEATURE_NAMES`):
 ``edge``     gradient magnitude stats, edge density, horizontal/vertical balance, two scales
 ``texture``  uniform local-binary-pattern histogram
 ``freq``     spectral energy in radial bands and spectral slope
-``haze``     dark-channel and bright-channel means
+``haze``     dark-channel and bright-channel means; airlight, mean transmission, top − bottom haze
+``vm``       Valdez & Mehrabian (1994) pleasure / arousal / dominance from mean brightness and saturation
+``drama``    luminance range, Michelson and coarse contrast, highlight − shadow, vivid and fire-coloured shares
+``sky``      horizon row (best two-level fit of the row profile) and the sky above it: light, cloud
+             structure, saturation, colourfulness, edges; blue / grey / white / dark shares of the top third
+``ground``   the part below the horizon: light, spread, saturation, colourfulness, edges
+``orient``   gradient orientations: diagonal share, entropy, structure-tensor coherence
+``gist``     log-Gabor energy (3 scales × 4 orientations) in the 4 quadrants (Oliva & Torralba's spatial envelope)
+``grid``     CIELAB means of a 3 × 3 grid (colour layout)
+
+The first :data:`SCHEMA1_NAMES` features are computed exactly as in schema 1 (the v1 model's features).
 """
 
 from __future__ import annotations
@@ -27,13 +37,16 @@ from PIL import Image
 from scipy import ndimage
 
 #: Bump when a feature is added, removed, reordered or computed differently.
-SCHEMA_VERSION = "image-features-1"
+SCHEMA_VERSION = "image-features-2"
 #: Side of the square every image is resized to before the features are computed.
 WORK_SIZE = 64
 
 _HUE_BINS = 12
 _LBP_BINS = 10
 _EPS = 1e-8
+_ORIENT_BINS = 8
+_GIST_FREQS = (0.25, 0.125, 0.0625)
+_GIST_ORIENTS = 4
 
 
 def prepare(rgb: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
@@ -225,7 +238,107 @@ def _haze(rgb: np.ndarray) -> dict[str, float]:
             "haze.dark_p90": float(np.percentile(dark, 90))}
 
 
-def _feature_dict(rgb: np.ndarray) -> dict[str, float]:
+def _mehrabian(sat: np.ndarray, val: np.ndarray) -> dict[str, float]:
+    b, s = float(val.mean()), float(sat.mean())
+    return {"vm.pleasure": 0.69 * b + 0.22 * s, "vm.arousal": -0.31 * b + 0.60 * s, "vm.dominance": -0.76 * b + 0.32 * s}
+
+
+def _drama(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, val: np.ndarray,
+           lab: np.ndarray) -> dict[str, float]:
+    p2, p10, p90, p98 = np.percentile(lum, [2, 10, 90, 98])
+    deg = hue * 360.0
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    n = lum.shape[0] // 16
+    coarse = lum[: n * 16, : n * 16].reshape(n, 16, n, 16).mean(axis=(1, 3))
+    bright = lum >= p90
+    return {
+        "drama.range": float(p98 - p2), "drama.michelson": float((p98 - p2) / (p98 + p2 + 1e-3)),
+        "drama.highlight_shadow": float(lum[bright].mean() - lum[lum <= p10].mean()),
+        "drama.coarse_contrast": float(coarse.std()),
+        "drama.vivid_share": float(((sat > 0.6) & (val > 0.6)).mean()),
+        "drama.chroma_p95": float(np.percentile(chroma, 95)) / 100,
+        "drama.fire_share": float((((deg < 50) | (deg >= 340)) & (sat > 0.5) & (val > 0.5)).mean()),
+        "drama.highlight_colourfulness": colourfulness(rgb[bright][:, None, :]) / 100,
+    }
+
+
+def _horizon(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, val: np.ndarray,
+             lab: np.ndarray, mag: np.ndarray) -> dict[str, float]:
+    rows = lum.mean(axis=1)
+    n = len(rows)
+    k = np.arange(n // 8, n - n // 8 + 1)
+    cum = np.concatenate([[0.0], np.cumsum(rows)])
+    above, below = cum[k] / k, (cum[n] - cum[k]) / (n - k)
+    split = int(k[np.argmax(k * (n - k) * (above - below) ** 2)])
+    sky, ground = slice(0, split), slice(split, None)
+    top = slice(0, n // 3)
+    deg = hue[top] * 360.0
+    return {
+        "sky.horizon": split / n, "sky.step": float(rows[sky].mean() - rows[ground].mean()),
+        "sky.light": float(lum[sky].mean()), "sky.light_std": float(lum[sky].std()),
+        "sky.sat": float(sat[sky].mean()), "sky.b": float(lab[sky, :, 2].mean()) / 100,
+        "sky.colourfulness": colourfulness(rgb[sky]) / 100, "sky.edge": float(mag[sky].mean()),
+        "ground.light": float(lum[ground].mean()), "ground.light_std": float(lum[ground].std()),
+        "ground.sat": float(sat[ground].mean()), "ground.colourfulness": colourfulness(rgb[ground]) / 100,
+        "ground.edge": float(mag[ground].mean()),
+        "sky.blue_share": float(((deg >= 180) & (deg < 250) & (sat[top] > 0.15) & (val[top] > 0.4)).mean()),
+        "sky.grey_share": float(((sat[top] < 0.15) & (lum[top] > 0.35) & (lum[top] < 0.8)).mean()),
+        "sky.dark_share": float((lum[top] < 0.35).mean()),
+        "sky.white_share": float(((sat[top] < 0.15) & (lum[top] >= 0.8)).mean()),
+    }
+
+
+def _orientation(gx: np.ndarray, gy: np.ndarray) -> dict[str, float]:
+    mag = np.hypot(gx, gy)
+    angle = np.arctan2(gy, gx) % np.pi
+    hist = np.bincount((angle / np.pi * _ORIENT_BINS).astype(int).ravel() % _ORIENT_BINS, weights=mag.ravel(),
+                       minlength=_ORIENT_BINS) / (mag.sum() + _EPS)
+    n = gx.shape[0] // 8
+    tiles = [g[: n * 8, : n * 8].reshape(n, 8, n, 8) for g in (gx * gx, gy * gy, gx * gy)]
+    jxx, jyy, jxy = (t.sum(axis=(1, 3)) for t in tiles)
+    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy + 1e-6)
+    diagonal = (np.arange(_ORIENT_BINS) // (_ORIENT_BINS // 4)) % 2 == 1  # bins around 45° and 135°
+    return {"orient.diagonal": float(hist[np.roll(diagonal, -(_ORIENT_BINS // 8))].sum()),
+            "orient.entropy": _entropy(hist), "orient.coherence": float(coherence.mean())}
+
+
+def _gist(lum: np.ndarray) -> dict[str, float]:
+    n = lum.shape[0]
+    spectrum = np.fft.fft2(lum - lum.mean())
+    fy, fx = np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij")
+    radius = np.hypot(fx, fy)
+    radius[0, 0] = 1.0
+    theta = np.arctan2(fy, fx)
+    half = n // 2
+    out = {}
+    for s, f0 in enumerate(_GIST_FREQS):
+        radial = np.exp(-np.log(radius / f0) ** 2 / (2 * np.log(0.55) ** 2))
+        radial[0, 0] = 0.0
+        for o in range(_GIST_ORIENTS):
+            d = (theta - o * np.pi / _GIST_ORIENTS + np.pi / 2) % np.pi - np.pi / 2
+            response = np.real(np.fft.ifft2(spectrum * radial * np.exp(-d ** 2 / (2 * (np.pi / 8) ** 2)))) ** 2
+            cells = response[: half * 2, : half * 2].reshape(2, half, 2, half).mean(axis=(1, 3))
+            for c, e in enumerate(np.sqrt(cells).ravel()):
+                out[f"gist.s{s}o{o}c{c}"] = float(e)
+    return out
+
+
+def _grid(lab: np.ndarray) -> dict[str, float]:
+    n = lab.shape[0] // 3
+    cells = lab[: n * 3, : n * 3].reshape(3, n, 3, n, 3).mean(axis=(1, 3)) / 100
+    return {f"grid.{ch}{i}{j}": float(cells[i, j, c]) for c, ch in enumerate("Lab") for i in range(3) for j in range(3)}
+
+
+def _haze2(rgb: np.ndarray) -> dict[str, float]:
+    dark = ndimage.minimum_filter(rgb.min(axis=-1), size=5)
+    airlight = float(np.percentile(rgb.max(axis=-1)[dark >= np.percentile(dark, 99)], 50))
+    transmission = 1 - 0.95 * dark / max(airlight, 0.05)
+    half = dark.shape[0] // 2
+    return {"haze.airlight": airlight, "haze.transmission": float(np.clip(transmission, 0, 1).mean()),
+            "haze.top_minus_bottom_dark": float(dark[:half].mean() - dark[half:].mean())}
+
+
+def _feature_dict(rgb: np.ndarray, schema1_only: bool = False) -> dict[str, float]:
     hue, sat, val = rgb_to_hsv(rgb)
     lab = rgb_to_lab(rgb)
     lum = lab[..., 0] / 100.0
@@ -239,6 +352,16 @@ def _feature_dict(rgb: np.ndarray) -> dict[str, float]:
     out.update(_texture(lum))
     out.update(_freq(lum))
     out.update(_haze(rgb))
+    if schema1_only:
+        return out
+    out.update(_mehrabian(sat, val))
+    out.update(_drama(rgb, lum, hue, sat, val, lab))
+    gx, gy = _gradients(lum)
+    out.update(_horizon(rgb, lum, hue, sat, val, lab, np.hypot(gx, gy)))
+    out.update(_orientation(gx, gy))
+    out.update(_gist(lum))
+    out.update(_grid(lab))
+    out.update(_haze2(rgb))
     return out
 
 
@@ -261,6 +384,8 @@ def batch_features(images: Iterable[np.ndarray], size: int = WORK_SIZE) -> np.nd
 
 #: Names of the features, in the order of :func:`image_features`.
 FEATURE_NAMES: tuple[str, ...] = tuple(_feature_dict(np.full((WORK_SIZE, WORK_SIZE, 3), 0.5, np.float32)))
+#: Names of the schema-1 features (the v1 image model's), which lead :data:`FEATURE_NAMES` unchanged.
+SCHEMA1_NAMES: tuple[str, ...] = tuple(_feature_dict(np.full((WORK_SIZE, WORK_SIZE, 3), 0.5, np.float32), True))
 
 
 def feature_group(name: str) -> str:
