@@ -8,7 +8,7 @@ from factories_diffusion import make_tiny_unet
 from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
-from music2img.image.features import image_features
+from music2img.image.features import FEATURE_NAMES, image_features
 
 
 def _photos(n, seed=0):
@@ -47,7 +47,8 @@ def test_fit_rejects_bad_input():
     with pytest.raises(ValueError, match="features"):
         LandscapeChecker.fit(np.zeros((2, 5)), np.zeros((1, 5)))
     with pytest.raises(ValueError, match="quantile"):
-        LandscapeChecker.fit(np.random.default_rng(0).normal(size=(10, 88)), np.zeros((2, 88)), quantile=0)
+        LandscapeChecker.fit(np.random.default_rng(0).normal(size=(10, len(FEATURE_NAMES))),
+                             np.zeros((2, len(FEATURE_NAMES))), quantile=0)
 
 
 def test_photo_split_is_a_partition():
