@@ -23,6 +23,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 import gradio as gr  # noqa: E402
 
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.diffusion import defaults  # noqa: E402
 from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
 from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
 from music2img.film import MAX_DURATION as MAX_FILM_DURATION  # noqa: E402
@@ -180,10 +181,10 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                 describe_md = gr.Markdown(_description(*DEFAULT_VA), elem_id="describe")
                 with gr.Accordion("Settings", open=False):
                     with gr.Row():
-                        guidance = gr.Slider(1.0, 10.0, value=3.0, step=0.5, label="Guidance scale")
-                        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS["dpm"], step=1, label="Steps")
+                        guidance = gr.Slider(1.0, 10.0, value=defaults.GUIDANCE_SCALE, step=0.5, label="Guidance scale")
+                        steps = gr.Slider(1, MAX_STEPS, value=defaults.STEPS, step=1, label="Steps")
                     with gr.Row():
-                        scheduler = gr.Dropdown(sorted(SCHEDULERS), value="dpm", label="Scheduler")
+                        scheduler = gr.Dropdown(sorted(SCHEDULERS), value=defaults.SCHEDULER, label="Scheduler")
                         num_images = gr.Slider(1, 4, value=1, step=1, label="Images")
                     with gr.Row(equal_height=True):
                         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=4)
@@ -209,15 +210,13 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
             gr.Markdown(HOW_IT_WORKS)
         song_outputs_ = [emotion, valence, arousal, plane, timeline]
         settings = [guidance, steps, scheduler, seed, num_images]
-        analyse_btn.click(predict_emotion, [audio], song_outputs_, api_name="predict_emotion")
-        generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate",
-                           concurrency_id="diffusion", concurrency_limit=1)
-        m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image",
-                      concurrency_id="diffusion", concurrency_limit=1)
-        storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard",
-                             concurrency_id="diffusion", concurrency_limit=1)
-        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film",
-                                    concurrency_id="diffusion", concurrency_limit=1)
+        # song analysis and painting share the cores: one job at a time, with all of them (music2img.threads)
+        cpu = dict(concurrency_id="cpu", concurrency_limit=1)
+        analyse_btn.click(predict_emotion, [audio], song_outputs_, api_name="predict_emotion", **cpu)
+        generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate", **cpu)
+        m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image", **cpu)
+        storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard", **cpu)
+        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film", **cpu)
         film_stop.click(None, cancels=[film_event], api_visibility="private")
         scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps], api_visibility="private", queue=False)
         dice.click(lambda: random.randint(0, MAX_SEED), None, [seed], api_visibility="private", queue=False)
@@ -256,7 +255,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (env GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")), help="port (env GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     return p.parse_args(argv)
 
 

@@ -50,7 +50,7 @@ def analyse_forever(clip: str) -> None:
 
 def worker(setting: str, threads: int, repeats: int) -> None:
     """Print the JSON list of seconds for ``repeats`` pictures after one warm-up picture."""
-    import torch
+    import torch  # before music2img, whose wait-policy default must not apply: the parent chose it
     from sampling_settings import POINTS, Setting
 
     from music2img.assets import DIFFUSION_MODEL_DIR
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--setting", default="dpm-10", help="sampler setting (see sampling_settings.py)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--loads", nargs="+", choices=LOADS, default=list(LOADS))
-    p.add_argument("--clip", default=str(REPO / "assets" / "examples" / "bright_major_150bpm.ogg"),
+    p.add_argument("--clip", default=str(REPO / "assets" / "examples" / "storm_front.ogg"),
                    help="the song the audio load analyses")
     p.add_argument("--json", type=Path)
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)

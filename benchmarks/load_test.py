@@ -16,7 +16,7 @@ own latency alone, errors, and the throughput of both runs. Bounded: at most ``-
 for the whole test (requests not started by then are skipped and counted), and the server is
 stopped at the end.
 
-Usage: ``python benchmarks/load_test.py [--users 8] [--requests 24] [--think 2 6] [--tiny]``
+Usage: ``python benchmarks/load_test.py [--users 8] [--requests 24] [--think 5 25] [--tiny]``
 """
 
 from __future__ import annotations
@@ -216,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--users", type=int, default=8)
     p.add_argument("--requests", type=int, default=24, help="requests in the list (each run sends them all)")
-    p.add_argument("--think", type=float, nargs=2, default=(2.0, 6.0), metavar=("MIN", "MAX"),
-                   help="seconds a user pauses before each request (uniform)")
+    p.add_argument("--think", type=float, nargs=2, default=(5.0, 25.0), metavar=("MIN", "MAX"),
+                   help="seconds a user pauses before each request (uniform; a person listening or looking)")
     p.add_argument("--music-model", default=str(MUSIC_MODEL_DIR))
     p.add_argument("--diffusion-model", default=str(DIFFUSION_MODEL_DIR))
     p.add_argument("--tiny", action="store_true", help="serve a tiny random diffusion model instead")

@@ -36,13 +36,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-from scipy import ndimage
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402  (music2img first: it sets the OpenMP wait policy)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import ndimage  # noqa: E402
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import SAMPLER_OPTIONS, SCHEDULERS, make_scheduler  # noqa: E402
 

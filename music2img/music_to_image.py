@@ -20,13 +20,15 @@ from PIL import Image
 
 from . import film as film_lib
 from .assets import DIFFUSION_MODEL_DIR, MUSIC_MODEL_DIR
-from .diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from .diffusion import defaults
+from .diffusion.pipeline import EmotionLandscapePipeline, check_va_lists, load_pipeline
 from .diffusion.schedulers import make_scheduler
 from .film import Film
 from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .music.timeline import emotion_timeline
-from .va import QUADRANT_NAMES, check_va, quadrant
+from .threads import configure_threads
+from .va import QUADRANT_NAMES, quadrant
 
 #: ``progress(step, total)``, called after every denoising step.
 ProgressFn = Callable[[int, int], None]
@@ -35,8 +37,9 @@ ProgressFn = Callable[[int, int], None]
 class MusicToImage:
     """A :class:`MusicEmotionModel` and an :class:`EmotionLandscapePipeline`, loaded once and shared.
 
-    Calls into the pipeline are serialised by a lock (the scheduler is stateful and swapped per
-    request), so one instance can serve concurrent web requests. Audio analysis runs unlocked.
+    One instance can serve concurrent web requests: song analysis and painting run one at a time,
+    each with all the cores (see :mod:`music2img.threads`; the scheduler is also stateful and
+    swapped per request).
 
     Parameters
     ----------
@@ -52,7 +55,7 @@ class MusicToImage:
         pipeline.set_progress_bar_config(disable=True)  # progress goes to the ``progress`` callback
         self._scheduler_config = pipeline.scheduler.config
         self._schedulers: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one CPU-heavy job at a time
 
     @classmethod
     def load(
@@ -66,11 +69,10 @@ class MusicToImage:
         """Load both models from folders (or a Hub repo id for the diffusion model).
 
         ``device`` defaults to CUDA when available, else CPU; ``num_threads`` sets torch's intra-op
-        thread count (default: torch's own choice).
+        thread count (default: one per core, :func:`~music2img.threads.configure_threads`).
         Raises :class:`~music2img.errors.ModelFileError` when weights are missing.
         """
-        if num_threads is not None:
-            torch.set_num_threads(num_threads)
+        configure_threads(num_threads)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(MusicEmotionModel.load(music_model), load_pipeline(diffusion_model, device))
 
@@ -84,7 +86,8 @@ class MusicToImage:
 
         Raises :class:`~music2img.errors.AudioError` for unreadable, silent, too short or too long audio.
         """
-        return self.music_model.predict_file(audio_path)
+        with self._lock:
+            return self.music_model.predict_file(audio_path)
 
     def _scheduler(self, name: str):
         if name not in self._schedulers:
@@ -104,9 +107,10 @@ class MusicToImage:
         arousal: float,
         *,
         num_images: int = 1,
-        guidance_scale: float = 3.0,
-        steps: int = 25,
-        scheduler: str = "dpm",
+        guidance_scale: float = defaults.GUIDANCE_SCALE,
+        steps: int = defaults.STEPS,
+        scheduler: str = defaults.SCHEDULER,
+        guidance_interval: tuple[float, float] = defaults.GUIDANCE_INTERVAL,
         seed: int = 0,
         size: int | None = None,
         progress: ProgressFn | None = None,
@@ -124,7 +128,9 @@ class MusicToImage:
         steps : int
             Denoising steps.
         scheduler : str
-            One of ``"dpm"``, ``"ddim"``, ``"ddpm"``.
+            A key of :data:`~music2img.diffusion.schedulers.SCHEDULERS` (``"dpm"``, ``"unipc"``, …).
+        guidance_interval : (float, float)
+            The part of the steps that is guided, as fractions of the steps.
         seed : int
             Seed of the initial noise: the same arguments give the same images.
         size : int, optional
@@ -132,13 +138,24 @@ class MusicToImage:
         progress : callable, optional
             ``progress(step, total)`` after every denoising step.
         """
-        valence, arousal = check_va(valence, arousal)
-        if int(num_images) < 1 or int(steps) < 1:
-            raise ValueError(f"num_images and steps must be at least 1, got {num_images} and {steps}")
+        if int(num_images) < 1:
+            raise ValueError(f"num_images must be at least 1, got {num_images}")
+        generator = torch.Generator().manual_seed(int(seed))
+        return self._paint([valence], [arousal], generator, num_images=int(num_images), guidance_scale=guidance_scale,
+                           steps=steps, scheduler=scheduler, guidance_interval=guidance_interval, size=size,
+                           progress=progress)
+
+    def _paint(self, valence: list[float], arousal: list[float], generator, *, num_images: int = 1,
+               guidance_scale: float, steps: int, scheduler: str, guidance_interval: tuple[float, float],
+               size: int | None, progress: ProgressFn | None) -> list[Image.Image]:
+        """One batch through the pipeline (``num_images`` per emotion pair), upscaled to ``size``."""
+        valence, arousal = check_va_lists(valence, arousal)
+        if int(steps) < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
         callback = None if progress is None else (lambda step, total, t: progress(step, total))
-        images = self._sample(valence, arousal, num_images_per_prompt=int(num_images), guidance_scale=guidance_scale,
-                              steps=steps, scheduler=scheduler, generator=torch.Generator().manual_seed(int(seed)),
-                              output_type="pil", callback=callback)
+        images = self._sample(valence, arousal, num_images_per_prompt=num_images, guidance_scale=guidance_scale,
+                              guidance_interval=tuple(guidance_interval), steps=steps, scheduler=scheduler,
+                              generator=generator, output_type="pil", callback=callback)
         if size is not None:
             images = [im.resize((size, size), Image.LANCZOS) if max(im.size) < size else im for im in images]
         return images
@@ -157,22 +174,31 @@ class MusicToImage:
         return song, self.generate(song.valence, song.arousal, **generate_kwargs)
 
     def storyboard(
-        self, song: SongEmotion, *, sections: int = 4, seed: int = 0, progress: ProgressFn | None = None, **generate_kwargs
+        self,
+        song: SongEmotion,
+        *,
+        sections: int = 4,
+        seed: int = 0,
+        guidance_scale: float = defaults.GUIDANCE_SCALE,
+        steps: int = defaults.STEPS,
+        scheduler: str = defaults.SCHEDULER,
+        guidance_interval: tuple[float, float] = defaults.GUIDANCE_INTERVAL,
+        size: int | None = None,
+        progress: ProgressFn | None = None,
     ) -> list[tuple[Image.Image, str]]:
         """One image per section of a song: its windows split into at most ``sections`` contiguous
-        groups, each painted at the group's mean valence and arousal with the same ``seed`` (so the
-        pictures differ by emotion only). Returns ``(image, caption)`` pairs in time order;
-        ``progress(step, total)`` counts the steps of all sections together."""
+        groups, each painted at the group's mean valence and arousal from the same ``seed``'s noise
+        (so the pictures differ by emotion only; each is the picture :meth:`generate` paints there),
+        all in one batch. Returns ``(image, caption)`` pairs in time order."""
         groups = np.array_split(np.arange(len(song.windows)), min(sections, len(song.windows)))
-        out = []
-        for k, group in enumerate(groups):
-            windows = [song.windows[i] for i in group]
-            v = float(np.mean([w.valence for w in windows]))
-            a = float(np.mean([w.arousal for w in windows]))
-            sub = None if progress is None else (lambda i, n, k=k: progress(k * n + i, len(groups) * n))
-            image = self.generate(v, a, num_images=1, seed=seed, progress=sub, **generate_kwargs)[0]
-            out.append((image, f"{windows[0].start:.0f}–{windows[-1].end:.0f} s · {QUADRANT_NAMES[quadrant(v, a)]}"))
-        return out
+        windows = [[song.windows[i] for i in group] for group in groups]
+        vs = [float(np.mean([w.valence for w in ws])) for ws in windows]
+        as_ = [float(np.mean([w.arousal for w in ws])) for ws in windows]
+        generators = [torch.Generator().manual_seed(int(seed)) for _ in groups]
+        images = self._paint(vs, as_, generators, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler,
+                             guidance_interval=guidance_interval, size=size, progress=progress)
+        return [(image, f"{ws[0].start:.0f}–{ws[-1].end:.0f} s · {QUADRANT_NAMES[quadrant(v, a)]}")
+                for image, ws, v, a in zip(images, windows, vs, as_)]
 
     def film(self, audio_path: str | os.PathLike, out: str | os.PathLike, *, progress: ProgressFn | None = None,
              **film_kwargs) -> Film:
@@ -231,7 +257,8 @@ class MusicToImage:
         y = load_audio(audio_path, SAMPLE_RATE)
         start, duration = film_lib.film_span(len(y) / SAMPLE_RATE, start, duration, max_duration)
         first = round(start * SAMPLE_RATE)
-        timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
+        with self._lock:
+            timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
         yield 0.0, duration
         unet = self.pipeline.unet.config
         paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)

@@ -14,6 +14,7 @@ from factories_diffusion import make_tiny_pipeline
 from PIL import Image
 
 from music2img.cli import main
+from music2img.diffusion import defaults
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,7 +35,8 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert rc == 0
     record = _json(capsys.readouterr().out)
     assert record["valence"] == 7 and record["arousal"] == 3 and record["seed"] == 5
-    assert record["scheduler"] == "dpm" and record["steps"] == 2 and record["guidance"] == 3.0
+    assert record["scheduler"] == defaults.SCHEDULER and record["steps"] == 2 and record["guidance"] == defaults.GUIDANCE_SCALE
+    assert record["guidance_interval"] == list(defaults.GUIDANCE_INTERVAL)
     assert record["paths"] == [str(out)] and Image.open(out).size == (16, 16)
 
 
@@ -72,7 +74,8 @@ def test_out_of_range_emotion(tiny_model, tmp_path, capsys):
     assert rc == 2 and "valence" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--valence", "5"], ["--valence", "5", "--arousal", "5", "--num-images", "2"]])
+@pytest.mark.parametrize("argv", [["--valence", "5"], ["--valence", "5", "--arousal", "5", "--num-images", "2"],
+                                  ["--valence", "5", "--arousal", "5", "--guidance-interval", "0.6", "0.2"]])
 def test_usage_errors(tiny_model, tmp_path, argv):
     with pytest.raises(SystemExit) as exc:
         main(["generate", *argv, "--model", str(tiny_model), "--out", str(tmp_path / "x.png")])

@@ -126,9 +126,41 @@ def test_storyboard_paints_each_section_at_its_mean_emotion(m2i):
     board = m2i.storyboard(song, sections=2, seed=9, progress=lambda i, n: calls.append((i, n)), **FAST)
     assert [caption.split(" ·")[0] for _, caption in board] == ["0–90 s", "90–150 s"]
     expected = [m2i.generate(3.0, 7.0, seed=9, **FAST)[0], m2i.generate(5.5, 4.5, seed=9, **FAST)[0]]
-    for (image, _), want in zip(board, expected):
-        np.testing.assert_array_equal(np.asarray(image), np.asarray(want))
-    assert calls == [(i, 6) for i in range(1, 7)]
+    for (image, _), want in zip(board, expected):  # one batch: equal up to rounding of the batched arithmetic
+        assert np.abs(np.asarray(image, dtype=int) - np.asarray(want, dtype=int)).max() <= 1
+    assert calls == [(1, 3), (2, 3), (3, 3)]  # the sections are painted together
+
+
+def test_analysis_and_painting_take_turns(m2i, monkeypatch):
+    """Song analysis and painting never run at once (each uses all the cores)."""
+    import time
+
+    events = []
+    started = threading.Event()
+
+    def slow_predict(path):
+        events.append(("analysis", "start", time.perf_counter()))
+        started.set()
+        time.sleep(0.3)
+        events.append(("analysis", "end", time.perf_counter()))
+        return "song"
+
+    monkeypatch.setattr(m2i.music_model, "predict_file", slow_predict)
+    worker = threading.Thread(target=m2i.analyse, args=("x.wav",))
+    worker.start()
+    started.wait()
+    m2i.generate(5.0, 5.0, progress=lambda i, n: events.append(("paint", i, time.perf_counter())), **FAST)
+    worker.join()
+    end = next(t for kind, what, t in events if (kind, what) == ("analysis", "end"))
+    assert all(t > end for kind, _, t in events if kind == "paint")
+
+
+def test_guidance_interval_reaches_the_pipeline(m2i, monkeypatch):
+    batches = []
+    forward = m2i.pipeline.unet.forward
+    monkeypatch.setattr(m2i.pipeline.unet, "forward", lambda x, *a, **k: (batches.append(len(x)), forward(x, *a, **k))[1])
+    m2i.generate(2.0, 8.0, guidance_scale=5.0, guidance_interval=(0.0, 0.5), seed=4, **FAST)
+    assert batches == [2, 2, 1]  # steps 0 and 1 of 3 guided (cond + uncond), step 2 conditional only
 
 
 def test_load_reports_missing_models(tmp_path):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..assets import DIFFUSION_MODEL_DIR
+from ..diffusion import defaults
 from ..errors import Music2ImgError
 from ._files import report_error
 
@@ -23,9 +24,14 @@ def register(subparsers) -> None:
     src.add_argument("--audio", type=Path, metavar="FILE", help="take valence and arousal from this song")
     p.add_argument("--arousal", type=float, help="arousal on the 1–9 scale (with --valence)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--steps", type=int, help="denoising steps (default: 25 for dpm, 50 for ddim, 1000 for ddpm)")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default: %(default)s)")
-    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default="dpm", help="sampler (default: %(default)s)")
+    p.add_argument("--steps", type=int, help=f"denoising steps (default: {defaults.STEPS} for {defaults.SCHEDULER}, "
+                   "50 for ddim, 1000 for ddpm)")
+    p.add_argument("--guidance", type=float, default=defaults.GUIDANCE_SCALE,
+                   help="classifier-free guidance scale (default: %(default)s)")
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL, metavar=("START", "END"),
+                   help="guide only this part of the steps, as fractions (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=defaults.SCHEDULER, help="sampler (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
     p.add_argument("--num-images", type=int, default=1, metavar="K", help="images to generate (default: %(default)s)")
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
                    help="pipeline folder or Hugging Face repo id (default: %(default)s)")
@@ -61,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--arousal goes with --valence, not with --audio")
     if args.num_images < 1:
         args.parser.error("--num-images must be at least 1")
+    start, end = args.guidance_interval
+    if not 0 <= start <= end <= 1:
+        args.parser.error(f"--guidance-interval needs 0 ≤ START ≤ END ≤ 1, got {start:g} {end:g}")
     try:
         paths = _paths(args.out, args.num_images)
     except ValueError as exc:
@@ -71,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from ..diffusion.pipeline import check_va_lists, load_pipeline
     from ..diffusion.schedulers import DEFAULT_STEPS, make_scheduler
     from ..files import atomic_path
+    from ..threads import configure_threads
 
+    configure_threads(args.threads)
     try:
         valence, arousal, extra = _emotion(args)
         check_va_lists(valence, arousal)
@@ -81,12 +92,14 @@ def run(args: argparse.Namespace) -> int:
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     steps = args.steps or DEFAULT_STEPS[args.scheduler]
     images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,
-                  num_inference_steps=steps, generator=torch.Generator().manual_seed(args.seed)).images
+                  guidance_interval=tuple(args.guidance_interval), num_inference_steps=steps,
+                  generator=torch.Generator().manual_seed(args.seed)).images
     for image, path in zip(images, paths):
         with atomic_path(path) as tmp:
             image.save(tmp, format="PNG")
     record = {"valence": round(valence, 3), "arousal": round(arousal, 3), **extra, "seed": args.seed,
-              "scheduler": args.scheduler, "steps": steps, "guidance": args.guidance, "model": str(args.model),
+              "scheduler": args.scheduler, "steps": steps, "guidance": args.guidance,
+              "guidance_interval": list(args.guidance_interval), "model": str(args.model),
               "paths": [str(p) for p in paths]}
     print(json.dumps(record), flush=True)
     return 0

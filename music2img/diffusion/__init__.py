@@ -1,7 +1,19 @@
-"""Stage 2, emotion → image: the AdaIN ``EmotionUNet``, its ``DiffusionPipeline`` and the noise schedules."""
+"""Stage 2, emotion → image: the AdaIN ``EmotionUNet``, its ``DiffusionPipeline`` and the noise schedules.
 
-from .pipeline import EmotionLandscapePipeline, load_pipeline
-from .schedulers import SCHEDULERS, make_scheduler, training_scheduler
-from .unet import EmotionUNet
+Names are loaded on first use, so that ``music2img.diffusion.defaults`` is cheap to import.
+"""
 
-__all__ = ["SCHEDULERS", "EmotionLandscapePipeline", "EmotionUNet", "load_pipeline", "make_scheduler", "training_scheduler"]
+import importlib
+
+_SOURCES = {
+    "EmotionLandscapePipeline": "pipeline", "load_pipeline": "pipeline",
+    "SCHEDULERS": "schedulers", "make_scheduler": "schedulers", "training_scheduler": "schedulers",
+    "EmotionUNet": "unet",
+}
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
