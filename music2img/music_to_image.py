@@ -28,7 +28,7 @@ from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .music.timeline import emotion_timeline
 from .threads import configure_threads
-from .va import QUADRANT_NAMES, quadrant
+from .va import QUADRANT_NAMES, check_va, quadrant
 
 #: ``progress(step, total)``, called after every denoising step.
 ProgressFn = Callable[[int, int], None]
