@@ -184,7 +184,7 @@ def sunny_ride() -> Piece:
         + steps("x..x..x.x..x..x.", LOW_CONGA, 85, t) + steps("x...x...x...x...", COWBELL, 80, t)
         + (steps("X", CRASH, 110, t, length=2) if i % 4 == 0 else [])))
     drums += steps("X", KICK, 115, end) + steps("X", CRASH, 120, end, length=4)
-    return Piece("sunny_ride", "Q1 happy · Sunny ride: Latin pop, 144 bpm, C major", "Q1", 144, end + 4, (
+    return Piece("sunny_ride", "Q1 happy · Sunny ride (Latin pop, 144 bpm)", "Q1", 144, end + 4, (
         Part(0, tuple(drums), drums=True, volume=127),
         Part(34, tuple(_bars(chords, lambda c, t: steps("x.x.x.x.", root[c], 105, t, 0.5)) + seq("C2/4", end, 110, 1.0)), volume=75),
         Part(1, tuple(_bars(chords, lambda c, t: steps("x..x..x.x.x..x..", voicing[c], 85, t)) + seq("C4+E4+G4+C5/4", end, 95, 1.0)),
@@ -229,7 +229,7 @@ def storm_front() -> Piece:
     rising = ["E5+F5", "F5+F#5", "F#5+G5", "G5+G#5"]  # a minor second climbing every two bars
     tremolo = [n for k, i in enumerate(section2[::2]) for n in seq(f"{rising[k]}/8", 4.0 * i, 100, 1.0)]
     stabs = steps(hits, "E4+F4+A#4", 125, stop, length=0.3)
-    return Piece("storm_front", "Q2 tense · Storm front: metal, 172 bpm, E Phrygian", "Q2", 172, stop + 4, (
+    return Piece("storm_front", "Q2 tense · Storm front (metal, 172 bpm)", "Q2", 172, stop + 4, (
         Part(0, tuple(drums), drums=True, volume=110),
         Part(30, tuple(guitar), volume=110, pan=40),
         Part(29, tuple(guitar), volume=90, pan=88),
@@ -258,7 +258,7 @@ def letters_never_sent() -> Piece:
     strings = [n for c, t, d in zip(chords, starts, beats) for n in seq(f"{c}/{d}", t, 45, 1.0)]
     cello = [n for b, t, d in zip(bass, starts, beats) for n in seq(f"{b}/{d}", t, 58, 1.0)]
     grief = seq("A2+A#2/8 " * 3 + "A2+A#2/4", 0, 60, 1.0)  # low strings grind A against B♭, bowed every two bars
-    return Piece("letters_never_sent", "Q3 sad · Letters never sent: piano and strings, 60 bpm, A minor", "Q3", 60, 28, (
+    return Piece("letters_never_sent", "Q3 sad · Letters never sent (piano lament, 60 bpm)", "Q3", 60, 28, (
         Part(0, tuple(left + melody), volume=95, reverb=60),
         Part(49, tuple(strings), volume=70, reverb=70, pan=44),
         Part(42, tuple(cello), volume=80, reverb=70, pan=84),
@@ -277,7 +277,7 @@ def morning_tea() -> Piece:
     melody = seq("F#5/1.5 E5/.5 D5/1 A4/1 B4/2 D5/1 E5/1 F#5/2 D5/1 B4/1 C#5/1 B4/1 A4/2 "
                  "A5/1.5 F#5/.5 E5/1 D5/1 B4/1 D5/1 G5/2 F#5/1 E5/1 C#5/1 E5/1 D5/4", velocity=70, legato=0.97)
     pads = _bars(chords, lambda c, t: seq(f"{pad[c]}/4", t, 50, 1.0)) + seq(f"{pad['D']}/4", 28, 50, 1.0)
-    return Piece("morning_tea", "Q4 calm · Morning tea: guitar, flute and pad, 76 bpm, D major", "Q4", 76, 32, (
+    return Piece("morning_tea", "Q4 calm · Morning tea (guitar and flute, 76 bpm)", "Q4", 76, 32, (
         Part(24, tuple(picking), volume=100, reverb=60, pan=48),
         Part(73, tuple(melody), volume=85, reverb=70, pan=76),
         Part(89, tuple(pads), volume=70, reverb=80),
