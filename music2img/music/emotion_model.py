@@ -7,7 +7,8 @@ prediction and the song's emotion is the mean over windows, weighted by window l
 A saved model is a folder::
 
     model.joblib   the fitted regressor (joblib, compressed)
-    model.json     sha256 of model.joblib, feature schema version and names, metadata
+    model.json     sha256 of model.joblib, feature schema version and names, the spread
+                   calibration (:mod:`music2img.music.calibration`) and metadata
 
 :meth:`MusicEmotionModel.load` checks the SHA-256 *before* unpickling, so a replaced or truncated
 file is refused rather than executed.
@@ -26,6 +27,7 @@ from ..errors import ModelFileError
 from ..files import load_checked_joblib, save_checked_joblib
 from ..va import VA_MAX, VA_MIN, quadrant
 from .audio import SAMPLE_RATE, check_signal, frame_windows, load_audio, resample
+from .calibration import SpreadCalibration
 from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_windows
 
 MODEL_FILE = "model.joblib"
@@ -69,9 +71,13 @@ class MusicEmotionModel:
         The feature schema version it was fitted on; must equal the current ``SCHEMA_VERSION``.
     metadata : dict, optional
         Anything JSON-serialisable to keep with the model (training data, metrics, parameters).
+    calibration : SpreadCalibration, optional
+        Fitted on out-of-fold predictions; applied to the regressor's output before clipping, so
+        every caller gets predictions with the targets' spread. ``None``: raw regressor output.
     """
 
-    def __init__(self, regressor, feature_names: list[str], schema_version: str, metadata: dict | None = None):
+    def __init__(self, regressor, feature_names: list[str], schema_version: str, metadata: dict | None = None,
+                 calibration: SpreadCalibration | None = None):
         if str(schema_version) != SCHEMA_VERSION or list(feature_names) != FEATURE_NAMES:
             raise ModelFileError(
                 f"the model was fitted on feature schema v{schema_version} ({len(feature_names)} features) but this "
@@ -81,6 +87,7 @@ class MusicEmotionModel:
         self.feature_names = list(feature_names)
         self.schema_version = str(schema_version)
         self.metadata = dict(metadata or {})
+        self.calibration = calibration
 
     @classmethod
     def load(cls, path: str | os.PathLike = MUSIC_MODEL_DIR) -> "MusicEmotionModel":
@@ -89,22 +96,33 @@ class MusicEmotionModel:
         regressor, config = load_checked_joblib(
             path, model_file=MODEL_FILE, config_file=CONFIG_FILE, required=("feature_names", "schema_version"),
             what="music emotion model", hint="train one with train/music_emotion.py")
-        return cls(regressor, config["feature_names"], config["schema_version"], config.get("metadata"))
+        calibration = None
+        if config.get("calibration") is not None:
+            try:
+                calibration = SpreadCalibration.from_dict(config["calibration"])
+            except ValueError as exc:
+                raise ModelFileError(f"{path}: {exc}") from None
+        return cls(regressor, config["feature_names"], config["schema_version"], config.get("metadata"), calibration)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``model.joblib`` (compressed) and ``model.json`` into the folder ``path``, each atomically."""
         config = {"schema_version": self.schema_version, "feature_names": self.feature_names,
-                  "targets": ["valence", "arousal"], "metadata": self.metadata}
+                  "targets": ["valence", "arousal"], "metadata": self.metadata,
+                  "calibration": self.calibration.to_dict() if self.calibration is not None else None}
         save_checked_joblib(self.regressor, path, config, model_file=MODEL_FILE, config_file=CONFIG_FILE, compress=3)
 
     def predict_features(self, X: np.ndarray) -> np.ndarray:
-        """``(n, 2)`` (valence, arousal) for feature rows ``X`` of shape ``(n, n_features)``, clipped to 1–9."""
+        """``(n, 2)`` (valence, arousal) for feature rows ``X`` of shape ``(n, n_features)``: the
+        regressor's output, calibrated when the model has a calibration, clipped to 1–9."""
         X = np.asarray(X, dtype=np.float32)
         if X.ndim == 1:
             X = X[None, :]
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             raise ValueError(f"expected features of shape (n, {len(self.feature_names)}), got {X.shape}")
-        return np.clip(np.asarray(self.regressor.predict(X), dtype=float).reshape(len(X), 2), VA_MIN, VA_MAX)
+        va = np.asarray(self.regressor.predict(X), dtype=float).reshape(len(X), 2)
+        if self.calibration is not None:
+            va = self.calibration.transform(va)
+        return np.clip(va, VA_MIN, VA_MAX)
 
     def predict_audio(self, y: np.ndarray, sr: int = SAMPLE_RATE) -> SongEmotion:
         """Emotion of a mono signal: per-window predictions and their length-weighted mean.
