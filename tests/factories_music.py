@@ -1,9 +1,10 @@
-"""Tiny music emotion models for tests (no real training)."""
+"""Tiny music emotion models and MIDI files for tests (no real training)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import mido
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 
@@ -20,4 +21,23 @@ def make_tiny_music_model(path: str | Path, seed: int = 0) -> Path:
     forest = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=seed).fit(X, Y)
     path = Path(path)
     MusicEmotionModel(forest, FEATURE_NAMES, SCHEMA_VERSION, metadata={"tiny": True}).save(path)
+    return path
+
+
+def write_midi(path: Path, seconds: float = 4.0, minor: bool = False, tempo: bool = True, program: bool = True) -> Path:
+    """A piano arpeggio of ``seconds`` at 120 bpm (a quarter note every 0.5 s)."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    if tempo:
+        track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    if program:
+        track.append(mido.Message("program_change", channel=0, program=0, time=0))
+    chord = [57, 60, 64] if minor else [57, 61, 64]
+    for i in range(int(seconds * 2)):
+        note = chord[i % 3] + 12 * (i // 3 % 2)
+        track.append(mido.Message("note_on", note=note, velocity=80, time=0))
+        track.append(mido.Message("note_off", note=note, velocity=0, time=480))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    midi.save(path)
     return path

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 
 import pandas as pd
 import pytest
 import soundfile as sf
 from conftest import REPO, synth_music
+from factories_music import write_midi
 
 from music2img.music.emotion_model import MusicEmotionModel
+from music2img.music.midi_render import find_soundfonts
 
 #: Tag → (valence, arousal), one word per quadrant, in QUADRANT_SOUND order (Q1, Q2, Q3, Q4).
 TAGS = {"cheerful": (8.0, 7.0), "angry": (2.5, 7.5), "gloomy": (2.0, 3.0), "serene": (7.5, 2.0)}
@@ -51,7 +54,7 @@ def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
               "--storage", storage, "--cv-folds", "2", "--seed", "1"]
     assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets", "--nested"]) == 0
     for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json",
-                 "pred_vs_true.png", "feature_importance.png", "confusion.png"):
+                 "pred_vs_true.png", "feature_importance.png", "confusion.png", "spread.png"):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
     assert card["data"]["clips"] == 12 and card["split"]["train"] + card["split"]["test"] == 12
@@ -70,6 +73,11 @@ def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     assert card["target_offset_final"] == pytest.approx([0.0, 0.125])
     model = MusicEmotionModel.load(out)
     assert model.metadata["clips"] == 12 and model.regressor.get_params()["n_estimators"] == card["params"]["n_estimators"]
+    # Spread calibration: every method measured raw and calibrated, the default (linear) shipped and applied.
+    assert set(nested["by_calibration"]) == {"none", "linear", "quantile"} and "predictions" not in nested
+    assert nested["regression"] == nested["by_calibration"]["linear"]["regression"]
+    assert card["calibration"] == "linear" and model.calibration is not None and model.calibration.method == "linear"
+    assert "## Spread calibration" in (out / "MODEL_CARD.md").read_text()
 
     # The study is stored: asking for 3 trials runs only one more (resume), features come from the cache.
     assert train_module.main(common + ["--trials", "3", "--eval-folds", "0"]) == 0
@@ -89,3 +97,37 @@ def test_bad_dataset_argument(train_module, capsys):
     with pytest.raises(SystemExit):
         train_module.main(["--dataset", "mp3:/x"])
     assert "KIND:PATH" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not find_soundfonts() or shutil.which("fluidsynth") is None,
+                    reason="fluidsynth and a General MIDI SoundFont are needed")
+def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
+    """4Q plus sign-labelled MIDI phrases of four games: folds by game, VGMIDI metrics per phrase."""
+    root, lexicon = tiny_4q
+    vg = tmp_path / "vgmidi"
+    rows = []
+    for i, (q, v, a) in enumerate([("Q1", 1, 1), ("Q2", -1, 1), ("Q3", -1, -1), ("Q4", 1, -1)]):
+        name = f"midi/game{i}_{q}.mid"
+        write_midi(vg / name, seconds=4.0, minor=v < 0)
+        rows.append({"file": name, "series": f"game {i}", "game": f"game {i}", "piece": q,
+                     "valence_sign": v, "arousal_sign": a, "quadrant": q})
+    pd.DataFrame(rows).to_csv(vg / "labels.csv", index=False)
+    out = tmp_path / "model"
+    assert train_module.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--dataset", f"vgmidi:{vg}",
+                              "--render-dir", str(tmp_path / "renders"), "--augment", "1", "--out", str(out),
+                              "--cache-dir", str(tmp_path / "cache"), "--cv-folds", "2", "--test-size", "0.5",
+                              "--trials", "1", "--eval-folds", "0", "--center-targets", "--nested"]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["data"]["datasets"]["vgmidi"] == {"clips": 8, "groups": 4, "skipped": 0, "pieces": 4}
+    # Every phrase is a test phrase once; its game is never in the training part.
+    nested = card["nested"]
+    assert nested["vgmidi"]["n"] == 4 and nested["vgmidi"]["groups"] == 4
+    assert {"macro_f1", "valence_auc", "arousal_auc", "augmented"} <= set(nested["vgmidi"])
+    assert set(nested["by_calibration"]["linear"]["vgmidi"]) >= {"valence_std", "arousal_std"}
+    assert nested["quadrant_dataset"]["n"] == 12  # 4Q metrics on the 4Q clips only
+    # The 4Q targets alone set the re-centring (the phrases' targets are 5 ± levels already).
+    assert card["target_offset_final"] == pytest.approx([0.0, 0.125])
+    text = (out / "MODEL_CARD.md").read_text()
+    assert "VGMIDI piano phrases of unseen games" in text and "4 phrases of 4 games" in text
+    assert (out / "vgmidi.png").is_file()
+    assert MusicEmotionModel.load(out).calibration is not None

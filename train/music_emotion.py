@@ -3,24 +3,33 @@
 
 Steps:
 
-1. load the datasets (``--dataset KIND:PATH``, several allowed) and extract (cached) features;
-2. hold out ~20% of the clips, split by *group* (artist; song for DEAM/PMEmo) and stratified
-   by quadrant — no artist is on both sides;
+1. load the datasets (``--dataset KIND:PATH``, several allowed; VGMIDI's MIDI phrases are rendered
+   with FluidSynth, with augmented renderings, into ``--render-dir``) and extract (cached) features;
+2. hold out ~20% of each dataset, split by *group* (artist; song for DEAM/PMEmo; game for VGMIDI)
+   and stratified by quadrant — no artist or game is on both sides;
 3. tune the forest with Optuna (TPE, ``--trials``) by grouped K-fold CV on the training part
    only, minimising the mean MSE over valence and arousal; ``--storage sqlite:///…`` makes an
    interrupted study resume;
-4. fit the best forest on the training part and evaluate it once on the held-out part
-   (MSE, MAE, RMSE, R², explained variance, Pearson r per dimension; quadrant accuracy and
-   macro-F1); optionally a repeated 10-fold grouped CV macro-F1 over all clips for comparison with the
-   literature;
-5. refit on all clips with the best parameters and save the model, the model card (Markdown +
-   JSON) and the plots into ``--out`` (default ``assets/music_emotion``).
+4. fit the spread calibration (``--calibration``, :mod:`music2img.music.calibration`) on
+   out-of-fold predictions of the training part (grouped K-fold, the held-out part never seen);
+5. fit the best forest on the training part and evaluate it once on the held-out part, raw and
+   with each calibration (MSE, MAE, RMSE, R², explained variance, Pearson r and the predictions'
+   standard deviation per dimension; quadrant accuracy and macro-F1); optionally every outer fold
+   in turn (``--nested``) and a repeated 10-fold grouped CV macro-F1 over all clips for comparison
+   with the literature;
+6. refit on all clips with the best parameters, calibrate on out-of-fold predictions of all clips,
+   and save the model, the model card (Markdown + JSON) and the plots into ``--out`` (default
+   ``assets/music_emotion``).
 
 Example::
 
     python train/music_emotion.py --dataset 4q:../shared/data/music/4q \\
         --lexicon ../shared/data/music/mood_lexicon.csv --cache-dir work/music_cache \\
         --trials 50 --storage sqlite:///work/music_optuna.db
+
+    # with the VGMIDI piano phrases (sign labels, evaluated by game)
+    python train/music_emotion.py --dataset 4q:../shared/data/music/4q \\
+        --dataset vgmidi:../shared/data/music/vgmidi --center-targets --nested
 """
 
 from __future__ import annotations
@@ -40,7 +49,8 @@ sys.path.insert(0, str(REPO))
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
 from music2img.errors import Music2ImgError  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.music.datasets import LOADERS, load_dataset  # noqa: E402
+from music2img.music.calibration import METHODS, SpreadCalibration  # noqa: E402
+from music2img.music.datasets import LOADERS, VGMIDI_LEVELS, load_dataset  # noqa: E402
 from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
 from music2img.music.feature_cache import extract_many  # noqa: E402
 from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION  # noqa: E402
@@ -61,18 +71,55 @@ def parse_dataset(spec: str) -> tuple[str, Path]:
     return kind.lower(), Path(path)
 
 
-def load_table(specs: list[tuple[str, Path]], lexicon: Path | None) -> tuple[pd.DataFrame, dict[str, int]]:
-    """All datasets in one table, and the number of rows skipped per dataset."""
+def load_table(specs: list[tuple[str, Path]], args) -> tuple[pd.DataFrame, dict[str, int]]:
+    """All datasets in one table, and the number of rows skipped per dataset.
+
+    Added columns: ``label_quadrant`` (the dataset's quadrant, else that of the targets),
+    ``continuous`` (targets are ratings or norms, not VGMIDI's signs: these rows set the
+    re-centring, the calibration and the regression metrics) and ``weight`` (1 per row; the rows of
+    one VGMIDI phrase share ``--vgmidi-weight``).
+    """
     tables, skipped = [], {}
     for kind, path in specs:
-        kwargs = {"lexicon_csv": lexicon} if kind == "4q" else {}
+        kwargs = {}
+        if kind == "4q":
+            kwargs = {"lexicon_csv": args.lexicon}
+        elif kind == "vgmidi":
+            kwargs = {"render_dir": args.render_dir, "soundfonts": args.soundfont, "augment": args.augment,
+                      "seed": args.seed}
         tables.append(load_dataset(kind, path, **kwargs))
         skipped[kind] = skipped.get(kind, 0) + len(tables[-1].attrs.get("skipped", []))
     table = pd.concat(tables, ignore_index=True)
     # Quadrant labels where the dataset has none: from the continuous targets.
     derived = quadrants(table["valence"], table["arousal"])
     table["label_quadrant"] = table["quadrant"].where(table["quadrant"].notna(), pd.Series(derived))
+    table["continuous"] = table["source"] != "vgmidi"
+    table["weight"] = 1.0
+    if "piece" in table:
+        pieces = table["piece"].notna()
+        table.loc[pieces, "weight"] = args.vgmidi_weight / table.loc[pieces].groupby("piece")["piece"].transform("size")
     return table, skipped
+
+
+class Data:
+    """Features ``X``, targets ``Y``, row weights ``W`` and the ``table`` rows they belong to."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, table: pd.DataFrame):
+        self.X, self.Y, self.table = X, Y, table.reset_index(drop=True)
+        self.W = self.table["weight"].to_numpy(dtype=float)
+        self.continuous = self.table["continuous"].to_numpy(dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.Y)
+
+    def sub(self, idx) -> "Data":
+        return Data(self.X[idx], self.Y[idx], self.table.iloc[idx])
+
+    def shifted(self, center: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(targets, offset)``: the targets with ``offset`` added to the continuous rows, putting
+        their mean at the neutral 5 (zero offset unless ``center``)."""
+        offset = target_offset(self.Y[self.continuous], center) if self.continuous.any() else np.zeros(2)
+        return self.Y + offset * self.continuous[:, None], offset
 
 
 # --------------------------------------------------------------------------- model
@@ -105,27 +152,46 @@ def grouped_folds(y_quadrant: np.ndarray, groups: np.ndarray, n_splits: int, see
     return list(GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y_quadrant, groups))
 
 
+def make_folds(table: pd.DataFrame, n_splits: int, seed: int):
+    """:func:`grouped_folds` of each source on its own, fold ``k`` of every source together: each
+    fold holds out the same share of every dataset (artists of 4Q, games of VGMIDI)."""
+    folds = [(np.array([], dtype=int), np.array([], dtype=int))] * n_splits
+    for _, part in table.groupby("source", sort=True):
+        rows = part.index.to_numpy()
+        for k, (tr, te) in enumerate(grouped_folds(part["label_quadrant"].to_numpy(), part["group"].to_numpy(),
+                                                   n_splits, seed)):
+            folds[k] = (np.concatenate([folds[k][0], rows[tr]]), np.concatenate([folds[k][1], rows[te]]))
+    return [(np.sort(tr), np.sort(te)) for tr, te in folds]
+
+
+def fit_forest(params: dict, data: Data, targets: np.ndarray, args):
+    return make_forest(params, args.seed, args.n_jobs).fit(data.X, targets, sample_weight=data.W)
+
+
 def best_cv(study, args) -> float:
     """The best trial's CV score in the objective's own terms (macro-F1, not 1 − macro-F1)."""
     return float(1.0 - study.best_value if args.objective == "macro_f1" else study.best_value)
 
 
-def tune(X, Y, quad, groups, args, study_name: str) -> "optuna.Study":  # noqa: F821
+def tune(data: Data, args, study_name: str) -> "optuna.Study":  # noqa: F821
+    """Optuna study of the forest's hyper-parameters by :func:`make_folds` CV on ``data``: weighted
+    MSE of (valence, arousal), or 1 − quadrant macro-F1, over the validation rows."""
     import optuna
     from sklearn.metrics import f1_score
 
-    folds = grouped_folds(quad, groups, args.cv_folds, args.seed)
+    folds = make_folds(data.table, args.cv_folds, args.seed)
+    quad = data.table["label_quadrant"].to_numpy()
 
     def objective(trial) -> float:
         params = suggest_params(trial)
         losses = []
         for step, (tr, va) in enumerate(folds):
-            pred = make_forest(params, args.seed, args.n_jobs).fit(X[tr], Y[tr]).predict(X[va])
+            pred = fit_forest(params, data.sub(tr), data.Y[tr], args).predict(data.X[va])
             if args.objective == "macro_f1":
                 losses.append(1.0 - float(f1_score(quad[va], quadrants(pred[:, 0], pred[:, 1]), labels=list(QUADRANTS),
                                                    average="macro", zero_division=0)))
             else:
-                losses.append(float(np.mean((pred - Y[va]) ** 2)))
+                losses.append(float(np.average(((pred - data.Y[va]) ** 2).mean(axis=1), weights=data.W[va])))
             trial.report(float(np.mean(losses)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -168,7 +234,9 @@ def regression_metrics(Y_true: np.ndarray, Y_pred: np.ndarray) -> dict:
             "rmse": float(np.sqrt(mse)),
             "r2": float(r2_score(t, p)),
             "explained_variance": float(explained_variance_score(t, p)),
-            "pearson_r": float(pearsonr(t, p)[0]) if np.std(p) > 0 else float("nan"),
+            "pearson_r": float(pearsonr(t, p)[0]) if np.std(p) > 0 and np.std(t) > 0 else float("nan"),
+            "pred_std": float(np.std(p)),
+            "true_std": float(np.std(t)),
         }
     return out
 
@@ -196,36 +264,101 @@ def split_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, dataset_quadrants: np.
     return out
 
 
-def tune_fit_evaluate(X, Y, table: pd.DataFrame, train_idx, test_idx, args, study_name: str):
-    """Tune on the training part, fit, and evaluate once on the test part:
-    ``(study, forest, predictions, metrics)``.
+def sign_metrics(table: pd.DataFrame, Y_pred: np.ndarray) -> dict:
+    """Metrics for data labelled by sign (VGMIDI): per phrase, the mean prediction over the windows
+    of its reference rendering (as a song is predicted) against the phrase's quadrant: quadrant
+    accuracy and macro-F1, ROC AUC of the predicted valence (arousal) for telling positive from
+    negative valence (arousal), the predictions' standard deviation; and the same per augmented
+    window under ``augmented``."""
+    from sklearn.metrics import roc_auc_score
+
+    def metrics(quad: np.ndarray, P: np.ndarray) -> dict:
+        out = quadrant_metrics(quad, P) | {"n": len(quad)}
+        for j, (dim, positive) in enumerate((("valence", ("Q1", "Q4")), ("arousal", ("Q1", "Q2")))):
+            y = np.isin(quad, positive)
+            out[f"{dim}_auc"] = float(roc_auc_score(y, P[:, j])) if 0 < y.sum() < len(y) else float("nan")
+            out[f"{dim}_std"] = float(P[:, j].std())
+        return out
+
+    reference = (table["rendering"] == "reference").to_numpy()
+    pieces = pd.DataFrame(Y_pred[reference], columns=list(DIMS)).assign(
+        piece=table["piece"].to_numpy()[reference], quadrant=table["quadrant"].to_numpy()[reference],
+        group=table["group"].to_numpy()[reference]).groupby("piece", sort=True)
+    per_piece = pieces[list(DIMS)].mean()
+    out = metrics(pieces["quadrant"].first().to_numpy(), per_piece.to_numpy()) | {
+        "groups": int(pieces["group"].first().nunique()), "predictions": per_piece.to_numpy().tolist(),
+        "quadrants": pieces["quadrant"].first().tolist()}
+    if (~reference).any():
+        out["augmented"] = metrics(table["quadrant"].to_numpy()[~reference], Y_pred[~reference])
+    return out
+
+
+def evaluate(data: Data, targets: np.ndarray, Y_pred: np.ndarray) -> dict:
+    """:func:`split_metrics` on the rows with continuous targets, :func:`sign_metrics` of each
+    sign-labelled source under its name."""
+    c = data.continuous
+    out = split_metrics(targets[c], Y_pred[c], data.table["quadrant"].to_numpy()[c]) if c.any() else {}
+    for source, part in data.table[~c].groupby("source"):
+        out[source] = sign_metrics(part, Y_pred[part.index.to_numpy()])
+    return out
+
+
+def fit_calibrations(data: Data, params: dict, args) -> dict[str, SpreadCalibration]:
+    """Every calibration method fitted on out-of-fold predictions (:func:`make_folds`) of the rows
+    with continuous targets (re-centred) of ``data``."""
+    oof = out_of_fold(data, params, args.cv_folds, args.seed, args)
+    targets, _ = data.shifted(args.center_targets)
+    c = data.continuous
+    return {method: SpreadCalibration(method).fit(oof[c], targets[c]) for method in METHODS}
+
+
+def tune_fit_evaluate(data: Data, train_idx, test_idx, args, study_name: str):
+    """Tune and calibrate on the training part, fit, and evaluate once on the test part:
+    ``(study, forest, predictions, metrics)``; predictions are calibrated with ``--calibration``,
+    ``metrics["by_calibration"]`` holds the test metrics of the raw and of every calibrated prediction.
 
     Re-centring is a shift of the targets: it leaves the forest's errors unchanged and moves the
     quadrant boundaries to the training clips' mean. Metrics compare with the shifted test targets.
     """
-    quad, groups = table["label_quadrant"].to_numpy(), table["group"].to_numpy()
-    study = tune(X[train_idx], Y[train_idx], quad[train_idx], groups[train_idx], args, study_name)
-    offset = target_offset(Y[train_idx], args.center_targets)
-    forest = make_forest(dict(study.best_params), args.seed, args.n_jobs).fit(X[train_idx], Y[train_idx] + offset)
-    pred = np.clip(forest.predict(X[test_idx]), 1.0, 9.0)
-    metrics = split_metrics(Y[test_idx] + offset, pred, table["quadrant"].to_numpy()[test_idx])
-    return study, forest, pred, metrics | {"target_offset": offset.tolist()}
+    train, test = data.sub(train_idx), data.sub(test_idx)
+    study = tune(train, args, study_name)
+    params = dict(study.best_params)
+    calibrations = fit_calibrations(train, params, args)
+    train_targets, offset = train.shifted(args.center_targets)
+    forest = fit_forest(params, train, train_targets, args)
+    raw = forest.predict(test.X)
+    preds = {"none": raw} | {m: cal.transform(raw) for m, cal in calibrations.items()}
+    preds = {m: np.clip(p, 1.0, 9.0) for m, p in preds.items()}
+    test_targets = test.Y + offset * test.continuous[:, None]
+    by_calibration = {m: evaluate(test, test_targets, p) for m, p in preds.items()}
+    metrics = by_calibration[args.calibration] | {"target_offset": offset.tolist(), "by_calibration": by_calibration,
+                                                  "predictions": {m: p.tolist() for m, p in preds.items()}}
+    return study, forest, preds[args.calibration], metrics
 
 
-def nested_evaluation(X, Y, table: pd.DataFrame, folds, args, first) -> dict:
-    """Every outer fold held out in turn, the forest tuned anew on the rest each time (fold 0 is
-    the main held-out split, whose ``(predictions, metrics)`` are passed as ``first``); metrics
-    pooled over all clips and the macro-F1 per fold."""
-    Y_true, Y_pred, per_fold = np.zeros_like(Y), np.zeros_like(Y), []
+def nested_evaluation(data: Data, folds, args, first: dict) -> dict:
+    """Every outer fold held out in turn, the forest tuned and calibrated anew on the rest each
+    time (fold 0 is the main held-out split, whose metrics are passed as ``first``); metrics of
+    the ``--calibration`` predictions pooled over all clips, the macro-F1 per fold, and under
+    ``by_calibration`` the pooled metrics of the raw and of every calibrated prediction."""
+    targets, per_fold = np.zeros_like(data.Y), []
+    Y_pred = {m: np.zeros_like(data.Y) for m in first["predictions"]}
     for k, (train_idx, test_idx) in enumerate(folds):
         if k == 0:
-            pred, metrics = first
+            metrics = first
         else:
             print(f"nested fold {k + 1}/{len(folds)}")
-            _, _, pred, metrics = tune_fit_evaluate(X, Y, table, train_idx, test_idx, args, f"{args.study_name}-outer{k}")
-        Y_true[test_idx], Y_pred[test_idx] = Y[test_idx] + metrics["target_offset"], pred
-        per_fold.append(metrics.get("quadrant_dataset", metrics["quadrant_targets"])["macro_f1"])
-    return split_metrics(Y_true, Y_pred, table["quadrant"].to_numpy()) | {"folds": len(folds), "macro_f1_per_fold": per_fold}
+            metrics = tune_fit_evaluate(data, train_idx, test_idx, args, f"{args.study_name}-outer{k}")[3]
+        targets[test_idx] = data.Y[test_idx] + np.asarray(metrics["target_offset"]) * data.continuous[test_idx, None]
+        for m, pred in metrics["predictions"].items():
+            Y_pred[m][test_idx] = pred
+        if "regression" in metrics:
+            per_fold.append(metrics.get("quadrant_dataset", metrics["quadrant_targets"])["macro_f1"])
+    by_calibration = {m: evaluate(data, targets, p) for m, p in Y_pred.items()}
+    return by_calibration[args.calibration] | {"folds": len(folds), "macro_f1_per_fold": per_fold,
+                                               "by_calibration": by_calibration,
+                                               "predictions": {m: p.tolist() for m, p in Y_pred.items()},
+                                               "targets": targets.tolist()}
 
 
 def target_offset(Y: np.ndarray, center: bool) -> np.ndarray:
@@ -233,23 +366,30 @@ def target_offset(Y: np.ndarray, center: bool) -> np.ndarray:
     return VA_MID - Y.mean(axis=0) if center else np.zeros(Y.shape[1])
 
 
-def cross_validated_f1(X, Y, quad, groups, params: dict, n_splits: int, seed: int, n_jobs: int, center: bool,
-                       repeats: int = 1) -> dict:
+def out_of_fold(data: Data, params: dict, n_splits: int, seed: int, args) -> np.ndarray:
+    """Out-of-fold predictions of a :func:`make_folds` CV (each fold's targets re-centred on its own
+    training part when ``--center-targets``)."""
+    pred = np.zeros_like(data.Y)
+    for tr, va in make_folds(data.table, n_splits, seed):
+        train = data.sub(tr)
+        pred[va] = fit_forest(params, train, train.shifted(args.center_targets)[0], args).predict(data.X[va])
+    return pred
+
+
+def cross_validated_f1(data: Data, params: dict, n_splits: int, args, repeats: int = 1) -> dict:
     """Quadrant macro-F1 of out-of-fold predictions from a grouped, stratified K-fold CV, repeated
-    with ``repeats`` different fold assignments."""
+    with ``repeats`` different fold assignments; scored on the rows with continuous targets."""
     from sklearn.metrics import f1_score
 
+    quad, c = data.table["label_quadrant"].to_numpy(), data.continuous
     fold_f1, repeat_f1, pooled = [], [], []
     for r in range(repeats):
-        pred = np.zeros_like(Y)
-        folds = grouped_folds(quad, groups, n_splits, seed + r)
-        for tr, va in folds:
-            Y_tr = Y[tr] + target_offset(Y[tr], center)
-            pred[va] = make_forest(params, seed, n_jobs).fit(X[tr], Y_tr).predict(X[va])
-            fold_f1.append(f1_score(quad[va], quadrants(pred[va, 0], pred[va, 1]), labels=list(QUADRANTS),
-                                    average="macro", zero_division=0))
+        pred = out_of_fold(data, params, n_splits, args.seed + r, args)
+        folds = make_folds(data.table, n_splits, args.seed + r)
+        fold_f1 += [f1_score(quad[va][c[va]], quadrants(pred[va][c[va], 0], pred[va][c[va], 1]), labels=list(QUADRANTS),
+                             average="macro", zero_division=0) for _, va in folds]
         repeat_f1.append(np.mean(fold_f1[-len(folds):]))
-        pooled.append(quadrant_metrics(quad, pred))
+        pooled.append(quadrant_metrics(quad[c], pred[c]))
     return {"folds": n_splits, "repeats": repeats, "macro_f1_mean": float(np.mean(fold_f1)),
             "macro_f1_std": float(np.std(fold_f1)), "macro_f1_repeat_std": float(np.std(repeat_f1)),
             "pooled": pooled[0] | {"macro_f1": float(np.mean([m["macro_f1"] for m in pooled]))}}
@@ -276,6 +416,23 @@ def plot_predictions(Y_true, Y_pred, path: Path) -> None:
         ax.plot([1, 9], [1, 9], color="#9ca3af", lw=1)
         ax.set(xlim=(1, 9), ylim=(1, 9), xlabel=f"true {dim}", ylabel=f"predicted {dim}", title=f"{dim} (held-out)")
         ax.set_aspect("equal")
+    _save_figure(fig, path)
+
+
+def plot_spread(Y_true, by_method: dict[str, np.ndarray], quad: np.ndarray, path: Path, title: str) -> None:
+    """The targets (unless ``None``) and each method's predictions on the valence/arousal plane,
+    coloured by the true quadrant."""
+    colours = dict(zip(QUADRANTS, ("#d97706", "#dc2626", "#2563eb", "#059669")))
+    panels = ({} if Y_true is None else {"targets": Y_true}) | by_method
+    fig = _figure(3.3 * len(panels), 3.6)
+    for ax, (name, P) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
+        ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6, c=[colours.get(q, "#6b7280") for q in quad])
+        ax.axhline(VA_MID, color="#9ca3af", lw=0.8)
+        ax.axvline(VA_MID, color="#9ca3af", lw=0.8)
+        ax.set(xlim=(1, 9), ylim=(1, 9), xlabel="valence", ylabel="arousal",
+               title=name if name == "targets" else f"{name}: std {P[:, 0].std():.2f} / {P[:, 1].std():.2f}")
+        ax.set_aspect("equal")
+    fig.suptitle(title)
     _save_figure(fig, path)
 
 
@@ -322,13 +479,18 @@ def model_card(card: dict) -> str:
         "",
     ]
     for name, d in card["data"]["datasets"].items():
-        lines.append(f"- **{name}**: {d['clips']} clips, {d['groups']} groups, {d['skipped']} rows skipped")
+        if "pieces" in d:
+            lines.append(f"- **{name}**: {d['pieces']} phrases of {d['groups']} games rendered to {d['clips']} clips "
+                         f"(the windows of a reference piano rendering, and {card['data']['augment']} augmented "
+                         f"renderings of one window each), {d['skipped']} phrases skipped")
+        else:
+            lines.append(f"- **{name}**: {d['clips']} clips, {d['groups']} groups, {d['skipped']} rows skipped")
     lines += [
         f"- feature extraction failed for {card['data']['failed']} clips (skipped)",
         f"- split: {card['split']['train']} training / {card['split']['test']} held-out clips, "
         f"grouped by {card['split']['grouped_by']} (no group on both sides), stratified by quadrant, seed {card['seed']}",
         "",
-        "## Held-out results (clips and artists never seen in tuning or fitting)",
+        f"## Held-out results (clips and artists never seen in tuning or fitting; calibration: {card['calibration']})",
         "",
         "| dimension | MSE | MAE | RMSE | R² | explained var. | Pearson r |",
         "|---|---|---|---|---|---|---|",
@@ -351,6 +513,30 @@ def model_card(card: dict) -> str:
                   f"arousal R² {n['regression']['arousal']['r2']:.3f} (r {n['regression']['arousal']['pearson_r']:.3f}); "
                   f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over {q['n']} clips, "
                   f"{np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} per fold."]
+    spread = card.get("nested") or card["held_out"]
+    lines += ["", "## Spread calibration", "",
+              f"The forest's predictions crowd the middle of the plane. A monotone map per dimension, fitted on "
+              f"out-of-fold predictions of the training part only ({card['tuning']['cv_folds']}-fold grouped CV), "
+              "stretches them back to the targets' spread without changing their order. Measured on "
+              + ("the nested artist-disjoint test predictions (every clip once):" if card.get("nested")
+                 else "the held-out clips:"), "",
+              "| calibration | MSE v | MSE a | R² v | R² a | Pearson r v / a | quadrant macro-F1 | std v / a (targets) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for method, m in spread["by_calibration"].items():
+        r, q = m["regression"], m.get("quadrant_dataset", m["quadrant_targets"])
+        shipped = " (shipped)" if method == card["calibration"] else ""
+        lines.append(f"| {method}{shipped} | {_fmt(r['valence']['mse'])} | {_fmt(r['arousal']['mse'])} | "
+                     f"{_fmt(r['valence']['r2'])} | {_fmt(r['arousal']['r2'])} | "
+                     f"{r['valence']['pearson_r']:.3f} / {r['arousal']['pearson_r']:.3f} | {q['macro_f1']:.1%} | "
+                     f"{r['valence']['pred_std']:.2f} / {r['arousal']['pred_std']:.2f} "
+                     f"({r['valence']['true_std']:.2f} / {r['arousal']['true_std']:.2f}) |")
+    lines += ["", "The trade-off: when a prediction is uncertain, the mean is the guess with the smallest squared "
+              "error, so the uncalibrated forest has the best MSE and R²; stretched predictions err further when "
+              "they are wrong (MSE up, R² down) but use the whole plane, so that songs of different moods get "
+              "different pictures. The order of the songs, and so the Pearson r, is unchanged "
+              "(`spread.png`: targets, raw and calibrated predictions)."]
+    if "vgmidi" in spread:
+        lines += vgmidi_section(card, spread)
     if card.get("cross_validation"):
         lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
         for key, cv in card["cross_validation"].items():
@@ -376,9 +562,14 @@ def model_card(card: dict) -> str:
         off = card["target_offset_final"]
         lines.append(f"- targets re-centred: valence {off[0]:+.3f}, arousal {off[1]:+.3f} added so the training mean sits at "
                      "the neutral 5 (quadrant boundary at the data's balance point; errors unchanged)")
+    if card["calibration"] != "none":
+        scale = card["calibration_scale"]
+        lines.append(f"- spread calibration `{card['calibration']}` fitted on out-of-fold predictions of all clips: "
+                     f"valence stretched ×{scale[0]:.2f}, arousal ×{scale[1]:.2f} (applied by `MusicEmotionModel`, "
+                     "stored in model.json)")
     lines += [
 
-        "- plots: `pred_vs_true.png`, `feature_importance.png`, `confusion.png` (held-out part)",
+        "- plots: `pred_vs_true.png`, `feature_importance.png`, `confusion.png` (held-out part), `spread.png`",
         "",
         "## Limits",
         "",
@@ -387,6 +578,32 @@ def model_card(card: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def vgmidi_section(card: dict, part: dict) -> list[str]:
+    """Model card lines on the sign-labelled VGMIDI phrases of games held out."""
+    vg = part["vgmidi"]
+    lines = ["", "## VGMIDI piano phrases of unseen games", "",
+             f"{vg['n']} phrases of {vg['groups']} games, each predicted by a forest that saw no phrase of its game "
+             + ("(nested: every game held out once)" if card.get("nested") else "(held-out games)")
+             + ": the mean prediction over the analysis windows of its reference rendering (General MIDI piano, "
+             "as written) against the listeners' quadrant; AUC = how well the predicted valence (arousal) "
+             "separates the phrases heard as positive from those heard as negative (0.5 = chance). Augmented: each "
+             "augmented window (other SoundFont, instrument, tempo, velocity, level) on its own.", "",
+             "| calibration | quadrant macro-F1 | accuracy | valence AUC | arousal AUC | std v / a | augmented: macro-F1, AUC v / a |",
+             "|---|---|---|---|---|---|---|"]
+    for method, m in part["by_calibration"].items():
+        v, aug = m["vgmidi"], m["vgmidi"].get("augmented")
+        shipped = " (shipped)" if method == card["calibration"] else ""
+        extra = f"{aug['macro_f1']:.1%}, {aug['valence_auc']:.2f} / {aug['arousal_auc']:.2f}" if aug else "–"
+        lines.append(f"| {method}{shipped} | {v['macro_f1']:.1%} | {v['accuracy']:.1%} | {v['valence_auc']:.3f} | "
+                     f"{v['arousal_auc']:.3f} | {v['valence_std']:.2f} / {v['arousal_std']:.2f} | {extra} |")
+    lines += ["", f"VGMIDI's labels are signs; as targets, valence = 5 ± {card['data']['vgmidi_levels'][0]:.2f} and "
+              f"arousal = 5 ± {card['data']['vgmidi_levels'][1]:.2f}: the mean distance from 5 of the 4Q targets of "
+              "the songs in the quadrants of that sign, so a phrase heard as positive sits where a typical positive "
+              "4Q song does. They take no part in the re-centring, the calibration or the regression metrics. "
+              "`vgmidi.png`: the phrases on the plane, coloured by the listeners' quadrant."]
+    return lines
 
 
 def write_text(path: Path, text: str) -> None:
@@ -403,6 +620,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", type=parse_dataset, required=True, metavar="KIND:PATH",
                    help=f"a dataset folder in its original layout; KIND is one of {', '.join(LOADERS)}; repeatable")
     p.add_argument("--lexicon", type=Path, help="mood_lexicon.csv for 4Q (default: beside the 4Q folder)")
+    p.add_argument("--render-dir", type=Path, default=REPO / "work" / "vgmidi_renders",
+                   help="where VGMIDI's MIDI files are rendered to audio (default: %(default)s)")
+    p.add_argument("--soundfont", action="append", metavar="PATH",
+                   help="General MIDI SoundFont for VGMIDI; repeatable, the first plays the reference piano "
+                        "(default: those installed, FluidR3 first)")
+    p.add_argument("--augment", type=int, default=4,
+                   help="augmented renderings per VGMIDI phrase (default: %(default)s)")
+    p.add_argument("--vgmidi-weight", type=float, default=1.0,
+                   help="total training weight of one VGMIDI phrase's rows, relative to one clip of the other "
+                        "datasets (default: %(default)s)")
     p.add_argument("--out", type=Path, default=MUSIC_MODEL_DIR, help="output model folder (default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache", help="feature cache (default: %(default)s)")
     p.add_argument("--trials", type=int, default=50, help="Optuna trials (default: %(default)s)")
@@ -423,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--center-targets", action="store_true",
                    help="shift the targets so the training clips' mean valence/arousal sit at the neutral 5; for "
                         "quadrant-balanced data such as 4Q, whose lexicon targets centre on 5.1/4.8")
+    p.add_argument("--calibration", choices=["none", *METHODS], default="linear",
+                   help="spread calibration shipped with the model and used for the reported metrics; all are "
+                        "measured (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--n-jobs", type=int, default=1, help="worker processes for features and forests (default: %(default)s)")
     return p
@@ -432,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
-        table, skipped = load_table(args.dataset, args.lexicon)
+        table, skipped = load_table(args.dataset, args)
     except Music2ImgError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -441,79 +671,99 @@ def main(argv: list[str] | None = None) -> int:
     for path, err in extraction.errors:
         print(f"skipped {path}: {err}", file=sys.stderr)
     table = table[extraction.ok].reset_index(drop=True)
-    X = extraction.X[extraction.ok]
-    Y = table[list(DIMS)].to_numpy(dtype=float)
-    groups = table["group"].to_numpy()
-    quad = table["label_quadrant"].to_numpy()
+    data = Data(extraction.X[extraction.ok], table[list(DIMS)].to_numpy(dtype=float), table)
     n_splits = max(2, round(1 / args.test_size))
-    if table["group"].nunique() < 2 * n_splits:
-        print(f"error: need at least {2 * n_splits} groups (artists/songs), got {table['group'].nunique()}", file=sys.stderr)
+    fewest = table.groupby("source")["group"].nunique()
+    if fewest.min() < 2 * n_splits:
+        print(f"error: need at least {2 * n_splits} groups (artists/songs/games) in each dataset, got "
+              f"{fewest.to_dict()}", file=sys.stderr)
         return 2
 
-    outer = grouped_folds(quad, groups, n_splits, args.seed)
+    outer = make_folds(table, n_splits, args.seed)
     train_idx, test_idx = outer[0]
+    groups = table["group"].to_numpy()
     print(f"split: {len(train_idx)} training / {len(test_idx)} held-out clips, "
           f"{len(set(groups[train_idx]))} / {len(set(groups[test_idx]))} groups")
 
-    study, forest, pred, held_out = tune_fit_evaluate(X, Y, table, train_idx, test_idx, args, args.study_name)
+    study, forest, pred, held_out = tune_fit_evaluate(data, train_idx, test_idx, args, args.study_name)
+    test = data.sub(test_idx)
+    c_test = test.continuous
+    Y_test = test.Y + np.asarray(held_out["target_offset"]) * c_test[:, None]
     params = dict(study.best_params)
     print(f"best CV {args.objective} {best_cv(study, args):.4f} with {params}")
-    for dim in DIMS:
-        m = held_out["regression"][dim]
-        print(f"held-out {dim}: R² {m['r2']:.3f}, Pearson r {m['pearson_r']:.3f}, RMSE {m['rmse']:.3f}")
-    shown = held_out.get("quadrant_dataset", held_out["quadrant_targets"])
-    print(f"held-out quadrant accuracy {shown['accuracy']:.1%}, macro-F1 {shown['macro_f1']:.1%}")
+    report(held_out, "held-out")
 
     nested = {}
     if args.nested:
-        nested = nested_evaluation(X, Y, table, outer, args, first=(pred, held_out))
-        q = nested.get("quadrant_dataset", nested["quadrant_targets"])
-        print(f"nested {n_splits}-fold: valence R² {nested['regression']['valence']['r2']:.3f}, arousal R² "
-              f"{nested['regression']['arousal']['r2']:.3f}, quadrant macro-F1 {q['macro_f1']:.1%} pooled, "
-              f"{np.mean(nested['macro_f1_per_fold']):.1%} ± {np.std(nested['macro_f1_per_fold']):.1%} per fold")
+        nested = nested_evaluation(data, outer, args, first=held_out)
+        report(nested, f"nested {n_splits}-fold")
 
     cross_validation = {}
     if args.eval_folds >= 2:
         default = {"n_estimators": 200, "max_features": "sqrt"}
         for key, p, desc in (("tuned", params, "tuned hyper-parameters (tuned on the training part, so slightly optimistic)"),
                              ("untuned", default, f"untuned forest {default}")):
-            cv = cross_validated_f1(X, Y, quad, groups, p, args.eval_folds, args.seed, args.n_jobs, args.center_targets,
-                                    repeats=max(1, args.eval_repeats))
+            cv = cross_validated_f1(data, p, args.eval_folds, args, repeats=max(1, args.eval_repeats))
             cross_validation[key] = cv | {"description": desc}
             print(f"{cv['repeats']}× {args.eval_folds}-fold grouped CV macro-F1 ({key}): {cv['macro_f1_mean']:.1%} "
                   f"± {cv['macro_f1_repeat_std']:.1%} between repeats")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    plot_predictions(Y[test_idx], pred, args.out / "pred_vs_true.png")
+    shown = held_out.get("quadrant_dataset", held_out.get("quadrant_targets"))
+    if c_test.any():
+        plot_predictions(Y_test[c_test], pred[c_test], args.out / "pred_vs_true.png")
+        plot_confusion(shown["confusion"], args.out / "confusion.png")
+    spread = nested or held_out
+    spread_rows = data.continuous if nested else c_test
+    spread_true = np.asarray(spread["targets"]) if nested else Y_test
+    quad = table["label_quadrant"].to_numpy() if nested else test.table["label_quadrant"].to_numpy()
+    what = "nested artist-disjoint test predictions" if nested else "held-out predictions"
+    if spread_rows.any():
+        plot_spread(spread_true[spread_rows], {m: np.asarray(p)[spread_rows] for m, p in spread["predictions"].items()},
+                    quad[spread_rows], args.out / "spread.png", what)
+    if "vgmidi" in spread:
+        plot_spread(None, {m: np.asarray(v["vgmidi"]["predictions"]) for m, v in spread["by_calibration"].items()},
+                    np.asarray(spread["vgmidi"]["quadrants"]), args.out / "vgmidi.png",
+                    f"VGMIDI phrases of unseen games ({what.split(' test')[0].replace('artist-disjoint', 'by game')})")
+    strip_predictions(held_out)
+    strip_predictions(nested)
     plot_importances(forest.feature_importances_, args.out / "feature_importance.png")
-    plot_confusion(shown["confusion"], args.out / "confusion.png")
 
-    final_offset = target_offset(Y, args.center_targets)
-    final = make_forest(params, args.seed, args.n_jobs).fit(X, Y + final_offset)
-    datasets = {src: {"clips": int((table["source"] == src).sum()), "groups": int(table.loc[table["source"] == src, "group"].nunique()),
-                      "skipped": skipped.get(src, 0)} for src in table["source"].unique()}
+    final_targets, final_offset = data.shifted(args.center_targets)
+    final = fit_forest(params, data, final_targets, args)
+    calibration = fit_calibrations(data, params, args)[args.calibration] if args.calibration != "none" else None
+    datasets = {}
+    for src, part in table.groupby("source"):
+        datasets[src] = {"clips": len(part), "groups": int(part["group"].nunique()), "skipped": skipped.get(src, 0)}
+        if "piece" in part and part["piece"].notna().all():
+            datasets[src]["pieces"] = int(part["piece"].nunique())
     card = {
         "schema_version": SCHEMA_VERSION,
         "n_features": len(FEATURE_NAMES),
         "seed": args.seed,
         "data": {"datasets": datasets, "clips": int(len(table)), "failed": len(extraction.errors),
-                 "sources": [f"{k}:{p}" for k, p in args.dataset]},
-        "split": {"train": int(len(train_idx)), "test": int(len(test_idx)), "grouped_by": "artist (4Q) / song (DEAM, PMEmo)"},
+                 "sources": [f"{k}:{p}" for k, p in args.dataset], "augment": args.augment,
+                 "vgmidi_weight": args.vgmidi_weight, "vgmidi_levels": list(VGMIDI_LEVELS)},
+        "split": {"train": int(len(train_idx)), "test": int(len(test_idx)),
+                  "grouped_by": "artist (4Q) / song (DEAM, PMEmo) / game (VGMIDI)"},
         "tuning": {"trials": len(study.trials), "cv_folds": args.cv_folds, "objective": args.objective,
                    "best_cv": best_cv(study, args)},
         "params": params,
         "center_targets": bool(args.center_targets),
         "target_offset_final": final_offset.tolist(),
+        "calibration": args.calibration,
+        "calibration_scale": calibration.scale().tolist() if calibration is not None else None,
         "held_out": held_out,
         "nested": nested,
         "cross_validation": cross_validation,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
+    summary = {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMS} \
+        if "regression" in held_out else {}
     model = MusicEmotionModel(final, FEATURE_NAMES, SCHEMA_VERSION, metadata={
-        "params": params, "target_offset": final_offset.tolist(), "trained_on": card["data"]["sources"], "clips": card["data"]["clips"],
-        "held_out": {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMS}
-        | {"quadrant_macro_f1": shown["macro_f1"]},
-    })
+        "params": params, "target_offset": final_offset.tolist(), "trained_on": card["data"]["sources"],
+        "clips": card["data"]["clips"], "held_out": summary | ({"quadrant_macro_f1": shown["macro_f1"]} if shown else {}),
+    }, calibration=calibration)
     model.save(args.out)
     card["model_size_mb"] = (args.out / MODEL_FILE).stat().st_size / 2**20
     card["feature_names"] = FEATURE_NAMES
@@ -523,6 +773,32 @@ def main(argv: list[str] | None = None) -> int:
     if card["model_size_mb"] > MAX_MODEL_MB:
         print(f"warning: {MODEL_FILE} is larger than {MAX_MODEL_MB:g} MB", file=sys.stderr)
     return 0
+
+
+def report(metrics: dict, what: str) -> None:
+    """Print the headline figures of :func:`evaluate`'s output."""
+    if "regression" in metrics:
+        r = metrics["regression"]
+        q = metrics.get("quadrant_dataset", metrics["quadrant_targets"])
+        print(f"{what}: valence R² {r['valence']['r2']:.3f} (r {r['valence']['pearson_r']:.3f}, std {r['valence']['pred_std']:.2f}"
+              f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r {r['arousal']['pearson_r']:.3f}, "
+              f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy {q['accuracy']:.1%}, "
+              f"macro-F1 {q['macro_f1']:.1%}")
+    if "vgmidi" in metrics:
+        v = metrics["vgmidi"]
+        print(f"{what} VGMIDI ({v['n']} phrases, {v['groups']} games): macro-F1 {v['macro_f1']:.1%}, "
+              f"valence AUC {v['valence_auc']:.3f}, arousal AUC {v['arousal_auc']:.3f}")
+
+
+def strip_predictions(metrics: dict) -> None:
+    """Drop the per-clip predictions kept for the plots from metrics bound for the model card."""
+    metrics.pop("predictions", None)
+    metrics.pop("targets", None)
+    for part in [metrics, *metrics.get("by_calibration", {}).values()]:
+        for v in part.values():
+            if isinstance(v, dict):
+                v.pop("predictions", None)
+                v.pop("quadrants", None)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ Supported layouts:
   ``static_annotations_averaged_songs_*.csv`` anywhere under the root.
 - **PMEmo2019**: ``chorus/<musicId>.mp3`` and ``static_annotations.csv`` (at the root or under
   ``annotations/``), labels on 0–1 rescaled to ``1 + 8x``.
+- **VGMIDI** (Ferreira & Whitehead 2019): ``labels.csv`` (``file, game, valence_sign,
+  arousal_sign, quadrant``) and the MIDI files it names, rendered to audio with FluidSynth
+  (:mod:`music2img.music.midi_render`) into a cache; group = game. Extra columns: ``piece`` (the
+  MIDI file) and ``rendering`` (``"reference"`` for the General MIDI piano, else the augmentation).
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetError
-from ..va import VA_MAX, VA_MIN
+from ..errors import AudioError, DatasetError
+from ..va import VA_MAX, VA_MID, VA_MIN
 
 COLUMNS = ["id", "audio_path", "valence", "arousal", "group", "source", "quadrant"]
 
 
-def _finish(rows: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Validate rows (audio present, labels finite and in range), warn about and drop the rest."""
-    skipped: list[tuple[str, str]] = []
+def _finish(rows: pd.DataFrame, source: str, failed: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Validate rows (audio present, labels finite and in range), warn about and drop the rest
+    (and about the ``(id, reason)`` items of ``failed``, already left out); columns beyond
+    :data:`COLUMNS` are kept after them."""
+    skipped: list[tuple[str, str]] = list(failed or [])
     keep = np.ones(len(rows), dtype=bool)
     for i, row in enumerate(rows.itertuples(index=False)):
         reason = None
@@ -49,10 +55,10 @@ def _finish(rows: pd.DataFrame, source: str) -> pd.DataFrame:
         if reason:
             keep[i] = False
             skipped.append((str(row.id), reason))
-    table = rows.loc[keep, COLUMNS].reset_index(drop=True)
+    table = rows.loc[keep, COLUMNS + [c for c in rows.columns if c not in COLUMNS]].reset_index(drop=True)
     if skipped:
         examples = "; ".join(f"{i}: {r}" for i, r in skipped[:3])
-        warnings.warn(f"{source}: skipped {len(skipped)} of {len(rows)} rows ({examples}{' …' if len(skipped) > 3 else ''})",
+        warnings.warn(f"{source}: skipped {len(skipped)} of {len(rows) + len(failed or [])} rows ({examples}{' …' if len(skipped) > 3 else ''})",
                       stacklevel=3)
     if table.empty:
         raise DatasetError(f"{source}: no usable rows (audio files and labels) found")
@@ -192,8 +198,89 @@ def load_pmemo(root: str | os.PathLike) -> pd.DataFrame:
     return _finish(rows, "pmemo")
 
 
+#: Continuous targets of VGMIDI's signs: valence (arousal) = 5 ± these. They are the mean distance
+#: from the neutral 5 of the 4Q targets (Warriner norms of the mood tags, re-centred on 5) of the
+#: songs in the quadrants of that sign (Q1, Q4 vs Q2, Q3 for valence; Q1, Q2 vs Q3, Q4 for
+#: arousal), so that a phrase heard as positive sits where a typical positive 4Q song does.
+VGMIDI_LEVELS = (1.56, 0.79)
+#: Analysis windows of a reference rendering follow :func:`~music2img.music.audio.frame_windows`
+#: (as in prediction); an augmented rendering contributes this many seconds from a random place.
+VGMIDI_AUGMENT_SECONDS = 30.0
+
+
+def _cut(path: Path, spans, out_dir: Path) -> list[str]:
+    """FLAC files in ``out_dir`` (cached by name) of ``path``'s audio over each ``(start, end)``
+    span, seconds; ``spans`` may be a function of ``(y, sr)``."""
+    import soundfile as sf
+
+    from ..files import atomic_path
+
+    y, sr = sf.read(str(path), dtype="float32")
+    out = []
+    for start, end in spans(y, sr) if callable(spans) else spans:
+        target = out_dir / f"{path.stem}-{round(start * 1000)}-{round(end * 1000)}.flac"
+        if not target.is_file():
+            with atomic_path(target) as tmp:
+                sf.write(tmp, y[round(start * sr):round(end * sr)], sr, format="FLAC", subtype="PCM_16")
+        out.append(str(target))
+    return out
+
+
+def load_vgmidi(root: str | os.PathLike, render_dir: str | os.PathLike, soundfonts: list[str] | None = None,
+                augment: int = 4, levels: tuple[float, float] = VGMIDI_LEVELS, seed: int = 0,
+                progress: bool = True) -> pd.DataFrame:
+    """VGMIDI: ``labels.csv`` + MIDI files, rendered into ``render_dir``; group = game.
+
+    Every phrase is rendered with the reference piano (General MIDI program 0, the first of
+    ``soundfonts``, as written) and cut into the analysis windows a prediction would use, one row
+    each; and ``augment`` times with drawn SoundFont, instrument, tempo, velocity, level and
+    effects (:func:`~music2img.music.midi_render.augmentations`), one random
+    :data:`VGMIDI_AUGMENT_SECONDS` window each. Targets: ``5 ± levels`` by the signs.
+
+    ``soundfonts`` defaults to :func:`~music2img.music.midi_render.find_soundfonts`.
+    """
+    from tqdm.auto import tqdm
+
+    from .audio import frame_windows
+    from .midi_render import Rendering, augmentations, find_soundfonts, render_cached
+
+    root, render_dir = _root(root), Path(render_dir)
+    soundfonts = list(soundfonts) if soundfonts else find_soundfonts()
+    if not soundfonts:
+        raise DatasetError("no General MIDI SoundFont found to render VGMIDI (e.g. apt-get install fluid-soundfont-gm)")
+    path = root / "labels.csv"
+    labels = _read_csv(path)
+    _require(labels, path, ["file", "game", "valence_sign", "arousal_sign", "quadrant"])
+    reference = Rendering(soundfonts[0], program=0)
+    rng = np.random.default_rng(seed)
+    rows, failed = [], []
+    for row in tqdm(labels.itertuples(index=False), total=len(labels), desc="rendering VGMIDI", unit="phrase",
+                    disable=not progress):
+        midi = root / row.file
+        base = {"piece": str(row.file), "valence": VA_MID + levels[0] * np.sign(float(row.valence_sign)),
+                "arousal": VA_MID + levels[1] * np.sign(float(row.arousal_sign)), "group": f"vgmidi:{row.game}",
+                "source": "vgmidi", "quadrant": str(row.quadrant).strip()}
+        try:
+            windows = _cut(render_cached(midi, reference, render_dir), frame_windows, render_dir / "windows")
+            rows += [base | {"id": f"{row.file}#reference{k}", "rendering": "reference", "audio_path": p}
+                     for k, p in enumerate(windows)]
+            for k, rendering in enumerate(augmentations(str(row.file), soundfonts, augment, seed)):
+                u = rng.uniform()
+
+                def random_window(y, sr, u=u):
+                    start = u * max(0.0, len(y) / sr - VGMIDI_AUGMENT_SECONDS)
+                    return [(start, min(len(y) / sr, start + VGMIDI_AUGMENT_SECONDS))]
+
+                [window] = _cut(render_cached(midi, rendering, render_dir), random_window, render_dir / "windows")
+                rows.append(base | {"id": f"{row.file}#augment{k}", "rendering": rendering.name(), "audio_path": window})
+        except AudioError as exc:
+            failed.append((str(row.file), str(exc)))
+    return _finish(pd.DataFrame(rows, columns=COLUMNS + ["piece", "rendering"]), "vgmidi", failed)
+
+
 #: Dataset kind → loader.
-LOADERS: dict[str, Callable[..., pd.DataFrame]] = {"4q": load_4q, "deam": load_deam, "pmemo": load_pmemo}
+LOADERS: dict[str, Callable[..., pd.DataFrame]] = {"4q": load_4q, "deam": load_deam, "pmemo": load_pmemo,
+                                                   "vgmidi": load_vgmidi}
 
 
 def load_dataset(kind: str, root: str | os.PathLike, **kwargs) -> pd.DataFrame:
