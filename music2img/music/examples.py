@@ -163,7 +163,7 @@ def _bars(items: Sequence, make) -> list[Note]:
 
 
 def sunny_ride() -> Piece:
-    """Q1: a 144 bpm Latin-pop band in C major (I–V–vi–IV): drum kit with congas, maracas and
+    """Q1: a 164 bpm Latin-pop band in C major (I–V–vi–IV): drum kit with congas, maracas and
     cowbell up front, bass, piano, strummed and overdriven guitars, strings, a trumpet hook
     doubled by glockenspiel."""
     chords = ["C", "G", "Am", "F"] * 3 + ["F", "G", "C"]
@@ -184,7 +184,7 @@ def sunny_ride() -> Piece:
         + steps("x..x..x.x..x..x.", LOW_CONGA, 85, t) + steps("x...x...x...x...", COWBELL, 80, t)
         + (steps("X", CRASH, 110, t, length=2) if i % 4 == 0 else [])))
     drums += steps("X", KICK, 115, end) + steps("X", CRASH, 120, end, length=4)
-    return Piece("sunny_ride", "Q1 happy · Sunny ride (Latin pop, 144 bpm)", "Q1", 144, end + 4, (
+    return Piece("sunny_ride", "Q1 happy · Sunny ride (Latin pop, 164 bpm)", "Q1", 164, end + 4, (
         Part(0, tuple(drums), drums=True, volume=127),
         Part(34, tuple(_bars(chords, lambda c, t: steps("x.x.x.x.", root[c], 105, t, 0.5)) + seq("C2/4", end, 110, 1.0)), volume=75),
         Part(1, tuple(_bars(chords, lambda c, t: steps("x..x..x.x.x..x..", voicing[c], 85, t)) + seq("C4+E4+G4+C5/4", end, 95, 1.0)),
