@@ -120,7 +120,12 @@ def quality(pipe, args) -> list[dict]:
     rows = []
     for text in args.settings:
         s = Setting.parse(text)
-        images = s.sample(pipe, config, POINTS, seeds, args.guidance)
+        try:
+            images = s.sample(pipe, config, POINTS, seeds, args.guidance)
+        except (IndexError, ValueError, RuntimeError) as err:  # a sampler that cannot run this schedule
+            rows.append({"setting": s.name, "forwards": s.forwards(), "error": f"{type(err).__name__}: {err}"})
+            print(f"  {s.name:20s} failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
+            continue
         mad = np.abs(images - reference).reshape(len(images), -1).mean(1) * 255
         rows.append({"setting": s.name, "forwards": s.forwards(), "mad": float(np.mean(mad)),
                      "mad_max": float(np.max(mad)),
@@ -132,8 +137,9 @@ def quality(pipe, args) -> list[dict]:
     print("| setting | UNet forwards / picture | × baseline cost | MAD (0–255) | max MAD | detail ÷ reference |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['setting']} | {r['forwards']} | {r['forwards'] / base['forwards']:.2f} | {r['mad']:.2f} | "
-              f"{r['mad_max']:.2f} | {r['detail']:.3f} |")
+        measures = (f"{r['mad']:.2f} | {r['mad_max']:.2f} | {r['detail']:.3f}" if "error" not in r
+                    else f"fails: {r['error'][:60]} | | ")
+        print(f"| {r['setting']} | {r['forwards']} | {r['forwards'] / base['forwards']:.2f} | {measures} |")
     return rows
 
 

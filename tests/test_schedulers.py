@@ -55,3 +55,11 @@ def test_variants_of_one_class_rebuild_from_each_others_config():
     dpm3 = make_scheduler("dpm3", training_scheduler().config)
     assert dpm3.config.solver_order == 3 and dpm3.config.thresholding
     assert scheduler_name(make_scheduler("dpm", dpm3.config)) == "dpm"
+
+
+def test_app_defaults_name_a_sampler_and_its_default_steps():
+    from music2img.diffusion import defaults
+    from music2img.diffusion.schedulers import DEFAULT_STEPS
+
+    assert defaults.SCHEDULER in SCHEDULERS and DEFAULT_STEPS[defaults.SCHEDULER] == defaults.STEPS
+    assert 0 <= defaults.GUIDANCE_INTERVAL[0] <= defaults.GUIDANCE_INTERVAL[1] <= 1

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     src.add_argument("--audio", type=Path, metavar="FILE", help="take valence and arousal from this song")
     p.add_argument("--arousal", type=float, help="arousal on the 1–9 scale (with --valence)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--steps", type=int, help=f"denoising steps (default: {defaults.STEPS} for {defaults.SCHEDULER}, "
+    p.add_argument("--steps", type=int, help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, "
                    "50 for ddim, 1000 for ddpm)")
     p.add_argument("--guidance", type=float, default=defaults.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")

@@ -119,7 +119,8 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             guidance_interval: The part of the steps that is guided, as fractions ``(start, end)``:
                 step ``i`` of ``n`` is guided when ``start ≤ i / n < end``; the other steps run the
                 conditional branch only, at half the cost.
-            num_inference_steps: Denoising steps; default 1000 for DDPM, 50 for DDIM, 25 for DPM-Solver.
+            num_inference_steps: Denoising steps; default: the sampler's ``DEFAULT_STEPS`` (12 for UniPC,
+                25 for DPM-Solver++, 50 for DDIM, 1000 for DDPM).
             generator: Torch generator(s) for reproducible noise.
             latents: Initial noise of shape ``(len(valence) × num_images_per_prompt, channels, size, size)``,
                 standard normal (e.g. spherically interpolated between seeds); drawn from ``generator`` if ``None``.
