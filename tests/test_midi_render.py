@@ -80,6 +80,9 @@ def test_render_and_cache(tmp_path, monkeypatch):
     assert 3.0 <= len(y) / 16000 < 6.0  # the notes, then the release and reverb tail
     fast = render(src, Rendering(SOUNDFONTS[0], tempo=2.0), sr=16000)
     assert len(fast) < len(y)
+    roomy = render(src, Rendering(SOUNDFONTS[0], gain_db=-6.0, settings=("synth.reverb.room-size=1.0",)), sr=16000)
+    n = min(len(y), len(roomy))
+    assert not np.allclose(roomy[:n], y[:n], atol=1e-3)  # the extra FluidSynth setting is applied
     path = render_cached(src, Rendering(SOUNDFONTS[0]), tmp_path / "cache", sr=16000, max_seconds=2.0)
     import soundfile as sf
 

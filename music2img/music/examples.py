@@ -8,15 +8,14 @@ compressed clips shipped in ``assets/examples``::
 
     python -m music2img.music.examples assets/examples [--soundfont FluidR3_GM.sf2]
 
-Rendering needs the ``fluidsynth`` program and a General MIDI SoundFont (Debian: ``fluidsynth``,
-``fluid-soundfont-gm``). The same score, SoundFont and FluidSynth version give the same samples.
+Rendering (:mod:`music2img.music.midi_render`) needs the ``fluidsynth`` program and a General MIDI
+SoundFont (Debian: ``fluidsynth``, ``fluid-soundfont-gm``). The same score, SoundFont and
+FluidSynth version give the same samples.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..assets import EXAMPLES_DIR
+from ..errors import AudioError
 from ..files import atomic_path
 
 SR = 22050
@@ -33,8 +33,8 @@ SR = 22050
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 TICKS_PER_BEAT = 480
 DRUM_CHANNEL = 9
-#: FluidSynth settings for every render: a larger room than its default.
-SYNTH_OPTIONS = ("synth.reverb.room-size=0.6", "synth.reverb.damp=0.3", "synth.reverb.width=1.0")
+#: FluidSynth settings for every example: a larger reverb room than FluidSynth's default.
+SYNTH_SETTINGS = ("synth.reverb.room-size=0.6", "synth.reverb.damp=0.3", "synth.reverb.width=1.0")
 TAIL_S = 1.2  # release and reverb kept after the last beat, the last half faded out
 _BLOCK = 1 << 16
 
@@ -289,24 +289,20 @@ EXAMPLES: tuple[Piece, ...] = (sunny_ride(), storm_front(), letters_never_sent()
 
 
 def render(piece: Piece, soundfont: str | Path = SOUNDFONT, sr: int = SR) -> np.ndarray:
-    """Play ``piece`` through FluidSynth with ``soundfont``: float32 mono at ``sr`` Hz, peak ``piece.peak``,
-    ``piece.seconds`` long, the tail faded out."""
-    import soundfile as sf
+    """Play ``piece`` through FluidSynth with ``soundfont`` (:func:`~music2img.music.midi_render.render`):
+    float32 mono at ``sr`` Hz, ``piece.seconds`` long, the tail faded out, peak ``piece.peak``.
 
-    if not Path(soundfont).is_file():
-        raise FileNotFoundError(f"SoundFont not found: {soundfont} (Debian: apt install fluid-soundfont-gm)")
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        raise FileNotFoundError("the 'fluidsynth' program is needed to render the examples (Debian: apt install fluidsynth)")
-    with tempfile.TemporaryDirectory(prefix="m2i_render_") as tmp:
-        mid, wav = Path(tmp) / f"{piece.name}.mid", Path(tmp) / f"{piece.name}.wav"
+    Raises :class:`~music2img.errors.AudioError` when the SoundFont or ``fluidsynth`` is missing.
+    """
+    from .midi_render import Rendering
+    from .midi_render import render as render_midi
+
+    with tempfile.TemporaryDirectory(prefix="m2i_example_") as tmp:
+        mid = Path(tmp) / f"{piece.name}.mid"
         piece.to_midi().save(mid)
-        options = [x for o in SYNTH_OPTIONS for x in ("-o", o)]
-        subprocess.run([exe, "-n", "-i", "-q", "-g", "0.5", *options, "-r", str(sr), "-O", "float", "-T", "wav",
-                        "-F", str(wav), str(soundfont), str(mid)], check=True, stdin=subprocess.DEVNULL, capture_output=True)
-        y, _ = sf.read(wav, dtype="float64", always_2d=True)
+        y = render_midi(mid, Rendering(str(soundfont), program=None, settings=SYNTH_SETTINGS), sr).astype(np.float64)
     n = round(piece.seconds * sr)
-    y = np.pad(y.mean(axis=1), (0, max(0, n - len(y))))[:n]
+    y = np.pad(y, (0, max(0, n - len(y))))[:n]
     fade = round(TAIL_S / 2 * sr)
     y[n - fade:] *= np.linspace(1.0, 0.0, fade) ** 2
     return (piece.peak * y / np.max(np.abs(y))).astype(np.float32)
@@ -346,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = write_examples(args.outdir, args.soundfont, args.sr, args.format)
-    except FileNotFoundError as err:
+    except AudioError as err:
         parser.exit(2, f"{parser.prog}: {err}\n")
     for path in paths:
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")

@@ -61,6 +61,8 @@ class Rendering:
         scale, as mastered recordings are).
     effects : bool
         FluidSynth's reverb and chorus on.
+    settings : tuple of str
+        Further FluidSynth settings, ``"name=value"`` (e.g. ``"synth.reverb.room-size=0.6"``).
     """
 
     soundfont: str
@@ -69,6 +71,7 @@ class Rendering:
     velocity: float = 1.0
     gain_db: float = -1.0
     effects: bool = True
+    settings: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.program is not None and not 0 <= self.program <= 127:
@@ -163,6 +166,7 @@ def render(midi_path: str | os.PathLike, rendering: Rendering, sr: int = SAMPLE_
         effects = "1" if rendering.effects else "0"
         # Dynamic sample loading decodes only the samples played (sf3 SoundFonts are compressed).
         cmd = [exe, "-n", "-i", "-q", "-o", "synth.dynamic-sample-loading=1", "-R", effects, "-C", effects,
+               *(x for setting in rendering.settings for x in ("-o", setting)),
                "-g", "0.5", "-r", str(sr), "-T", "wav", "-F", str(wav), rendering.soundfont, str(mid)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not wav.is_file():
