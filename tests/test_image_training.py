@@ -29,10 +29,10 @@ def _run(script, *args):
 
 def test_train_then_label(tmp_path):
     rng = np.random.default_rng(1)
-    for source, n in (("setA", 20), ("setB", 12)):
+    for source, n, groups in (("setA", 20, ["a", "b", "c", "d"]), ("setB", 12, ["a", "b"])):
         names = _write_images(tmp_path / source, n, seed=n)
         pd.DataFrame({"file": names, "valence": rng.uniform(1, 9, n).round(2), "arousal": rng.uniform(1, 9, n).round(2),
-                      "group": ["a", "b"] * (n // 2), "category": ["Scenery", "Object"] * (n // 2)}).to_csv(
+                      "group": groups * (n // len(groups)), "category": ["Scenery", "Object"] * (n // 2)}).to_csv(
             tmp_path / source / f"{source}.csv", index=False)
     out = tmp_path / "model"
     notes = tmp_path / "notes.md"
@@ -44,9 +44,11 @@ def test_train_then_label(tmp_path):
     for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json", "cv_scatter.png"):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
-    assert set(card["evaluations"]) == {"within setA", "within setB", "setA unseen", "setB unseen"}
+    # setA has 4 groups = 2 × folds: split by group and shuffled; setB (2 groups) shuffled only
+    assert set(card["evaluations"]) == {"within setA, groups unseen", "within setA, shuffled", "within setB",
+                                        "setA unseen", "setB unseen"}
     assert card["weights"] == {"setA": 1.0, "setB": 0.5}
-    within = card["evaluations"]["within setA"]["subsets"]
+    within = card["evaluations"]["within setA, groups unseen"]["subsets"]
     assert within["all"]["n"] == 20 and within["scenery"]["n"] == 10
     assert set(within["all"]["scores"]) == {"v2", "v1 recipe"}  # no Emotion6 rows: no "v1 as shipped"
     assert "What the landscapes show" in (out / "MODEL_CARD.md").read_text()

@@ -15,8 +15,9 @@ and MAE per dimension, for three models fitted on exactly the same training rows
 
 Evaluations:
 
-* ``within SET``: K-fold over one set (``--folds``; folds grouped by the set's ``group`` — OASIS theme —
-  when it has at least 2K groups, else shuffled with ``--seed``); every other set is in the training data;
+* ``within SET``: K-fold over one set (``--folds``, shuffled with ``--seed``); every other set is in the
+  training data. A set with at least 2K groups (OASIS: themes) is also split with whole groups held
+  out (``within SET, groups unseen``: no photo of a test theme in training);
 * ``SET unseen``: leave-one-dataset-out — trained on the other sets only;
 * each is also scored on the set's ``Scenery`` photos alone (OASIS category) where it has them.
 
@@ -95,12 +96,15 @@ def splits(table: pd.DataFrame, folds: int, seed: int) -> list[tuple[str, str, l
         rows = np.flatnonzero(table.source == source)
         others = np.setdiff1d(everything, rows)
         groups = table.group.to_numpy()[rows]
+        schemes = [("", KFold(folds, shuffle=True, random_state=seed).split(rows), f"{folds} shuffled folds")]
         if len(set(groups)) >= 2 * folds:
-            parts, how = GroupKFold(folds).split(rows, groups=groups), f"{folds} folds grouped by {source} group"
-        else:
-            parts, how = KFold(folds, shuffle=True, random_state=seed).split(rows), f"{folds} shuffled folds"
-        out.append((f"within {source}", f"{how}; the other sets ({', '.join(s for s in sources if s != source) or 'none'}) "
-                    "always in training", [(np.concatenate([others, rows[tr]]), rows[te]) for tr, te in parts]))
+            schemes.insert(0, (", groups unseen", GroupKFold(folds).split(rows, groups=groups),
+                               f"{folds} folds grouped by {source} group (a whole group held out together)"))
+            schemes[1] = (", shuffled",) + schemes[1][1:]
+        for suffix, parts, how in schemes:
+            out.append((f"within {source}{suffix}", f"{how}; the other sets "
+                        f"({', '.join(s for s in sources if s != source) or 'none'}) always in training",
+                        [(np.concatenate([others, rows[tr]]), rows[te]) for tr, te in parts]))
     if len(sources) > 1:
         for source in sources:
             rows = table.source.to_numpy() == source
