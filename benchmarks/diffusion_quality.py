@@ -14,7 +14,7 @@ painted again, up to ``--max-redraws`` times) and ``map+redraw``. Measured, agai
 * **detail**: median variance of the Laplacian of the luminance at 128 × 128 (smaller pictures
   Lanczos-upscaled, as the app shows them), generated ÷ photos;
 * **Fréchet distance** on two offline feature sets, with the distance that ``n`` random photos
-  themselves have (the small-sample floor): the 88 standardised image features of
+  themselves have (the small-sample floor): the standardised image features of
   :mod:`music2img.image.features`, and the first 64 principal components of 32 × 32 RGB pixels;
 * **emotion control**: Spearman ρ of requested vs rated valence/arousal over the first
   ``--control-seeds`` seeds, rated by ``--rater`` (an image emotion model folder);
@@ -70,6 +70,7 @@ from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel, features_of  # noqa: E402
+from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA  # noqa: E402
 from music2img.image.features import image_features  # noqa: E402
 from music2img.image.labelled_folder import read_labels  # noqa: E402
 
@@ -78,9 +79,11 @@ THUMB = 32
 
 
 def cached_photo_statistics(files: list[Path], cache: Path | None) -> dict[str, np.ndarray]:
+    """:func:`photo_statistics` of ``files``, kept in ``cache`` under a name of the files and the image-features schema."""
     if cache is None:
         return photo_statistics(files)
-    file = cache / f"photos_{hashlib.sha256(repr([str(f) for f in files]).encode()).hexdigest()[:16]}.npz"
+    key = repr(([str(f) for f in files], FEATURES_SCHEMA))
+    file = cache / f"photos_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if file.is_file():
         return dict(np.load(file))
     stats = photo_statistics(files)

@@ -17,7 +17,7 @@ box-downsampled to ``--size`` first, so that every generator is measured as a ``
 (the shipped 128 × 128 model beside 64 × 64 ones). The measures are
 :meth:`PhotoReference.measure <diffusion_quality.PhotoReference.measure>`'s against the training
 photos — detail (Laplacian variance at 128 × 128, smaller pictures Lanczos-upscaled, ÷ the photos'),
-Fréchet distances on the 88 image features and on 64 pixel principal components (with the floor
+Fréchet distances on the standardised image features and on 64 pixel principal components (with the floor
 that as many random photos reach), emotion control (Spearman ρ of requested vs rated valence and
 arousal over the first ``--control-seeds`` seeds), diversity across seeds (mode collapse shows
 there), the median distance to the nearest training photo — and seconds per picture at the
