@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": str(folder), "kind": "diffusion" if is_diffusion(pipe) else "GAN", **measures,
             "resolution": int(native.images.shape[2]), "training": training_summary(folder),
             "parameters_m": round(sum(t.numel() for t in net.parameters()) / 1e6, 2),
-            "seconds_per_picture": round(seconds_per_picture(pipe, args), 3),
+            "seconds_per_picture": float(f"{seconds_per_picture(pipe, args):.3g}"),
         }
         grids.append(tile(images[0], len(GRID), flip_rows=True))
         print(f"{name}: {json.dumps(report['generators'][name])}", flush=True)
