@@ -157,7 +157,7 @@ class PhotoReference:
                 thumbs.reshape(generated.images.shape[:2] + thumbs.shape[1:]) / 255, generated.points, generated.seeds, 0.0)), 4),
             "nearest_photo_median": round(float(np.median(nn_dist)), 3),
             "closer_than_photo_p05": round(float(np.mean(nn_dist < self.report["nearest_photo_p05"])), 3),
-            "seconds_per_picture": None if np.isnan(generated.seconds_per_image) else round(generated.seconds_per_image, 2),
+            "seconds_per_picture": None if np.isnan(generated.seconds_per_image) else float(f"{generated.seconds_per_image:.3g}"),
         }
         return row, rated, nn_index
 

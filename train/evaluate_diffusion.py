@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(args.model), **({"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance}
                                      if diffusion else {"generator": "GAN"}),
         "images": int(len(asked)), "resolution": int(generated.images.shape[2]), "threads": args.threads,
-        "seconds_per_image": round(generated.seconds_per_image, 3),
+        "seconds_per_image": float(f"{generated.seconds_per_image:.3g}"),
         **{k: round(v, 3) for k, v in control.items()},
         "rated_mean_by_requested_valence": {str(v): round(float(rated[asked[:, 0] == v, 0].mean()), 3) for v in GRID},
         "rated_mean_by_requested_arousal": {str(a): round(float(rated[asked[:, 1] == a, 1].mean()), 3) for a in GRID},
