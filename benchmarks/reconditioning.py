@@ -3,7 +3,7 @@
 The training photos get a new arousal that the pictures can be checked against without a rater:
 **arousal := the rank of the photo's mean HSV saturation**, spread over 1–9 (valence keeps its
 labels). The model is then fine-tuned with ``train/diffusion.py``'s own ``DiffusionTrainer``
-(``--init-from``, ``--train-only``, ``--crop``, one thread), and every ``--eval-every`` steps its EMA
+(``--init-from``, ``--train-only``, ``--crop``, one thread), and at the steps of ``--eval-at`` its EMA
 weights paint a fixed set of pictures: valence 3.5 and 6.5 × arousal 2, 3.5, 5, 6.5, 8 × ``--seeds``
 seeds, the same noise at every arousal. Spearman ρ between the requested arousal and the mean
 saturation of the pictures says how far they follow the new labels; step 0 (the model as it was) is
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.setdefault("signal", signum))
     while True:
         done = bool(stop) or time.monotonic() >= t_end or tr.step >= args.steps or cpu >= 60 * args.cpu_minutes
-        if (tr.step % args.eval_every == 0 or done) and (not rows or rows[-1]["step"] < tr.step):
+        if (tr.step in args.eval_at or done) and (not rows or rows[-1]["step"] < tr.step):
             tr.save_checkpoint()
             measures, images = evaluate(tr.ema.model, args.seeds, args.sample_steps)
             baseline = baseline or {**measures}
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             strip(images, args.out / f"pictures_step{tr.step:06d}.png")
             print(f"step {tr.step:5d}  cpu {cpu / 3600:5.2f} h  ρ {row['spearman']:+.2f}  "
                   f"saturation {row['saturation_range']:+.3f}  detail ×{row['detail_vs_start']:.2f}", flush=True)
-        if done:
+        if done or stop:  # a signal during the evaluation
             break
         c0 = time.process_time()
         tr.train_step()
@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--train-only", choices=diffusion.TRAIN_ONLY, default="conditioning")
     r.add_argument("--minutes", type=float, default=180, help="wall-clock budget of this call")
     r.add_argument("--cpu-minutes", type=float, default=45, help="stop once training has used this much CPU time")
-    r.add_argument("--eval-every", type=int, default=150)
+    r.add_argument("--eval-at", type=lambda text: {int(x) for x in text.split(",")},
+                   default="0,40,100,200,300,500,750,1000,1500,2000,3000,4000,6000",
+                   help="steps after which the pictures are evaluated (one evaluation costs ~80 training steps)")
     r.add_argument("--seeds", type=int, default=2)
     r.add_argument("--sample-steps", type=int, default=10, help="DPM-Solver steps of the evaluation pictures")
     r.add_argument("--crop", type=int, default=64)

@@ -82,16 +82,34 @@ def test_usage_errors(tiny_model, tmp_path, argv):
     assert exc.value.code == 2
 
 
+def _fresh(*argv: str) -> subprocess.CompletedProcess:
+    """``python -m music2img ARGV`` in a new interpreter (the command's own fast exit included)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "music2img", *argv], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
 def test_generate_in_a_fresh_process(tiny_model, tmp_path):
-    """The saved pipeline (custom UNet class named in model_index.json) loads in a new interpreter."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    code = "import sys, test_generate_cli as t; sys.exit(t.main(sys.argv[1:]))"
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO)])
-    proc = subprocess.run([sys.executable, "-c", code, "generate", "--valence", "3", "--arousal", "3",
-                           "--model", str(tiny_model), "--out", str(tmp_path / "f.png"), "--steps", "2"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    """The saved pipeline (custom UNet class named in model_index.json) loads in a new interpreter; the
+    JSON line and the PNG are complete when the process leaves through os._exit."""
+    proc = _fresh("generate", "--valence", "3", "--arousal", "3", "--model", str(tiny_model),
+                  "--out", str(tmp_path / "f.png"), "--steps", "2")
     assert proc.returncode == 0, proc.stderr
-    assert _json(proc.stdout)["paths"] == [str(tmp_path / "f.png")] and (tmp_path / "f.png").is_file()
+    assert _json(proc.stdout)["paths"] == [str(tmp_path / "f.png")]
+    assert Image.open(tmp_path / "f.png").size == (16, 16)
+
+
+def test_a_fresh_process_exits_with_the_commands_code(tmp_path):
+    proc = _fresh("generate", "--valence", "3", "--arousal", "3", "--model", str(tmp_path / "missing"),
+                  "--out", str(tmp_path / "f.png"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and not (tmp_path / "f.png").exists()
+
+
+def test_the_pipeline_loads_without_the_other_stages_libraries():
+    """Import time of a fresh ``music2img generate``: pandas and scikit-learn stay unloaded."""
+    code = "import sys, music2img.diffusion.pipeline; print(sorted({'pandas', 'sklearn', 'librosa'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
 
 
 def test_cli_offers_every_sampler():

@@ -1,19 +1,12 @@
 """Stage 2, emotion → image: the AdaIN ``EmotionUNet``, its ``DiffusionPipeline`` and the noise schedules.
 
-Names are loaded on first use, so that ``music2img.diffusion.defaults`` is cheap to import.
+Names are loaded on first use (``lazy_loader``), so that ``music2img.diffusion.defaults`` is cheap to import.
 """
 
-import importlib
+import lazy_loader
 
-_SOURCES = {
-    "EmotionLandscapePipeline": "pipeline", "load_pipeline": "pipeline",
-    "SCHEDULERS": "schedulers", "make_scheduler": "schedulers", "training_scheduler": "schedulers",
-    "EmotionUNet": "unet",
-}
-__all__ = sorted(_SOURCES)
-
-
-def __getattr__(name: str):
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "pipeline": ["EmotionLandscapePipeline", "load_pipeline"],
+    "schedulers": ["SCHEDULERS", "make_scheduler", "training_scheduler"],
+    "unet": ["EmotionUNet"],
+})

@@ -1,8 +1,14 @@
-"""Image → emotion: photo features, rated photo datasets, the image emotion model and labelled folders."""
+"""Image → emotion: photo features, rated photo datasets, the image emotion model and labelled folders.
 
-from .datasets import load_datasets
-from .emotion_model import ImageEmotionModel
-from .features import FEATURE_NAMES, image_features
-from .labelled_folder import load_images, read_labels
+Names are loaded on first use (``lazy_loader``), so that importing one module of the package does not
+load pandas and scikit-learn for the others.
+"""
 
-__all__ = ["FEATURE_NAMES", "ImageEmotionModel", "image_features", "load_datasets", "load_images", "read_labels"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "datasets": ["load_datasets"],
+    "emotion_model": ["ImageEmotionModel"],
+    "features": ["FEATURE_NAMES", "image_features"],
+    "labelled_folder": ["load_images", "read_labels"],
+})

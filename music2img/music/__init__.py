@@ -1,18 +1,14 @@
-"""Stage 1, music → emotion: audio loading, librosa features, datasets and the Random Forest model."""
+"""Stage 1, music → emotion: audio loading, librosa features, datasets and the Random Forest model.
 
-from .audio import SAMPLE_RATE, load_audio
-from .datasets import load_dataset
-from .emotion_model import MusicEmotionModel, SongEmotion, WindowEmotion
-from .features import FEATURE_NAMES, extract_features, extract_windows
+Names are loaded on first use (``lazy_loader``), so that importing one module of the package does not
+load pandas and scikit-learn for the others.
+"""
 
-__all__ = [
-    "FEATURE_NAMES",
-    "SAMPLE_RATE",
-    "MusicEmotionModel",
-    "SongEmotion",
-    "WindowEmotion",
-    "extract_features",
-    "extract_windows",
-    "load_audio",
-    "load_dataset",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "audio": ["SAMPLE_RATE", "load_audio"],
+    "datasets": ["load_dataset"],
+    "emotion_model": ["MusicEmotionModel", "SongEmotion", "WindowEmotion"],
+    "features": ["FEATURE_NAMES", "extract_features", "extract_windows"],
+})
