@@ -185,11 +185,12 @@ def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_em
     for s in np.flatnonzero(flagged.any(1)):
         seed, cells = generated.seeds[s], np.flatnonzero(flagged[s])
         points = [generated.points[k] for k in cells]
-        key = hashlib.sha256(repr((tag, args.max_redraws, args.steps, args.guidance, points, seed)).encode()).hexdigest()[:16]
+        key = hashlib.sha256(repr((tag, args.max_redraws, args.steps, args.guidance, points, seed)
+                                  + _sampler_key(args)).encode()).hexdigest()[:16]
         file = cache / f"redraw_{key}_{weights_digest(pipe)}.npz" if cache else None
         if file is None or not file.is_file():
             out = pipe([v for v, _ in points], [a for _, a in points], guidance_scale=args.guidance,
-                       num_inference_steps=args.steps, generator=[torch.Generator().manual_seed(int(seed)) for _ in points],
+                       guidance_interval=tuple(args.guidance_interval), num_inference_steps=args.steps, generator=[torch.Generator().manual_seed(int(seed)) for _ in points],
                        output_type="np", map_emotion=map_emotion, max_redraws=args.max_redraws)
             saved = {"images": to_uint8(out.images), "redraws": np.asarray(out.redraws)}
             if file is not None:
@@ -202,6 +203,12 @@ def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_em
     return Generated(images, generated.points, generated.seeds, generated.seconds_per_image), extra
 
 
+def _sampler_key(args) -> tuple:
+    """What else tells cached redraws apart: the sampler and, when not all steps are guided, the interval."""
+    interval = tuple(args.guidance_interval)
+    return (args.scheduler,) + ((interval,) if interval != (0.0, 1.0) else ())
+
+
 def add_measure_arguments(p: argparse.ArgumentParser) -> None:
     """The photos, the rater and the painting settings (shared with ``benchmarks/generator_comparison.py``)."""
     p.add_argument("--data", type=Path, required=True, help="training photo folder")
@@ -212,6 +219,8 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default="dpm")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
+                   help="guide only this part of the steps, as fractions (default: all of them)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache", type=Path, help="folder for painted pictures and photo statistics (resumable runs)")
 
@@ -235,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, rng)
     report = {
-        "settings": {"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance, "seeds": args.seeds,
+        "settings": {"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance,
+                     "guidance_interval": list(args.guidance_interval), "seeds": args.seeds,
                      "control_seeds": args.control_seeds, "max_redraws": args.max_redraws, "rater": str(args.rater),
                      "photos": len(files)},
         "photos": reference.report,
@@ -270,11 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         tag = "map" if map_emotion else ""
 
         def sample(vs, as_, gens):
-            return pipe(vs, as_, guidance_scale=args.guidance, num_inference_steps=args.steps, generator=gens,
-                        output_type="np", map_emotion=map_emotion, max_redraws=0).images
+            return pipe(vs, as_, guidance_scale=args.guidance, guidance_interval=tuple(args.guidance_interval),
+                        num_inference_steps=args.steps, generator=gens, output_type="np", map_emotion=map_emotion,
+                        max_redraws=0).images
 
         generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance,
-                                  cache=args.cache, tag=tag, sample=sample)
+                                  guidance_interval=tuple(args.guidance_interval), cache=args.cache, tag=tag, sample=sample)
         distance = checker.distance(to_uint8(generated.flat)).reshape(generated.images.shape[:2])
         first_rejected = distance > checker.config.threshold
         extra = 0

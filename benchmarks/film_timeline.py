@@ -26,7 +26,6 @@ import csv
 import itertools
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from music2img.music.audio import SAMPLE_RATE, frame_windows, load_audio  # noqa
 from music2img.music.emotion_model import MusicEmotionModel  # noqa: E402
 from music2img.music.examples import load_examples  # noqa: E402
 from music2img.music.features import extract_features, extract_windows  # noqa: E402
+from music2img.music.midi_render import Rendering, render_cached  # noqa: E402
 from music2img.music.timeline import emotion_timeline, smooth_timeline  # noqa: E402
 
 WINDOWS = (5.0, 10.0, 15.0, 20.0)
@@ -53,7 +53,8 @@ SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 
 def render_vgmidi(folder: Path, cache: Path, per_quadrant: int, seed: int) -> list[np.ndarray]:
-    """``per_quadrant`` phrases of each quadrant rendered to audio (cached as WAV), silence trimmed."""
+    """``per_quadrant`` phrases of each quadrant rendered to audio with their own instruments (cached),
+    silence trimmed."""
     import librosa
 
     if shutil.which("fluidsynth") is None or not Path(SOUNDFONT).is_file():
@@ -65,16 +66,11 @@ def render_vgmidi(folder: Path, cache: Path, per_quadrant: int, seed: int) -> li
     for q in ("Q1", "Q2", "Q3", "Q4"):
         of_q = [r for r in rows if r["quadrant"] == q]
         chosen += [of_q[i] for i in rng.permutation(len(of_q))[:per_quadrant]]
-    cache.mkdir(parents=True, exist_ok=True)
+    rendering = Rendering(soundfont=SOUNDFONT, program=None)
     pieces = []
     for row in tqdm(chosen, desc="rendering VGMIDI"):
-        wav = cache / (Path(row["file"]).stem + ".wav")
-        if not wav.is_file():
-            tmp = wav.with_suffix(".tmp.wav")
-            subprocess.run(["fluidsynth", "-ni", "-q", "-F", str(tmp), "-r", str(SAMPLE_RATE), SOUNDFONT,
-                            str(folder / row["file"])], check=True, capture_output=True)
-            tmp.replace(wav)
-        y, _ = librosa.effects.trim(load_audio(wav, SAMPLE_RATE, min_duration=0.5), top_db=40)
+        audio = render_cached(folder / row["file"], rendering, cache)
+        y, _ = librosa.effects.trim(load_audio(audio, SAMPLE_RATE, min_duration=0.5), top_db=40)
         if len(y) >= 4 * SAMPLE_RATE:
             pieces.append(y)
     return pieces

@@ -94,7 +94,8 @@ def training_summary(folder: Path) -> str:
 def seconds_per_picture(pipe, args) -> float:
     """Wall time of one uncached batch of the 25 grid pictures (seed 0), per picture."""
     points = grid_points()
-    settings = {"guidance_scale": args.guidance, "num_inference_steps": args.steps} if is_diffusion(pipe) else {}
+    settings = {"guidance_scale": args.guidance, "guidance_interval": tuple(args.guidance_interval),
+                "num_inference_steps": args.steps} if is_diffusion(pipe) else {}
     start = time.perf_counter()
     pipe([v for v, _ in points], [a for _, a in points], generator=[torch.Generator().manual_seed(0) for _ in points],
          output_type="np", **settings)
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.set_progress_bar_config(disable=True)
         net = pipe.unet if is_diffusion(pipe) else pipe.gan
         native = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance,
-                               cache=args.cache)
+                               guidance_interval=tuple(args.guidance_interval), cache=args.cache)
         images = np.stack([resize(seed, args.size) if native.images.shape[2] > args.size else seed for seed in native.images])
         measures = reference.measure(Generated(images, native.points, native.seeds, float("nan")), rater,
                                      args.control_seeds)[0]

@@ -44,3 +44,9 @@ def test_quality_benchmark_reports_every_measure(tmp_path, capsys):
     assert bench.main(cmd) == 0
     rerun = json.loads((out / "quality.json").read_text())["models"]["pipe:map+redraw"]
     assert rerun.pop("seconds_per_picture") is None and rerun == {k: v for k, v in redraw.items() if k != "seconds_per_picture"}
+    # guiding part of the steps gives other pictures: painted anew, not read from the cache
+    half = ["--guidance-interval", "0", "0.5", "--variants", "plain"]
+    assert bench.main([*cmd[:cmd.index("--variants")], *cmd[cmd.index("--cache"):], *half]) == 0
+    report = json.loads((out / "quality.json").read_text())
+    assert report["settings"]["guidance_interval"] == [0.0, 0.5]
+    assert report["models"]["pipe:plain"]["seconds_per_picture"] is not None

@@ -94,6 +94,7 @@ def generate_grid(
     *,
     steps: int,
     guidance: float,
+    guidance_interval: tuple[float, float] = (0.0, 1.0),
     cache: str | os.PathLike | None = None,
     tag: str = "",
     sample: Callable[..., np.ndarray] | None = None,
@@ -111,12 +112,14 @@ def generate_grid(
     diffusion = is_diffusion(pipe)
     if sample is None:
         def sample(vs, as_, generators):
-            settings = {"guidance_scale": guidance, "num_inference_steps": steps} if diffusion else {}
+            settings = {"guidance_scale": guidance, "guidance_interval": guidance_interval,
+                        "num_inference_steps": steps} if diffusion else {}
             return pipe(vs, as_, generator=generators, output_type="np", **settings).images
     sampler = pipe.scheduler if diffusion else None
     scheduler = sorted((k, v) for k, v in sampler.config.items() if not k.startswith("_")) if diffusion else []
     key = hashlib.sha256(repr((weights_digest(pipe) if cache else "", type(sampler).__name__, scheduler,
-                               steps, guidance, points, tag)).encode())
+                               steps, guidance, points, tag)
+                              + ((tuple(guidance_interval),) if tuple(guidance_interval) != (0.0, 1.0) else ())).encode())
     images, seconds, painted = [], 0.0, 0
     for seed in tqdm(list(seeds), desc="painting", unit="seed"):
         file = Path(cache) / f"{key.hexdigest()[:20]}_seed{seed}.npz" if cache else None
