@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 import app  # noqa: E402  (sets GRADIO_ANALYTICS_ENABLED before gradio is imported)
 from music2img.assets import ASSETS_DIR, DIFFUSION_MODEL_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.diffusion import defaults  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 
@@ -131,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         demo.close()
 
     t0 = time.perf_counter()
-    m2i.generate(song.valence, song.arousal, steps=25, scheduler="dpm", seed=0)
-    timings["library generate, 1 image, 25 dpm steps (s)"] = time.perf_counter() - t0
+    m2i.generate(song.valence, song.arousal, seed=0)
+    timings[f"library generate, 1 image, {defaults.STEPS} {defaults.SCHEDULER} steps (s)"] = time.perf_counter() - t0
     print(f"models: music {'tiny' if args.tiny else args.music_model}, "
           f"diffusion {'tiny' if args.tiny or args.tiny_diffusion else args.diffusion_model}; "
           f"image {m2i.image_size} px; medley: valence {song.valence:.2f}, arousal {song.arousal:.2f}, "
