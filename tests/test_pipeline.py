@@ -191,3 +191,15 @@ def test_unipc_runs_in_the_pipeline(pipe):
     pipe.scheduler = make_scheduler("unipc", pipe.scheduler.config)
     out = pipe(5, 5, num_inference_steps=3, output_type="np", generator=_gen()).images
     assert np.isfinite(out).all()
+
+
+def test_the_shipped_pipeline_paints_128_pixel_pictures_and_checks_them():
+    """assets/diffusion: the 128×128 model, its landscape checker (redraws on by default) and a picture."""
+    from music2img.assets import DIFFUSION_MODEL_DIR
+
+    shipped = load_pipeline(DIFFUSION_MODEL_DIR)
+    assert shipped.unet.config.sample_size == 128 and shipped.landscape_checker is not None
+    assert shipped.landscape_checker.config.threshold > 0
+    shipped.set_progress_bar_config(disable=True)
+    out = shipped(5.0, 5.0, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np")
+    assert out.images.shape == (1, 128, 128, 3) and len(out.redraws) == 1
