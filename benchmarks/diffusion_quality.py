@@ -185,12 +185,13 @@ def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_em
     for s in np.flatnonzero(flagged.any(1)):
         seed, cells = generated.seeds[s], np.flatnonzero(flagged[s])
         points = [generated.points[k] for k in cells]
-        key = hashlib.sha256(repr((tag, args.max_redraws, args.steps, args.guidance, points, seed)
-                                  + _sampler_key(args)).encode()).hexdigest()[:16]
+        key = hashlib.sha256(repr((tag, args.max_redraws, args.scheduler, args.steps, args.guidance,
+                                   tuple(args.guidance_interval), points, seed)).encode()).hexdigest()[:16]
         file = cache / f"redraw_{key}_{weights_digest(pipe)}.npz" if cache else None
         if file is None or not file.is_file():
             out = pipe([v for v, _ in points], [a for _, a in points], guidance_scale=args.guidance,
-                       guidance_interval=tuple(args.guidance_interval), num_inference_steps=args.steps, generator=[torch.Generator().manual_seed(int(seed)) for _ in points],
+                       guidance_interval=tuple(args.guidance_interval), num_inference_steps=args.steps,
+                       generator=[torch.Generator().manual_seed(int(seed)) for _ in points],
                        output_type="np", map_emotion=map_emotion, max_redraws=args.max_redraws)
             saved = {"images": to_uint8(out.images), "redraws": np.asarray(out.redraws)}
             if file is not None:
@@ -201,12 +202,6 @@ def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_em
         images[s, cells] = saved["images"].astype(np.float32) / 255
         extra += int(saved["redraws"].sum())
     return Generated(images, generated.points, generated.seeds, generated.seconds_per_image), extra
-
-
-def _sampler_key(args) -> tuple:
-    """What else tells cached redraws apart: the sampler and, when not all steps are guided, the interval."""
-    interval = tuple(args.guidance_interval)
-    return (args.scheduler,) + ((interval,) if interval != (0.0, 1.0) else ())
 
 
 def add_measure_arguments(p: argparse.ArgumentParser) -> None:

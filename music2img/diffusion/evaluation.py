@@ -118,8 +118,7 @@ def generate_grid(
     sampler = pipe.scheduler if diffusion else None
     scheduler = sorted((k, v) for k, v in sampler.config.items() if not k.startswith("_")) if diffusion else []
     key = hashlib.sha256(repr((weights_digest(pipe) if cache else "", type(sampler).__name__, scheduler,
-                               steps, guidance, points, tag)
-                              + ((tuple(guidance_interval),) if tuple(guidance_interval) != (0.0, 1.0) else ())).encode())
+                               steps, guidance, tuple(guidance_interval), points, tag)).encode())
     images, seconds, painted = [], 0.0, 0
     for seed in tqdm(list(seeds), desc="painting", unit="seed"):
         file = Path(cache) / f"{key.hexdigest()[:20]}_seed{seed}.npz" if cache else None
