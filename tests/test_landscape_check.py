@@ -139,3 +139,14 @@ def test_calibrate_pipeline_adds_checker_and_quantiles(tmp_path, capsys):
     assert pipe.landscape_checker.is_landscape(_photos(10, seed=3)).mean() >= 0.6
     with pytest.raises(SystemExit):
         calibrate.main([str(tmp_path / "nothing"), "--data", str(data)])
+
+
+def test_evaluation_grids_are_first_draws(checker, tmp_path):
+    """generate_grid measures the generator itself: a checker on the pipeline redraws nothing there,
+    so a cached grid means the same pictures whether or not a checker was attached."""
+    from music2img.diffusion import evaluation as ev
+
+    pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
+    grid = ev.generate_grid(pipe, [(3.0, 5.0), (7.0, 5.0)], [0], steps=2, guidance=3.0)
+    assert np.abs(grid.images[0] - _paint(pipe, max_redraws=0)[0]).max() <= 1 / 255 + 1e-6
+    assert np.abs(grid.images[0] - _paint(pipe)[0]).max() > 1e-2

@@ -99,8 +99,9 @@ def generate_grid(
     tag: str = "",
     sample: Callable[..., np.ndarray] | None = None,
 ) -> Generated:
-    """Paint every point with every seed; seed ``s`` gives the picture ``MusicToImage.generate``
-    and ``music2img generate --seed s`` paint for that point.
+    """Paint every point with every seed; seed ``s`` gives the first draw of the picture
+    ``MusicToImage.generate`` and ``music2img generate --seed s`` paint for that point (nothing
+    is redrawn by a pipeline's landscape checker unless ``sample`` does it).
 
     One batched call per seed. With ``cache`` (a folder), each seed's pictures are kept in an
     ``.npz`` named by the weights, scheduler, settings, points and ``tag`` (name whatever else
@@ -113,7 +114,7 @@ def generate_grid(
     if sample is None:
         def sample(vs, as_, generators):
             settings = {"guidance_scale": guidance, "guidance_interval": guidance_interval,
-                        "num_inference_steps": steps} if diffusion else {}
+                        "num_inference_steps": steps, "max_redraws": 0} if diffusion else {}
             return pipe(vs, as_, generator=generators, output_type="np", **settings).images
     sampler = pipe.scheduler if diffusion else None
     scheduler = sorted((k, v) for k, v in sampler.config.items() if not k.startswith("_")) if diffusion else []

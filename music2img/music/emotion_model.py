@@ -34,6 +34,17 @@ MODEL_FILE = "model.joblib"
 CONFIG_FILE = "model.json"
 
 
+def song_windows(y: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[list[tuple[float, float]], np.ndarray, float]:
+    """``(spans, X, duration)``: a mono signal's analysis windows (seconds), their feature rows and its
+    length in seconds, at :data:`~music2img.music.audio.SAMPLE_RATE`. Raises
+    :class:`~music2img.errors.AudioError` for audio that is too short, too long or silent."""
+    y = np.asarray(y, dtype=np.float32)
+    check_signal(y, sr)
+    y = resample(y, sr, SAMPLE_RATE)
+    spans = frame_windows(y, SAMPLE_RATE)
+    return spans, extract_windows(y, SAMPLE_RATE, spans), len(y) / SAMPLE_RATE
+
+
 @dataclass
 class WindowEmotion:
     """Emotion of one analysis window (times in seconds, values on the 1–9 scale)."""
@@ -129,16 +140,16 @@ class MusicEmotionModel:
 
         Raises :class:`~music2img.errors.AudioError` for audio that is too short, too long or silent.
         """
-        y = np.asarray(y, dtype=np.float32)
-        check_signal(y, sr)
-        y = resample(y, sr, SAMPLE_RATE)
-        spans = frame_windows(y, SAMPLE_RATE)
-        X = extract_windows(y, SAMPLE_RATE, spans)
+        spans, X, duration = song_windows(y, sr)
+        return self.predict_windows(spans, X, duration)
+
+    def predict_windows(self, spans: list[tuple[float, float]], X: np.ndarray, duration: float) -> SongEmotion:
+        """A song's emotion from the features ``X`` of its windows ``spans`` (see :func:`song_windows`)."""
         va = self.predict_features(X)
         weights = np.array([e - s for s, e in spans])
         valence, arousal = (float(v) for v in np.average(va, axis=0, weights=weights))
         windows = [WindowEmotion(s, e, float(v), float(a)) for (s, e), (v, a) in zip(spans, va)]
-        return SongEmotion(valence, arousal, quadrant(valence, arousal), len(y) / SAMPLE_RATE, windows)
+        return SongEmotion(valence, arousal, quadrant(valence, arousal), duration, windows)
 
     def predict_file(self, path: str | os.PathLike) -> SongEmotion:
         """Emotion of an audio file; raises :class:`~music2img.errors.AudioError` for unusable audio."""
