@@ -181,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows, ["generator", *COLUMNS.values()])
     command = "python benchmarks/generator_comparison.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     picture_path = os.path.relpath(out / "grids.png", args.doc.parent)
+    start, end = args.guidance_interval
     section = "\n".join([*([args.note, ""] if args.note else []), table, "",
                          f"Measured at {args.size} × {args.size}; {args.seeds} seeds × 25 points "
                          f"(emotion control over {args.control_seeds} seeds); diffusion: {args.scheduler} "
-                         f"{args.steps} steps, guidance {args.guidance:g}; seconds per picture with {args.threads} "
+                         f"{args.steps} steps, guidance {args.guidance:g} on {start:.0%}–{end:.0%} of them (first draws, "
+                         f"no landscape check); seconds per picture with {args.threads} "
                          f"torch thread(s) at each generator's own size.", "",
                          f"![grids]({picture_path})", "", "```", command, "```"])
     write_section(args.doc, section)

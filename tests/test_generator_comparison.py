@@ -25,6 +25,7 @@ def test_comparison_writes_one_table_and_one_picture_into_the_document(tmp_path,
     text = doc.read_text()
     assert text.startswith("# Written by hand\n\nBefore.") and text.endswith("After.\n") and "old table" not in text
     assert "A smoke run." in text and "| tiny GAN | 16 | cpu, 2.5 min, 1,024 images |" in text
+    assert "guidance 3 on 0%–100% of them" in text
     assert "| tiny diffusion | 16 | ? |" in text and "| training photos |" in text
     assert "![grids](generator_comparison/grids.png)" in text and "--model 'tiny GAN=" in text
     report = json.loads((doc.parent / "generator_comparison" / "comparison.json").read_text())
