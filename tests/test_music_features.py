@@ -9,6 +9,8 @@ from conftest import SR, synth_music
 
 from music2img.music.features import (
     FEATURE_NAMES,
+    FMAX,
+    LEVEL_DBFS,
     SCHEMA_VERSION,
     estimate_key,
     extract_features,
@@ -36,26 +38,45 @@ def test_features_depend_on_the_music(clip):
 
 
 def test_shared_intermediates_equal_naive_librosa(clip):
-    """Each descriptor equals librosa's own function called on the signal (recomputing STFT/CQT)."""
-    y, sr = clip, SR
-    frames, onset_env = frame_features(y, sr)
+    """Each descriptor equals librosa's own function called on the levelled signal (recomputing
+    STFT/CQT), the spectral ones on the spectrum up to FMAX."""
+    sr = SR
+    y = clip * np.float32(10 ** (LEVEL_DBFS / 20) / np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+    frames, onset_env = frame_features(clip, sr)  # which sets the level itself
+    S = np.abs(librosa.stft(y))
+    freq = librosa.fft_frequencies(sr=sr)
+    low = dict(S=S[freq <= FMAX], freq=freq[freq <= FMAX])
     naive = {
-        "mfcc": librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13),
+        "mfcc": librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, fmax=FMAX),
         "chroma_stft": librosa.feature.chroma_stft(y=y, sr=sr),
-        "spectral_contrast": librosa.feature.spectral_contrast(y=y, sr=sr),
-        "spectral_rolloff": librosa.feature.spectral_rolloff(y=y, sr=sr),
-        "spectral_centroid": librosa.feature.spectral_centroid(y=y, sr=sr),
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(y=y, sr=sr),
+        "spectral_contrast": librosa.feature.spectral_contrast(sr=sr, **low),
+        "spectral_rolloff": librosa.feature.spectral_rolloff(sr=sr, **low),
+        "spectral_centroid": librosa.feature.spectral_centroid(sr=sr, **low),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(sr=sr, **low),
         "zcr": librosa.feature.zero_crossing_rate(y),
         "rms": librosa.feature.rms(y=y),
         "tonnetz": librosa.feature.tonnetz(y=y, sr=sr),
         "chroma_cqt": librosa.feature.chroma_cqt(y=y, sr=sr),
         "chroma_cens": librosa.feature.chroma_cens(y=y, sr=sr),
-        "mel_band": librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=16)),
+        "mel_band": librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=16, fmax=FMAX)),
     }
     for name, expected in naive.items():
         np.testing.assert_allclose(frames[name], expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max(), err_msg=name)
-    np.testing.assert_allclose(onset_env, librosa.onset.onset_strength(y=y, sr=sr), rtol=1e-5)
+    np.testing.assert_allclose(onset_env, librosa.onset.onset_strength(y=y, sr=sr, fmax=FMAX), rtol=1e-4)
+
+
+def test_features_ignore_level_and_the_top_octave(clip):
+    """Gain changes nothing; content above FMAX (what a 16 kHz or low-bit-rate version lacks)
+    changes nothing but the few broadband descriptors."""
+    clip = clip + np.random.default_rng(0).normal(0, 1e-3, len(clip)).astype(np.float32)  # a noise floor, as recordings have
+    x = extract_features(clip, SR)
+    np.testing.assert_allclose(extract_features(clip * 0.1, SR), x, rtol=1e-3, atol=1e-4)
+    t = np.arange(len(clip)) / SR
+    hiss = 0.003 * np.sin(2 * np.pi * 9500 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+    bright = extract_features((clip + hiss).astype(np.float32), SR)
+    spectral = [i for i, n in enumerate(FEATURE_NAMES)
+                if n.startswith(("mfcc", "mel_band", "spectral_", "tempo", "onset_strength"))]
+    np.testing.assert_allclose(bright[spectral], x[spectral], rtol=0.02, atol=0.02)
 
 
 def test_summary_order_matches_names(clip):

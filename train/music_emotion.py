@@ -473,6 +473,9 @@ def model_card(card: dict) -> str:
         "roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, mode and their stability over 3 s "
         "segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic range, pulse clarity, "
         "tempogram bands). "
+        "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies "
+        "up to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
+        "(`docs/music_robustness.md`). "
         "Songs are analysed in 30 s windows; the song value is the mean over windows.",
         "",
         "## Data",

@@ -27,7 +27,7 @@ import numpy as np
 
 #: Bump when the names, order or computation of the features change; cached features and saved
 #: models carry it and are rejected when it differs.
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 N_FFT = 2048
 HOP_LENGTH = 512
@@ -39,6 +39,13 @@ CQT_BINS_PER_OCTAVE = 36
 CQT_OCTAVES = 7
 #: Tuning is estimated on at most this many STFT frames (~30 s); longer signals are strided.
 TUNING_FRAMES = 1300
+#: Spectral descriptors (mel spectrum, MFCC, onsets, contrast, centroid, bandwidth, roll-off) look
+#: at frequencies up to here only, so that a 16 kHz or low-bit-rate version of a song, which lacks the
+#: top octave, gets the same features (``benchmarks/music_robustness.py``).
+FMAX = 8000.0
+#: Every analysed stretch is scaled to this RMS level (dBFS) first: level is a production choice,
+#: not the music's; dynamics survive as relative measures (RMS spread, dynamic range).
+LEVEL_DBFS = -20.0
 
 #: Frame-wise descriptors in output order: (name, number of rows).
 _DESCRIPTORS: tuple[tuple[str, int], ...] = (
@@ -128,30 +135,35 @@ def frame_features(y: np.ndarray, sr: int = 22050, *, tuning_frames: int = TUNIN
         ~30 s use all of them, exactly as librosa does.
     """
     y = np.asarray(y, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    if rms > 0:
+        y = y * np.float32(10 ** (LEVEL_DBFS / 20) / rms)
     S_mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
     S_pow = S_mag**2
-    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=S_pow, sr=sr))
+    low = librosa.fft_frequencies(sr=sr, n_fft=N_FFT) <= FMAX
+    S_low, freq_low = S_mag[low], librosa.fft_frequencies(sr=sr, n_fft=N_FFT)[low]
+    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=S_pow, sr=sr, fmax=FMAX))
     # The same tuning estimates librosa makes inside chroma_stft (on |S|²) and cqt (on |S|).
     stride = -(-S_mag.shape[-1] // tuning_frames)
     tuning_12 = librosa.estimate_tuning(S=S_pow[:, ::stride], sr=sr, n_fft=N_FFT, bins_per_octave=12)
     tuning_36 = librosa.estimate_tuning(S=S_mag[:, ::stride], sr=sr, n_fft=N_FFT, bins_per_octave=CQT_BINS_PER_OCTAVE)
     C = np.abs(librosa.cqt(y, sr=sr, hop_length=HOP_LENGTH, n_bins=CQT_OCTAVES * CQT_BINS_PER_OCTAVE,
                            bins_per_octave=CQT_BINS_PER_OCTAVE, tuning=tuning_36))
-    centroid = librosa.feature.spectral_centroid(S=S_mag, sr=sr)
+    centroid = librosa.feature.spectral_centroid(S=S_low, freq=freq_low)
     chroma_cqt = librosa.feature.chroma_cqt(C=C, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
     frames = {
         "mfcc": librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC),
         "chroma_stft": librosa.feature.chroma_stft(S=S_pow, sr=sr, tuning=tuning_12),
-        "spectral_contrast": librosa.feature.spectral_contrast(S=S_mag, sr=sr),
+        "spectral_contrast": librosa.feature.spectral_contrast(S=S_low, sr=sr, freq=freq_low),
         "zcr": librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP_LENGTH),
         "rms": librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP_LENGTH),
         "spectral_centroid": centroid,
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S_mag, sr=sr, centroid=centroid),
-        "spectral_rolloff": librosa.feature.spectral_rolloff(S=S_mag, sr=sr),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S_low, freq=freq_low, centroid=centroid),
+        "spectral_rolloff": librosa.feature.spectral_rolloff(S=S_low, freq=freq_low),
         "tonnetz": librosa.feature.tonnetz(chroma=chroma_cqt, sr=sr),
         "chroma_cqt": chroma_cqt,
         "chroma_cens": librosa.feature.chroma_cens(C=C, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE),
-        "mel_band": librosa.power_to_db(librosa.feature.melspectrogram(S=S_pow, sr=sr, n_mels=N_MEL_BANDS)),
+        "mel_band": librosa.power_to_db(librosa.feature.melspectrogram(S=S_pow, sr=sr, n_mels=N_MEL_BANDS, fmax=FMAX)),
     }
     return frames, librosa.onset.onset_strength(S=log_mel, sr=sr)
 
