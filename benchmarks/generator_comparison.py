@@ -113,8 +113,8 @@ def side_by_side(grids: list[Image.Image], names: list[str], gap: int = 12, titl
         draw.text((x, 3), name, fill="black")
         sheet.paste(grid, (x, title))
         x += grid.width + gap
-    draw.text((gap, height - title + 2), f"valence {GRID[0]:g} → {GRID[-1]:g} left to right, arousal "
-              f"{GRID[0]:g} → {GRID[-1]:g} bottom to top; one seed for every picture", fill="black")
+    draw.text((gap, height - title + 2), f"valence {GRID[0]:g} to {GRID[-1]:g} left to right, arousal "
+              f"{GRID[0]:g} to {GRID[-1]:g} bottom to top; one seed for every picture", fill="black")
     return sheet
 
 
