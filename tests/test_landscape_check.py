@@ -92,6 +92,32 @@ def test_rejected_pictures_are_redrawn_reproducibly(checker):
     assert np.allclose(off, plain, atol=1e-6) and steps[-1] == (2, 2)
 
 
+def test_a_batch_rejected_early_is_abandoned_and_painted_again(checker, monkeypatch):
+    """After 2 of 12 steps the estimate of the finished pictures is checked: a batch rejected entirely
+    is painted again at once, and (the sampler being deterministic) the new pictures are those a
+    redraw of finished pictures gives."""
+    pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
+
+    def paint(**kw):
+        steps = []
+        images = pipe([3.0, 7.0], [5.0, 5.0], num_inference_steps=12, output_type="np",
+                      generator=[torch.Generator().manual_seed(0) for _ in range(2)],
+                      callback=lambda i, n, t: steps.append((i, n)), **kw).images
+        return images, steps
+
+    early, steps = paint()
+    assert steps[:2] == [(1, 12), (2, 12)] and steps[2] == (3, 14) and steps[-1] == (14, 14)
+    late, steps = paint(early_check=None)
+    assert steps[11] == (12, 12) and steps[-1] == (24, 24)
+    assert np.allclose(early, late, atol=1e-5)
+    # one picture of the batch passes: nothing is abandoned, the finished pictures are checked as before
+    seen = []
+    monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: (seen.append(len(images)),
+                                                                                np.arange(len(images)) == 0)[1])
+    _, steps = paint()
+    assert steps[11] == (12, 12) and steps[-1] == (24, 24) and seen[:2] == [2, 2]
+
+
 def test_only_rejected_pictures_change(checker, monkeypatch):
     pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
     plain = _paint(pipe, max_redraws=0)[0]

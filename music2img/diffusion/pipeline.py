@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -19,6 +20,7 @@ from ..errors import EmotionRangeError, ModelFileError
 from ..va import check_va
 from .emotion_map import map_to_labels
 from .landscape_check import LandscapeChecker
+from .defaults import EARLY_CHECK
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
 
@@ -108,6 +110,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         return_dict: bool = True,
         map_emotion: bool = True,
         max_redraws: int = 1,
+        early_check: float | None = EARLY_CHECK,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -133,6 +136,9 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             max_redraws: Times a picture the ``landscape_checker`` rejects is painted again from new
                 noise (drawn from the same generator, so results stay reproducible); 0 turns it off.
                 Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
+            early_check: When redrawing, also check the model's estimate of the finished pictures after
+                this fraction of the steps (at least two); if it rejects every picture of the batch,
+                the batch is abandoned there and painted again. ``None``: check finished pictures only.
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         if map_emotion and self.config.emotion_quantiles:
@@ -162,6 +168,9 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         image = image * self.scheduler.init_noise_sigma
         total = len(self.scheduler.timesteps)
         step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+        checking = max_redraws > 0 and self.landscape_checker is not None and latents is None
+        check_at = self._early_check_step(early_check, total) if checking else None
+        done, abandoned = total, False
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             guided = guidance_scale > 1.0 and start <= i / total < end
             x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
@@ -169,31 +178,52 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             if guided:
                 eps_c, eps_u = eps.chunk(2)
                 eps = eps_u + guidance_scale * (eps_c - eps_u)
+            if i + 1 == check_at:
+                abandoned = not self.landscape_checker.is_landscape(self._estimate_pictures(image, eps, t)).any()
             image = self.scheduler.step(eps, t, image, **step_kwargs).prev_sample
             if callback is not None:
                 callback(i + 1, total, int(t))
+            if abandoned:
+                done = i + 1
+                break
 
         redraws = [0] * len(image)
-        if max_redraws > 0 and self.landscape_checker is not None and latents is None:
+        if checking:
             per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
-            image, redraws = self._redraw_rejected(image, *per_image, generator, total, callback, max_redraws=max_redraws,
-                                                   guidance_scale=guidance_scale, guidance_interval=guidance_interval,
-                                                   num_inference_steps=num_inference_steps)
+            bad = np.arange(len(image)) if abandoned else np.flatnonzero(~self.landscape_checker.is_landscape(
+                (to_output(image, "np") * 255 + 0.5).astype(np.uint8)))
+            image, redraws = self._redraw(image, bad, *per_image, generator, done, callback, max_redraws=max_redraws,
+                                          guidance_scale=guidance_scale, guidance_interval=guidance_interval,
+                                          num_inference_steps=num_inference_steps, early_check=early_check)
         image = to_output(image, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (image,)
         return EmotionLandscapePipelineOutput(images=image, redraws=redraws)
 
-    def _redraw_rejected(self, image: torch.Tensor, vs: list[float], as_: list[float],
-                         generator: torch.Generator | list[torch.Generator] | None, done: int,
-                         callback: Callable[[int, int, int], None] | None, max_redraws: int, **sampling
-                         ) -> tuple[torch.Tensor, list[int]]:
-        """Paint again, with the same (already mapped) emotions and settings, the pictures of ``image``
-        (``(n, 3, h, w)`` in [-1, 1]) that the landscape checker rejects; also returns how many times
-        each was redrawn."""
-        pictures = (to_output(image, "np") * 255 + 0.5).astype(np.uint8)
-        bad = np.flatnonzero(~self.landscape_checker.is_landscape(pictures))
+    def _early_check_step(self, fraction: float | None, total: int) -> int | None:
+        """The step after which the estimate of the finished pictures is checked (``None``: never).
+        The estimate needs a scheduler whose samples are ``x_t`` of the training schedule (DDPM,
+        DDIM, DPM-Solver, UniPC; not the σ-scaled samples of Euler-type schedulers)."""
+        if fraction is None or self.scheduler.init_noise_sigma != 1.0 or not hasattr(self.scheduler, "alphas_cumprod"):
+            return None
+        step = max(2, math.ceil(fraction * total))
+        return step if step < total else None
+
+    def _estimate_pictures(self, sample: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> np.ndarray:
+        """The finished pictures as the noise prediction ``eps`` at ``x_t = sample`` implies them,
+        x̂₀ = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t, as uint8 ``(n, h, w, 3)``."""
+        abar = self.scheduler.alphas_cumprod[int(t)].to(sample.device, torch.float32)
+        x0 = (sample.float() - (1 - abar).sqrt() * eps.float()) / abar.sqrt()
+        return (to_output(x0.clamp(-1, 1), "np") * 255 + 0.5).astype(np.uint8)
+
+    def _redraw(self, image: torch.Tensor, bad: np.ndarray, vs: list[float], as_: list[float],
+                generator: torch.Generator | list[torch.Generator] | None, done: int,
+                callback: Callable[[int, int, int], None] | None, max_redraws: int, **sampling
+                ) -> tuple[torch.Tensor, list[int]]:
+        """Paint again, with the same (already mapped) emotions and settings, the pictures ``bad`` of
+        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the landscape checker rejected, after ``done``
+        steps; also returns how many times each was redrawn."""
         redraws = [0] * len(image)
         if not len(bad):
             return image, redraws
