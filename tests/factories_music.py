@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mido
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
 from music2img.music.emotion_model import MusicEmotionModel
@@ -41,3 +42,16 @@ def write_midi(path: Path, seconds: float = 4.0, minor: bool = False, tempo: boo
     path.parent.mkdir(parents=True, exist_ok=True)
     midi.save(path)
     return path
+
+
+def write_vgmidi(folder: Path, seconds: float = 4.0) -> Path:
+    """A VGMIDI-style folder: one phrase per quadrant, each of its own game (``game 0`` … ``game 3``),
+    as ``midi/*.mid`` and ``labels.csv`` with the listeners' signs."""
+    rows = []
+    for i, (q, v, a) in enumerate([("Q1", 1, 1), ("Q2", -1, 1), ("Q3", -1, -1), ("Q4", 1, -1)]):
+        name = f"midi/game{i}_{q}.mid"
+        write_midi(folder / name, seconds=seconds, minor=v < 0)
+        rows.append({"file": name, "series": f"game {i}", "game": f"game {i}", "piece": q,
+                     "valence_sign": v, "arousal_sign": a, "quadrant": q})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from conftest import REPO, synth_music
-from factories_music import write_midi
+from factories_music import write_vgmidi
 
 from music2img.music.emotion_model import MusicEmotionModel
 from music2img.music.midi_render import find_soundfonts
@@ -104,14 +104,7 @@ def test_bad_dataset_argument(train_module, capsys):
 def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
     """4Q plus sign-labelled MIDI phrases of four games: folds by game, VGMIDI metrics per phrase."""
     root, lexicon = tiny_4q
-    vg = tmp_path / "vgmidi"
-    rows = []
-    for i, (q, v, a) in enumerate([("Q1", 1, 1), ("Q2", -1, 1), ("Q3", -1, -1), ("Q4", 1, -1)]):
-        name = f"midi/game{i}_{q}.mid"
-        write_midi(vg / name, seconds=4.0, minor=v < 0)
-        rows.append({"file": name, "series": f"game {i}", "game": f"game {i}", "piece": q,
-                     "valence_sign": v, "arousal_sign": a, "quadrant": q})
-    pd.DataFrame(rows).to_csv(vg / "labels.csv", index=False)
+    vg = write_vgmidi(tmp_path / "vgmidi")
     out = tmp_path / "model"
     assert train_module.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--dataset", f"vgmidi:{vg}",
                               "--render-dir", str(tmp_path / "renders"), "--augment", "1", "--out", str(out),
