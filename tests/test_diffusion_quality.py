@@ -1,9 +1,8 @@
 """benchmarks/diffusion_quality.py end to end on a tiny pipeline and a few synthetic photos."""
 
-import importlib.util
 import json
 
-from conftest import REPO
+from conftest import load_script
 from factories_diffusion import make_labelled_folder, make_tiny_pipeline, make_tiny_unet, perturb_emotion
 from PIL import Image
 
@@ -12,9 +11,7 @@ from music2img.diffusion.schedulers import training_scheduler
 
 
 def test_quality_benchmark_reports_every_measure(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("diffusion_quality", REPO / "benchmarks" / "diffusion_quality.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/diffusion_quality.py")
     model = tmp_path / "pipe"
     EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=training_scheduler()).save_pretrained(model)
     old = make_tiny_pipeline(tmp_path / "old", seed=1)

@@ -1,17 +1,14 @@
 """benchmarks/generator_comparison.py end to end: a tiny diffusion pipeline beside a tiny GAN."""
 
-import importlib.util
 import json
 
-from conftest import REPO
+from conftest import load_script
 from factories_diffusion import make_labelled_folder, make_tiny_gan_pipeline, make_tiny_pipeline
 from PIL import Image
 
 
 def test_comparison_writes_one_table_and_one_picture_into_the_document(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("generator_comparison", REPO / "benchmarks" / "generator_comparison.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/generator_comparison.py")
     gan, diffusion = make_tiny_gan_pipeline(tmp_path / "gan"), make_tiny_pipeline(tmp_path / "diffusion")
     (gan / "MODEL_CARD.md").write_text("- steps: 4 of 4; images seen: 1,024 (2 epochs)\n- device: cpu; training time 2.5 min\n")
     data = make_labelled_folder(tmp_path / "data", n=12, size=24).parent

@@ -140,15 +140,12 @@ def test_checker_saved_and_loaded_with_the_pipeline(checker, tmp_path):
 
 
 def test_calibrate_pipeline_adds_checker_and_quantiles(tmp_path, capsys):
-    import importlib.util
 
-    from conftest import REPO
+    from conftest import load_script
     from factories_diffusion import make_tiny_pipeline
     from PIL import Image
 
-    spec = importlib.util.spec_from_file_location("calibrate_pipeline", REPO / "train" / "calibrate_pipeline.py")
-    calibrate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibrate)
+    calibrate = load_script("train/calibrate_pipeline.py")
     model = make_tiny_pipeline(tmp_path / "pipe")
     data = tmp_path / "data"
     data.mkdir()

@@ -1,7 +1,6 @@
 """benchmarks/music_robustness.py: the shift measures on hand-made numbers, and a run end to end on
 a tiny 4Q-style dataset."""
 
-import importlib.util
 import json
 import shutil
 
@@ -9,12 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from conftest import REPO, synth_music
+from conftest import load_script, synth_music
 from factories_music import make_tiny_music_model
 
-spec = importlib.util.spec_from_file_location("music_robustness", REPO / "benchmarks" / "music_robustness.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_script("benchmarks/music_robustness.py")
 
 
 def test_shifts_measure_predictions_quadrants_and_the_features_that_move():

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
 import pandas as pd
 import pytest
 import soundfile as sf
-from conftest import REPO, synth_music
+from conftest import load_script, synth_music
 from factories_music import write_vgmidi
 
 from music2img.music.emotion_model import MusicEmotionModel
@@ -24,10 +23,7 @@ QUADRANT_SOUND = [{"bpm": 150, "minor": False, "root_hz": 330.0}, {"bpm": 170, "
 
 @pytest.fixture(scope="module")
 def train_module():
-    spec = importlib.util.spec_from_file_location("train_music_emotion", REPO / "train" / "music_emotion.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train/music_emotion.py")
 
 
 @pytest.fixture

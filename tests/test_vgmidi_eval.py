@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
 import pytest
-from conftest import REPO
+from conftest import load_script
 from factories_music import make_tiny_music_model, write_vgmidi
 
 from music2img.music.midi_render import find_soundfonts
@@ -18,10 +17,7 @@ pytestmark = pytest.mark.skipif(not find_soundfonts() or shutil.which("fluidsynt
 
 @pytest.fixture(scope="module")
 def vgmidi_eval():
-    spec = importlib.util.spec_from_file_location("vgmidi_eval", REPO / "benchmarks" / "vgmidi_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/vgmidi_eval.py")
 
 
 def test_scores_every_phrase_and_restricts_to_games(vgmidi_eval, tmp_path, capsys):

@@ -14,7 +14,8 @@ GUIDANCE_SCALE = 3.0
 GUIDANCE_INTERVAL = (0.0, 0.5)
 #: When the landscape checker may redraw, the estimate of the finished picture is checked after this
 #: fraction of the steps too (at least two), and a batch it rejects entirely is painted again at once.
-#: ``benchmarks/early_check.py`` (shipped model, defaults, 5 × 5 grid × 4 seeds): after 2 of 12 steps
-#: the estimate flags 90 % of the pictures rejected when finished and 1 % of those accepted, so a
-#: rejected picture costs 4 UNet forwards instead of 18 (19.2 instead of 21.8 forwards per picture).
+#: ``benchmarks/early_check.py`` (5 × 5 grid × 4 seeds at the defaults): after 2 of 12 steps the estimate
+#: flags every picture rejected when finished and none of those accepted on the shipped model (90 % and
+#: 1 % on the v1-conditioned one), so a rejected picture costs 4 UNet forwards instead of 18 (19.0 instead
+#: of 22.5 forwards per picture).
 EARLY_CHECK = 1 / 6
