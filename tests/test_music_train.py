@@ -120,3 +120,19 @@ def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
     assert "VGMIDI piano phrases of unseen games" in text and "4 phrases of 4 games" in text
     assert (out / "vgmidi.png").is_file()
     assert MusicEmotionModel.load(out).calibration is not None
+
+
+def test_centring_shifts_sign_targets_on_their_own(train_module):
+    """--center-targets: the continuous rows share one offset; VGMIDI's sign rows are centred separately."""
+    import numpy as np
+
+    Y = np.array([[6.0, 5.5], [4.0, 4.5], [5.0, 5.0],       # continuous: mean 5.0, 5.0
+                  [6.56, 5.79], [6.56, 4.21], [3.44, 5.79]])  # signs: 2 of 3 happy, 2 of 3 excited
+    table = pd.DataFrame({"weight": 1.0, "continuous": [True] * 3 + [False] * 3})
+    data = train_module.Data(np.zeros((6, 1)), Y, table)
+    targets, offset = data.shifted(True)
+    assert offset == pytest.approx([0.0, 0.0])
+    assert targets[:3] == pytest.approx(Y[:3])
+    assert targets[3:].mean(axis=0) == pytest.approx([5.0, 5.0])
+    assert np.sign(targets[3:] - 5) == pytest.approx(np.sign(Y[3:] - 5))  # every phrase keeps its quadrant
+    assert data.shifted(False)[0] == pytest.approx(Y)
