@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -124,8 +125,6 @@ def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
 
 def test_centring_shifts_sign_targets_on_their_own(train_module):
     """--center-targets: the continuous rows share one offset; VGMIDI's sign rows are centred separately."""
-    import numpy as np
-
     Y = np.array([[6.0, 5.5], [4.0, 4.5], [5.0, 5.0],       # continuous: mean 5.0, 5.0
                   [6.56, 5.79], [6.56, 4.21], [3.44, 5.79]])  # signs: 2 of 3 happy, 2 of 3 excited
     table = pd.DataFrame({"weight": 1.0, "continuous": [True] * 3 + [False] * 3})
