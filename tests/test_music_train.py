@@ -119,6 +119,7 @@ def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
     assert card["target_offset_final"] == pytest.approx([0.0, 0.125])
     text = (out / "MODEL_CARD.md").read_text()
     assert "VGMIDI piano phrases of unseen games" in text and "4 phrases of 4 games" in text
+    assert "re-centred on their own" in text
     assert (out / "vgmidi.png").is_file()
     assert MusicEmotionModel.load(out).calibration is not None
 
