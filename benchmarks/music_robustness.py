@@ -10,7 +10,7 @@ with :func:`music2img.music.audio.load_audio`, analysed as the app does, and com
 original file:
 
 * **re-encoded**: MP3 at 64 and 32 kb/s, Ogg Vorbis at quality 0 (about 64 kb/s), written by
-  ``ffmpeg`` (skipped with a note when it is missing);
+  ``ffmpeg`` (:mod:`music2img.music.reencode`; skipped with a note when it is missing);
 * **resampled**: to 16 kHz (``ffmpeg``; everything above 8 kHz is gone);
 * **gain**: −12 dB, and +6 dB clipped to full scale (as a louder master would be);
 * **mono**: the file down-mixed to one channel (``ffmpeg -ac 1``).
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -43,26 +41,14 @@ from music2img.files import atomic_path  # noqa: E402
 from music2img.music.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from music2img.music.datasets import load_dataset  # noqa: E402
 from music2img.music.emotion_model import MusicEmotionModel, song_windows  # noqa: E402
+from music2img.music.reencode import ENCODINGS, encode, have_ffmpeg  # noqa: E402
 from music2img.va import quadrant  # noqa: E402
 
-#: Versions made by ffmpeg: name → (output suffix, ffmpeg output arguments).
-ENCODINGS = {
-    "mp3 64 kb/s": (".mp3", ["-c:a", "libmp3lame", "-b:a", "64k"]),
-    "mp3 32 kb/s": (".mp3", ["-c:a", "libmp3lame", "-b:a", "32k"]),
-    "ogg q0": (".ogg", ["-c:a", "libvorbis", "-q:a", "0"]),
-    "resampled 16 kHz": (".wav", ["-ar", "16000"]),
-    "mono file": (".wav", ["-ac", "1"]),
-}
 #: Versions made from the decoded signal: name → function of the signal.
 SIGNAL_CHANGES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gain −12 dB": lambda y: y * 10 ** (-12 / 20),
     "gain +6 dB, clipped": lambda y: np.clip(y * 10 ** (6 / 20), -1.0, 1.0),
 }
-
-
-def encode(src: Path, dst: Path, args: list[str]) -> None:
-    """Write ``src`` re-encoded by ``ffmpeg`` with output ``args`` to ``dst``."""
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), *args, str(dst)], check=True)
 
 
 def pick_clips(table, n: int, seed: int) -> list:
@@ -133,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     kind, _, root = args.dataset.partition(":")
     clips = pick_clips(load_dataset(kind, root), args.clips, args.seed)
     model = MusicEmotionModel.load(args.model)
-    encodings = ENCODINGS if shutil.which("ffmpeg") else {}
+    encodings = {e.label: name for name, e in ENCODINGS.items()} if have_ffmpeg() else {}
     if not encodings:
         print("ffmpeg not found: the re-encoded, resampled and mono versions are skipped", file=sys.stderr)
     names = ["original", *encodings, *SIGNAL_CHANGES]
@@ -143,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             src = Path(clip.audio_path)
             y = load_audio(src)
             signals = {"original": y, **{n: f(y) for n, f in SIGNAL_CHANGES.items()}}
-            for n, (suffix, enc_args) in encodings.items():
-                dst = Path(tmp) / f"version{suffix}"
-                encode(src, dst, enc_args)
+            for n, name in encodings.items():
+                dst = Path(tmp) / f"version{ENCODINGS[name].suffix}"
+                encode(src, dst, name)
                 signals[n] = load_audio(dst)
             for n in names:
                 va, x = analyse(model, signals[n])

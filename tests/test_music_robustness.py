@@ -54,7 +54,8 @@ def test_robustness_benchmark_end_to_end(tmp_path, capsys):
     assert bench.main(cmd) == 0
     report = json.loads((out / "robustness.json").read_text())
     versions = set(report["shifts"]) - {"spread"}
-    expected = set(bench.SIGNAL_CHANGES) | (set(bench.ENCODINGS) if shutil.which("ffmpeg") else set())
+    labels = {e.label for e in bench.ENCODINGS.values()}
+    expected = set(bench.SIGNAL_CHANGES) | (labels if shutil.which("ffmpeg") else set())
     assert versions == expected
     assert sorted(report["clips"]) == ["S0", "S1", "S2", "S3"]
     for name in versions:

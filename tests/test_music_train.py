@@ -136,3 +136,40 @@ def test_centring_shifts_sign_targets_on_their_own(train_module):
     assert targets[3:].mean(axis=0) == pytest.approx([5.0, 5.0])
     assert np.sign(targets[3:] - 5) == pytest.approx(np.sign(Y[3:] - 5))  # every phrase keeps its quadrant
     assert data.shifted(False)[0] == pytest.approx(Y)
+
+
+def test_training_rows_share_each_clips_weight_with_its_copies(train_module):
+    """--train-reencoded: a clip's copies are fitted beside it with its targets, its weight shared."""
+    X, Y = np.arange(6.0).reshape(3, 2), np.array([[6.0, 4.0], [4.0, 6.0], [5.0, 5.0]])
+    table = pd.DataFrame({"weight": [1.0, 1.0, 0.5], "continuous": [True, True, False]})
+    copy = np.array([[10.0, 11.0], [12.0, 13.0], [np.nan, np.nan]])  # the sign-labelled row has no copy
+    data = train_module.Data(X, Y, table, {"mp3-32k": copy})
+    Xt, Yt, Wt = data.training_rows(Y, with_copies=True)
+    assert Xt.tolist() == [*X.tolist(), [10.0, 11.0], [12.0, 13.0]]
+    assert Yt.tolist() == [*Y.tolist(), Y[0].tolist(), Y[1].tolist()]
+    assert Wt.tolist() == [0.5, 0.5, 0.5, 0.5, 0.5]  # each clip's total weight unchanged
+    assert data.training_rows(Y, with_copies=False)[0] is X
+    sub = data.sub([1, 2])
+    assert sub.copies["mp3-32k"][0].tolist() == [12.0, 13.0] and np.isnan(sub.copies["mp3-32k"][1]).all()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is needed to re-encode")
+def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys):
+    """Copies are made once (cached), fitted with --train-reencoded, and every test clip's shift reported."""
+    root, lexicon = tiny_4q
+    out = tmp_path / "model"
+    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+              "--reencode-dir", str(tmp_path / "copies"), "--cv-folds", "2", "--trials", "2", "--eval-folds", "0",
+              "--seed", "1"]
+    assert train_module.main(common + ["--train-reencoded"]) == 2
+    assert "needs at least one --reencode" in capsys.readouterr().err
+    assert train_module.main(common + ["--reencode", "mp3-32k", "--train-reencoded", "--nested"]) == 0
+    assert len(list((tmp_path / "copies" / "mp3-32k").glob("*.mp3"))) == 12
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["data"]["reencode"] == ["mp3-32k"] and card["data"]["train_reencoded"]
+    shift = card["nested"]["reencoded"]["mp3-32k"]
+    assert shift["n"] == 12 and 0 <= shift["quadrant_changed"] <= 1 and shift["mean_shift"]["valence"] >= 0
+    assert card["held_out"]["reencoded"]["mp3-32k"]["n"] == card["split"]["test"]
+    text = (out / "MODEL_CARD.md").read_text()
+    assert "## The same clips stored differently" in text and "| mp3 32 kb/s | 12 |" in text
+    assert "fitted on re-encoded copies too" in text

@@ -47,13 +47,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
-from music2img.errors import Music2ImgError  # noqa: E402
+from music2img.errors import AudioError, Music2ImgError  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.music.calibration import METHODS, SpreadCalibration  # noqa: E402
 from music2img.music.datasets import LOADERS, VGMIDI_LEVELS, load_dataset  # noqa: E402
 from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
 from music2img.music.feature_cache import extract_many  # noqa: E402
 from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION  # noqa: E402
+from music2img.music.reencode import ENCODINGS, have_ffmpeg, reencoded  # noqa: E402
 from music2img.va import QUADRANTS, VA_MID, quadrants  # noqa: E402
 
 DIMS = ("valence", "arousal")
@@ -102,18 +103,31 @@ def load_table(specs: list[tuple[str, Path]], args) -> tuple[pd.DataFrame, dict[
 
 
 class Data:
-    """Features ``X``, targets ``Y``, row weights ``W`` and the ``table`` rows they belong to."""
+    """Features ``X``, targets ``Y``, row weights ``W`` and the ``table`` rows they belong to;
+    ``copies`` maps an encoding of :data:`~music2img.music.reencode.ENCODINGS` to the features of
+    each row's re-encoded copy (NaN rows where a row has none)."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, table: pd.DataFrame):
+    def __init__(self, X: np.ndarray, Y: np.ndarray, table: pd.DataFrame, copies: dict[str, np.ndarray] | None = None):
         self.X, self.Y, self.table = X, Y, table.reset_index(drop=True)
         self.W = self.table["weight"].to_numpy(dtype=float)
         self.continuous = self.table["continuous"].to_numpy(dtype=bool)
+        self.copies = copies or {}
 
     def __len__(self) -> int:
         return len(self.Y)
 
     def sub(self, idx) -> "Data":
-        return Data(self.X[idx], self.Y[idx], self.table.iloc[idx])
+        return Data(self.X[idx], self.Y[idx], self.table.iloc[idx], {n: c[idx] for n, c in self.copies.items()})
+
+    def training_rows(self, targets: np.ndarray, with_copies: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, targets, weights)`` to fit on: the rows and, ``with_copies``, every row's re-encoded
+        copies with its target, the row's weight shared equally between the row and its copies."""
+        if not (with_copies and self.copies):
+            return self.X, targets, self.W
+        have = [np.isfinite(c).all(axis=1) for c in self.copies.values()]
+        share = self.W / (1 + np.sum(have, axis=0))
+        X = np.concatenate([self.X, *(c[h] for c, h in zip(self.copies.values(), have))])
+        return X, np.concatenate([targets, *(targets[h] for h in have)]), np.concatenate([share, *(share[h] for h in have)])
 
     def shifted(self, center: bool) -> tuple[np.ndarray, np.ndarray]:
         """``(targets, offset)``: the targets with ``offset`` added to the continuous rows, putting
@@ -126,6 +140,30 @@ class Data:
         if center and signs.any():
             targets[signs] += target_offset(self.Y[signs], center)
         return targets, offset
+
+
+def reencoded_features(table: pd.DataFrame, name: str, args) -> np.ndarray:
+    """Features of the ``name`` copy of every row with continuous targets (NaN rows elsewhere and
+    where ffmpeg or the analysis failed; failures are reported)."""
+    from tqdm.auto import tqdm
+
+    X = np.full((len(table), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    rows = np.flatnonzero(table["continuous"].to_numpy())
+    paths = []
+    for i in tqdm(rows, desc=f"re-encoding ({name})", unit="clip"):
+        try:
+            paths.append(str(reencoded(table["audio_path"].iloc[i], name, args.reencode_dir)))
+        except AudioError as exc:
+            if not have_ffmpeg():
+                raise
+            print(f"skipped the {name} copy of {table['audio_path'].iloc[i]}: {exc}", file=sys.stderr)
+            paths.append(None)
+    done = [k for k, p in enumerate(paths) if p is not None]
+    extraction = extract_many([paths[k] for k in done], args.cache_dir, n_jobs=args.n_jobs)
+    for path, err in extraction.errors:
+        print(f"skipped the {name} copy {path}: {err}", file=sys.stderr)
+    X[rows[done]] = extraction.X
+    return X
 
 
 # --------------------------------------------------------------------------- model
@@ -171,7 +209,8 @@ def make_folds(table: pd.DataFrame, n_splits: int, seed: int):
 
 
 def fit_forest(params: dict, data: Data, targets: np.ndarray, args):
-    return make_forest(params, args.seed, args.n_jobs).fit(data.X, targets, sample_weight=data.W)
+    X, targets, weights = data.training_rows(targets, args.train_reencoded)
+    return make_forest(params, args.seed, args.n_jobs).fit(X, targets, sample_weight=weights)
 
 
 def best_cv(study, args) -> float:
@@ -299,6 +338,23 @@ def sign_metrics(table: pd.DataFrame, Y_pred: np.ndarray) -> dict:
     return out
 
 
+def reencoding_shifts(Y_pred: np.ndarray, copies: dict[str, np.ndarray]) -> dict:
+    """How far the predictions of re-encoded copies (NaN rows: no copy) lie from those of the
+    originals ``Y_pred``, per encoding: mean and 90th-percentile |Δ| per dimension, and the share of
+    clips whose quadrant changes."""
+    out = {}
+    for name, P in copies.items():
+        have = np.isfinite(P).all(axis=1)
+        if not have.any():
+            continue
+        d = np.abs(P[have] - Y_pred[have])
+        out[name] = {"n": int(have.sum()),
+                     "mean_shift": dict(zip(DIMS, d.mean(axis=0).round(3).tolist())),
+                     "p90_shift": dict(zip(DIMS, np.percentile(d, 90, axis=0).round(3).tolist())),
+                     "quadrant_changed": float(np.mean(quadrants(*P[have].T) != quadrants(*Y_pred[have].T)))}
+    return out
+
+
 def evaluate(data: Data, targets: np.ndarray, Y_pred: np.ndarray) -> dict:
     """:func:`split_metrics` on the rows with continuous targets, :func:`sign_metrics` of each
     sign-labelled source under its name."""
@@ -333,12 +389,21 @@ def tune_fit_evaluate(data: Data, train_idx, test_idx, args, study_name: str):
     train_targets, offset = train.shifted(args.center_targets)
     forest = fit_forest(params, train, train_targets, args)
     raw = forest.predict(test.X)
+    calibrate = calibrations[args.calibration].transform if args.calibration != "none" else (lambda p: p)
     preds = {"none": raw} | {m: cal.transform(raw) for m, cal in calibrations.items()}
     preds = {m: np.clip(p, 1.0, 9.0) for m, p in preds.items()}
+    copies = {}
+    for name, Xc in test.copies.items():
+        have = np.isfinite(Xc).all(axis=1)
+        copies[name] = np.full_like(raw, np.nan)
+        if have.any():
+            copies[name][have] = np.clip(calibrate(forest.predict(Xc[have])), 1.0, 9.0)
     test_targets = test.Y + offset * test.continuous[:, None]
     by_calibration = {m: evaluate(test, test_targets, p) for m, p in preds.items()}
     metrics = by_calibration[args.calibration] | {"target_offset": offset.tolist(), "by_calibration": by_calibration,
-                                                  "predictions": {m: p.tolist() for m, p in preds.items()}}
+                                                  "predictions": {m: p.tolist() for m, p in preds.items()},
+                                                  "reencoded": reencoding_shifts(preds[args.calibration], copies),
+                                                  "copy_predictions": {n: p.tolist() for n, p in copies.items()}}
     return study, forest, preds[args.calibration], metrics
 
 
@@ -349,6 +414,7 @@ def nested_evaluation(data: Data, folds, args, first: dict) -> dict:
     ``by_calibration`` the pooled metrics of the raw and of every calibrated prediction."""
     targets, per_fold = np.zeros_like(data.Y), []
     Y_pred = {m: np.zeros_like(data.Y) for m in first["predictions"]}
+    copies = {n: np.zeros_like(data.Y) for n in first["copy_predictions"]}
     for k, (train_idx, test_idx) in enumerate(folds):
         if k == 0:
             metrics = first
@@ -358,11 +424,14 @@ def nested_evaluation(data: Data, folds, args, first: dict) -> dict:
         targets[test_idx] = data.Y[test_idx] + np.asarray(metrics["target_offset"]) * data.continuous[test_idx, None]
         for m, pred in metrics["predictions"].items():
             Y_pred[m][test_idx] = pred
+        for n, pred in metrics["copy_predictions"].items():
+            copies[n][test_idx] = pred
         if "regression" in metrics:
             per_fold.append(metrics.get("quadrant_dataset", metrics["quadrant_targets"])["macro_f1"])
     by_calibration = {m: evaluate(data, targets, p) for m, p in Y_pred.items()}
     return by_calibration[args.calibration] | {"folds": len(folds), "macro_f1_per_fold": per_fold,
                                                "by_calibration": by_calibration,
+                                               "reencoded": reencoding_shifts(Y_pred[args.calibration], copies),
                                                "predictions": {m: p.tolist() for m, p in Y_pred.items()},
                                                "targets": targets.tolist()}
 
@@ -494,6 +563,11 @@ def model_card(card: dict) -> str:
                          f"renderings of one window each), {d['skipped']} phrases skipped")
         else:
             lines.append(f"- **{name}**: {d['clips']} clips, {d['groups']} groups, {d['skipped']} rows skipped")
+    if card["data"].get("train_reencoded"):
+        lines.append("- fitted on re-encoded copies too: every clip with continuous targets also as "
+                     + ", ".join(ENCODINGS[n].label for n in card["data"]["reencode"])
+                     + " (ffmpeg), beside its clip with its targets, the clip's weight shared between them; "
+                     "a test clip's copies are never in training")
     lines += [
         f"- feature extraction failed for {card['data']['failed']} clips (skipped)",
         f"- split: {card['split']['train']} training / {card['split']['test']} held-out clips, "
@@ -544,6 +618,8 @@ def model_card(card: dict) -> str:
               "they are wrong (MSE up, R² down) but use the whole plane, so that songs of different moods get "
               "different pictures. The order of the songs, and so the Pearson r, is unchanged "
               "(`spread.png`: targets, raw and calibrated predictions)."]
+    if spread.get("reencoded"):
+        lines += reencoding_section(card, spread)
     if "vgmidi" in spread:
         lines += vgmidi_section(card, spread)
     if card.get("cross_validation"):
@@ -587,6 +663,22 @@ def model_card(card: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def reencoding_section(card: dict, part: dict) -> list[str]:
+    """Model card lines on how far the test clips' predictions move on their re-encoded copies."""
+    trained = card["data"].get("train_reencoded")
+    lines = ["", "## The same clips stored differently", "",
+             "Each test clip's re-encoded copy predicted by the same forest "
+             + ("(nested: every clip once)" if card.get("nested") else "(held-out clips)")
+             + f", calibrated (`{card['calibration']}`), against the clip's own prediction; "
+             + ("copies of the training clips were fitted too (never a test clip's)." if trained
+                else "the forest saw no re-encoded copy."), "",
+             "| copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |", "|---|---|---|---|---|"]
+    for name, r in part["reencoded"].items():
+        lines.append(f"| {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / {r['mean_shift']['arousal']:.2f} | "
+                     f"{r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | {r['quadrant_changed']:.0%} |")
+    return lines
 
 
 def vgmidi_section(card: dict, part: dict) -> list[str]:
@@ -643,6 +735,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vgmidi-weight", type=float, default=1.0,
                    help="total training weight of one VGMIDI phrase's rows, relative to one clip of the other "
                         "datasets (default: %(default)s)")
+    p.add_argument("--reencode", action="append", choices=list(ENCODINGS), default=[], metavar="ENCODING",
+                   help="also analyse a copy of every clip with continuous targets stored this way (ffmpeg, cached in "
+                        f"--reencode-dir; one of {', '.join(ENCODINGS)}; repeatable) and report how far the test "
+                        "clips' predictions move on it")
+    p.add_argument("--train-reencoded", action="store_true",
+                   help="fit on the --reencode copies too (beside their clip, sharing its weight), so that the "
+                        "forest learns what stays the same when a recording is stored differently")
+    p.add_argument("--reencode-dir", type=Path, default=REPO / "work" / "reencoded",
+                   help="where the re-encoded copies are kept (default: %(default)s)")
     p.add_argument("--out", type=Path, default=MUSIC_MODEL_DIR, help="output model folder (default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache", help="feature cache (default: %(default)s)")
     p.add_argument("--trials", type=int, default=50, help="Optuna trials (default: %(default)s)")
@@ -685,7 +786,15 @@ def main(argv: list[str] | None = None) -> int:
     for path, err in extraction.errors:
         print(f"skipped {path}: {err}", file=sys.stderr)
     table = table[extraction.ok].reset_index(drop=True)
-    data = Data(extraction.X[extraction.ok], table[list(DIMS)].to_numpy(dtype=float), table)
+    if args.train_reencoded and not args.reencode:
+        print("error: --train-reencoded needs at least one --reencode ENCODING", file=sys.stderr)
+        return 2
+    try:
+        copies = {name: reencoded_features(table, name, args) for name in args.reencode}
+    except Music2ImgError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data = Data(extraction.X[extraction.ok], table[list(DIMS)].to_numpy(dtype=float), table, copies)
     n_splits = max(2, round(1 / args.test_size))
     fewest = table.groupby("source")["group"].nunique()
     if fewest.min() < 2 * n_splits:
@@ -757,7 +866,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "data": {"datasets": datasets, "clips": int(len(table)), "failed": len(extraction.errors),
                  "sources": [f"{k}:{p}" for k, p in args.dataset], "augment": args.augment,
-                 "vgmidi_weight": args.vgmidi_weight, "vgmidi_levels": list(VGMIDI_LEVELS)},
+                 "vgmidi_weight": args.vgmidi_weight, "vgmidi_levels": list(VGMIDI_LEVELS),
+                 "reencode": args.reencode, "train_reencoded": bool(args.train_reencoded)},
         "split": {"train": int(len(train_idx)), "test": int(len(test_idx)),
                   "grouped_by": "artist (4Q) / song (DEAM, PMEmo) / game (VGMIDI)"},
         "tuning": {"trials": len(study.trials), "cv_folds": args.cv_folds, "objective": args.objective,
@@ -798,6 +908,9 @@ def report(metrics: dict, what: str) -> None:
               f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r {r['arousal']['pearson_r']:.3f}, "
               f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy {q['accuracy']:.1%}, "
               f"macro-F1 {q['macro_f1']:.1%}")
+    for name, r in metrics.get("reencoded", {}).items():
+        print(f"{what} {ENCODINGS[name].label} copies ({r['n']} clips): mean |Δ| valence {r['mean_shift']['valence']:.2f}, "
+              f"arousal {r['mean_shift']['arousal']:.2f}; quadrant changed {r['quadrant_changed']:.0%}")
     if "vgmidi" in metrics:
         v = metrics["vgmidi"]
         print(f"{what} VGMIDI ({v['n']} phrases, {v['groups']} games): macro-F1 {v['macro_f1']:.1%}, "
@@ -806,8 +919,8 @@ def report(metrics: dict, what: str) -> None:
 
 def strip_predictions(metrics: dict) -> None:
     """Drop the per-clip predictions kept for the plots from metrics bound for the model card."""
-    metrics.pop("predictions", None)
-    metrics.pop("targets", None)
+    for key in ("predictions", "targets", "copy_predictions"):
+        metrics.pop(key, None)
     for part in [metrics, *metrics.get("by_calibration", {}).values()]:
         for v in part.values():
             if isinstance(v, dict):
