@@ -167,9 +167,22 @@ def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys):
     assert len(list((tmp_path / "copies" / "mp3-32k").glob("*.mp3"))) == 12
     card = json.loads((out / "model_card.json").read_text())
     assert card["data"]["reencode"] == ["mp3-32k"] and card["data"]["train_reencoded"]
-    shift = card["nested"]["reencoded"]["mp3-32k"]
+    shift = card["nested"]["reencoded"]["4q"]["mp3-32k"]
     assert shift["n"] == 12 and 0 <= shift["quadrant_changed"] <= 1 and shift["mean_shift"]["valence"] >= 0
-    assert card["held_out"]["reencoded"]["mp3-32k"]["n"] == card["split"]["test"]
+    assert card["held_out"]["reencoded"]["4q"]["mp3-32k"]["n"] == card["split"]["test"]
     text = (out / "MODEL_CARD.md").read_text()
-    assert "## The same clips stored differently" in text and "| mp3 32 kb/s | 12 |" in text
+    assert "## The same clips stored differently" in text and "| 4q | mp3 32 kb/s | 12 |" in text
     assert "fitted on re-encoded copies too" in text
+
+
+def test_reencoding_shifts_per_source(train_module):
+    """Shifts of the copies' predictions, per source; rows without a copy are left out."""
+    table = pd.DataFrame({"source": ["4q", "4q", "4q", "vgmidi"]})
+    pred = np.array([[6.0, 6.0], [4.0, 6.0], [5.5, 4.0], [3.0, 3.0]])
+    copy = np.array([[6.5, 6.0], [6.0, 5.0], [np.nan, np.nan], [3.0, 3.5]])
+    shifts = train_module.reencoding_shifts(table, pred, {"ogg-q0": copy})
+    four = shifts["4q"]["ogg-q0"]
+    assert four["n"] == 2 and four["mean_shift"] == {"valence": 1.25, "arousal": 0.5}
+    assert four["quadrant_changed"] == 0.5  # (4, 6) in Q2 → (6, 5) in Q1
+    assert shifts["vgmidi"]["ogg-q0"] == {"n": 1, "mean_shift": {"valence": 0.0, "arousal": 0.5},
+                                          "p90_shift": {"valence": 0.0, "arousal": 0.5}, "quadrant_changed": 0.0}

@@ -143,12 +143,12 @@ class Data:
 
 
 def reencoded_features(table: pd.DataFrame, name: str, args) -> np.ndarray:
-    """Features of the ``name`` copy of every row with continuous targets (NaN rows elsewhere and
-    where ffmpeg or the analysis failed; failures are reported)."""
+    """Features of the ``name`` copy of every row's audio (NaN rows where ffmpeg or the analysis
+    failed; failures are reported)."""
     from tqdm.auto import tqdm
 
     X = np.full((len(table), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
-    rows = np.flatnonzero(table["continuous"].to_numpy())
+    rows = np.arange(len(table))
     paths = []
     for i in tqdm(rows, desc=f"re-encoding ({name})", unit="clip"):
         try:
@@ -338,20 +338,21 @@ def sign_metrics(table: pd.DataFrame, Y_pred: np.ndarray) -> dict:
     return out
 
 
-def reencoding_shifts(Y_pred: np.ndarray, copies: dict[str, np.ndarray]) -> dict:
+def reencoding_shifts(table: pd.DataFrame, Y_pred: np.ndarray, copies: dict[str, np.ndarray]) -> dict:
     """How far the predictions of re-encoded copies (NaN rows: no copy) lie from those of the
-    originals ``Y_pred``, per encoding: mean and 90th-percentile |Δ| per dimension, and the share of
-    clips whose quadrant changes."""
+    originals ``Y_pred``, per source of ``table`` and encoding: mean and 90th-percentile |Δ| per
+    dimension, and the share of rows whose quadrant changes."""
     out = {}
-    for name, P in copies.items():
-        have = np.isfinite(P).all(axis=1)
-        if not have.any():
-            continue
-        d = np.abs(P[have] - Y_pred[have])
-        out[name] = {"n": int(have.sum()),
-                     "mean_shift": dict(zip(DIMS, d.mean(axis=0).round(3).tolist())),
-                     "p90_shift": dict(zip(DIMS, np.percentile(d, 90, axis=0).round(3).tolist())),
-                     "quadrant_changed": float(np.mean(quadrants(*P[have].T) != quadrants(*Y_pred[have].T)))}
+    for source, part in table.groupby("source", sort=True):
+        for name, P in copies.items():
+            rows = part.index.to_numpy()[np.isfinite(P[part.index.to_numpy()]).all(axis=1)]
+            if not len(rows):
+                continue
+            d = np.abs(P[rows] - Y_pred[rows])
+            out.setdefault(source, {})[name] = {
+                "n": len(rows), "mean_shift": dict(zip(DIMS, d.mean(axis=0).round(3).tolist())),
+                "p90_shift": dict(zip(DIMS, np.percentile(d, 90, axis=0).round(3).tolist())),
+                "quadrant_changed": float(np.mean(quadrants(*P[rows].T) != quadrants(*Y_pred[rows].T)))}
     return out
 
 
@@ -402,7 +403,7 @@ def tune_fit_evaluate(data: Data, train_idx, test_idx, args, study_name: str):
     by_calibration = {m: evaluate(test, test_targets, p) for m, p in preds.items()}
     metrics = by_calibration[args.calibration] | {"target_offset": offset.tolist(), "by_calibration": by_calibration,
                                                   "predictions": {m: p.tolist() for m, p in preds.items()},
-                                                  "reencoded": reencoding_shifts(preds[args.calibration], copies),
+                                                  "reencoded": reencoding_shifts(test.table, preds[args.calibration], copies),
                                                   "copy_predictions": {n: p.tolist() for n, p in copies.items()}}
     return study, forest, preds[args.calibration], metrics
 
@@ -431,7 +432,7 @@ def nested_evaluation(data: Data, folds, args, first: dict) -> dict:
     by_calibration = {m: evaluate(data, targets, p) for m, p in Y_pred.items()}
     return by_calibration[args.calibration] | {"folds": len(folds), "macro_f1_per_fold": per_fold,
                                                "by_calibration": by_calibration,
-                                               "reencoded": reencoding_shifts(Y_pred[args.calibration], copies),
+                                               "reencoded": reencoding_shifts(data.table, Y_pred[args.calibration], copies),
                                                "predictions": {m: p.tolist() for m, p in Y_pred.items()},
                                                "targets": targets.tolist()}
 
@@ -564,7 +565,7 @@ def model_card(card: dict) -> str:
         else:
             lines.append(f"- **{name}**: {d['clips']} clips, {d['groups']} groups, {d['skipped']} rows skipped")
     if card["data"].get("train_reencoded"):
-        lines.append("- fitted on re-encoded copies too: every clip with continuous targets also as "
+        lines.append("- fitted on re-encoded copies too: every clip (and VGMIDI window) also as "
                      + ", ".join(ENCODINGS[n].label for n in card["data"]["reencode"])
                      + " (ffmpeg), beside its clip with its targets, the clip's weight shared between them; "
                      "a test clip's copies are never in training")
@@ -674,10 +675,13 @@ def reencoding_section(card: dict, part: dict) -> list[str]:
              + f", calibrated (`{card['calibration']}`), against the clip's own prediction; "
              + ("copies of the training clips were fitted too (never a test clip's)." if trained
                 else "the forest saw no re-encoded copy."), "",
-             "| copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |", "|---|---|---|---|---|"]
-    for name, r in part["reencoded"].items():
-        lines.append(f"| {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / {r['mean_shift']['arousal']:.2f} | "
-                     f"{r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | {r['quadrant_changed']:.0%} |")
+             "| data | copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |",
+             "|---|---|---|---|---|---|"]
+    for source, shifts in part["reencoded"].items():
+        for name, r in shifts.items():
+            lines.append(f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "
+                         f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | "
+                         f"{r['quadrant_changed']:.0%} |")
     return lines
 
 
@@ -736,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="total training weight of one VGMIDI phrase's rows, relative to one clip of the other "
                         "datasets (default: %(default)s)")
     p.add_argument("--reencode", action="append", choices=list(ENCODINGS), default=[], metavar="ENCODING",
-                   help="also analyse a copy of every clip with continuous targets stored this way (ffmpeg, cached in "
+                   help="also analyse a copy of every clip (and VGMIDI window) stored this way (ffmpeg, cached in "
                         f"--reencode-dir; one of {', '.join(ENCODINGS)}; repeatable) and report how far the test "
                         "clips' predictions move on it")
     p.add_argument("--train-reencoded", action="store_true",
@@ -908,9 +912,11 @@ def report(metrics: dict, what: str) -> None:
               f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r {r['arousal']['pearson_r']:.3f}, "
               f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy {q['accuracy']:.1%}, "
               f"macro-F1 {q['macro_f1']:.1%}")
-    for name, r in metrics.get("reencoded", {}).items():
-        print(f"{what} {ENCODINGS[name].label} copies ({r['n']} clips): mean |Δ| valence {r['mean_shift']['valence']:.2f}, "
-              f"arousal {r['mean_shift']['arousal']:.2f}; quadrant changed {r['quadrant_changed']:.0%}")
+    for source, shifts in metrics.get("reencoded", {}).items():
+        for name, r in shifts.items():
+            print(f"{what} {source} {ENCODINGS[name].label} copies ({r['n']} clips): mean |Δ| valence "
+                  f"{r['mean_shift']['valence']:.2f}, arousal {r['mean_shift']['arousal']:.2f}; "
+                  f"quadrant changed {r['quadrant_changed']:.0%}")
     if "vgmidi" in metrics:
         v = metrics["vgmidi"]
         print(f"{what} VGMIDI ({v['n']} phrases, {v['groups']} games): macro-F1 {v['macro_f1']:.1%}, "
