@@ -12,6 +12,8 @@ from .errors import EmotionRangeError
 VA_MIN = 1.0
 VA_MAX = 9.0
 VA_MID = 5.0
+#: The two dimensions, in the order of every (valence, arousal) pair and array column.
+DIMENSIONS = ("valence", "arousal")
 
 #: Russell quadrants, in the numbering of the 4Q dataset.
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")

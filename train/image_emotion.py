@@ -48,8 +48,8 @@ from music2img.image.emotion_model import (  # noqa: E402
     make_v1_regressor,
 )
 from music2img.image.features import FEATURE_NAMES, SCHEMA_VERSION, WORK_SIZE  # noqa: E402
+from music2img.va import DIMENSIONS  # noqa: E402
 
-DIMENSIONS = ("valence", "arousal")
 DEFAULT_WEIGHTS = {"emotion6": 0.25}
 SCENERY = "Scenery"
 MODELS = ("v2", "v1 recipe", "v1 as shipped")

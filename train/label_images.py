@@ -33,9 +33,9 @@ from music2img.assets import IMAGE_MODEL_DIR  # noqa: E402
 from music2img.errors import ImageError  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel, image_file_features, load_rgb  # noqa: E402
+from music2img.va import DIMENSIONS  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-DIMENSIONS = ("valence", "arousal")
 
 
 def list_images(folder: Path) -> tuple[list[str], pd.DataFrame | None]:

@@ -18,7 +18,7 @@ Steps:
    in turn (``--nested``) and a repeated 10-fold grouped CV macro-F1 over all clips for comparison
    with the literature;
 6. refit on all clips with the best parameters, calibrate on out-of-fold predictions of all clips,
-   and save the model, the model card (Markdown + JSON) and the plots into ``--out`` (default
+   and save the model, the model card (Markdown + JSON, :mod:`train.music_card`) and the plots into ``--out`` (default
    ``assets/music_emotion``).
 
 Example::
@@ -48,16 +48,22 @@ sys.path.insert(0, str(REPO))
 
 from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
 from music2img.errors import AudioError, Music2ImgError  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
 from music2img.music.calibration import METHODS, SpreadCalibration  # noqa: E402
 from music2img.music.datasets import LOADERS, VGMIDI_LEVELS, load_dataset  # noqa: E402
 from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
 from music2img.music.feature_cache import extract_many  # noqa: E402
 from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION  # noqa: E402
 from music2img.music.reencode import ENCODINGS, have_ffmpeg, reencoded  # noqa: E402
-from music2img.va import QUADRANTS, VA_MID, quadrants  # noqa: E402
+from music2img.va import DIMENSIONS, QUADRANTS, VA_MID, quadrants  # noqa: E402
+from train.music_card import (  # noqa: E402
+    model_card,
+    plot_confusion,
+    plot_importances,
+    plot_predictions,
+    plot_spread,
+    write_text,
+)
 
-DIMS = ("valence", "arousal")
 MAX_MODEL_MB = 25.0
 
 
@@ -270,7 +276,7 @@ def regression_metrics(Y_true: np.ndarray, Y_pred: np.ndarray) -> dict:
     )
 
     out = {}
-    for j, dim in enumerate(DIMS):
+    for j, dim in enumerate(DIMENSIONS):
         t, p = Y_true[:, j], Y_pred[:, j]
         mse = float(mean_squared_error(t, p))
         out[dim] = {
@@ -326,10 +332,10 @@ def sign_metrics(table: pd.DataFrame, Y_pred: np.ndarray) -> dict:
         return out
 
     reference = (table["rendering"] == "reference").to_numpy()
-    pieces = pd.DataFrame(Y_pred[reference], columns=list(DIMS)).assign(
+    pieces = pd.DataFrame(Y_pred[reference], columns=list(DIMENSIONS)).assign(
         piece=table["piece"].to_numpy()[reference], quadrant=table["quadrant"].to_numpy()[reference],
         group=table["group"].to_numpy()[reference]).groupby("piece", sort=True)
-    per_piece = pieces[list(DIMS)].mean()
+    per_piece = pieces[list(DIMENSIONS)].mean()
     out = metrics(pieces["quadrant"].first().to_numpy(), per_piece.to_numpy()) | {
         "groups": int(pieces["group"].first().nunique()), "predictions": per_piece.to_numpy().tolist(),
         "quadrants": pieces["quadrant"].first().tolist()}
@@ -350,8 +356,8 @@ def reencoding_shifts(table: pd.DataFrame, Y_pred: np.ndarray, copies: dict[str,
                 continue
             d = np.abs(P[rows] - Y_pred[rows])
             out.setdefault(source, {})[name] = {
-                "n": len(rows), "mean_shift": dict(zip(DIMS, d.mean(axis=0).round(3).tolist())),
-                "p90_shift": dict(zip(DIMS, np.percentile(d, 90, axis=0).round(3).tolist())),
+                "n": len(rows), "mean_shift": dict(zip(DIMENSIONS, d.mean(axis=0).round(3).tolist())),
+                "p90_shift": dict(zip(DIMENSIONS, np.percentile(d, 90, axis=0).round(3).tolist())),
                 "quadrant_changed": float(np.mean(quadrants(*P[rows].T) != quadrants(*Y_pred[rows].T)))}
     return out
 
@@ -471,255 +477,6 @@ def cross_validated_f1(data: Data, params: dict, n_splits: int, args, repeats: i
             "pooled": pooled[0] | {"macro_f1": float(np.mean([m["macro_f1"] for m in pooled]))}}
 
 
-# --------------------------------------------------------------------------- plots and card
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _save_figure(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-
-
-def plot_predictions(Y_true, Y_pred, path: Path) -> None:
-    fig = _figure(8.4, 4.0)
-    for j, (dim, ax) in enumerate(zip(DIMS, fig.subplots(1, 2))):
-        ax.scatter(Y_true[:, j], Y_pred[:, j], s=10, alpha=0.6, color="#4338ca")
-        ax.plot([1, 9], [1, 9], color="#9ca3af", lw=1)
-        ax.set(xlim=(1, 9), ylim=(1, 9), xlabel=f"true {dim}", ylabel=f"predicted {dim}", title=f"{dim} (held-out)")
-        ax.set_aspect("equal")
-    _save_figure(fig, path)
-
-
-def plot_spread(Y_true, by_method: dict[str, np.ndarray], quad: np.ndarray, path: Path, title: str) -> None:
-    """The targets (unless ``None``) and each method's predictions on the valence/arousal plane,
-    coloured by the true quadrant."""
-    colours = dict(zip(QUADRANTS, ("#d97706", "#dc2626", "#2563eb", "#059669")))
-    panels = ({} if Y_true is None else {"targets": Y_true}) | by_method
-    fig = _figure(3.3 * len(panels), 3.6)
-    for ax, (name, P) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
-        ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6, c=[colours.get(q, "#6b7280") for q in quad])
-        ax.axhline(VA_MID, color="#9ca3af", lw=0.8)
-        ax.axvline(VA_MID, color="#9ca3af", lw=0.8)
-        ax.set(xlim=(1, 9), ylim=(1, 9), xlabel="valence", ylabel="arousal",
-               title=name if name == "targets" else f"{name}: std {P[:, 0].std():.2f} / {P[:, 1].std():.2f}")
-        ax.set_aspect("equal")
-    fig.suptitle(title)
-    _save_figure(fig, path)
-
-
-def plot_importances(importances: np.ndarray, path: Path, top: int = 10) -> None:
-    order = np.argsort(importances)[::-1][:top][::-1]
-    fig = _figure(6.0, 4.0)
-    ax = fig.add_subplot()
-    ax.barh([FEATURE_NAMES[i] for i in order], importances[order], color="#047857")
-    ax.set(xlabel="impurity importance", title=f"top {top} features")
-    ax.tick_params(labelsize=8)
-    _save_figure(fig, path)
-
-
-def plot_confusion(confusion: list[list[int]], path: Path) -> None:
-    cm = np.asarray(confusion)
-    fig = _figure(4.4, 4.0)
-    ax = fig.add_subplot()
-    ax.imshow(cm, cmap="Blues")
-    for (i, j), n in np.ndenumerate(cm):
-        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > cm.max() / 2 else "black")
-    ax.set(xticks=range(4), yticks=range(4), xticklabels=QUADRANTS, yticklabels=QUADRANTS,
-           xlabel="predicted quadrant", ylabel="true quadrant", title="held-out quadrants")
-    _save_figure(fig, path)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3f}"
-
-
-def model_card(card: dict) -> str:
-    t = card["held_out"]
-    lines = [
-        "# Music emotion model (Random Forest on librosa features)",
-        "",
-        "Predicts valence and arousal (1–9) of music from "
-        f"{len(FEATURE_NAMES)} features (schema v{SCHEMA_VERSION}: mean, standard deviation and mean frame-to-frame "
-        "change of MFCC, chroma STFT/CQT/CENS relative to the estimated key, spectral contrast, centroid, bandwidth, "
-        "roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, mode and their stability over 3 s "
-        "segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic range, pulse clarity, "
-        "tempogram bands). "
-        "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies "
-        "up to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
-        "(`docs/music_robustness.md`). "
-        "Songs are analysed in 30 s windows; the song value is the mean over windows.",
-        "",
-        "## Data",
-        "",
-    ]
-    for name, d in card["data"]["datasets"].items():
-        if "pieces" in d:
-            lines.append(f"- **{name}**: {d['pieces']} phrases of {d['groups']} games rendered to {d['clips']} clips "
-                         f"(the windows of a reference piano rendering, and {card['data']['augment']} augmented "
-                         f"renderings of one window each), {d['skipped']} phrases skipped")
-        else:
-            lines.append(f"- **{name}**: {d['clips']} clips, {d['groups']} groups, {d['skipped']} rows skipped")
-    if card["data"].get("train_reencoded"):
-        lines.append("- fitted on re-encoded copies too: every clip (and VGMIDI window) also as "
-                     + ", ".join(ENCODINGS[n].label for n in card["data"]["reencode"])
-                     + " (ffmpeg), beside its clip with its targets, the clip's weight shared between them; "
-                     "a test clip's copies are never in training")
-    lines += [
-        f"- feature extraction failed for {card['data']['failed']} clips (skipped)",
-        f"- split: {card['split']['train']} training / {card['split']['test']} held-out clips, "
-        f"grouped by {card['split']['grouped_by']} (no group on both sides), stratified by quadrant, seed {card['seed']}",
-        "",
-        f"## Held-out results (clips and artists never seen in tuning or fitting; calibration: {card['calibration']})",
-        "",
-        "| dimension | MSE | MAE | RMSE | R² | explained var. | Pearson r |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for dim in DIMS:
-        m = t["regression"][dim]
-        lines.append(f"| {dim} | {_fmt(m['mse'])} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['r2'])} | "
-                     f"{_fmt(m['explained_variance'])} | {_fmt(m['pearson_r'])} |")
-    lines.append("")
-    for key, label in (("quadrant_dataset", "the dataset's own quadrant labels"), ("quadrant_targets", "quadrants of the continuous targets")):
-        if key in t:
-            lines.append(f"- quadrant accuracy {t[key]['accuracy']:.1%}, macro-F1 **{t[key]['macro_f1']:.1%}** "
-                         f"against {label} ({t[key]['n']} clips)")
-    if card.get("nested"):
-        n = card["nested"]
-        q = n.get("quadrant_dataset", n["quadrant_targets"])
-        lines += ["", f"## Nested grouped CV ({n['folds']} outer folds, each tuned and tested on its own)", "",
-                  f"Every clip is a test clip once, predicted by a forest tuned and fitted without its artist: "
-                  f"valence R² {n['regression']['valence']['r2']:.3f} (r {n['regression']['valence']['pearson_r']:.3f}), "
-                  f"arousal R² {n['regression']['arousal']['r2']:.3f} (r {n['regression']['arousal']['pearson_r']:.3f}); "
-                  f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over {q['n']} clips, "
-                  f"{np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} per fold."]
-    spread = card.get("nested") or card["held_out"]
-    lines += ["", "## Spread calibration", "",
-              f"The forest's predictions crowd the middle of the plane. A monotone map per dimension, fitted on "
-              f"out-of-fold predictions of the training part only ({card['tuning']['cv_folds']}-fold grouped CV), "
-              "stretches them back to the targets' spread without changing their order. Measured on "
-              + ("the nested artist-disjoint test predictions (every clip once):" if card.get("nested")
-                 else "the held-out clips:"), "",
-              "| calibration | MSE v | MSE a | R² v | R² a | Pearson r v / a | quadrant macro-F1 | std v / a (targets) |",
-              "|---|---|---|---|---|---|---|---|"]
-    for method, m in spread["by_calibration"].items():
-        r, q = m["regression"], m.get("quadrant_dataset", m["quadrant_targets"])
-        shipped = " (shipped)" if method == card["calibration"] else ""
-        lines.append(f"| {method}{shipped} | {_fmt(r['valence']['mse'])} | {_fmt(r['arousal']['mse'])} | "
-                     f"{_fmt(r['valence']['r2'])} | {_fmt(r['arousal']['r2'])} | "
-                     f"{r['valence']['pearson_r']:.3f} / {r['arousal']['pearson_r']:.3f} | {q['macro_f1']:.1%} | "
-                     f"{r['valence']['pred_std']:.2f} / {r['arousal']['pred_std']:.2f} "
-                     f"({r['valence']['true_std']:.2f} / {r['arousal']['true_std']:.2f}) |")
-    lines += ["", "The trade-off: when a prediction is uncertain, the mean is the guess with the smallest squared "
-              "error, so the uncalibrated forest has the best MSE and R²; stretched predictions err further when "
-              "they are wrong (MSE up, R² down) but use the whole plane, so that songs of different moods get "
-              "different pictures. The order of the songs, and so the Pearson r, is unchanged "
-              "(`spread.png`: targets, raw and calibrated predictions)."]
-    if spread.get("reencoded"):
-        lines += reencoding_section(card, spread)
-    if "vgmidi" in spread:
-        lines += vgmidi_section(card, spread)
-    if card.get("cross_validation"):
-        lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
-        for key, cv in card["cross_validation"].items():
-            lines.append(f"- {cv['repeats']}× {cv['folds']}-fold grouped CV over all labelled clips, {cv['description']}: "
-                         f"macro-F1 {cv['macro_f1_mean']:.1%} (± {cv['macro_f1_std']:.1%} between folds, "
-                         f"± {cv['macro_f1_repeat_std']:.1%} between repeats), pooled {cv['pooled']['macro_f1']:.1%}")
-        lines.append("- reference (Panda et al. 2018, 900 clips, 20×10-fold CV, SVM): 67.4% standard features, "
-                     "76.4% with their novel features")
-    lines += [
-        "",
-        "## Model",
-        "",
-        f"- scikit-learn RandomForestRegressor, hyper-parameters tuned by Optuna TPE ({card['tuning']['trials']} trials, "
-        f"{card['tuning']['cv_folds']}-fold grouped CV on the training part, best {card['tuning']['objective']} {card['tuning']['best_cv']:.3f}):",
-        "",
-        "```json",
-        json.dumps(card["params"], indent=2),
-        "```",
-        "",
-        f"- shipped model refitted on all {card['data']['clips']} clips; {MODEL_FILE}: {card['model_size_mb']:.1f} MB",
-    ]
-    if card["center_targets"]:
-        off = card["target_offset_final"]
-        lines.append(f"- targets re-centred: valence {off[0]:+.3f}, arousal {off[1]:+.3f} added so the training mean sits at "
-                     "the neutral 5 (quadrant boundary at the data's balance point; errors unchanged)")
-    if card["calibration"] != "none":
-        scale = card["calibration_scale"]
-        lines.append(f"- spread calibration `{card['calibration']}` fitted on out-of-fold predictions of all clips: "
-                     f"valence stretched ×{scale[0]:.2f}, arousal ×{scale[1]:.2f} (applied by `MusicEmotionModel`, "
-                     "stored in model.json)")
-    lines += [
-
-        "- plots: `pred_vs_true.png`, `feature_importance.png`, `confusion.png` (held-out part), `spread.png`",
-        "",
-        "## Limits",
-        "",
-        "The 4Q targets are AllMusic mood tags mapped through Warriner word norms, not listener ratings of the audio; "
-        "the model learns how editors tag music, on 20 s previews of mostly Western popular music.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def reencoding_section(card: dict, part: dict) -> list[str]:
-    """Model card lines on how far the test clips' predictions move on their re-encoded copies."""
-    trained = card["data"].get("train_reencoded")
-    lines = ["", "## The same clips stored differently", "",
-             "Each test clip's re-encoded copy predicted by the same forest "
-             + ("(nested: every clip once)" if card.get("nested") else "(held-out clips)")
-             + f", calibrated (`{card['calibration']}`), against the clip's own prediction; "
-             + ("copies of the training clips were fitted too (never a test clip's)." if trained
-                else "the forest saw no re-encoded copy."), "",
-             "| data | copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |",
-             "|---|---|---|---|---|---|"]
-    for source, shifts in part["reencoded"].items():
-        for name, r in shifts.items():
-            lines.append(f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "
-                         f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | "
-                         f"{r['quadrant_changed']:.0%} |")
-    return lines
-
-
-def vgmidi_section(card: dict, part: dict) -> list[str]:
-    """Model card lines on the sign-labelled VGMIDI phrases of games held out."""
-    vg = part["vgmidi"]
-    lines = ["", "## VGMIDI piano phrases of unseen games", "",
-             f"{vg['n']} phrases of {vg['groups']} games, each predicted by a forest that saw no phrase of its game "
-             + ("(nested: every game held out once)" if card.get("nested") else "(held-out games)")
-             + ": the mean prediction over the analysis windows of its reference rendering (General MIDI piano, "
-             "as written) against the listeners' quadrant; AUC = how well the predicted valence (arousal) "
-             "separates the phrases heard as positive from those heard as negative (0.5 = chance). Augmented: each "
-             "augmented window (other SoundFont, instrument, tempo, velocity, level) on its own.", "",
-             "| calibration | quadrant macro-F1 | accuracy | valence AUC | arousal AUC | std v / a | augmented: macro-F1, AUC v / a |",
-             "|---|---|---|---|---|---|---|"]
-    for method, m in part["by_calibration"].items():
-        v, aug = m["vgmidi"], m["vgmidi"].get("augmented")
-        shipped = " (shipped)" if method == card["calibration"] else ""
-        extra = f"{aug['macro_f1']:.1%}, {aug['valence_auc']:.2f} / {aug['arousal_auc']:.2f}" if aug else "–"
-        lines.append(f"| {method}{shipped} | {v['macro_f1']:.1%} | {v['accuracy']:.1%} | {v['valence_auc']:.3f} | "
-                     f"{v['arousal_auc']:.3f} | {v['valence_std']:.2f} / {v['arousal_std']:.2f} | {extra} |")
-    lines += ["", f"VGMIDI's labels are signs; as targets, valence = 5 ± {card['data']['vgmidi_levels'][0]:.2f} and "
-              f"arousal = 5 ± {card['data']['vgmidi_levels'][1]:.2f}: the mean distance from 5 of the 4Q targets of "
-              "the songs in the quadrants of that sign, so a phrase heard as positive sits where a typical positive "
-              "4Q song does. "
-              + ("They are re-centred on their own (not with the 4Q targets), so that the balance of VGMIDI's "
-                 "labels (more happy than sad phrases) is not learnt as the sound of a piano. "
-                 if card["center_targets"] else "")
-              + "They take no part in the calibration or the regression metrics. "
-              "`vgmidi.png`: the phrases on the plane, coloured by the listeners' quadrant."]
-    return lines
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -798,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     except Music2ImgError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    data = Data(extraction.X[extraction.ok], table[list(DIMS)].to_numpy(dtype=float), table, copies)
+    data = Data(extraction.X[extraction.ok], table[list(DIMENSIONS)].to_numpy(dtype=float), table, copies)
     n_splits = max(2, round(1 / args.test_size))
     fewest = table.groupby("source")["group"].nunique()
     if fewest.min() < 2 * n_splits:
@@ -886,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         "cross_validation": cross_validation,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
-    summary = {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMS} \
+    summary = {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMENSIONS} \
         if "regression" in held_out else {}
     model = MusicEmotionModel(final, FEATURE_NAMES, SCHEMA_VERSION, metadata={
         "params": params, "target_offset": final_offset.tolist(), "trained_on": card["data"]["sources"],
