@@ -165,9 +165,26 @@ def test_cgna_layout_and_bad_folders(tmp_path):
         read_labels(tmp_path, tmp_path / "gone.csv")
 
 
-def test_auto_steps_fits_the_schedule_to_the_budget(data, tmp_path):
-    # 9 s of budget: room for the 4 calibration steps even on a loaded machine (3 s was not)
-    rc = diffusion.main(_args(data, tmp_path, "--steps", "100000", "--max-minutes", "0.15", "--reserve-minutes", "0",
+class TickingClock:
+    """``time`` for the training loop with a ``monotonic`` clock that advances 10 ms per reading, so
+    that a time budget means the same number of steps on a quiet and on a loaded machine."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 0.01
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_auto_steps_fits_the_schedule_to_the_budget(data, tmp_path, monkeypatch):
+    clock = TickingClock()
+    monkeypatch.setattr(loop, "time", clock)
+    monkeypatch.setattr(diffusion, "time", clock)
+    rc = diffusion.main(_args(data, tmp_path, "--steps", "100000", "--max-minutes", "0.05", "--reserve-minutes", "0",
                               "--auto-steps", "4", "--no-final-grid"))
     assert rc == 0
     state = _ckpt(tmp_path)
