@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 
@@ -154,7 +155,7 @@ def test_training_rows_share_each_clips_weight_with_its_copies(train_module):
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is needed to re-encode")
-def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys):
+def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys, monkeypatch):
     """Copies are made once (cached), fitted with --train-reencoded, and every test clip's shift reported."""
     root, lexicon = tiny_4q
     out = tmp_path / "model"
@@ -163,6 +164,10 @@ def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys):
               "--seed", "1"]
     assert train_module.main(common + ["--train-reencoded"]) == 2
     assert "needs at least one --reencode" in capsys.readouterr().err
+    monkeypatch.setattr(train_module, "have_ffmpeg", lambda: False)
+    assert train_module.main(common + ["--reencode", "mp3-32k"]) == 2
+    assert "--reencode needs ffmpeg" in capsys.readouterr().err
+    monkeypatch.undo()
     assert train_module.main(common + ["--reencode", "mp3-32k", "--train-reencoded", "--nested"]) == 0
     assert len(list((tmp_path / "copies" / "mp3-32k").glob("*.mp3"))) == 12
     card = json.loads((out / "model_card.json").read_text())
@@ -186,3 +191,15 @@ def test_reencoding_shifts_per_source(train_module):
     assert four["quadrant_changed"] == 0.5  # (4, 6) in Q2 → (6, 5) in Q1
     assert shifts["vgmidi"]["ogg-q0"] == {"n": 1, "mean_shift": {"valence": 0.0, "arousal": 0.5},
                                           "p90_shift": {"valence": 0.0, "arousal": 0.5}, "quadrant_changed": 0.0}
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is needed to re-encode")
+def test_a_copy_that_cannot_be_made_is_skipped(train_module, tmp_path, capsys):
+    """An unreadable file gets no copy (a NaN row, reported); the others do."""
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.mp3"
+    sf.write(good, synth_music(3.0, seed=0), 22050)
+    bad.write_bytes(b"not audio")
+    args = argparse.Namespace(reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1)
+    X = train_module.reencoded_features(pd.DataFrame({"audio_path": [str(bad), str(good)]}), "ogg-q0", args)
+    assert np.isnan(X[0]).all() and np.isfinite(X[1]).all()
+    assert "skipped the ogg-q0 copy of" in capsys.readouterr().err

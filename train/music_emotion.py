@@ -154,21 +154,17 @@ def reencoded_features(table: pd.DataFrame, name: str, args) -> np.ndarray:
     from tqdm.auto import tqdm
 
     X = np.full((len(table), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
-    rows = np.arange(len(table))
-    paths = []
-    for i in tqdm(rows, desc=f"re-encoding ({name})", unit="clip"):
+    done, paths = [], []
+    for i, src in enumerate(tqdm(table["audio_path"], desc=f"re-encoding ({name})", unit="clip")):
         try:
-            paths.append(str(reencoded(table["audio_path"].iloc[i], name, args.reencode_dir)))
+            paths.append(str(reencoded(src, name, args.reencode_dir)))
+            done.append(i)
         except AudioError as exc:
-            if not have_ffmpeg():
-                raise
-            print(f"skipped the {name} copy of {table['audio_path'].iloc[i]}: {exc}", file=sys.stderr)
-            paths.append(None)
-    done = [k for k, p in enumerate(paths) if p is not None]
-    extraction = extract_many([paths[k] for k in done], args.cache_dir, n_jobs=args.n_jobs)
+            print(f"skipped the {name} copy of {src}: {exc}", file=sys.stderr)
+    extraction = extract_many(paths, args.cache_dir, n_jobs=args.n_jobs)
     for path, err in extraction.errors:
         print(f"skipped the {name} copy {path}: {err}", file=sys.stderr)
-    X[rows[done]] = extraction.X
+    X[done] = extraction.X
     return X
 
 
@@ -550,11 +546,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_reencoded and not args.reencode:
         print("error: --train-reencoded needs at least one --reencode ENCODING", file=sys.stderr)
         return 2
-    try:
-        copies = {name: reencoded_features(table, name, args) for name in args.reencode}
-    except Music2ImgError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if args.reencode and not have_ffmpeg():
+        print("error: --reencode needs ffmpeg (e.g. apt-get install ffmpeg)", file=sys.stderr)
         return 2
+    copies = {name: reencoded_features(table, name, args) for name in args.reencode}
     data = Data(extraction.X[extraction.ok], table[list(DIMENSIONS)].to_numpy(dtype=float), table, copies)
     n_splits = max(2, round(1 / args.test_size))
     fewest = table.groupby("source")["group"].nunique()
