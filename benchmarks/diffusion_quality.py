@@ -69,7 +69,8 @@ from music2img.diffusion.landscape_check import LandscapeChecker, photo_split  #
 from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel, features_of  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel, load_rgb  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA  # noqa: E402
 from music2img.image.features import image_features  # noqa: E402
 from music2img.image.labelled_folder import read_labels  # noqa: E402
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.other:
         table = pd.read_csv(args.other)
         table["category"] = table.get("category", "all")
-        other = features_of([args.other.parent / f for f in table["file"]], progress=True)
+        other = np.stack([image_features(load_rgb(args.other.parent / f)) for f in tqdm(table["file"], desc="other photos")])
         table["rejected"] = checker.distance_of_features(other) > checker.config.threshold
         report["check"]["other_photos_rejected"] = {c: round(float(r), 3) for c, r in table.groupby("category")["rejected"].mean().items()}
 

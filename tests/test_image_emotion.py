@@ -10,14 +10,20 @@ from PIL import Image
 from music2img.errors import ImageError, ModelFileError
 from music2img.image.emotion_model import (
     AveragedRegressor,
+    CappedPCA,
     ImageEmotionModel,
     features_of,
     image_file_features,
     load_rgb,
+    FEATURE_NAMES,
+    SCHEMA_VERSION,
     make_regressor,
     make_v1_regressor,
+    make_v2_regressor,
 )
-from music2img.image.features import FEATURE_NAMES, SCHEMA1_NAMES, SCHEMA_VERSION
+from music2img.image import detector_features as detector
+from music2img.image import features as hand
+from music2img.image.features import SCHEMA1_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,15 +124,19 @@ def test_averaged_regressor_columns_and_weights():
     assert not hasattr(AveragedRegressor([("a", None, LinearRegression())]), "estimators_")
 
 
-def test_v1_recipe_uses_schema1_features_only():
+def test_older_recipes_use_their_own_features_only():
     imgs = _images(12, seed=3)
     X = features_of(imgs)
+    assert X.shape == (12, len(FEATURE_NAMES)) and FEATURE_NAMES == hand.FEATURE_NAMES + detector.FEATURE_NAMES
     y = np.column_stack([np.linspace(1, 9, 12), np.linspace(9, 1, 12)])
-    v1 = make_v1_regressor().fit(X, y)
+    v1, v2 = make_v1_regressor().fit(X, y), make_v2_regressor().fit(X, y)
     changed = X.copy()
-    changed[:, len(SCHEMA1_NAMES):] += 5.0  # schema-2 additions must not matter to the v1 recipe
+    changed[:, len(hand.FEATURE_NAMES):] += 5.0  # the detector's features must not matter to v1 and v2
+    assert np.allclose(v2.predict(changed), v2.predict(X))
+    changed[:, len(SCHEMA1_NAMES):] += 5.0  # nor schema-2 additions to v1
     assert np.allclose(v1.predict(changed), v1.predict(X))
-    assert make_regressor().fit(X, y, sample_weight=np.linspace(0.5, 1, 12)).predict(X).shape == (12, 2)
+    v3 = make_regressor().fit(X, y, sample_weight=np.linspace(0.5, 1, 12))
+    assert v3.predict(X).shape == (12, 2) and not np.allclose(v3.predict(changed), v3.predict(X))
 
 
 def test_feature_cache(tmp_path):
@@ -134,10 +144,25 @@ def test_feature_cache(tmp_path):
     Image.fromarray(_images(1, seed=4)[0]).save(path)
     fresh = image_file_features(path)
     cached = image_file_features(path, tmp_path / "cache")
-    files = list((tmp_path / "cache").rglob("*.npy"))
-    assert np.array_equal(fresh, cached) and len(files) == 1 and SCHEMA_VERSION in str(files[0])
-    np.save(files[0], np.full(len(FEATURE_NAMES), 7.0))  # a hit is read back, not recomputed
+    files = sorted((tmp_path / "cache").rglob("*.npy"))  # one per part, under the part's schema
+    assert np.array_equal(fresh, cached) and len(files) == 2
+    assert {f.relative_to(tmp_path / "cache").parts[0] for f in files} == {hand.SCHEMA_VERSION, detector.SCHEMA_VERSION}
+    for f in files:  # a hit is read back, not recomputed
+        np.save(f, np.full(np.load(f).shape, 7.0))
     assert np.all(image_file_features(path, tmp_path / "cache") == 7.0)
     assert np.all(features_of([path], cache_dir=tmp_path / "cache") == 7.0)
+    hand_file = next(f for f in files if hand.SCHEMA_VERSION in str(f))
+    np.save(hand_file, np.zeros(3))  # a part of the wrong length is recomputed
+    again = image_file_features(path, tmp_path / "cache")
+    assert np.array_equal(again[:len(hand.FEATURE_NAMES)], fresh[:len(hand.FEATURE_NAMES)])
+    assert np.all(again[len(hand.FEATURE_NAMES):] == 7.0)
     with pytest.raises(ImageError):
         image_file_features(tmp_path / "missing.png", tmp_path / "cache")
+
+
+def test_capped_pca_fits_small_data():
+    X = np.random.default_rng(0).normal(size=(10, 6))
+    assert CappedPCA(128).fit(X).transform(X).shape == (10, 6)
+    assert CappedPCA(3).fit(X).transform(X[:4]).shape == (4, 3)
+    with pytest.raises(Exception):
+        CappedPCA(3).transform(X)

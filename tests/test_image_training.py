@@ -50,9 +50,9 @@ def test_train_then_label(tmp_path):
     assert card["weights"] == {"setA": 1.0, "setB": 0.5}
     within = card["evaluations"]["within setA, groups unseen"]["subsets"]
     assert within["all"]["n"] == 20 and within["scenery"]["n"] == 10
-    assert set(within["all"]["scores"]) == {"v2", "v1 recipe"}  # no Emotion6 rows: no "v1 as shipped"
+    assert set(within["all"]["scores"]) == {"v3", "v2 recipe", "v1 recipe"}  # no Emotion6 rows: no "v1 as shipped"
     assert "What the landscapes show" in (out / "MODEL_CARD.md").read_text()
-    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 32
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2 * 32  # hand-crafted and detector parts
 
     # label a folder with an index.csv (scene column) and one unreadable file
     folder = tmp_path / "scenes"

@@ -4,12 +4,15 @@
         --dataset oasis:../shared/data/images/oasis --cache-dir .cache/image_features
 
 Steps: load rated photos (several ``--dataset KIND:PATH``: emotion6, oasis, cgna, csv), compute
-:mod:`music2img.image.features` (cached with ``--cache-dir``), then report out-of-fold Pearson r, R²
-and MAE per dimension, for three models fitted on exactly the same training rows of every split:
+:mod:`music2img.image.features` and :mod:`music2img.image.detector_features` (cached with
+``--cache-dir``), then report out-of-fold Pearson r, R² and MAE per dimension, for the models fitted on
+exactly the same training rows of every split:
 
-* ``v2`` — the shipped model (:func:`music2img.image.emotion_model.make_regressor`);
+* ``v3`` — the shipped model (:func:`music2img.image.emotion_model.make_regressor`);
+* ``v2 recipe`` — the v2 model's recipe (:func:`~music2img.image.emotion_model.make_v2_regressor`:
+  hand-crafted features only), given the same training photos and weights as v3;
 * ``v1 recipe`` — the v1 model's recipe (:func:`~music2img.image.emotion_model.make_v1_regressor`:
-  SVR on the schema-1 features), given the same training photos and weights as v2;
+  SVR on the schema-1 features), likewise;
 * ``v1 as shipped`` — the same recipe fitted on the Emotion6 photos of the training rows only, as v1
   was (present when Emotion6 is among the datasets).
 
@@ -44,18 +47,21 @@ from music2img.image.datasets import load_datasets  # noqa: E402
 from music2img.image.emotion_model import (  # noqa: E402
     ImageEmotionModel,
     features_of,
+    FEATURE_NAMES,
+    SCHEMA_VERSION,
     make_regressor,
     make_v1_regressor,
+    make_v2_regressor,
 )
-from music2img.image.features import FEATURE_NAMES, SCHEMA_VERSION, WORK_SIZE  # noqa: E402
+from music2img.image.detector_features import INPUT_SIZE  # noqa: E402
+from music2img.image.features import WORK_SIZE  # noqa: E402
 from music2img.va import DIMENSIONS  # noqa: E402
 
 DEFAULT_WEIGHTS = {"emotion6": 0.25}
 SCENERY = "Scenery"
-MODELS = ("v2", "v1 recipe", "v1 as shipped")
-REGRESSOR = ("per dimension, the mean of three regressors: RBF SVR (C=1, epsilon=0.2) on all standardised "
-             "features; extra trees (100, min_samples_leaf=8, max_features=0.3) and ridge (alpha by "
-             "efficient leave-one-out over 0.1–10⁴) on the features without the gist and grid groups")
+MODELS = ("v3", "v2 recipe", "v1 recipe", "v1 as shipped")
+REGRESSOR = ("per dimension, the mean of an RBF SVR (C=2, epsilon=0.2) on the first 128 principal components "
+             "and ridge (alpha by efficient leave-one-out over 0.1–10⁵), both of all standardised features")
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, float]]:
@@ -125,7 +131,7 @@ def out_of_fold(model: str, X: np.ndarray, y: np.ndarray, weight: np.ndarray, is
                 return None
             fitted = make_v1_regressor().fit(X[train], y[train])
         else:
-            make = make_regressor if model == "v2" else lambda seed: make_v1_regressor()
+            make = {"v3": make_regressor, "v2 recipe": make_v2_regressor}.get(model, lambda seed: make_v1_regressor())
             fitted = make(seed).fit(X[train], y[train], sample_weight=weight[train])
         pred[test] = fitted.predict(X[test])
     return np.clip(pred, 1.0, 9.0)
@@ -155,15 +161,17 @@ def plot_scatter(path: Path, panels: dict[str, tuple[np.ndarray, np.ndarray, dic
 def model_card(card: dict) -> str:
     """Markdown model card from the JSON card (the landscape section is kept from ``card['landscapes_md']``)."""
     lines = [
-        "# Image emotion model v2 (photo → valence, arousal)", "",
-        f"Regressor: {card['regressor']}. Features: {card['n_features']} hand-crafted features, schema "
-        f"`{card['schema_version']}` (images centre-cropped and resized to {card['work_size']}×{card['work_size']}; "
-        "no pretrained network).",
+        "# Image emotion model v3 (photo → valence, arousal)", "",
+        f"Regressor: {card['regressor']}. Features ({card['n_features']}, schema `{card['schema_version']}`): "
+        f"hand-crafted light, colour, layout and texture features of the image centre-cropped and resized to "
+        f"{card['work_size']}×{card['work_size']}, and the channel means and standard deviations of four layers "
+        f"of a pretrained object detector (CenterNet, MobileNetV3, COCO; `centernet/`) run on it at "
+        f"{card['input_size']}×{card['input_size']}.",
         f"Training data: {card['n_images']} rated photos ({', '.join(f'{n} {s}' for s, n in card['counts'].items())}); "
         f"targets are mean SAM ratings on the 1–9 scale; rows weighted per set: "
         f"{', '.join(f'{s} {w:g}' for s, w in card['weights'].items())} (others 1).", "",
         "## Scores on photos the model never saw (out-of-fold Pearson r, R², MAE)", "",
-        "Every row of one evaluation fits its three models on the same training photos; `v1 as shipped` is "
+        "Every row of one evaluation fits its models on the same training photos; `v1 as shipped` is "
         "the v1 recipe fitted on the Emotion6 photos of those rows only, as v1 was.", "",
         "| evaluation | photos | n | model | valence r | valence R² | valence MAE | arousal r | arousal R² | arousal MAE |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -172,7 +180,7 @@ def model_card(card: dict) -> str:
         for subset, part in ev["subsets"].items():
             for model_name, sc in part["scores"].items():
                 v, a = sc["valence"], sc["arousal"]
-                bold = "**" if model_name == "v2" else ""
+                bold = "**" if model_name == "v3" else ""
                 lines.append(f"| {ev_name} | {subset} | {part['n']} | {model_name} | {bold}{v['pearson_r']:.3f}{bold} | "
                              f"{v['r2']:.3f} | {v['mae']:.3f} | {bold}{a['pearson_r']:.3f}{bold} | {a['r2']:.3f} | "
                              f"{a['mae']:.3f} |")
@@ -232,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{ev_name:22s} {subset:8s} {model_name:14s} " + "  ".join(
                     f"{d}: r={sc[d]['pearson_r']:.3f} R2={sc[d]['r2']:.3f} MAE={sc[d]['mae']:.3f}" for d in DIMENSIONS),
                     flush=True)
-            if model_name == "v2":
-                panels[f"v2, {ev_name}"] = (y[tested], pred[tested], evaluations[ev_name]["subsets"]["all"]["scores"]["v2"])
+            if model_name == "v3":
+                panels[f"v3, {ev_name}"] = (y[tested], pred[tested], evaluations[ev_name]["subsets"]["all"]["scores"]["v3"])
 
     args.out.mkdir(parents=True, exist_ok=True)
     plot_scatter(args.out / "cv_scatter.png", panels)
@@ -241,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     fitted = model.predict_features(X)
     card = {
         "regressor": REGRESSOR, "schema_version": SCHEMA_VERSION, "n_features": len(FEATURE_NAMES),
-        "work_size": WORK_SIZE, "datasets": args.dataset, "n_images": len(table), "counts": counts.to_dict(),
+        "work_size": WORK_SIZE, "input_size": INPUT_SIZE, "datasets": args.dataset, "n_images": len(table), "counts": counts.to_dict(),
         "weights": {s: weights.get(s, 1.0) for s in counts.index}, "n_skipped": len(table.attrs["skipped"]),
         "seed": args.seed, "evaluations": evaluations,
         "target_std": {d: float(y[:, k].std()) for k, d in enumerate(DIMENSIONS)},

@@ -1,4 +1,6 @@
-"""Valence and arousal conveyed by a photo: a regressor on :mod:`music2img.image.features`.
+"""Valence and arousal conveyed by a photo: a regressor on hand-crafted light, colour and texture
+features (:mod:`music2img.image.features`) beside a pretrained detector's content features
+(:mod:`music2img.image.detector_features`).
 
 >>> model = ImageEmotionModel.load()               # assets/image_emotion, checksum verified
 >>> model.predict([pil_image, "photo.jpg", array])  # (n, 2): valence, arousal on the 1–9 scale
@@ -12,7 +14,8 @@ from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
+from sklearn.decomposition import PCA
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.multioutput import MultiOutputRegressor
@@ -26,7 +29,13 @@ from ..assets import IMAGE_MODEL_DIR
 from ..errors import ImageError, ModelFileError
 from ..files import atomic_path, load_checked_joblib, save_checked_joblib, sha256sum
 from ..va import VA_MAX, VA_MIN
-from .features import FEATURE_NAMES, SCHEMA1_NAMES, SCHEMA_VERSION, feature_group, image_features
+from . import detector_features as detector
+from . import features as hand
+from .features import SCHEMA1_NAMES, feature_group
+
+#: The model's features: the hand-crafted ones, then the detector's.
+FEATURE_NAMES: tuple[str, ...] = hand.FEATURE_NAMES + detector.FEATURE_NAMES
+SCHEMA_VERSION = f"{hand.SCHEMA_VERSION}+{detector.SCHEMA_VERSION}"
 
 ImageLike = Union[Image.Image, str, os.PathLike, np.ndarray]
 
@@ -106,20 +115,56 @@ class AveragedRegressor(RegressorMixin, BaseEstimator):
                         for (_, columns, _), est in zip(self.members, self.estimators_)], axis=0)
 
 
-#: Feature groups left out of the tree and ridge members (measured: they help only the SVR).
+#: Feature groups left out of the v2 recipe's tree and ridge members (measured: they help only the SVR).
 DENSE_GROUPS = ("gist", "grid")
+HAND_COLUMNS = list(range(len(hand.FEATURE_NAMES)))
+
+
+class CappedPCA(TransformerMixin, BaseEstimator):
+    """Principal components, at most ``n_components`` of them (fewer when the training data has fewer
+    samples or features, e.g. a small dataset of one's own)."""
+
+    def __init__(self, n_components: int = 128, random_state: int = 0):
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: Any = None) -> "CappedPCA":
+        self.pca_ = PCA(min(self.n_components, *np.shape(X)), random_state=self.random_state).fit(X)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        return self.pca_.transform(X)
+
+
+def _svr(C: float = 1.0, components: int | None = None) -> Pipeline:
+    reduce = [CappedPCA(components)] if components else []
+    return make_pipeline(StandardScaler(), *reduce, SVR(kernel="rbf", C=C, epsilon=0.2, gamma="scale"))
+
+
+def _ridge() -> Pipeline:
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 13)))
 
 
 def make_regressor(seed: int = 0) -> Any:
-    """The shipped regressor, unfitted: per dimension the mean of an RBF support-vector regressor on all
-    standardised features, extra trees and ridge on the features without :data:`DENSE_GROUPS` (chosen
-    by cross-validation within and across rated photo sets; see ``assets/image_emotion/MODEL_CARD.md``)."""
-    compact = [i for i, name in enumerate(FEATURE_NAMES) if feature_group(name) not in DENSE_GROUPS]
+    """The shipped regressor, unfitted: per dimension the mean of an RBF support-vector regressor (C = 2)
+    on the first 128 principal components and ridge, both of all standardised features (hand-crafted
+    and detector; chosen by cross-validation within and across rated photo sets, see
+    ``assets/image_emotion/MODEL_CARD.md``; the components keep the SVR's stored support vectors small
+    at the same scores)."""
+    return MultiOutputRegressor(AveragedRegressor([("svr", None, _svr(C=2.0, components=128)),
+                                                   ("ridge", None, _ridge())]))
+
+
+def make_v2_regressor(seed: int = 0) -> Any:
+    """The v2 image model's recipe, unfitted, for comparison: hand-crafted features only, per dimension
+    the mean of an RBF SVR on all of them, extra trees and ridge on those outside :data:`DENSE_GROUPS`."""
+    compact = [i for i in HAND_COLUMNS if feature_group(FEATURE_NAMES[i]) not in DENSE_GROUPS]
     return MultiOutputRegressor(AveragedRegressor([
-        ("svr", None, make_pipeline(StandardScaler(), SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale"))),
+        ("svr", HAND_COLUMNS, _svr()),
         ("extra_trees", compact, ExtraTreesRegressor(n_estimators=100, min_samples_leaf=8, max_features=0.3,
                                                      random_state=seed, n_jobs=1)),
-        ("ridge", compact, make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 11)))),
+        ("ridge", compact, _ridge()),
     ]))
 
 
@@ -127,36 +172,50 @@ def make_v1_regressor() -> Any:
     """The v1 image model's recipe, unfitted, for comparison: per dimension an RBF support-vector
     regressor on the standardised schema-1 features (:data:`~music2img.image.features.SCHEMA1_NAMES`)."""
     columns = [FEATURE_NAMES.index(name) for name in SCHEMA1_NAMES]
-    return MultiOutputRegressor(AveragedRegressor([
-        ("svr", columns, make_pipeline(StandardScaler(), SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale")))]))
+    return MultiOutputRegressor(AveragedRegressor([("svr", columns, _svr())]))
+
+
+def rgb_features(rgb: np.ndarray) -> np.ndarray:
+    """Feature vector (``float64``, ordered as :data:`FEATURE_NAMES`) of one ``uint8`` RGB array."""
+    return np.concatenate([hand.image_features(rgb), detector.detector_features(rgb)])
+
+
+#: The two parts of the feature vector: schema, length and function of an RGB array.
+_PARTS = ((hand.SCHEMA_VERSION, len(hand.FEATURE_NAMES), hand.image_features),
+          (detector.SCHEMA_VERSION, len(detector.FEATURE_NAMES), detector.detector_features))
 
 
 def image_file_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """Features of an image file, cached in ``cache_dir`` (keyed by feature schema and file content)
-    when given; :class:`ImageError` for an unreadable file."""
+    """Features of an image file; each part (hand-crafted, detector) is cached in ``cache_dir``
+    (keyed by its schema and the file content) when given. :class:`ImageError` for an unreadable file."""
     if cache_dir is None:
-        return image_features(load_rgb(path))
+        return rgb_features(load_rgb(path))
     try:
         digest = sha256sum(path)
     except OSError as exc:
         raise ImageError(f"cannot read image {os.fspath(path)!r}: {exc}") from None
-    target = Path(cache_dir) / SCHEMA_VERSION / digest[:2] / f"{digest}.npy"
-    if target.is_file():
-        features = np.load(target)
-        if features.shape == (len(FEATURE_NAMES),):
-            return features
-    features = image_features(load_rgb(path))
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, features)
-    return features
+    parts, rgb = [], None
+    for schema, length, compute in _PARTS:
+        target = Path(cache_dir) / schema / digest[:2] / f"{digest}.npy"
+        if target.is_file():
+            part = np.load(target)
+            if part.shape == (length,):
+                parts.append(part)
+                continue
+        rgb = load_rgb(path) if rgb is None else rgb
+        part = compute(rgb)
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, part)
+        parts.append(part)
+    return np.concatenate(parts)
 
 
 def features_of(images: Iterable[ImageLike], progress: bool = False,
                 cache_dir: str | os.PathLike | None = None) -> np.ndarray:
     """``(n, n_features)`` feature matrix of images given as PIL images, paths or arrays
     (``progress`` shows a tqdm bar; features of image files are cached in ``cache_dir`` when given)."""
-    rows = [image_file_features(img, cache_dir) if isinstance(img, (str, os.PathLike)) else image_features(load_rgb(img))
+    rows = [image_file_features(img, cache_dir) if isinstance(img, (str, os.PathLike)) else rgb_features(load_rgb(img))
             for img in tqdm(images, desc="image features", unit="img", disable=not progress)]
     return np.vstack(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
 
@@ -168,7 +227,7 @@ class ImageEmotionModel:
     ----------
     regressor : fitted scikit-learn estimator mapping features to two outputs (valence, arousal).
     feature_names : feature names the regressor was trained on (must match the current schema).
-    schema_version : :data:`music2img.image.features.SCHEMA_VERSION` at training time.
+    schema_version : :data:`SCHEMA_VERSION` at training time.
     metadata : free-form JSON-able facts (training data, cross-validated scores) kept in ``model.json``.
     """
 
