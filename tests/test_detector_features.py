@@ -1,6 +1,7 @@
 import base64
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,25 @@ def test_detector_features_of_any_image():
     assert a.shape == b.shape == (len(detector.FEATURE_NAMES),) and np.isfinite(a).all() and np.isfinite(b).all()
     assert len(set(detector.FEATURE_NAMES)) == len(detector.FEATURE_NAMES) == 2 * sum(detector.TAP_CHANNELS.values())
     assert not np.allclose(a, b) and np.array_equal(a, detector_features(small))
+
+
+def _pattern(size=512):
+    """A deterministic picture: sky-like gradient, a bright disc, stripes and a dark ground."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    r, g, b = 255 * (0.3 + 0.5 * yy), 255 * (0.4 + 0.3 * np.sin(12 * xx) ** 2), 255 * (0.9 - 0.6 * yy)
+    img = np.stack([r, g, b], -1)
+    img[(xx - 0.7) ** 2 + (yy - 0.25) ** 2 < 0.01] = 250
+    img[yy > 0.7] *= 0.35
+    return np.round(img).astype(np.float32)
+
+
+def test_shipped_graph_matches_tensorflow_js():
+    """The interpreter reproduces TensorFlow.js's own execution of the shipped graph (reference saved once)."""
+    reference = json.loads((Path(__file__).parent / "data" / "centernet_tfjs_reference.json").read_text())
+    layers = [name for name in reference if name.startswith("tower_0/") and name != "tower_0/keypoints"]
+    heads = "tower_0/CenternetHead/centernet_cls_output/BiasAdd"
+    out = load_detector()({"tower_0/images": torch.from_numpy(_pattern())[None]}, layers + [heads])
+    for name in layers:
+        assert np.allclose(out[name][0].mean((0, 1)).numpy(), reference[name], atol=1e-3), name
+    heat = torch.sigmoid(out[heads][0]).amax((0, 1)).numpy()
+    assert np.allclose(heat, reference["tower_0/keypoints"], atol=1e-4)
