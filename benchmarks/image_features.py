@@ -3,7 +3,8 @@
 
 The baseline computes only per-channel RGB mean and standard deviation of the same prepared
 (centre-cropped, resized) image, i.e. the floor cost of looking at the pixels; the ratio says how
-much the full :mod:`music2img.image.features` vector costs on top.
+much the full :mod:`music2img.image.features` vector and the detector's features
+(:mod:`music2img.image.detector_features`, the network run at 320 px) cost on top.
 
     python benchmarks/image_features.py             # 300 generated 128×128 images
     python benchmarks/image_features.py --n 1000 --size 64
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from music2img.image.detector_features import detector_features  # noqa: E402
 from music2img.image.features import FEATURE_NAMES, image_features, prepare  # noqa: E402
 
 
@@ -53,6 +55,12 @@ def main() -> None:
     print(f"{args.n} images of {args.size}×{args.size} px, {len(FEATURE_NAMES)} features")
     print(f"baseline (RGB mean/std):   {base:8.0f} images/s")
     print(f"image_features:            {full:8.0f} images/s  ({base / full:.1f}× the baseline's time)")
+    import torch
+
+    torch.set_num_threads(1)
+    detector = rate(detector_features, images[:max(1, args.n // 10)])
+    print(f"detector_features:         {detector:8.1f} images/s  ({base / detector:.0f}× the baseline's time, "
+          f"{full / detector:.0f}× image_features'; {args.n // 10} images)")
     try:
         from music2img.image.emotion_model import ImageEmotionModel
 
