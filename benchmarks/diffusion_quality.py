@@ -70,10 +70,10 @@ from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel, load_rgb  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA  # noqa: E402
 from music2img.image.features import image_features  # noqa: E402
 from music2img.image.labelled_folder import read_labels  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 VARIANTS = {"plain": (False, False), "map": (True, False), "redraw": (False, True), "map+redraw": (True, True)}
 THUMB = 32
