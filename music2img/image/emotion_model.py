@@ -175,14 +175,14 @@ def make_v1_regressor() -> Any:
     return MultiOutputRegressor(AveragedRegressor([("svr", columns, _svr())]))
 
 
-def rgb_features(rgb: np.ndarray) -> np.ndarray:
-    """Feature vector (``float64``, ordered as :data:`FEATURE_NAMES`) of one ``uint8`` RGB array."""
-    return np.concatenate([hand.image_features(rgb), detector.detector_features(rgb)])
-
-
 #: The two parts of the feature vector: schema, length and function of an RGB array.
 _PARTS = ((hand.SCHEMA_VERSION, len(hand.FEATURE_NAMES), hand.image_features),
           (detector.SCHEMA_VERSION, len(detector.FEATURE_NAMES), detector.detector_features))
+
+
+def rgb_features(rgb: np.ndarray) -> np.ndarray:
+    """Feature vector (``float64``, ordered as :data:`FEATURE_NAMES`) of one ``uint8`` RGB array."""
+    return np.concatenate([compute(rgb) for _, _, compute in _PARTS])
 
 
 def image_file_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
