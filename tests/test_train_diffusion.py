@@ -141,6 +141,34 @@ def test_lr_schedule_and_batches():
     assert torch.equal(loop.batch_indices(4, 10, 3, 0), loop.batch_indices(4, 10, 3, 0))
 
 
+def test_balance_weights_flatten_the_plane_and_draws_follow_them():
+    va = np.array([[5.0, 5.0]] * 9 + [[1.0, 9.0]])  # nine photos in the middle, one in a corner
+    assert np.allclose(loop.balance_weights(va, 0.0), 0.1)
+    flat = loop.balance_weights(va, 1.0)
+    assert flat.sum() == pytest.approx(1) and flat[-1] == pytest.approx(0.5) and np.allclose(flat[:9], 0.5 / 9)
+    root = loop.balance_weights(va, 0.5)  # the corner weighs 3× a middle photo
+    assert root[-1] / root[0] == pytest.approx(3.0)
+    assert np.allclose(loop.balance_weights(np.full((4, 2), 5.0), 1.0), 0.25)  # one cell: no division by zero
+    weights = torch.from_numpy(flat)
+    draws = torch.cat([loop.batch_indices(s, 10, 50, 0, weights) for s in range(40)])
+    assert 0.45 < (draws == 9).float().mean() < 0.55  # half the draws are the corner photo
+    assert torch.equal(loop.batch_indices(7, 10, 50, 0, weights), loop.batch_indices(7, 10, 50, 0, weights))
+    assert not torch.equal(loop.batch_indices(7, 10, 50, 0, weights), loop.batch_indices(8, 10, 50, 0, weights))
+
+
+def test_balanced_run_resumes_bit_exactly_and_says_so(data, tmp_path):
+    common = ("--steps", "6", "--no-final-grid", "--balance-emotion", "0.5")
+    assert diffusion.main(_args(data, tmp_path / "a", *common)) == 0
+    assert diffusion.main(_args(data, tmp_path / "b", *common, "--pause-at", "3")) == 0
+    with pytest.raises(SystemExit, match="--balance-emotion 0.5"):
+        diffusion.main(_args(data, tmp_path / "b", "--steps", "6", "--no-final-grid", "--resume"))
+    assert diffusion.main(_args(data, tmp_path / "b", *common, "--resume")) == 0
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+    assert "count(cell)^-0.5" in (tmp_path / "a" / "pipeline" / "MODEL_CARD.md").read_text()
+    with pytest.raises(SystemExit, match="at least 0"):
+        diffusion.main(_args(data, tmp_path / "c", "--steps", "2", "--balance-emotion", "-1"))
+
+
 def test_cgna_layout_and_bad_folders(tmp_path):
     for i in range(1, 4):
         _image(i, size=(30, 20)).convert("RGB").save(tmp_path / f"{i}.jpg")

@@ -244,7 +244,9 @@ class DiffusionTrainer(loop.Trainer):
             "## Training", "",
             f"- data: `{a.data}` with labels `{a.labels or 'CGnA10766 layout'}`, {self.n_images} images at "
             f"{self.config['sample_size']}×{self.config['sample_size']}, random horizontal flips"
-            + (f", random {a.crop}×{a.crop} crops" if a.crop else ""),
+            + (f", random {a.crop}×{a.crop} crops" if a.crop else "")
+            + (f"; drawn in proportion to count(cell)^-{a.balance_emotion:g} over an 8×8 valence/arousal grid"
+               if a.balance_emotion else ""),
             *([f"- fine-tuned from `{a.init_from}` (its EMA weights)"] if a.init_from else []),
             *([f"- trained only the emotion conditioning ({n_trained / 1e6:.2f} M parameters: emotion MLP, AdaIN "
                "projections, 'no emotion' vector); the rest frozen"] if a.train_only == "conditioning" else []),

@@ -72,6 +72,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--log-every", type=int, default=50)
     g.add_argument("--sample-every", type=int, default=2500, help="sample grid + loss plot every N steps (0: never)")
     g.add_argument("--no-final-grid", action="store_true", help="skip the sample grid at the end")
+    g.add_argument("--balance-emotion", type=float, default=0.0, metavar="ALPHA",
+                   help="draw images in proportion to count(cell)^-ALPHA over an 8×8 valence/arousal grid, so that "
+                   "rare emotions are seen more often (0: plain epochs; 0.5: square-root balance; 1: every cell alike)")
     g.add_argument("--pid-file", type=Path, help="where to write the process id while training (default: OUT/train.pid)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -83,13 +86,29 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
-    """Indices of batch ``step``: a fresh seeded permutation per epoch, so the data position is the step."""
+def batch_indices(step: int, n: int, batch_size: int, seed: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Indices of batch ``step``: a fresh seeded permutation per epoch, or with ``weights`` a seeded draw
+    (with replacement) in proportion to them; either way the data position is the step."""
+    if weights is not None:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        return torch.multinomial(weights, batch_size, replacement=True, generator=gen)
     per_epoch = max(1, n // batch_size)
     epoch, i = divmod(step, per_epoch)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
     perm = perm.repeat(math.ceil(batch_size / n)) if n < batch_size else perm
     return perm[i * batch_size:(i + 1) * batch_size]
+
+
+def balance_weights(va: np.ndarray, alpha: float, bins: int = 8) -> np.ndarray:
+    """Sampling weights that flatten the labels over the valence/arousal plane: each image weighs
+    ``count(cell) ** -alpha``, its cell one of ``bins × bins`` equal cells spanning the labels' range
+    (``0``: every image alike; ``1``: every occupied cell alike). Normalised to sum to 1."""
+    va = np.asarray(va, dtype=np.float64)
+    lo, span = va.min(0), np.ptp(va, axis=0)
+    cells = np.clip(((va - lo) / np.where(span > 0, span, 1) * bins).astype(int), 0, bins - 1)
+    key = cells[:, 0] * bins + cells[:, 1]
+    weights = np.bincount(key, minlength=bins * bins)[key].astype(np.float64) ** -alpha
+    return weights / weights.sum()
 
 
 class EMA:
@@ -176,7 +195,7 @@ class Trainer:
     #: Logged keys plotted by :meth:`plot` (the first one is shown on the progress bar).
     loss_keys: tuple[str, ...] = ("loss",)
     #: Flags a run must be resumed with unchanged, with the value assumed when a checkpoint lacks them.
-    resume_flags: dict[str, object] = {"batch_size": None}
+    resume_flags: dict[str, object] = {"batch_size": None, "balance_emotion": 0.0}
     #: Whether the subclass averages its gradients over processes (may run under ``accelerate launch``).
     data_parallel: bool = False
 
@@ -218,12 +237,16 @@ class Trainer:
         self.images = load_images(files, resolution, self.args.workers, not self.args.quiet).to(self.device)
         self.va = torch.from_numpy(va).to(self.device)
         self.n_images = len(files)
+        alpha = self.args.balance_emotion
+        if alpha < 0:
+            raise SystemExit(f"error: --balance-emotion must be at least 0, got {alpha}")
+        self.weights = torch.from_numpy(balance_weights(va, alpha)) if alpha else None
 
     def batch(self, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's slice of the next batch as floats in [-1, 1], randomly cropped to ``crop``
         pixels when given and randomly flipped left-right, and its (valence, arousal)."""
         b, mine = self.args.batch_size, self.shard
-        idx = batch_indices(self.step, self.n_images, b, self.args.seed)[mine].to(self.device)
+        idx = batch_indices(self.step, self.n_images, b, self.args.seed, self.weights)[mine].to(self.device)
         x = self.images[idx]
         if crop is not None:
             r = x.shape[-1]
