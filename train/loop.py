@@ -4,7 +4,7 @@ A trainer (a :class:`Trainer` subclass) owns its models, optimisers and random s
 optimiser step in :meth:`Trainer.train_step`; :func:`run` drives it: step log (``log.jsonl``),
 atomic checkpoints (``checkpoint.pt``, bit-exact ``--resume``), SIGTERM/SIGINT, ``--pause-at``,
 ``--max-minutes``, ``--auto-steps``, sample grids and the final export. Also here: the seeded
-epoch-wise data order, the learning-rate shape, EMA, the 5×5 valence/arousal grid and loss plots.
+epoch-wise data order (or draws balanced over the valence/arousal plane), the learning-rate shape, EMA, the 5×5 valence/arousal grid and loss plots.
 
 Data-parallel runs: started by ``accelerate launch`` (``WORLD_SIZE`` > 1), a trainer whose class
 allows it (:attr:`Trainer.data_parallel`) takes its slice of every batch (:attr:`Trainer.shard`),
