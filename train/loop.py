@@ -4,7 +4,8 @@ A trainer (a :class:`Trainer` subclass) owns its models, optimisers and random s
 optimiser step in :meth:`Trainer.train_step`; :func:`run` drives it: step log (``log.jsonl``),
 atomic checkpoints (``checkpoint.pt``, bit-exact ``--resume``), SIGTERM/SIGINT, ``--pause-at``,
 ``--max-minutes``, ``--auto-steps``, sample grids and the final export. Also here: the seeded
-epoch-wise data order (or draws balanced over the valence/arousal plane), the learning-rate shape, EMA, the 5×5 valence/arousal grid and loss plots.
+epoch-wise data order (or draws balanced over the valence/arousal plane), the learning-rate shape,
+EMA, the 5×5 valence/arousal grid and loss plots.
 
 Data-parallel runs: started by ``accelerate launch`` (``WORLD_SIZE`` > 1), a trainer whose class
 allows it (:attr:`Trainer.data_parallel`) takes its slice of every batch (:attr:`Trainer.shard`),
@@ -230,16 +231,17 @@ class Trainer:
         self.t0 = time.monotonic()
 
     def load_data(self, resolution: int) -> None:
-        """Decode the labelled images at ``resolution`` into :attr:`images` (uint8) and :attr:`va`."""
+        """Decode the labelled images at ``resolution`` into :attr:`images` (uint8) and :attr:`va`, and set
+        :attr:`weights` for balanced draws (``None``: plain epochs)."""
+        alpha = self.args.balance_emotion
+        if alpha < 0:
+            raise SystemExit(f"error: --balance-emotion must be at least 0, got {alpha}")
         files, va = read_labels(self.args.data, self.args.labels)
         if self.args.limit:
             files, va = files[:self.args.limit], va[:self.args.limit]
         self.images = load_images(files, resolution, self.args.workers, not self.args.quiet).to(self.device)
         self.va = torch.from_numpy(va).to(self.device)
         self.n_images = len(files)
-        alpha = self.args.balance_emotion
-        if alpha < 0:
-            raise SystemExit(f"error: --balance-emotion must be at least 0, got {alpha}")
         self.weights = torch.from_numpy(balance_weights(va, alpha)) if alpha else None
 
     def batch(self, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
