@@ -2,7 +2,8 @@
 # Train the production diffusion model on a lent GPU machine in calls of at most 10 minutes.
 # The whole plan, with the exact `run` tool arguments, is in train/GPU.md.
 #
-#   bash train/gpu_train.sh prepare                  # HERE: wheels/ + gpu_pack/, size check, CPU smoke test
+#   bash train/gpu_train.sh prepare                  # HERE: wheels/ + gpu_pack.tgz, size check, CPU smoke test
+#   bash train/gpu_train.sh aside | restore          # HERE: move what the GPU does not need out of the tree and back
 #   bash train/gpu_train.sh start  MINUTES SCHEDULE  # GPU call 1: fresh run; cosine schedule of SCHEDULE minutes
 #   bash train/gpu_train.sh resume MINUTES           # GPU calls 2, 3: continue the run kept on the machine
 #
@@ -11,14 +12,21 @@
 #   pipeline.tar.partN  the tar of RUN/pipeline split into 15 MiB parts (the fp16 UNet is ~27 MB)
 #   pipeline.tar.sha256 checksum of the whole tar;  log.jsonl, loss_curve.png, grid_latest.png, train.log
 # The run folder (with the 220 MB checkpoint.pt) stays on the GPU machine at $RUN, outside the repo
-# copy; it survives only while the machine is warm (30 s after a call).
+# copy; it survives only while the machine is warm (30 s after a call). The pack travels as one file,
+# gpu_pack.tgz: as 12,644 files the device tool counts ~9 MiB more than their bytes.
 # Extra train/diffusion.py flags can be passed in EXTRA_ARGS (e.g. EXTRA_ARGS=--no-compile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN=${RUN:-/root/music2img_run}
 PACK=gpu_pack
+PACK_TGZ=gpu_pack.tgz
 WHEELS=wheels
+ASIDE=gpu_aside
+# tracked files the GPU run never reads (all but the diffusion pipeline): `aside` moves them out of the
+# tree, so that a fine-tune from assets/diffusion travels with a pack of useful quality (train/GPU.md)
+ASIDE_PATHS=(assets/music_emotion assets/image_emotion assets/examples assets/screenshots
+             docs assets/diffusion/*.png assets/diffusion/*.jpg)
 PY=${PY:-python3}
 SITE=${SITE:-/tmp/site}
 # Packages the GPU image lacks (train/GPU.md), pinned to the versions of .venv here.
@@ -32,14 +40,17 @@ prepare() {
         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "$WHEELS" "${WHEEL_PINS[@]}"
     if [ ! -f "$PACK/labels.csv" ]; then
         nice -n 10 "$py" train/make_gpu_pack.py --images "${IMAGES:-../shared/data/images/landscapes}" \
-            --labels assets/landscape_labels.csv --out "$PACK" --resolution 128 --max-mb 45
+            --labels "${LABELS:-assets/landscape_labels.csv}" --out "$PACK" --resolution 128 --max-mb "${MAX_MB:-45}"
     fi
-    ls -l "$WHEELS"
-    # what travels: tracked + untracked-not-ignored files, plus the carried gpu_pack/ and wheels/
+    tar -czf "$PACK_TGZ.tmp" "$PACK" && mv "$PACK_TGZ.tmp" "$PACK_TGZ"
+    ls -l "$WHEELS" "$PACK_TGZ"
+    # what travels: tracked (still present) + untracked-not-ignored files, plus the carried gpu_pack.tgz and wheels/
     local tree carried
-    tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
-    carried=$(du -cb "$PACK" "$WHEELS" | tail -1 | cut -f1)
-    echo "travels: repo $((tree / 1024)) KiB + gpu_pack & wheels $((carried / 1024)) KiB = $(((tree + carried) / 1048576)) MiB (limit 64)"
+    tree=$(git ls-files -co --exclude-standard | while read -r f; do [ ! -f "$f" ] || printf '%s\0' "$f"; done \
+        | du -cb --files0-from=- | tail -1 | cut -f1)
+    carried=$(du -cb "$PACK_TGZ" "$WHEELS" | tail -1 | cut -f1)
+    echo "travels: repo $((tree / 1024)) KiB + gpu_pack.tgz & wheels $((carried / 1024)) KiB = $(((tree + carried) / 1048576)) MiB (limit 64)"
+    echo "run tool: carry [\"$PACK_TGZ\", \"$WHEELS\"]"
     [ $((tree + carried)) -lt $((62 * 1048576)) ] || { echo "error: too big to travel" >&2; exit 1; }
     nice -n 10 "$py" train/diffusion.py --data "$PACK" --labels "$PACK/labels.csv" --limit 64 --steps 2 \
         --batch-size 4 --channels 8,16 --attention-resolutions 8 --resolution 32 --sample-every 0 \
@@ -47,9 +58,28 @@ prepare() {
     rm -rf /tmp/packcheck
 }
 
+aside() {
+    [ ! -e "$ASIDE" ] || { echo "error: $ASIDE/ exists: 'restore' first" >&2; exit 1; }
+    local p
+    for p in "${ASIDE_PATHS[@]}"; do
+        [ -e "$p" ] || continue
+        mkdir -p "$ASIDE/$(dirname "$p")" && mv "$p" "$ASIDE/$p" && echo "$p" >> "$ASIDE/LIST"
+    done
+    echo "moved aside: $(wc -l < "$ASIDE/LIST") paths; 'bash train/gpu_train.sh restore' puts them back (before any commit)"
+}
+
+restore() {
+    [ -f "$ASIDE/LIST" ] || { echo "nothing aside"; return 0; }
+    local p
+    while read -r p; do mkdir -p "$(dirname "$p")" && mv "$ASIDE/$p" "$p"; done < "$ASIDE/LIST"
+    rm -r "$ASIDE"
+    git status --short
+}
+
 gpu_setup() {
     : "${OUT:?OUT is unset: start/resume run on the GPU machine through the device tool}"
     exec > >(tee -a "$OUT/train.log") 2>&1
+    [ -f "$PACK/labels.csv" ] || tar -xzf "$PACK_TGZ"
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl
     export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
@@ -86,6 +116,8 @@ collect() {
 
 case "${1:-}" in
     prepare) prepare ;;
+    aside) aside ;;
+    restore) restore ;;
     start)
         minutes=${2:?MINUTES}; schedule=${3:?SCHEDULE minutes}
         gpu_setup
