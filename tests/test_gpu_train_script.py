@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 
 def _sh(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "train/gpu_train.sh", *args], cwd=repo, capture_output=True, text=True)
+    return subprocess.run(["bash", "train/gpu_train.sh", *args], cwd=repo, capture_output=True, text=True, check=False)
 
 
 def test_aside_moves_what_the_gpu_never_reads_and_restore_brings_it_back(tmp_path):
@@ -44,5 +44,5 @@ def test_aside_moves_what_the_gpu_never_reads_and_restore_brings_it_back(tmp_pat
     assert r.returncode == 0, r.stderr
     assert all((repo / name).read_text() == text for name, text in files.items())
     assert not (repo / "gpu_aside").exists()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert status == ""
