@@ -44,5 +44,6 @@ def test_aside_moves_what_the_gpu_never_reads_and_restore_brings_it_back(tmp_pat
     assert r.returncode == 0, r.stderr
     assert all((repo / name).read_text() == text for name, text in files.items())
     assert not (repo / "gpu_aside").exists()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True,
+                            check=True).stdout
     assert status == ""

@@ -3,9 +3,10 @@
     python train/average_weights.py assets/diffusion work/gpu/candidate --out work/soup   # equal weights
     python train/average_weights.py A B --weights 0.7 0.3 --out work/soup
 
-The result is the first pipeline's folder (scheduler, landscape checker, ``model_index.json``, model
-card and pictures) with its UNet weights replaced by the weighted mean of all the UNets', computed in
-float32 and saved in the first UNet's dtype; it is written to a temporary folder and swapped in whole.
+The result is the first pipeline's folder (scheduler, landscape checker, ``model_index.json``,
+pictures, and its model card with a line naming the sources) with its UNet weights replaced by the
+weighted mean of all the UNets', computed in float32 and saved in the first UNet's dtype; it is
+written to a temporary folder and swapped in whole.
 The UNets must share one config. Averaging only makes sense for fine-tunes of one starting point,
 whose weights stay in one basin; measure the result (``benchmarks/diffusion_quality.py``) before
 shipping it.
@@ -42,7 +43,8 @@ def saved_dtype(pipeline: Path) -> torch.dtype:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("pipelines", type=Path, nargs="+", help="pipeline folders (at least two); the first gives everything but the UNet")
+    p.add_argument("pipelines", type=Path, nargs="+",
+                   help="pipeline folders (at least two); the first gives everything but the UNet")
     p.add_argument("--weights", type=float, nargs="+", help="one non-negative weight per pipeline (default: equal)")
     p.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
     args = p.parse_args(argv)
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(args.pipelines[0], tmp)
         torch.nn.Module.to(soup, dtype)  # ModelMixin.to warns about fp32-only modules, which this UNet has none of
         soup.save_pretrained(tmp / "unet", safe_serialization=True)
+        card = tmp / "MODEL_CARD.md"
+        sources = ", ".join(f"`{src}` × {w / sum(weights):.3g}" for src, w in zip(args.pipelines, weights))
+        text = card.read_text() if card.exists() else ""
+        card.write_text(text + f"\n## Averaged\n\nUNet weights: the mean of {sources}.\n")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out = export_folder(args.out.parent, args.out.name, write)

@@ -49,7 +49,8 @@ prepare() {
     tree=$(git ls-files -co --exclude-standard | while read -r f; do [ ! -f "$f" ] || printf '%s\0' "$f"; done \
         | du -cb --files0-from=- | tail -1 | cut -f1)
     carried=$(du -cb "$PACK_TGZ" "$WHEELS" | tail -1 | cut -f1)
-    echo "travels: repo $((tree / 1024)) KiB + gpu_pack.tgz & wheels $((carried / 1024)) KiB = $(((tree + carried) / 1048576)) MiB (limit 64)"
+    echo "travels: repo $((tree / 1024)) KiB + gpu_pack.tgz & wheels $((carried / 1024)) KiB" \
+        "= $(((tree + carried) / 1048576)) MiB (limit 64)"
     echo "run tool: carry [\"$PACK_TGZ\", \"$WHEELS\"]"
     [ $((tree + carried)) -lt $((62 * 1048576)) ] || { echo "error: too big to travel" >&2; exit 1; }
     nice -n 10 "$py" train/diffusion.py --data "$PACK" --labels "$PACK/labels.csv" --limit 64 --steps 2 \
@@ -65,7 +66,8 @@ aside() {
         [ -e "$p" ] || continue
         mkdir -p "$ASIDE/$(dirname "$p")" && mv "$p" "$ASIDE/$p" && echo "$p" >> "$ASIDE/LIST"
     done
-    echo "moved aside: $(wc -l < "$ASIDE/LIST") paths; 'bash train/gpu_train.sh restore' puts them back (before any commit)"
+    echo "moved aside: $(wc -l < "$ASIDE/LIST") paths;" \
+        "'bash train/gpu_train.sh restore' puts them back (before any commit)"
 }
 
 restore() {
