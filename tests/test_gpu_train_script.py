@@ -47,3 +47,13 @@ def test_aside_moves_what_the_gpu_never_reads_and_restore_brings_it_back(tmp_pat
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True,
                             check=True).stdout
     assert status == ""
+
+
+def test_aside_with_nothing_to_move_and_restore_with_nothing_aside(tmp_path):
+    (tmp_path / "train").mkdir()
+    shutil.copy(ROOT / "train" / "gpu_train.sh", tmp_path / "train")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert "moved aside: 0 paths" in _sh(tmp_path, "aside").stdout
+    assert _sh(tmp_path, "restore").returncode == 0
+    assert not (tmp_path / "gpu_aside").exists()
+    assert _sh(tmp_path, "restore").stdout.strip() == "nothing aside"

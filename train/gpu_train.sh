@@ -61,6 +61,7 @@ prepare() {
 
 aside() {
     [ ! -e "$ASIDE" ] || { echo "error: $ASIDE/ exists: 'restore' first" >&2; exit 1; }
+    mkdir "$ASIDE" && : > "$ASIDE/LIST"
     local p
     for p in "${ASIDE_PATHS[@]}"; do
         [ -e "$p" ] || continue
