@@ -25,6 +25,8 @@ Guiding every step instead of the first half gained 0.01–0.05 on the previous 
 more time. The weights shipped since (the average of that fine-tune and a GPU re-train) measure the
 same way at 6 and 9: valence 0.81 / 0.75 and 0.88 / 0.82, arousal 0.86 / 0.81 and 0.90 / 0.85; 9 stays."""
 
+from .guidance import AdaptiveProjection
+
 SCHEDULER = "unipc"
 STEPS = 12
 GUIDANCE_SCALE = 9.0
@@ -37,3 +39,7 @@ GUIDANCE_INTERVAL = (0.0, 0.5)
 #: 1 % on the v1-conditioned one), so a rejected picture costs 4 UNet forwards instead of 18 (19.0 instead
 #: of 22.5 forwards per picture).
 EARLY_CHECK = 1 / 6
+#: Guidance rescale φ (0: off) and adaptive projected guidance settings (``None``: plain guidance); see
+#: :mod:`music2img.diffusion.guidance`.
+GUIDANCE_RESCALE = 0.0
+GUIDANCE_PROJECTION: AdaptiveProjection | None = None

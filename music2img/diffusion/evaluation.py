@@ -1,4 +1,4 @@
-"""Measures of a generator's pictures: generation over the valence/arousal plane, detail,
+"""Measures of a generator's pictures: generation over the valence/arousal plane, detail, colour,
 Fréchet distance, emotion control, diversity and nearest training photos.
 
 A generator is a diffusion :class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` or the GAN
@@ -27,6 +27,7 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from ..files import atomic_path
+from ..image.features import colourfulness, rgb_to_hsv
 
 #: Valence (arousal) values of the 5 × 5 evaluation grid.
 GRID = (2.0, 3.5, 5.0, 6.5, 8.0)
@@ -167,6 +168,18 @@ def detail_ratio(generated: np.ndarray, photos: np.ndarray, size: int = 128) -> 
     ``size × size`` (1 = as detailed as the photos; a smear is near 0, noise far above 1)."""
     return float(np.median(laplacian_variance(resize(generated, size)))
                  / np.median(laplacian_variance(resize(photos, size))))
+
+
+def colour_statistics(images: np.ndarray) -> dict[str, float]:
+    """How strongly ``(n, h, w, 3)`` pictures in ``[0, 1]`` are coloured: the share of pixels with HSV
+    saturation above 0.85, the median Hasler–Süsstrunk colourfulness, and the share of pixels with a
+    channel clipped at 0 or 255 (rounded to ``uint8`` first, as the pictures are saved)."""
+    rgb = to_uint8(images)
+    x = rgb.astype(np.float32) / 255
+    sat = rgb_to_hsv(x)[1]
+    return {"saturated": float(np.mean(sat > 0.85)),
+            "colourfulness": float(np.median([colourfulness(im) for im in x])),
+            "clipped": float(np.mean(((rgb == 0) | (rgb == 255)).any(-1)))}
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:

@@ -20,7 +20,8 @@ from ..errors import EmotionRangeError, ModelFileError
 from ..va import check_va
 from .emotion_map import map_to_labels
 from .landscape_check import LandscapeChecker
-from .defaults import EARLY_CHECK
+from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE
+from .guidance import AdaptiveProjection, Guider
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
 
@@ -102,6 +103,8 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         num_images_per_prompt: int = 1,
         guidance_scale: float = 3.0,
         guidance_interval: tuple[float, float] = (0.0, 1.0),
+        guidance_rescale: float = GUIDANCE_RESCALE,
+        guidance_projection: AdaptiveProjection | None = GUIDANCE_PROJECTION,
         num_inference_steps: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -122,6 +125,10 @@ class EmotionLandscapePipeline(DiffusionPipeline):
             guidance_interval: The part of the steps that is guided, as fractions ``(start, end)``:
                 step ``i`` of ``n`` is guided when ``start ≤ i / n < end``; the other steps run the
                 conditional branch only, at half the cost.
+            guidance_rescale: Pull the guided prediction's spread back towards the conditional one's by this
+                share (0–1; Lin et al., 2023); see :mod:`~music2img.diffusion.guidance`.
+            guidance_projection: Adaptive projected guidance settings (Sadat et al., 2024), or ``None`` for
+                plain classifier-free guidance.
             num_inference_steps: Denoising steps; default: the sampler's ``DEFAULT_STEPS`` (12 for UniPC,
                 25 for DPM-Solver++, 50 for DDIM, 1000 for DDPM).
             generator: Torch generator(s) for reproducible noise.
@@ -170,14 +177,15 @@ class EmotionLandscapePipeline(DiffusionPipeline):
         step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
         checking = max_redraws > 0 and self.landscape_checker is not None and latents is None
         check_at = self._early_check_step(early_check, total) if checking else None
+        guider = Guider(guidance_scale, guidance_rescale, guidance_projection,
+                        getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None)
         done, abandoned = total, False
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             guided = guidance_scale > 1.0 and start <= i / total < end
             x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
             eps = self.unet(x, t, v2, a2, drop_emotion=drop).sample if guided else self.unet(x, t, v, a).sample
             if guided:
-                eps_c, eps_u = eps.chunk(2)
-                eps = eps_u + guidance_scale * (eps_c - eps_u)
+                eps = guider(*eps.chunk(2), image, t)
             if i + 1 == check_at:
                 abandoned = not self.landscape_checker.is_landscape(self._estimate_pictures(image, eps, t)).any()
             image = self.scheduler.step(eps, t, image, **step_kwargs).prev_sample
@@ -194,6 +202,7 @@ class EmotionLandscapePipeline(DiffusionPipeline):
                 (to_output(image, "np") * 255 + 0.5).astype(np.uint8)))
             image, redraws = self._redraw(image, bad, *per_image, generator, done, callback, max_redraws=max_redraws,
                                           guidance_scale=guidance_scale, guidance_interval=guidance_interval,
+                                          guidance_rescale=guidance_rescale, guidance_projection=guidance_projection,
                                           num_inference_steps=num_inference_steps, early_check=early_check)
         image = to_output(image, output_type)
         self.maybe_free_model_hooks()

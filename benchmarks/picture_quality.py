@@ -1,0 +1,186 @@
+"""Do the pictures look like photographs of scenes? Guidance variants and models side by side.
+
+    nice -n 10 python benchmarks/picture_quality.py --model assets/diffusion --data ../shared/data/images/landscapes \\
+        --labels assets/landscape_labels.csv --rater2 work/rater_v2 --seeds 12 --variants today apg \\
+        --cache work/picture_quality --out work/picture_quality
+
+Every (model, variant) paints the 5 × 5 valence/arousal grid (2 … 8) × ``--seeds`` seeds exactly as
+``music2img generate --seed s`` does (requests mapped onto the labels, the landscape check's redraw),
+at the variant's guidance. A variant (:data:`VARIANTS`) names the guidance scale, the guided part of the
+steps, guidance rescale and adaptive projected guidance. Measured against ``--photos`` random training
+photos:
+
+* **colour**: share of pixels with HSV saturation > 0.85, median Hasler–Süsstrunk colourfulness, share of
+  pixels with a channel clipped at 0 or 255 — and each as a ratio to the photos';
+* **detail** and **Fréchet distances** (features, pixels) as in ``benchmarks/diffusion_quality.py``;
+* **emotion control**: Spearman ρ of requested vs rated valence/arousal, by the shipped image emotion
+  model and by ``--rater2`` (an older model on the hand-crafted features only; the independent one);
+* **scenes**: share of pictures the scene model (:mod:`music2img.image.scene_model`) calls a scene,
+  overall and per quadrant (the 2 × 2 grid cells of each corner; the centre lines are left out);
+  and the share the landscape check rejects;
+* **seconds per picture** while painting (the machine's load included).
+
+``--scheduler``/``--steps`` switch to the film's keyframe settings (``dpm``, 10). Writes
+``picture_quality.json`` and a seed sheet per (model, variant) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.diffusion_quality import PhotoReference, cached_photo_statistics, markdown  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR  # noqa: E402
+from music2img.diffusion import defaults  # noqa: E402
+from music2img.diffusion.evaluation import (  # noqa: E402
+    GRID,
+    colour_statistics,
+    emotion_control,
+    generate_grid,
+    grid_points,
+    save_grid,
+    to_uint8,
+)
+from music2img.diffusion.guidance import AdaptiveProjection  # noqa: E402
+from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
+from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
+from music2img.files import atomic_path, load_checked_joblib  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
+from music2img.image.features import image_features  # noqa: E402
+from music2img.image.labelled_folder import load_image, read_labels  # noqa: E402
+from music2img.image.scene_model import THRESHOLD, SceneModel  # noqa: E402
+from music2img.va import quadrants  # noqa: E402
+
+#: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None).
+VARIANTS = {
+    "today": (9.0, (0.0, 0.5), 0.0, None),
+    "rescale0.7": (9.0, (0.0, 0.5), 0.7, None),
+    "apg": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
+    "apg-r": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=20.0, momentum=-0.5)),
+    "apg12": (12.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
+    "apg-all": (9.0, (0.0, 1.0), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
+    "cfg6": (6.0, (0.0, 0.5), 0.0, None),
+    "default": (defaults.GUIDANCE_SCALE, defaults.GUIDANCE_INTERVAL, defaults.GUIDANCE_RESCALE,
+                defaults.GUIDANCE_PROJECTION),
+}
+
+
+class HandcraftedRater:
+    """An image emotion model saved on the hand-crafted features alone (the v2 model), as a rater."""
+
+    def __init__(self, folder: Path):
+        self.regressor = load_checked_joblib(folder, what="image emotion model")[0]
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        return np.clip(self.regressor.predict(features), 1, 9)
+
+
+def quadrant_shares(ok: np.ndarray, requested: np.ndarray) -> dict[str, float]:
+    """Share of ``ok`` pictures per quadrant of the requested emotion (points on the centre lines left out)."""
+    off_centre = (requested != 5.0).all(1)
+    quadrant = quadrants(requested[:, 0], requested[:, 1])
+    return {q: round(float(ok[off_centre & (quadrant == q)].mean()), 3) for q in ("Q1", "Q2", "Q3", "Q4")}
+
+
+def measure(generated, reference: PhotoReference, photo_colour: dict, rater: ImageEmotionModel,
+            rater2: HandcraftedRater | None, scene: SceneModel, checker) -> dict:
+    row, _, _ = reference.measure(generated, rater, len(generated.seeds))
+    colour = colour_statistics(generated.flat)
+    row.update({k: round(v, 4) for k, v in colour.items()})
+    row.update({f"{k}_ratio": round(colour[k] / photo_colour[k], 2) for k in colour})
+    features = np.stack([image_features(im) for im in to_uint8(generated.flat)])
+    if rater2 is not None:
+        row.update({f"{k}_rater2": round(v, 3) for k, v in
+                    emotion_control(generated.requested, rater2.predict_features(features)).items()})
+    is_scene = scene.predict_proba_features(features) >= THRESHOLD
+    row["scenes"] = round(float(is_scene.mean()), 3)
+    row["scenes_per_quadrant"] = quadrant_shares(is_scene, generated.requested)
+    row["non_landscapes"] = round(float((checker.distance_of_features(features) > checker.config.threshold).mean()), 3)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", action="append", help="pipeline folder (repeatable; default: the shipped one)")
+    p.add_argument("--variants", nargs="+", default=["today", "default"], choices=list(VARIANTS))
+    p.add_argument("--data", type=Path, required=True, help="training photo folder")
+    p.add_argument("--labels", type=Path, help="its labels CSV")
+    p.add_argument("--photos", type=int, default=300, help="random training photos the colour is compared with")
+    p.add_argument("--rater", type=Path, default=IMAGE_MODEL_DIR)
+    p.add_argument("--rater2", type=Path, help="older image emotion model on the hand-crafted features (independent rater)")
+    p.add_argument("--scene-model", type=Path, help="scene model folder (default: the shipped one)")
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--scheduler", default=defaults.SCHEDULER)
+    p.add_argument("--steps", type=int, default=defaults.STEPS)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cache", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    files, _ = read_labels(args.data, args.labels)
+    photos = cached_photo_statistics(files, args.cache)
+    reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, np.random.default_rng(0))
+    pick = np.random.default_rng(0).choice(len(files), min(args.photos, len(files)), replace=False)
+    photo_colour = colour_statistics(np.stack([load_image(files[i], 128).transpose(1, 2, 0) for i in pick]) / 255)
+    rater = ImageEmotionModel.load(args.rater)
+    rater2 = HandcraftedRater(args.rater2) if args.rater2 else None
+    scene = SceneModel.load(args.scene_model) if args.scene_model else SceneModel.load()
+    report = {"settings": {**{k: str(v) for k, v in vars(args).items()}},
+              "photos": {**{f"photos_{k}": round(v, 4) for k, v in photo_colour.items()}, **reference.report},
+              "rows": {}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for model in args.model or [str(DIFFUSION_MODEL_DIR)]:
+        pipe = load_pipeline(model)
+        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        checker = pipe.landscape_checker
+        for variant in args.variants:
+            scale, interval, rescale, projection = VARIANTS[variant]
+
+            def sample(vs, as_, gens):
+                return pipe(vs, as_, guidance_scale=scale, guidance_interval=interval, guidance_rescale=rescale,
+                            guidance_projection=projection, num_inference_steps=args.steps, generator=gens,
+                            output_type="np").images
+
+            generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=scale,
+                                      guidance_interval=interval, cache=args.cache, sample=sample,
+                                      tag=repr(("app", rescale, projection)))
+            name = f"{Path(model).name}:{variant}"
+            report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)
+            for s in range(min(2, args.seeds)):
+                save_grid(args.out / f"{name.replace(':', '_')}_seed{s}.png", generated.images[s], len(GRID),
+                          flip_rows=True)
+            print(name, json.dumps(row), flush=True)
+    with atomic_path(args.out / "picture_quality.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    return 0
+
+
+def print_table(report: dict) -> None:
+    ph = report["photos"]
+    print(f"\nTraining photos: saturated {ph['photos_saturated']:.1%}, colourfulness {ph['photos_colourfulness']:.0f}, "
+          f"clipped {ph['photos_clipped']:.1%}")
+    keys = ["saturated_ratio", "colourfulness_ratio", "clipped_ratio", "detail", "frechet_features", "frechet_pixels",
+            "spearman_valence", "spearman_valence_rater2", "spearman_arousal", "spearman_arousal_rater2", "scenes",
+            "non_landscapes", "seconds_per_picture"]
+    rows = [[name] + [row.get(k) for k in keys] for name, row in report["rows"].items()]
+    print(markdown(rows, ["model:variant", "saturated ×", "colourful ×", "clipped ×", "detail", "FD feat", "FD pix",
+                          "ρ v", "ρ v (2)", "ρ a", "ρ a (2)", "scenes", "non-landscapes", "s/pic"]))
+    print("\nScenes per quadrant (Q1 +v+a, Q2 −v+a, Q3 −v−a, Q4 +v−a)")
+    print(markdown([[name] + [row["scenes_per_quadrant"][q] for q in ("Q1", "Q2", "Q3", "Q4")]
+                    for name, row in report["rows"].items()], ["model:variant", "Q1", "Q2", "Q3", "Q4"]))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""How the conditional and "no emotion" noise predictions become one: classifier-free guidance, and two
+known remedies for the over-saturated colours that strong guidance paints.
+
+* **Guidance rescale** (Lin et al., 2023, §3.4): the guided prediction's standard deviation is pulled back
+  towards the conditional one's by ``rescale`` (diffusers' :func:`rescale_noise_cfg`).
+* **Adaptive projected guidance** (APG; Sadat et al., 2024): the guidance update is split into the part
+  parallel to the conditional prediction (which mostly raises saturation) and the part orthogonal to it
+  (which carries the condition); only ``eta`` of the parallel part is kept, the update's norm is capped at
+  ``norm_threshold`` and updates are averaged with negative ``momentum`` over the steps. As in the paper it
+  acts on the denoised estimate x̂₀ (diffusers' :func:`normalized_guidance` does the projection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch and diffusers load on first use, so that the defaults stay cheap to import
+    import torch
+
+
+@dataclass(frozen=True)
+class AdaptiveProjection:
+    """Settings of adaptive projected guidance (the paper's η, r and β)."""
+
+    eta: float = 0.0
+    norm_threshold: float = 0.0
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"eta must lie in [0, 1], got {self.eta}")
+        if self.norm_threshold < 0:
+            raise ValueError(f"norm_threshold must be ≥ 0 (0: no cap), got {self.norm_threshold}")
+        if not -1.0 < self.momentum < 1.0:
+            raise ValueError(f"momentum must lie in (-1, 1), got {self.momentum}")
+
+
+class Guider:
+    """Combines the two predictions of one sampling run (keeps APG's running average between steps).
+
+    Args:
+        scale: Guidance scale ``s`` (``ε = ε_u + s (ε_c − ε_u)`` for plain guidance).
+        rescale: Guidance rescale φ in [0, 1] (0: off).
+        projection: :class:`AdaptiveProjection` settings, or ``None`` for plain guidance.
+        alphas_cumprod: The schedule's ᾱ, to move between noise and x̂₀; without it APG acts on the noise
+            predictions directly.
+    """
+
+    def __init__(self, scale: float, rescale: float = 0.0, projection: AdaptiveProjection | None = None,
+                 alphas_cumprod: torch.Tensor | None = None):
+        if not 0.0 <= rescale <= 1.0:
+            raise ValueError(f"guidance_rescale must lie in [0, 1], got {rescale}")
+        from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
+
+        self.scale, self.rescale, self.projection = scale, rescale, projection
+        self.alphas_cumprod = alphas_cumprod
+        self.momentum = MomentumBuffer(projection.momentum) if projection and projection.momentum else None
+
+    def __call__(self, eps_cond: torch.Tensor, eps_uncond: torch.Tensor, sample: torch.Tensor,
+                 timestep: torch.Tensor | int) -> torch.Tensor:
+        """The guided noise prediction at ``sample`` (x_t) and ``timestep``."""
+        import torch
+        from diffusers.guiders.guider_utils import rescale_noise_cfg
+
+        if self.projection is None:
+            eps = eps_uncond + self.scale * (eps_cond - eps_uncond)
+        elif self.alphas_cumprod is None:
+            eps = self._project(eps_cond, eps_uncond)
+        else:
+            abar = self.alphas_cumprod[int(timestep)].to(sample.device, torch.float32)
+            a, b = abar.sqrt(), (1 - abar).sqrt()
+            x0 = self._project((sample - b * eps_cond) / a, (sample - b * eps_uncond) / a)
+            eps = (sample - a * x0) / b
+        if self.rescale > 0:
+            eps = rescale_noise_cfg(eps, eps_cond, self.rescale)
+        return eps
+
+    def _project(self, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
+        from diffusers.guiders.adaptive_projected_guidance import normalized_guidance
+
+        p = self.projection
+        return normalized_guidance(cond, uncond, self.scale, self.momentum, p.eta, p.norm_threshold)

@@ -1,0 +1,97 @@
+"""Guidance: plain CFG, guidance rescale and adaptive projected guidance, alone and in the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from factories_diffusion import make_tiny_unet
+
+from music2img.diffusion.guidance import AdaptiveProjection, Guider
+from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.schedulers import make_scheduler, training_scheduler
+
+ABAR = training_scheduler().alphas_cumprod
+
+
+def _predictions(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn((2, 3, 8, 8), generator=g) for _ in range(3)]  # ε_c, ε_u, x_t
+
+
+def _x0(x, eps, t):
+    a = ABAR[t]
+    return (x - (1 - a).sqrt() * eps) / a.sqrt()
+
+
+def test_plain_guidance_is_the_cfg_formula():
+    c, u, x = _predictions()
+    assert torch.allclose(Guider(4.0)(c, u, x, 500), u + 4.0 * (c - u))
+
+
+def test_projection_that_keeps_everything_is_plain_guidance():
+    c, u, x = _predictions()
+    keep_all = Guider(4.0, projection=AdaptiveProjection(eta=1.0), alphas_cumprod=ABAR)
+    assert torch.allclose(keep_all(c, u, x, 500), u + 4.0 * (c - u), atol=1e-4)
+
+
+def test_projection_drops_the_update_parallel_to_the_conditional_estimate():
+    c, u, x = _predictions(1)
+    t = 300
+    guided = Guider(5.0, projection=AdaptiveProjection(eta=0.0), alphas_cumprod=ABAR)(c, u, x, t)
+    x0_c, x0_u, x0 = _x0(x, c, t), _x0(x, u, t), _x0(x, guided, t)
+    update = (x0 - x0_u).flatten(1)
+    cosine = torch.nn.functional.cosine_similarity(update.double(), x0_c.flatten(1).double(), dim=1)
+    assert cosine.abs().max() < 1e-4
+    # and the orthogonal part is kept: the update is not zero
+    assert update.norm(dim=1).min() > 0.1 * (x0_c - x0_u).flatten(1).norm(dim=1).min()
+
+
+def test_norm_threshold_caps_the_update_and_momentum_carries_over_steps():
+    c, u, x = _predictions(2)
+    capped = Guider(1.0, projection=AdaptiveProjection(eta=1.0, norm_threshold=0.5), alphas_cumprod=ABAR)
+    x0 = _x0(x, capped(c, u, x, 400), 400)
+    assert torch.allclose((x0 - _x0(x, u, 400)).flatten(1).norm(dim=1), torch.full((2,), 0.5, dtype=x0.dtype), atol=1e-3)
+    moving = Guider(3.0, projection=AdaptiveProjection(eta=1.0, momentum=-0.5), alphas_cumprod=ABAR)
+    first = moving(c, u, x, 400)
+    assert torch.allclose(first, u + 3.0 * (c - u), atol=1e-4)  # nothing to average yet
+    assert not torch.allclose(moving(c, u, x, 400), first, atol=1e-3)  # the same step again now differs
+
+
+def test_rescale_matches_the_conditional_spread():
+    c, u, x = _predictions(3)
+    out = Guider(9.0, rescale=1.0)(c, u, x, 500)
+    assert torch.allclose(out.std(dim=(1, 2, 3)), c.std(dim=(1, 2, 3)), rtol=1e-4)
+    assert not torch.allclose(Guider(9.0, rescale=0.5)(c, u, x, 500), out)
+
+
+@pytest.mark.parametrize("kwargs", [dict(eta=1.5), dict(norm_threshold=-1.0), dict(momentum=1.0)])
+def test_bad_projection_settings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        AdaptiveProjection(**kwargs)
+
+
+def test_bad_rescale_is_refused():
+    with pytest.raises(ValueError, match="guidance_rescale"):
+        Guider(3.0, rescale=1.5)
+
+
+def test_pipeline_paints_with_each_guidance():
+    unet = make_tiny_unet()
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if ".adain." in name:
+                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("unipc", training_scheduler().config))
+    pipe.set_progress_bar_config(disable=True)
+
+    def run(**kw):
+        return pipe(3.0, 7.0, guidance_scale=6.0, num_inference_steps=4, output_type="np",
+                    generator=torch.Generator().manual_seed(0), **kw).images
+
+    plain = run(guidance_rescale=0.0, guidance_projection=None)
+    assert np.allclose(run(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=1.0)), plain, atol=1e-4)
+    for kw in (dict(guidance_rescale=0.7, guidance_projection=None),
+               dict(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=0.0, momentum=-0.5))):
+        other = run(**kw)
+        assert other.shape == plain.shape and np.isfinite(other).all() and not np.allclose(other, plain, atol=1e-3)

@@ -1,0 +1,117 @@
+"""The scene model (train/scene_model.py, music2img.image.scene_model) and the curation of training photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import load_script
+from PIL import Image
+
+from music2img.diffusion.landscape_check import LandscapeChecker
+from music2img.errors import DatasetError, ModelFileError
+from music2img.image import features as hand
+from music2img.image.scene_model import SceneModel
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """A smooth sky over a horizon and textured ground, at a random height and colour."""
+    h = int(rng.integers(40, 80))
+    img = np.zeros((128, 128, 3))
+    top, bottom = rng.uniform(0.5, 1.0, 3) * [0.6, 0.8, 1.0], rng.uniform(0.1, 0.5, 3) * [0.6, 1.0, 0.5]
+    img[:h] = np.linspace(top, top * 0.7, h)[:, None]
+    img[h:] = bottom + rng.normal(0, 0.08, (128 - h, 128, 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    """A close-up: vertical bark-like stripes with grain filling the frame."""
+    base = rng.uniform(0.2, 0.6, 3) * [1.0, 0.7, 0.4]
+    stripes = np.sin(np.arange(128) / rng.uniform(2, 6))[None, :, None] * 0.15
+    img = base + stripes + rng.normal(0, 0.1, (128, 128, 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A folder of 30 synthetic scenes and 30 close-ups and its labels CSV."""
+    root = tmp_path_factory.mktemp("scenes")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        scene = i % 2 == 0
+        path = f"set/{i}.png"
+        (root / "set").mkdir(exist_ok=True)
+        Image.fromarray(_scene(rng) if scene else _texture(rng)).save(root / path)
+        rows.append({"path": path, "scene": int(scene)})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(labelled, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    load_script("train/scene_model.py").main(["--images", str(labelled), "--labels", str(labelled / "labels.csv"),
+                                              "--out", str(out)])
+    return out
+
+
+def test_training_separates_scenes_from_close_ups_it_never_saw(trained):
+    model = SceneModel.load(trained)
+    assert model.metadata["cross_validated"]["all"]["roc_auc"] > 0.9
+    rng = np.random.default_rng(99)
+    fresh_scenes, fresh_textures = [_scene(rng) for _ in range(5)], [_texture(rng) for _ in range(5)]
+    assert model.is_scene(fresh_scenes).all() and not model.is_scene(fresh_textures).any()
+
+
+def test_corrupt_or_foreign_model_files_are_refused(trained, tmp_path):
+    model = SceneModel.load(trained)
+    model.save(tmp_path / "copy")
+    with open(tmp_path / "copy" / "model.joblib", "r+b") as f:
+        f.seek(100)
+        f.write(b"\0" * 16)
+    with pytest.raises(ModelFileError):
+        SceneModel.load(tmp_path / "copy")
+    with pytest.raises(ModelFileError, match="no scene model"):
+        SceneModel.load(tmp_path / "absent")
+    with pytest.raises(ModelFileError, match="feature schema"):
+        SceneModel(model.classifier, "image-features-0")
+
+
+def test_bad_labels_are_refused(labelled, tmp_path):
+    script = load_script("train/scene_model.py")
+    pd.DataFrame({"path": ["set/0.png"], "scene": [2]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DatasetError, match="0 or 1"):
+        script.read_scene_labels(labelled, tmp_path / "bad.csv")
+    pd.DataFrame({"path": ["set/none.png"], "scene": [1]}).to_csv(tmp_path / "missing.csv", index=False)
+    with pytest.raises(DatasetError, match="missing"):
+        script.read_scene_labels(labelled, tmp_path / "missing.csv")
+
+
+def test_curation_keeps_scenes_and_rated_scenes_that_are_landscapes(trained, tmp_path):
+    rng = np.random.default_rng(5)
+    images = tmp_path / "images"
+    for name in ("landscapes", "emotion6", "oasis"):
+        (images / name / "images").mkdir(parents=True)
+    pictures = {"landscapes": [_scene(rng), _texture(rng), _scene(rng)],
+                "emotion6": [_scene(rng), _texture(rng)], "oasis": [_scene(rng)]}
+    for name, pics in pictures.items():
+        files = [f"images/{i}.png" for i in range(len(pics))]
+        for f, im in zip(files, pics):
+            Image.fromarray(im).save(images / name / f)
+        table = pd.DataFrame({"file": files, "valence_1to9": 3.0, "arousal_1to9": 7.0})
+        table.to_csv(images / name / ("index.csv" if name == "landscapes" else "labels.csv"), index=False)
+    labels = tmp_path / "landscape_labels.csv"
+    pd.DataFrame({"file": [f"images/{i}.png" for i in range(3)], "valence": [2.0, 5.0, 8.0],
+                  "arousal": [4.0, 5.0, 6.0]}).to_csv(labels, index=False)
+    features = np.stack([hand.image_features(im) for pics in pictures.values() for im in pics])
+    checker = LandscapeChecker.fit(features, features, quantile=1.0)  # every scene passes
+    script = load_script("train/curate_scenes.py")
+    table = script.curate(images, labels, SceneModel.load(trained), checker, 0.5, 0.5, tmp_path / "cache")
+    assert table["file"].tolist() == ["landscapes/images/0.png", "landscapes/images/2.png",
+                                      "emotion6/images/0.png", "oasis/images/0.png"]
+    assert table["valence"].tolist() == [2.0, 8.0, 3.0, 3.0]  # landscapes keep their labels, rated photos their ratings
+    strict = LandscapeChecker.fit(features, features, quantile=1.0)
+    strict.register_to_config(threshold=-1.0)  # rejects everything
+    assert set(script.curate(images, labels, SceneModel.load(trained), strict, 0.5, 0.5, tmp_path / "cache")["source"]) \
+        == {"landscapes"}
