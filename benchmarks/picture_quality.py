@@ -64,7 +64,7 @@ VARIANTS = {
     "today": (9.0, (0.0, 0.5), 0.0, None),
     "rescale0.7": (9.0, (0.0, 0.5), 0.7, None),
     "apg": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
-    "apg-r": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=20.0, momentum=-0.5)),
+    "apg-r": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5)),
     "apg12": (12.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
     "apg-all": (9.0, (0.0, 1.0), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
     "cfg6": (6.0, (0.0, 0.5), 0.0, None),
@@ -103,7 +103,8 @@ def measure(generated, reference: PhotoReference, photo_colour: dict, rater: Ima
     is_scene = scene.predict_proba_features(features) >= THRESHOLD
     row["scenes"] = round(float(is_scene.mean()), 3)
     row["scenes_per_quadrant"] = quadrant_shares(is_scene, generated.requested)
-    row["non_landscapes"] = round(float((checker.distance_of_features(features) > checker.config.threshold).mean()), 3)
+    row["non_landscapes"] = None if checker is None else round(float(
+        (checker.distance_of_features(features) > checker.config.threshold).mean()), 3)
     return row
 
 
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="training photo folder")
     p.add_argument("--labels", type=Path, help="its labels CSV")
     p.add_argument("--photos", type=int, default=300, help="random training photos the colour is compared with")
+    p.add_argument("--reference", type=int, help="random training photos the Fréchet distances are measured against "
+                                                  "(default: all; fewer give larger distances)")
     p.add_argument("--rater", type=Path, default=IMAGE_MODEL_DIR)
     p.add_argument("--rater2", type=Path, help="older image emotion model on the hand-crafted features (independent rater)")
     p.add_argument("--scene-model", type=Path, help="scene model folder (default: the shipped one)")
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     files, _ = read_labels(args.data, args.labels)
+    if args.reference and args.reference < len(files):
+        files = [files[i] for i in sorted(np.random.default_rng(1).choice(len(files), args.reference, replace=False))]
     photos = cached_photo_statistics(files, args.cache)
     reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, np.random.default_rng(0))
     pick = np.random.default_rng(0).choice(len(files), min(args.photos, len(files)), replace=False)
