@@ -51,7 +51,7 @@ from music2img.diffusion.evaluation import (  # noqa: E402
 )
 from music2img.diffusion.guidance import AdaptiveProjection  # noqa: E402
 from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
+from music2img.diffusion.schedulers import STATIC_CLIP, make_scheduler  # noqa: E402
 from music2img.files import atomic_path, load_checked_joblib  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
 from music2img.image.features import image_features  # noqa: E402
@@ -59,17 +59,25 @@ from music2img.image.labelled_folder import load_image, read_labels  # noqa: E40
 from music2img.image.scene_model import THRESHOLD, SceneModel  # noqa: E402
 from music2img.va import quadrants  # noqa: E402
 
-#: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None).
+#: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None, scheduler
+#: options over :func:`make_scheduler`'s). ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04,
+#: ``dyn…`` dynamic thresholding at the given ``sample_max_value`` (and percentile); ``default`` is today's.
+_DYN = {"thresholding": True, "sample_max_value": 1.5}
 VARIANTS = {
-    "today": (9.0, (0.0, 0.5), 0.0, None),
-    "rescale0.7": (9.0, (0.0, 0.5), 0.7, None),
-    "apg": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
-    "apg-r": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5)),
-    "apg12": (12.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
-    "apg-all": (9.0, (0.0, 1.0), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5)),
-    "cfg6": (6.0, (0.0, 0.5), 0.0, None),
+    "clip": (9.0, (0.0, 0.5), 0.0, None, STATIC_CLIP),
+    "clip-rescale0.7": (9.0, (0.0, 0.5), 0.7, None, STATIC_CLIP),
+    "clip-apg": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5), STATIC_CLIP),
+    "clip-apg-r3": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5), STATIC_CLIP),
+    "clip-apg-half": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.5, norm_threshold=3.0), STATIC_CLIP),
+    "clip-late": (9.0, (0.08, 0.58), 0.0, None, STATIC_CLIP),
+    "dyn1.2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 1.2, "dynamic_thresholding_ratio": 0.995}),
+    "dyn1.5-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.995}),
+    "dyn2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 2.0, "dynamic_thresholding_ratio": 0.995}),
+    "dyn1.5-q999": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.999}),
+    "dyn1.5-q99": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.99}),
+    "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.98}),
     "default": (defaults.GUIDANCE_SCALE, defaults.GUIDANCE_INTERVAL, defaults.GUIDANCE_RESCALE,
-                defaults.GUIDANCE_PROJECTION),
+                defaults.GUIDANCE_PROJECTION, {}),
 }
 
 
@@ -111,7 +119,7 @@ def measure(generated, reference: PhotoReference, photo_colour: dict, rater: Ima
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", help="pipeline folder (repeatable; default: the shipped one)")
-    p.add_argument("--variants", nargs="+", default=["today", "default"], choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=["clip", "default"], choices=list(VARIANTS))
     p.add_argument("--data", type=Path, required=True, help="training photo folder")
     p.add_argument("--labels", type=Path, help="its labels CSV")
     p.add_argument("--photos", type=int, default=300, help="random training photos the colour is compared with")
@@ -145,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for model in args.model or [str(DIFFUSION_MODEL_DIR)]:
         pipe = load_pipeline(model)
-        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+        saved_scheduler = pipe.scheduler.config  # each variant starts from it
         pipe.set_progress_bar_config(disable=True)
         checker = pipe.landscape_checker
         for variant in args.variants:
-            scale, interval, rescale, projection = VARIANTS[variant]
+            scale, interval, rescale, projection, options = VARIANTS[variant]
+            pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **options)
 
             def sample(vs, as_, gens):
                 return pipe(vs, as_, guidance_scale=scale, guidance_interval=interval, guidance_rescale=rescale,

@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import ndimage  # noqa: E402
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import SAMPLER_OPTIONS, SCHEDULERS, make_scheduler  # noqa: E402
+from music2img.diffusion.schedulers import SCHEDULERS, make_scheduler  # noqa: E402
 
 #: Samplers measured besides the app's: (app sampler, extra options).
 VARIANTS = {
@@ -93,8 +93,7 @@ class Setting:
 
     def scheduler(self, config):
         base, extra = VARIANTS.get(self.sampler, (self.sampler, {}))
-        return make_scheduler(base, config) if not extra else SCHEDULERS[base].from_config(
-            config, **{**SAMPLER_OPTIONS.get(base, {}), **extra})
+        return make_scheduler(base, config, **extra)
 
     def sample(self, pipe: EmotionLandscapePipeline, config, points, seeds, guidance: float) -> np.ndarray:
         """Pictures ``(len(points) × len(seeds), h, w, 3)`` in [0, 1], noise fixed by point order and seed."""

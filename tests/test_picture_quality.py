@@ -26,19 +26,19 @@ def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys):
     make_labelled_folder(data, n=10, size=24)
     out = tmp_path / "out"
     cmd = ["--model", str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--photos", "6",
-           "--seeds", "2", "--steps", "2", "--threads", "1", "--variants", "today", "apg",
+           "--seeds", "2", "--steps", "2", "--threads", "1", "--variants", "clip", "clip-apg",
            "--cache", str(tmp_path / "cache"), "--out", str(out)]
     assert bench.main(cmd) == 0
     report = json.loads((out / "picture_quality.json").read_text())
-    assert set(report["rows"]) == {"pipe:today", "pipe:apg"}
-    today, apg = report["rows"]["pipe:today"], report["rows"]["pipe:apg"]
+    assert set(report["rows"]) == {"pipe:clip", "pipe:clip-apg"}
+    today, apg = report["rows"]["pipe:clip"], report["rows"]["pipe:clip-apg"]
     for row in (today, apg):
         assert 0 <= row["saturated"] <= 1 and 0 <= row["clipped"] <= 1 and row["colourfulness"] > 0
         assert row["clipped_ratio"] == pytest.approx(row["clipped"] / report["photos"]["photos_clipped"], rel=0.01)
         assert set(row["scenes_per_quadrant"]) == {"Q1", "Q2", "Q3", "Q4"} and 0 <= row["scenes"] <= 1
         assert row["non_landscapes"] is None  # the tiny pipeline has no checker
     assert today["colourfulness"] != apg["colourfulness"]  # the guidance changed the pictures
-    assert (out / "pipe_apg_seed1.png").is_file()
-    assert "| pipe:apg |" in capsys.readouterr().out
+    assert (out / "pipe_clip-apg_seed1.png").is_file()
+    assert "| pipe:clip-apg |" in capsys.readouterr().out
     assert bench.main(cmd) == 0  # a second run reads the pictures from the cache
-    assert json.loads((out / "picture_quality.json").read_text())["rows"]["pipe:apg"]["seconds_per_picture"] is None
+    assert json.loads((out / "picture_quality.json").read_text())["rows"]["pipe:clip-apg"]["seconds_per_picture"] is None

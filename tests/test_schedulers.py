@@ -63,3 +63,15 @@ def test_app_defaults_name_a_sampler_and_its_default_steps():
 
     assert defaults.SCHEDULER in SCHEDULERS and DEFAULT_STEPS[defaults.SCHEDULER] == defaults.STEPS
     assert 0 <= defaults.GUIDANCE_INTERVAL[0] <= defaults.GUIDANCE_INTERVAL[1] <= 1
+
+
+def test_solvers_threshold_dynamically_unless_told_to_clip():
+    from music2img.diffusion.schedulers import STATIC_CLIP, THRESHOLD
+
+    config = training_scheduler().config
+    for name in ("dpm", "dpm3", "unipc"):
+        dynamic, clipped = make_scheduler(name, config), make_scheduler(name, config, **STATIC_CLIP)
+        assert dynamic.config.sample_max_value == THRESHOLD["sample_max_value"] > 1 and dynamic.config.thresholding
+        assert clipped.config.sample_max_value == 1.0 and clipped.config.thresholding
+        assert scheduler_name(dynamic) == scheduler_name(clipped) == name
+    assert not make_scheduler("ddim", config).config.thresholding  # DDIM clips x0 with clip_sample instead
