@@ -20,7 +20,7 @@ photos:
   and the share the landscape check rejects;
 * **seconds per picture** while painting (the machine's load included).
 
-``--scheduler``/``--steps`` switch to the film's keyframe settings (``dpm``, 10). Writes
+The film's keyframes: ``--scheduler dpm --steps 10 --variants film-clip film`` (guidance 3 on every step). Writes
 ``picture_quality.json`` and a seed sheet per (model, variant) into ``--out``.
 """
 
@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.diffusion_quality import PhotoReference, cached_photo_statistics, markdown  # noqa: E402
+from music2img import film  # noqa: E402
 from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR  # noqa: E402
 from music2img.diffusion import defaults  # noqa: E402
 from music2img.diffusion.evaluation import (  # noqa: E402
@@ -76,6 +77,8 @@ VARIANTS = {
     "dyn1.5-q999": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.999}),
     "dyn1.5-q99": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.99}),
     "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.98}),
+    "film-clip": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, STATIC_CLIP),
+    "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, {}),
     "default": (defaults.GUIDANCE_SCALE, defaults.GUIDANCE_INTERVAL, defaults.GUIDANCE_RESCALE,
                 defaults.GUIDANCE_PROJECTION, {}),
 }
