@@ -36,8 +36,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import limits
 from .errors import AudioError
 from .files import atomic_path
+from .limits import check_range
 from .music.audio import MIN_DURATION
 from .music.timeline import EmotionTimeline
 from .video import FilmWriter
@@ -196,8 +198,9 @@ def render_film(paint: PaintFn, timeline: EmotionTimeline, out: str | os.PathLik
     """
     if inbetween not in INBETWEENS:
         raise ValueError(f"unknown in-between method {inbetween!r}; choose one of {', '.join(INBETWEENS)}")
-    if int(fps) < 1 or zoom < 0 or drift < 0:
-        raise ValueError(f"fps must be at least 1 and zoom and drift at least 0, got {fps}, {zoom} and {drift}")
+    fps, zoom, drift = check_range("fps", fps, *limits.FPS, integer=True), check_range("zoom", zoom, *limits.ZOOM), \
+        check_range("drift", drift, 0)
+    keyframe_interval = check_range("keyframe_interval", keyframe_interval, *limits.KEYFRAME_INTERVAL)
     times = keyframe_times(duration, keyframe_interval)
     valence, arousal = timeline(times)
     noise = keyframe_noise(times, noise_shape, seed, drift)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from music2img.diffusion.schedulers import (
 )
 from music2img.diffusion.unet import UNet2DOutput
 from music2img.errors import EmotionRangeError, ModelFileError
+from music2img.files import WEIGHT_HASHES_FILE, sha256sum, verify_weight_hashes
 
 
 @pytest.fixture
@@ -159,6 +161,82 @@ def test_missing_or_incomplete_model(tmp_path):
     shutil.rmtree(folder / "unet")
     with pytest.raises(ModelFileError):
         load_pipeline(folder)
+
+
+UNET_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "flipped":  # one byte of a weight changed: same length, still valid safetensors
+        path.write_bytes(data[:-9] + bytes([data[-9] ^ 1]) + data[-8:])
+    else:
+        path.write_bytes(b"not a safetensors file")
+
+
+def test_a_saved_pipeline_records_its_weight_hashes(tmp_path):
+    folder = make_tiny_pipeline(tmp_path / "tiny")
+    lines = (folder / WEIGHT_HASHES_FILE).read_text().splitlines()
+    assert lines == [f"{sha256sum(folder / UNET_WEIGHTS)}  {UNET_WEIGHTS}"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verified: no warning
+        load_pipeline(folder)
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped", "garbage"])
+def test_damaged_weights_are_refused_by_their_checksum(tmp_path, how):
+    folder = make_tiny_pipeline(tmp_path / "tiny")
+    _damage(folder / UNET_WEIGHTS, how)
+    with pytest.raises(ModelFileError, match=f"checksum mismatch for {folder / UNET_WEIGHTS}"):
+        load_pipeline(folder)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+def test_damaged_weights_without_hashes_are_a_model_file_error(tmp_path, how):
+    folder = make_tiny_pipeline(tmp_path / "tiny")
+    (folder / WEIGHT_HASHES_FILE).unlink()
+    _damage(folder / UNET_WEIGHTS, how)
+    with pytest.warns(UserWarning, match="records no weight hashes"), \
+            pytest.raises(ModelFileError, match="cannot load the diffusion model"):
+        load_pipeline(folder)
+
+
+def test_a_folder_without_hashes_loads_with_a_warning(tmp_path):
+    folder = make_tiny_pipeline(tmp_path / "tiny")
+    (folder / WEIGHT_HASHES_FILE).unlink()
+    with pytest.warns(UserWarning, match=f"diffusion model at {folder} records no weight hashes"):
+        pipe = load_pipeline(folder)
+    assert type(pipe.unet).__name__ == "EmotionUNet"
+
+
+def test_hash_records_that_cannot_be_trusted(tmp_path):
+    folder = make_tiny_pipeline(tmp_path / "tiny")
+    hashes = folder / WEIGHT_HASHES_FILE
+    good = hashes.read_text()
+    hashes.write_text("nonsense\n")
+    with pytest.raises(ModelFileError, match="line 1 is not"):
+        load_pipeline(folder)
+    hashes.write_text(good.replace(UNET_WEIGHTS, "../elsewhere.safetensors"))
+    with pytest.raises(ModelFileError, match="outside the folder"):
+        load_pipeline(folder)
+    hashes.write_text(good + f"{'0' * 64}  landscape_checker/diffusion_pytorch_model.safetensors\n")
+    with pytest.raises(ModelFileError, match="model file not found"):  # a recorded file that went missing
+        load_pipeline(folder)
+    hashes.write_text(good)
+    shutil.copytree(folder / "unet", folder / "extra")
+    with pytest.warns(UserWarning, match="extra/diffusion_pytorch_model.safetensors .* loaded unverified"):
+        load_pipeline(folder)
+
+
+def test_the_shipped_weights_match_their_recorded_hashes():
+    from music2img.assets import DIFFUSION_MODEL_DIR
+
+    recorded = dict(line.split("  ")[::-1] for line in (DIFFUSION_MODEL_DIR / WEIGHT_HASHES_FILE).read_text().splitlines())
+    assert set(recorded) == {UNET_WEIGHTS, "landscape_checker/diffusion_pytorch_model.safetensors"}
+    assert all(sha256sum(DIFFUSION_MODEL_DIR / name) == digest for name, digest in recorded.items())
+    assert verify_weight_hashes(DIFFUSION_MODEL_DIR)
 
 
 def test_folder_saved_before_the_stage_layout_loads(tmp_path):
