@@ -246,7 +246,8 @@ class MusicToImage:
         seed, steps, guidance_scale, scheduler
             The keyframes' initial noise and sampler, as for :meth:`generate`.
         render_kwargs
-            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads`` of :func:`~music2img.film.render_film`.
+            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads``, ``repaints`` of :func:`~music2img.film.render_film`.
+            Keyframes the pipeline's landscape checker rejects are painted again from nearby noise.
 
         Raises :class:`~music2img.errors.AudioError` for unreadable, silent, too short or too long audio
         and :class:`~music2img.errors.OutputError` when the file cannot be written (a full disk).
@@ -260,7 +261,8 @@ class MusicToImage:
         yield 0.0, duration
         unet = self.pipeline.unet.config
         paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
+        checker = self.pipeline.landscape_checker
         return (yield from film_lib.render_film(
             paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
             start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,
-            **render_kwargs))
+            is_landscape=None if checker is None else checker.is_landscape, **render_kwargs))

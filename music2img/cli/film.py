@@ -85,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     print(json.dumps({"path": str(made.path), "song": str(args.song), "start": made.start,
                       "duration": round(made.duration, 3), "fps": made.fps, "frames": made.frames,
-                      "keyframes": made.keyframes, "seed": args.seed}), flush=True)
+                      "keyframes": made.keyframes, "repainted": made.repainted,
+                      "rejected": made.rejected, "seed": args.seed}), flush=True)
     return 0
