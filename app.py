@@ -257,7 +257,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=ranged(int, *PORT), default=env("GRADIO_SERVER_PORT", "7860"),
                    help="port (env GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    p.add_argument("--threads", type=checked(int, check_threads), default=None, help="torch threads (default: one per core)")
+    p.add_argument("--threads", type=checked(int, check_threads), default=None,
+                   help="torch threads (default: one per core)")
     return p.parse_args(argv)
 
 

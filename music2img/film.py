@@ -237,7 +237,8 @@ def render_film(paint: PaintFn, timeline: EmotionTimeline, out: str | os.PathLik
                 audio: str | os.PathLike | None = None, start: float = 0.0, duration: float, fps: int = FPS,
                 keyframe_interval: float = KEYFRAME_INTERVAL, size: int = SIZE, seed: int = 0, drift: float = DRIFT,
                 inbetween: str = INBETWEEN, zoom: float = ZOOM, encoder_threads: int = ENCODER_THREADS,
-                is_landscape: CheckFn | None = None, repaints: int = REPAINTS) -> Generator[tuple[float, float], None, Film]:
+                is_landscape: CheckFn | None = None, repaints: int = REPAINTS
+                ) -> Generator[tuple[float, float], None, Film]:
     """Write the film of ``timeline`` to ``out``: yields ``(seconds done, seconds in all)`` after every
     frame and returns the :class:`Film`.
 

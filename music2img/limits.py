@@ -57,8 +57,9 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         if low is not None and high is not None and not above:
             bounds = f"from {_text(low)} to {_text(high)}"
         else:
-            bounds = " and ".join(b for b in (None if low is None else f"{'above' if above else 'at least'} {_text(low)}",
-                                              None if high is None else f"at most {_text(high)}") if b)
+            parts = (None if low is None else f"{'above' if above else 'at least'} {_text(low)}",
+                     None if high is None else f"at most {_text(high)}")
+            bounds = " and ".join(b for b in parts if b)
         raise OptionError(f"{name} must be {'a whole number' if integer else 'a number'} {bounds}, got {value}")
     return int(number) if integer else number
 

@@ -246,7 +246,8 @@ class MusicToImage:
         seed, steps, guidance_scale, scheduler
             The keyframes' initial noise and sampler, as for :meth:`generate`.
         render_kwargs
-            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads``, ``repaints`` of :func:`~music2img.film.render_film`.
+            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads``, ``repaints`` of
+            :func:`~music2img.film.render_film`.
             Keyframes the pipeline's landscape checker rejects are painted again from nearby noise.
 
         Raises :class:`~music2img.errors.AudioError` for unreadable, silent, too short or too long audio

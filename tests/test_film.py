@@ -317,10 +317,12 @@ def test_rejected_keyframes_are_repainted_from_nearby_noise(rejections):
         assert cos == pytest.approx(np.cos(k * 0.3 * np.pi / 2), abs=0.05) and float(tried.norm() / noise.norm()) == \
             pytest.approx(1, abs=0.05)
     again = []
-    film_lib.RepaintingPainter(_noise_painter(again), _Checks(rejections), seed=7, repaints=3, step=0.3)(5.0, 5.0, noise)
+    film_lib.RepaintingPainter(_noise_painter(again), _Checks(rejections),
+                               seed=7, repaints=3, step=0.3)(5.0, 5.0, noise)
     assert all(torch.equal(a, b) for a, b in zip(noises, again))  # reproducible
     other = []
-    film_lib.RepaintingPainter(_noise_painter(other), _Checks(rejections), seed=8, repaints=3, step=0.3)(5.0, 5.0, noise)
+    film_lib.RepaintingPainter(_noise_painter(other), _Checks(rejections),
+                               seed=8, repaints=3, step=0.3)(5.0, 5.0, noise)
     assert rejections == 0 or not torch.equal(noises[1], other[1])  # the fresh draws follow the seed
 
 

@@ -80,7 +80,8 @@ def schema1_pictures() -> list[np.ndarray]:
     scene[:20], scene[20:] = (110, 160, 230), (60, 120, 40)
     scene = np.clip(scene + rng.normal(0, 12, scene.shape), 0, 255).astype(np.uint8)
     board = (np.indices((40, 40)).sum(0) // 5 % 2 * 200 + 25).astype(np.uint8)
-    board = np.clip(np.stack([board, board // 2, 255 - board], -1) + rng.normal(0, 5, (40, 40, 3)), 0, 255).astype(np.uint8)
+    board = np.stack([board, board // 2, 255 - board], -1) + rng.normal(0, 5, (40, 40, 3))
+    board = np.clip(board, 0, 255).astype(np.uint8)
     return [scene, board, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)]
 
 

@@ -75,5 +75,5 @@ def test_robustness_benchmark_end_to_end(tmp_path, capsys):
             d.append([abs(after.valence - before.valence), abs(after.arousal - before.arousal)])
         expected = np.mean(d, axis=0)
         shift = report["shifts"][name]["mean_shift"]
-        assert (shift["valence"], shift["arousal"]) == (pytest.approx(expected[0], abs=1e-3), pytest.approx(expected[1], abs=1e-3))
+        assert [shift["valence"], shift["arousal"]] == pytest.approx(expected, abs=1e-3)
     assert "| gain −12 dB | 4 |" in capsys.readouterr().out

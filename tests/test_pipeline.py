@@ -234,7 +234,8 @@ def test_hash_records_that_cannot_be_trusted(tmp_path):
 def test_the_shipped_weights_match_their_recorded_hashes():
     from music2img.assets import DIFFUSION_MODEL_DIR
 
-    recorded = dict(line.split("  ")[::-1] for line in (DIFFUSION_MODEL_DIR / WEIGHT_HASHES_FILE).read_text().splitlines())
+    lines = (DIFFUSION_MODEL_DIR / WEIGHT_HASHES_FILE).read_text().splitlines()
+    recorded = dict(line.split("  ")[::-1] for line in lines)
     assert set(recorded) == {UNET_WEIGHTS, "landscape_checker/diffusion_pytorch_model.safetensors"}
     assert all(sha256sum(DIFFUSION_MODEL_DIR / name) == digest for name, digest in recorded.items())
     assert verify_weight_hashes(DIFFUSION_MODEL_DIR)
@@ -293,7 +294,8 @@ def shipped_checker():
 def test_the_shipped_checker_rejects_flat_colour_and_noise(shipped_checker):
     rng = np.random.default_rng(0)
     flat = [np.full((128, 128, 3), colour, np.uint8) for colour in ([230, 110, 190], [128, 128, 128], [20, 200, 40])]
-    noise = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (rng.normal(0.5, 0.15, (128, 128, 3)).clip(0, 1) * 255).astype(np.uint8)]
+    noise = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8),
+             (rng.normal(0.5, 0.15, (128, 128, 3)).clip(0, 1) * 255).astype(np.uint8)]
     stripes = np.zeros((128, 128, 3), np.uint8)
     stripes[::8] = [255, 0, 255]
     assert not shipped_checker.is_landscape(np.stack([*flat, *noise, stripes])).any()
