@@ -23,10 +23,12 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 import gradio as gr  # noqa: E402
 
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.cli._options import checked, ranged  # noqa: E402
 from music2img.diffusion import defaults  # noqa: E402
 from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
 from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
 from music2img.film import MAX_DURATION as MAX_FILM_DURATION  # noqa: E402
+from music2img.limits import MAX_STEPS, PORT, check_threads  # noqa: E402
 from music2img.music.examples import EXAMPLES  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 from music2img.plots import emotion_timeline, va_plane  # noqa: E402
@@ -36,7 +38,6 @@ from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # n
 DISPLAY_SIZE = 384
 STORYBOARD_SIZE = 256
 MAX_SEED = 2**31 - 1
-MAX_STEPS = 100
 DEFAULT_VA = (6.5, 6.0)
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber")
@@ -253,9 +254,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--diffusion-model", default=env("MUSIC2IMG_DIFFUSION_MODEL", str(DIFFUSION_MODEL_DIR)),
                    help="diffusion pipeline folder or Hub repo (env MUSIC2IMG_DIFFUSION_MODEL)")
     p.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (env GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")), help="port (env GRADIO_SERVER_PORT)")
+    p.add_argument("--port", type=ranged(int, *PORT), default=env("GRADIO_SERVER_PORT", "7860"),
+                   help="port (env GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
+    p.add_argument("--threads", type=checked(int, check_threads), default=None,
+                   help="torch threads (default: one per core)")
     return p.parse_args(argv)
 
 

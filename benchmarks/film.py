@@ -12,6 +12,13 @@
     frame-to-frame change at 24 fps (median and largest mean absolute difference between
     consecutive frames, 0–255; a slideshow's largest is its cut). The camera's own contribution
     (``--zoom``) and cost per frame are measured on a still picture.
+``checks`` (no timing)
+    Keyframes the landscape check rejects, before and after :class:`~music2img.film.RepaintingPainter`
+    paints them again from nearby noise: for ``--check-seeds`` scenes and both emotion paths, keyframes
+    every 4 s over 32 s at the film's sampler settings (one noise per scene, as a film with no drift).
+    Per path: keyframes rejected as first painted and after the repaints, the tries the repainted ones
+    needed, and how far a repaint moved the picture (mean absolute difference, 0–255, to the rejected
+    picture) against the change between neighbouring keyframes of the same film.
 ``speed`` (timing: run it on a quiet machine)
     Whole films at the defaults of :mod:`music2img.film` (CLI and page) of songs made by repeating the
     example songs to ``--seconds`` each: wall and CPU seconds per second of music, split into
@@ -22,6 +29,7 @@
 Usage::
 
     python benchmarks/film.py inbetween [--seeds 3 4] [--path sweep]
+    python benchmarks/film.py checks [--check-seeds 12]
     python benchmarks/film.py speed [--seconds 30 60 180] [--threads 2] [--encoder-threads 0]
 """
 
@@ -118,6 +126,47 @@ def inbetween(m2i: MusicToImage, args: argparse.Namespace) -> None:
               f"(0–255, {film_lib.SIZE} px); Lanczos upscale {per_frame * 1000:.1f} ms per frame")
 
 
+def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
+    checker = m2i.pipeline.landscape_checker
+    shape = (3, m2i.image_size, m2i.image_size)
+    times = film_lib.keyframe_times(32.0, 4.0)
+    print(f"keyframes every 4 s over 32 s ({len(times)} per film), {args.steps} DPM-Solver steps, guidance "
+          f"{film_lib.GUIDANCE_SCALE:g}; repaints: {film_lib.REPAINTS} tries, noise moved {film_lib.REPAINT_STEP:g} "
+          f"of the way to a fresh draw per try; scenes (seeds) 0–{args.check_seeds - 1}")
+    print(f"{'path':>6} | {'keyframes':>9} {'rejected':>8} {'after':>5} | {'tries 1':>7} {'tries 2':>7} | "
+          f"{'repaint change':>14} {'neighbour change':>16}")
+    for name, ((v0, a0), (v1, a1)) in PATHS.items():
+        u = times / times[-1]
+        valence, arousal = v0 + u * (v1 - v0), a0 + u * (a1 - a0)
+        total = rejected = after = 0
+        tries: list[int] = []
+        moved: list[float] = []
+        neighbour: list[float] = []
+        for seed in tqdm(range(args.check_seeds), desc=name):
+            pictures: list[np.ndarray] = []
+
+            def paint(v, a, z):
+                pictures.append(m2i.paint(v, a, z, steps=args.steps))
+                return pictures[-1]
+
+            painter = film_lib.RepaintingPainter(paint, checker.is_landscape, seed)
+            keys = []
+            for v, a, z in zip(valence, arousal, film_lib.keyframe_noise(times, shape, seed)):
+                first, failed = len(pictures), painter.rejected
+                keys.append(painter(float(v), float(a), z))
+                if len(pictures) > first + 1:  # the first try was rejected
+                    rejected += 1
+                    moved.append(np.abs(keys[-1] - pictures[first]).mean() * 255)
+                    if painter.rejected == failed:  # accepted at try len − 1
+                        tries.append(len(pictures) - first - 1)
+            total += len(keys)
+            after += painter.rejected
+            neighbour += [np.abs(b - a).mean() * 255 for a, b in zip(keys, keys[1:])]
+        n1, n2 = tries.count(1), tries.count(2)
+        print(f"{name:>6} | {total:9d} {rejected:8d} {after:5d} | {n1:7d} {n2:7d} | "
+              f"{np.mean(moved) if moved else float('nan'):14.1f} {np.mean(neighbour):16.1f}")
+
+
 def song(seconds: float, folder: Path) -> Path:
     """The example songs one after another, repeated to ``seconds``, as a FLAC file."""
     pieces = [load_audio(p) for p in sorted(EXAMPLES_DIR.glob("*.ogg"))]
@@ -189,7 +238,7 @@ def speed(m2i: MusicToImage, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("inbetween", "speed"))
+    p.add_argument("what", choices=("inbetween", "checks", "speed"))
     p.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR)
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="diffusion pipeline folder")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
@@ -200,11 +249,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="inbetween: length of the path (default 16); speed: song lengths (default 30 60 180)")
     p.add_argument("--steps", type=int, default=film_lib.STEPS, help="inbetween: sampler steps of the pictures")
     p.add_argument("--zoom", type=float, default=film_lib.ZOOM, help="inbetween: camera zoom to measure")
+    p.add_argument("--check-seeds", type=int, default=12, help="checks: scenes per emotion path (default 12)")
     args = p.parse_args(argv)
     m2i = MusicToImage.load(args.music_model, args.model, device="cpu", num_threads=args.threads)
     if args.what == "inbetween":
         args.seconds = (args.seconds or [16.0])[0]
         inbetween(m2i, args)
+    elif args.what == "checks":
+        checks(m2i, args)
     else:
         args.seconds = args.seconds or [30.0, 60.0, 180.0]
         speed(m2i, args)

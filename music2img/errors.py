@@ -31,3 +31,7 @@ class ModelFileError(Music2ImgError, FileNotFoundError):
 
 class OutputError(Music2ImgError, OSError):
     """An output file that cannot be written: a full disk, a missing permission."""
+
+
+class OptionError(Music2ImgError, ValueError):
+    """A setting outside its range: threads, steps, image counts, sizes, frame rates, durations."""

@@ -103,3 +103,60 @@ def load_checked_joblib(folder: str | os.PathLike, *, model_file: str = "model.j
     except Exception as exc:  # unpickling errors have no common type
         raise ModelFileError(f"cannot load {model_path}: {type(exc).__name__}: {exc}") from None
     return obj, config
+
+
+#: The file of a model folder (a diffusers pipeline) that records the SHA-256 of its weight files, in the
+#: format of ``sha256sum`` (``<hex>  <path relative to the folder>``), so that ``sha256sum -c`` checks it too.
+WEIGHT_HASHES_FILE = "weights.sha256"
+#: The weight files of a pipeline folder: those of its components, one folder down.
+WEIGHT_PATTERNS = ("*/*.safetensors", "*/*.bin")
+
+
+def weight_files(folder: str | os.PathLike) -> list[str]:
+    """The weight files of a pipeline folder (:data:`WEIGHT_PATTERNS`), as sorted POSIX paths relative to it."""
+    folder = Path(folder)
+    return sorted({p.relative_to(folder).as_posix() for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern)})
+
+
+def record_weight_hashes(folder: str | os.PathLike) -> Path:
+    """Write the SHA-256 of every weight file of ``folder`` into ``folder/``:data:`WEIGHT_HASHES_FILE`
+    (atomically); returns its path. Call it whenever a weight file of the folder is written."""
+    folder = Path(folder)
+    lines = [f"{sha256sum(folder / name)}  {name}\n" for name in weight_files(folder)]
+    with atomic_path(folder / WEIGHT_HASHES_FILE) as tmp:
+        tmp.write_text("".join(lines))
+    return folder / WEIGHT_HASHES_FILE
+
+
+def verify_weight_hashes(folder: str | os.PathLike, what: str = "model") -> bool:
+    """Check the weight files of ``folder`` against its :data:`WEIGHT_HASHES_FILE` before they are loaded.
+
+    Raises :class:`ModelFileError` when a recorded file is missing or fails its checksum, or the file is
+    malformed. A folder without the file, and weight files it does not list, load with a warning
+    (``UserWarning``); returns whether every weight file was verified.
+    """
+    import warnings
+
+    folder = Path(folder)
+    hashes_path = folder / WEIGHT_HASHES_FILE
+    if not hashes_path.is_file():
+        warnings.warn(f"the {what} at {folder} records no weight hashes ({WEIGHT_HASHES_FILE}): its weights are "
+                      "loaded unverified (train/record_weight_hashes.py records them)", UserWarning, stacklevel=2)
+        return False
+    recorded = {}
+    for number, line in enumerate(hashes_path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, name = line.strip().partition("  ")
+        if len(digest) != 64 or not name or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise ModelFileError(f"{hashes_path} line {number} is not '<sha256>  <file>': {line.strip()[:80]!r}")
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ModelFileError(f"{hashes_path} line {number} names a file outside the folder: {name}")
+        recorded[name] = digest
+    for name, digest in recorded.items():
+        verify_sha256(folder / name, digest)
+    unlisted = [name for name in weight_files(folder) if name not in recorded]
+    if unlisted:
+        warnings.warn(f"{', '.join(unlisted)} of the {what} at {folder} not in {WEIGHT_HASHES_FILE}: loaded unverified",
+                      UserWarning, stacklevel=2)
+    return not unlisted

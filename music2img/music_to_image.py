@@ -24,6 +24,7 @@ from .diffusion import defaults
 from .diffusion.pipeline import EmotionLandscapePipeline, check_va_lists, load_pipeline
 from .diffusion.schedulers import make_scheduler
 from .film import Film
+from .limits import check_film_size, check_images, check_steps
 from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .music.timeline import emotion_timeline
@@ -138,8 +139,7 @@ class MusicToImage:
         progress : callable, optional
             ``progress(step, total)`` after every denoising step.
         """
-        if int(num_images) < 1:
-            raise ValueError(f"num_images must be at least 1, got {num_images}")
+        num_images = check_images(num_images)
         generator = torch.Generator().manual_seed(int(seed))
         return self._paint([valence], [arousal], generator, num_images=int(num_images), guidance_scale=guidance_scale,
                            steps=steps, scheduler=scheduler, guidance_interval=guidance_interval, size=size,
@@ -150,8 +150,7 @@ class MusicToImage:
                size: int | None, progress: ProgressFn | None) -> list[Image.Image]:
         """One batch through the pipeline (``num_images`` per emotion pair), upscaled to ``size``."""
         valence, arousal = check_va_lists(valence, arousal)
-        if int(steps) < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+        steps = check_steps(steps, scheduler)
         callback = None if progress is None else (lambda step, total, t: progress(step, total))
         images = self._sample(valence, arousal, num_images_per_prompt=num_images, guidance_scale=guidance_scale,
                               guidance_interval=tuple(guidance_interval), steps=steps, scheduler=scheduler,
@@ -247,13 +246,14 @@ class MusicToImage:
         seed, steps, guidance_scale, scheduler
             The keyframes' initial noise and sampler, as for :meth:`generate`.
         render_kwargs
-            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads`` of :func:`~music2img.film.render_film`.
+            ``drift``, ``inbetween``, ``zoom``, ``encoder_threads``, ``repaints`` of
+            :func:`~music2img.film.render_film`.
+            Keyframes the pipeline's landscape checker rejects are painted again from nearby noise.
 
         Raises :class:`~music2img.errors.AudioError` for unreadable, silent, too short or too long audio
         and :class:`~music2img.errors.OutputError` when the file cannot be written (a full disk).
         """
-        if int(steps) < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+        steps, size = check_steps(steps, scheduler), check_film_size(size)
         y = load_audio(audio_path, SAMPLE_RATE)
         start, duration = film_lib.film_span(len(y) / SAMPLE_RATE, start, duration, max_duration)
         first = round(start * SAMPLE_RATE)
@@ -262,7 +262,8 @@ class MusicToImage:
         yield 0.0, duration
         unet = self.pipeline.unet.config
         paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
+        checker = self.pipeline.landscape_checker
         return (yield from film_lib.render_film(
             paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
             start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,
-            **render_kwargs))
+            is_landscape=None if checker is None else checker.is_landscape, **render_kwargs))

@@ -35,12 +35,13 @@ def available_cores() -> int:
 
 def configure_threads(threads: int | None = None) -> int:
     """Give torch ``threads`` intra-op threads (default: :func:`available_cores`) and one inter-op
-    thread; returns the intra-op count."""
+    thread; returns the intra-op count (:class:`~music2img.errors.OptionError` outside
+    :data:`~music2img.limits.THREADS`)."""
     import torch
 
-    threads = available_cores() if threads is None else int(threads)
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+    from .limits import check_threads
+
+    threads = available_cores() if threads is None else check_threads(threads)
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)

@@ -21,8 +21,12 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+#: Skips outside an allow-list fail the run when ``MUSIC2IMG_ALLOWED_SKIPS`` names one (CI: ``.ci/run``).
+pytest_plugins = ["skip_allowlist"]
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: The project's data folder (``../shared/data`` beside the repository; ``MUSIC2IMG_SHARED_DATA`` overrides it).
+SHARED_DATA = Path(os.environ.get("MUSIC2IMG_SHARED_DATA", REPO.parent / "shared" / "data"))
 SR = 22050
 
 

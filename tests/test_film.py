@@ -17,7 +17,7 @@ from factories_music import make_tiny_music_model
 
 from music2img import film as film_lib
 from music2img import video
-from music2img.errors import AudioError, OutputError
+from music2img.errors import AudioError, EmotionRangeError, OutputError
 from music2img.film import camera_box, film_frames, film_span, interpolate, keyframe_noise, keyframe_times, slerp
 
 QUIET, LOUD = 12.0, 12.0
@@ -129,15 +129,33 @@ def test_start_and_duration_film_a_stretch(m2i, song, tmp_path):
     (None, dict(start=7.0), "cannot start"),
     (None, dict(start=4.0), "too short"),
 ])
-def test_bad_input_gives_a_clear_error_and_no_file(m2i, short_song, tmp_path, make, kwargs, match):
+def test_bad_input_gives_a_clear_error(m2i, short_song, tmp_path, make, kwargs, match):
     path = short_song
     if make is not None:
         path = tmp_path / "bad.wav"
         make(path)
-    out = tmp_path / "out" / "film.mp4"
     with pytest.raises(AudioError, match=match):
-        m2i.film(path, out, **{**FAST, **kwargs})
-    assert not out.exists() and (not out.parent.exists() or not any(out.parent.iterdir()))
+        m2i.film(path, tmp_path / "out" / "film.mp4", **{**FAST, **kwargs})
+
+
+def test_an_error_after_the_film_was_opened_leaves_no_file(m2i, short_song, tmp_path, monkeypatch):
+    """The fourth keyframe fails while the frames before it are in the (temporary) file."""
+    written, painted = [], []
+    real_write, real_paint = video.FilmWriter.write, m2i.paint
+    monkeypatch.setattr(video.FilmWriter, "write", lambda self, frame: (written.append(1), real_write(self, frame)))
+
+    def paint(*args, **kwargs):
+        painted.append(len(written))
+        if len(painted) == 4:
+            raise EmotionRangeError("valence must be within 1–9 (a stand-in failure)")
+        return real_paint(*args, **kwargs)
+
+    monkeypatch.setattr(m2i, "paint", paint)
+    out = tmp_path / "out" / "film.mp4"
+    with pytest.raises(EmotionRangeError, match="stand-in failure"):
+        m2i.film(short_song, out, **FAST)
+    assert painted[-1] > 0  # frames had gone to the encoder when it failed
+    assert list((tmp_path / "out").iterdir()) == []  # neither the film nor its temporary file
 
 
 def _previous_film(tmp_path):
@@ -265,6 +283,63 @@ def test_frames_draw_keyframes_only_when_needed():
     assert drawn == [0, 1, 2]  # the frame, the next keyframe and the one after for the cubic curve
     rest = list(frames)
     assert len(rest) == 79 and drawn == list(range(len(times)))
+
+
+class _Checks:
+    """A stand-in landscape check that rejects the next ``n`` pictures."""
+
+    def __init__(self, n: int):
+        self.left, self.calls = n, 0
+
+    def __call__(self, pictures: np.ndarray) -> np.ndarray:
+        assert pictures.dtype == np.uint8 and pictures.shape == (1, 4, 4, 3)
+        self.calls, self.left = self.calls + 1, self.left - 1
+        return np.array([self.left < 0])
+
+
+def _noise_painter(noises):
+    def paint(valence, arousal, noise):
+        noises.append(noise.clone())
+        return np.full((4, 4, 3), 0.5)
+    return paint
+
+
+@pytest.mark.parametrize("rejections", [0, 1, 2, 5])
+def test_rejected_keyframes_are_repainted_from_nearby_noise(rejections):
+    noise = torch.randn(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    noises = []
+    painter = film_lib.RepaintingPainter(_noise_painter(noises), _Checks(rejections), seed=7, repaints=3, step=0.3)
+    painter(5.0, 5.0, noise)
+    assert len(noises) == 1 + min(rejections, 3) and torch.equal(noises[0], noise)
+    assert (painter.repainted, painter.rejected) == (int(rejections > 0), int(rejections > 3))
+    for k, tried in enumerate(noises[1:], 1):  # k · 0.3 of the way to a fresh draw: near, on the sphere
+        cos = float(torch.dot(tried.flatten(), noise.flatten()) / (tried.norm() * noise.norm()))
+        assert cos == pytest.approx(np.cos(k * 0.3 * np.pi / 2), abs=0.05) and float(tried.norm() / noise.norm()) == \
+            pytest.approx(1, abs=0.05)
+    again = []
+    film_lib.RepaintingPainter(_noise_painter(again), _Checks(rejections),
+                               seed=7, repaints=3, step=0.3)(5.0, 5.0, noise)
+    assert all(torch.equal(a, b) for a, b in zip(noises, again))  # reproducible
+    other = []
+    film_lib.RepaintingPainter(_noise_painter(other), _Checks(rejections),
+                               seed=8, repaints=3, step=0.3)(5.0, 5.0, noise)
+    assert rejections == 0 or not torch.equal(noises[1], other[1])  # the fresh draws follow the seed
+
+
+def test_a_film_repaints_the_keyframes_its_pipelines_check_rejects(song, tmp_path):
+    """Stand-in pictures as bright as the music is loud; the check rejects bright ones, whatever the noise."""
+    m2i = make_loudness_to_brightness()
+    checked = []
+
+    class DarkOnly:
+        def is_landscape(self, pictures):
+            checked.append(len(pictures))
+            return pictures.reshape(len(pictures), -1).mean(1) < 128
+
+    m2i.pipeline.landscape_checker = DarkOnly()
+    film = m2i.film(song, tmp_path / "film.mp4", **FAST)
+    assert film.keyframes == 13 and 0 < film.repainted == film.rejected < film.keyframes  # the loud part
+    assert len(checked) == film.keyframes + film.repainted * film_lib.REPAINTS
 
 
 def test_cli_makes_a_film_and_reports_it(tmp_path, make_audio, capsys):

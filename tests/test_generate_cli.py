@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from factories_diffusion import make_tiny_pipeline
@@ -48,16 +47,23 @@ def test_generate_several_into_folder(tiny_model, tmp_path, capsys):
     assert len(paths) == 3 and all(Path(p).is_file() for p in paths) and len(set(paths)) == 3
 
 
-def test_generate_from_audio(tiny_model, tmp_path, capsys, monkeypatch):
-    import music2img.music.emotion_model as mm
+def test_generate_from_audio(tiny_model, make_audio, tmp_path, capsys):
+    """The shipped music model hears each synthesised clip; the picture is painted at what it hears."""
+    from music2img.music.emotion_model import MusicEmotionModel
 
-    fake = SimpleNamespace(predict_file=lambda path: SimpleNamespace(valence=6.5, arousal=2.5, quadrant="Q4"))
-    monkeypatch.setattr(mm.MusicEmotionModel, "load", classmethod(lambda cls, *a, **k: fake))
-    rc = main(["generate", "--audio", str(tmp_path / "song.wav"), "--model", str(tiny_model),
-               "--out", str(tmp_path / "x.png"), "--steps", "1"])
-    assert rc == 0
-    record = _json(capsys.readouterr().out)
-    assert (record["valence"], record["arousal"], record["quadrant"]) == (6.5, 2.5, "Q4")
+    music = MusicEmotionModel.load()
+    heard = []
+    for name, kw in (("bright.wav", dict(bpm=150)), ("dark.wav", dict(bpm=60, minor=True, root_hz=110.0))):
+        song = make_audio(name, seconds=8.0, **kw)
+        rc = main(["generate", "--audio", str(song), "--model", str(tiny_model), "--out", str(tmp_path / f"{name}.png"),
+                   "--steps", "1"])
+        assert rc == 0
+        record = _json(capsys.readouterr().out)
+        expected = music.predict_file(song)
+        assert (record["valence"], record["arousal"], record["quadrant"], record["audio"]) == (
+            round(expected.valence, 3), round(expected.arousal, 3), expected.quadrant, str(song))
+        heard.append((record["valence"], record["arousal"]))
+    assert heard[0] != heard[1]
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.exceptions import NotFittedError
 
 from music2img.errors import ImageError, ModelFileError
 from music2img.image.emotion_model import (
@@ -164,5 +165,5 @@ def test_capped_pca_fits_small_data():
     X = np.random.default_rng(0).normal(size=(10, 6))
     assert CappedPCA(128).fit(X).transform(X).shape == (10, 6)
     assert CappedPCA(3).fit(X).transform(X[:4]).shape == (4, 3)
-    with pytest.raises(Exception):
+    with pytest.raises(NotFittedError, match="CappedPCA instance is not fitted yet"):
         CappedPCA(3).transform(X)

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,9 +72,27 @@ def test_prepare_crops_and_rejects():
         prepare(np.zeros((10, 10)))
 
 
+def schema1_pictures() -> list[np.ndarray]:
+    """Seeded pictures whose schema-1 features ``tests/data/image_features_schema1.json`` records: a
+    landscape-like sky over ground, a noisy checkerboard, plain noise."""
+    rng = np.random.default_rng(11)
+    scene = np.empty((48, 64, 3), np.uint8)
+    scene[:20], scene[20:] = (110, 160, 230), (60, 120, 40)
+    scene = np.clip(scene + rng.normal(0, 12, scene.shape), 0, 255).astype(np.uint8)
+    board = (np.indices((40, 40)).sum(0) // 5 % 2 * 200 + 25).astype(np.uint8)
+    board = np.stack([board, board // 2, 255 - board], -1) + rng.normal(0, 5, (40, 40, 3))
+    board = np.clip(board, 0, 255).astype(np.uint8)
+    return [scene, board, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)]
+
+
 def test_schema1_features_lead_unchanged():
-    assert FEATURE_NAMES[: len(SCHEMA1_NAMES)] == SCHEMA1_NAMES and len(SCHEMA1_NAMES) == 88
-    assert SCHEMA_VERSION != "image-features-1"
+    """The leading features have schema 1's names and values: those its code (commit d5f0b12^,
+    ``image-features-1``) computed for :func:`schema1_pictures`."""
+    recorded = json.loads((Path(__file__).parent / "data" / "image_features_schema1.json").read_text())
+    assert recorded["schema"] == "image-features-1" and SCHEMA_VERSION != "image-features-1"
+    assert FEATURE_NAMES[: len(SCHEMA1_NAMES)] == SCHEMA1_NAMES == tuple(recorded["names"]) and len(SCHEMA1_NAMES) == 88
+    for picture, values in zip(schema1_pictures(), recorded["values"], strict=True):
+        np.testing.assert_allclose(image_features(picture)[: len(SCHEMA1_NAMES)], values, rtol=1e-5, atol=1e-6)
 
 
 def test_landscape_features():

@@ -26,20 +26,27 @@ def _photos(n, seed=0):
 
 @pytest.fixture(scope="module")
 def checker():
-    photos = _photos(120)
+    """Fitted on 100 photos, its threshold set at the 0.9 quantile of 300 others."""
+    photos = _photos(400)
     features = np.stack([image_features(im) for im in photos])
     return LandscapeChecker.fit(features[:100], features[100:], quantile=0.9)
 
 
-def test_threshold_is_the_quantile_of_held_out_photos(checker):
-    held_out = np.stack([image_features(im) for im in _photos(120)[100:]])
-    assert np.mean(checker.distance_of_features(held_out) <= checker.config.threshold) == pytest.approx(0.9, abs=0.06)
-    fresh = _photos(40, seed=1)
-    assert checker.is_landscape(fresh).mean() >= 0.6
+def test_the_threshold_passes_its_quantile_of_photos_it_never_saw(checker):
+    """About 90 % of new photos pass (0.82 here; 0.89 and 0.92 with other seeds of the fitted photos), where a
+    threshold set on the photos the checker was fitted on would pass 1 %, and the largest distance 99 %."""
+    fresh = _photos(300, seed=1)  # neither fitted on nor calibrated on
+    assert 0.78 <= checker.is_landscape(fresh).mean() <= 0.97
+
+
+def test_flat_colour_stripes_and_noise_are_rejected(checker):
+    rng = np.random.default_rng(2)
     pink = np.full((32, 32, 3), [1.0, 0.4, 0.8])
+    grey = np.full((32, 32, 3), 0.5)
     stripes = np.zeros((32, 32, 3))
     stripes[::4] = [1.0, 0.0, 1.0]
-    assert not checker.is_landscape(np.stack([pink, stripes])).any()
+    noise = rng.uniform(0, 1, (32, 32, 3))
+    assert not checker.is_landscape(np.stack([pink, grey, stripes, noise])).any()
     assert checker.distance(np.stack([pink]))[0] > 3 * checker.config.threshold
 
 

@@ -17,8 +17,7 @@ from music2img.music.emotion_model import (
     MusicEmotionModel,
     SongEmotion,
 )
-from music2img.music.features import FEATURE_NAMES
-from music2img.va import quadrant
+from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +38,24 @@ def test_round_trip(model_dir):
 
 
 class _Exploit:
+    """Unpickling it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (open, ("/tmp/music2img_pwned_marker", "w"))
+        return (open, (self.marker, "w"))
 
 
 def test_checksum_checked_before_unpickling(model_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
+    marker = tmp_path / "pwned_marker"
     (bad / CONFIG_FILE).write_text((model_dir / CONFIG_FILE).read_text())
-    (bad / MODEL_FILE).write_bytes(pickle.dumps(_Exploit()))
-    marker = __import__("pathlib").Path("/tmp/music2img_pwned_marker")
-    marker.unlink(missing_ok=True)
+    (bad / MODEL_FILE).write_bytes(pickle.dumps(_Exploit(marker)))
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Exploit(probe))).close()
+    assert probe.exists()  # the exploit works when unpickled
     with pytest.raises(ModelFileError, match="checksum mismatch"):
         MusicEmotionModel.load(bad)
     assert not marker.exists()
@@ -79,12 +85,29 @@ def test_predict_audio_windows(model_dir):
     assert [(w.start, w.end) for w in song.windows] == [(0.0, 30.0), (30.0, 60.0), (40.0, 70.0)]
     assert song.valence == pytest.approx(np.mean([w.valence for w in song.windows]))
     assert song.arousal == pytest.approx(np.mean([w.arousal for w in song.windows]))
-    assert song.quadrant == quadrant(song.valence, song.arousal)
     d = song.to_dict()
     assert set(d) == {"valence", "arousal", "quadrant", "duration", "windows"} and len(d["windows"]) == 3
     # Another sample rate is resampled first; a short clip is one window.
     short = model.predict_audio(synth_music(5.0, sr=16000), 16000)
     assert short.duration == pytest.approx(5.0, abs=1e-3) and len(short.windows) == 1
+
+
+class _Constant:
+    """A regressor that hears the same valence and arousal in every window."""
+
+    def __init__(self, valence, arousal):
+        self.va = (valence, arousal)
+
+    def predict(self, X):
+        return np.tile(self.va, (len(X), 1))
+
+
+@pytest.mark.parametrize(("valence", "arousal", "expected"), [(7.2, 6.1, "Q1"), (2.5, 7.9, "Q2"), (3.0, 2.0, "Q3"),
+                                                              (6.4, 2.7, "Q4")])
+def test_a_songs_quadrant_is_where_its_emotion_lies(valence, arousal, expected):
+    model = MusicEmotionModel(_Constant(valence, arousal), FEATURE_NAMES, SCHEMA_VERSION)
+    song = model.predict_audio(synth_music(5.0), SR)
+    assert (song.valence, song.arousal, song.quadrant) == (pytest.approx(valence), pytest.approx(arousal), expected)
 
 
 def test_predict_errors(model_dir, tmp_path):

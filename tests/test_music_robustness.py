@@ -11,6 +11,9 @@ import soundfile as sf
 from conftest import load_script, synth_music
 from factories_music import make_tiny_music_model
 
+from music2img.music.audio import SAMPLE_RATE, load_audio
+from music2img.music.emotion_model import MusicEmotionModel
+
 bench = load_script("benchmarks/music_robustness.py")
 
 
@@ -50,7 +53,8 @@ def test_robustness_benchmark_end_to_end(tmp_path, capsys):
     pd.DataFrame({"word": ["happy", "angry", "sad", "calm"], "valence_mean": [8.0, 2.5, 2.1, 6.9],
                   "arousal_mean": [6.0, 6.2, 3.5, 1.7]}).to_csv(root / "mood_lexicon.csv", index=False)
     out = tmp_path / "out"
-    cmd = ["--dataset", f"4q:{root}", "--model", str(make_tiny_music_model(tmp_path / "model")), "--clips", "4", "--out", str(out)]
+    model = make_tiny_music_model(tmp_path / "model")
+    cmd = ["--dataset", f"4q:{root}", "--model", str(model), "--clips", "4", "--out", str(out)]
     assert bench.main(cmd) == 0
     report = json.loads((out / "robustness.json").read_text())
     versions = set(report["shifts"]) - {"spread"}
@@ -60,5 +64,16 @@ def test_robustness_benchmark_end_to_end(tmp_path, capsys):
     assert sorted(report["clips"]) == ["S0", "S1", "S2", "S3"]
     for name in versions:
         r = report["shifts"][name]
-        assert r["clips"] == 4 and r["mean_shift"]["valence"] >= 0 and len(r["features_moving_most"]) == 5
+        assert r["clips"] == 4 and len(r["features_moving_most"]) == 5
+    # the shifts, recomputed clip by clip through the library's own song prediction
+    music = MusicEmotionModel.load(model)
+    for name, change in bench.SIGNAL_CHANGES.items():
+        d = []
+        for i in range(4):
+            y = load_audio(root / "audio" / f"S{i}.mp3")
+            before, after = music.predict_audio(y, SAMPLE_RATE), music.predict_audio(change(y), SAMPLE_RATE)
+            d.append([abs(after.valence - before.valence), abs(after.arousal - before.arousal)])
+        expected = np.mean(d, axis=0)
+        shift = report["shifts"][name]["mean_shift"]
+        assert [shift["valence"], shift["arousal"]] == pytest.approx(expected, abs=1e-3)
     assert "| gain −12 dB | 4 |" in capsys.readouterr().out

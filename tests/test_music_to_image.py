@@ -9,7 +9,7 @@ import pytest
 from factories_diffusion import make_tiny_pipeline
 from factories_music import make_tiny_music_model
 
-from music2img.errors import AudioError, EmotionRangeError, ModelFileError
+from music2img.errors import AudioError, EmotionRangeError, ModelFileError, OptionError
 from music2img.music_to_image import MusicToImage
 
 FAST = dict(steps=3, scheduler="ddim")
@@ -75,7 +75,10 @@ def test_progress_reports_every_step(m2i):
     (dict(valence=0.0, arousal=5.0), EmotionRangeError, "valence"),
     (dict(valence=5.0, arousal=float("nan")), EmotionRangeError, "arousal"),
     (dict(valence=5.0, arousal=5.0, scheduler="euler"), ValueError, "unknown scheduler"),
-    (dict(valence=5.0, arousal=5.0, steps=0), ValueError, "at least 1"),
+    (dict(valence=5.0, arousal=5.0, steps=0), OptionError, "steps must be a whole number from 1 to 100, got 0"),
+    (dict(valence=5.0, arousal=5.0, steps=101), OptionError, "steps must be a whole number from 1 to 100, got 101"),
+    (dict(valence=5.0, arousal=5.0, steps=1001, scheduler="ddpm"), OptionError, "from 1 to 1000, got 1001"),
+    (dict(valence=5.0, arousal=5.0, num_images=0), OptionError, "num_images must be a whole number from 1 to 64"),
 ])
 def test_bad_arguments_raise_clear_errors(m2i, kwargs, error, match):
     with pytest.raises(error, match=match):

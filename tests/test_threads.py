@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from music2img.errors import OptionError
 from music2img.threads import available_cores, configure_threads, set_wait_policy
 
 
@@ -22,8 +23,9 @@ def test_configure_threads_defaults_to_the_available_cores():
 
 
 def test_configure_threads_rejects_zero_or_less():
-    with pytest.raises(ValueError, match="at least 1"):
-        configure_threads(0)
+    for bad in (0, -2, 1.5):
+        with pytest.raises(OptionError, match="threads must be a whole number from 1 to"):
+            configure_threads(bad)
 
 
 def test_wait_policy_is_a_default_only(monkeypatch):

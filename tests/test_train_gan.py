@@ -120,13 +120,32 @@ def test_resume_is_bit_exact(data, tmp_path):
         gan.main(_args(data, tmp_path / "b", "--steps", "12", "--resume", "--phase-steps", "3"))
 
 
-def test_auto_steps_fits_growth_into_the_budget(data, tmp_path):
+class _Clock:
+    """A fake ``time`` module whose clock moves ``tick`` seconds each time it is read."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick, self.reads = 1000.0, tick, 0
+
+    def monotonic(self) -> float:
+        self.now, self.reads = self.now + self.tick, self.reads + 1
+        return self.now
+
+
+def test_auto_steps_fits_growth_into_the_budget(data, tmp_path, monkeypatch):
+    """On a fake clock every timed step lasts one tick (0.05 s), so each resolution's step costs a tick, a
+    phase (4×4, fade and train 8×8, fade to 16×16) 4 ticks, and half of the 6 s budget goes to growing."""
+    clock = _Clock(0.05)
+    monkeypatch.setattr(gan, "time", clock)
+    monkeypatch.setattr(gan.loop, "time", clock)
     rc = gan.main(_args(data, tmp_path, "--max-minutes", "0.1", "--reserve-minutes", "0", "--auto-steps", "2",
                         "--no-final-grid", "--phase-steps", "1000"))
     assert rc == 0
     state = _ckpt(tmp_path)
     phase, total = state["args"]["phase_steps"], state["args"]["steps"]
-    assert state["args"]["auto_steps_done"] and 1 <= phase < 1000 and total > gan.growth_steps(phase, 3)
+    assert state["args"]["auto_steps_done"] and clock.reads > 0
+    # left of the budget when the schedule is set: 6 s less the few ticks read since the start
+    assert 0.5 * (6.0 - 20 * 0.05) / (4 * 0.05) - 1 <= phase <= 0.5 * 6.0 / (4 * 0.05)
+    assert total - gan.growth_steps(phase, 3) == pytest.approx(0.5 * 6.0 / 0.05, abs=20)  # the rest at 16×16
     assert state["step"] <= total
 
 

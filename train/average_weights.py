@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.errors import Music2ImgError  # noqa: E402
+from music2img.files import record_weight_hashes  # noqa: E402
 from train.loop import export_folder  # noqa: E402
 
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(args.pipelines[0], tmp)
         torch.nn.Module.to(soup, dtype)  # ModelMixin.to warns about fp32-only modules, which this UNet has none of
         soup.save_pretrained(tmp / "unet", safe_serialization=True)
+        record_weight_hashes(tmp)
         card = tmp / "MODEL_CARD.md"
         sources = ", ".join(f"`{src}` × {w / sum(weights):.3g}" for src, w in zip(args.pipelines, weights))
         text = card.read_text() if card.exists() else ""

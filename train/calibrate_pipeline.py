@@ -10,8 +10,8 @@
   pipeline's config, so that requests are mapped onto them
   (:mod:`music2img.diffusion.emotion_map`).
 
-The folder is updated in place (``landscape_checker/`` and ``model_index.json``), each file
-written atomically; ``--no-checker`` or ``--no-quantiles`` leave that part as it is.
+The folder is updated in place (``landscape_checker/``, ``model_index.json`` and the weight hashes
+``weights.sha256``), each file written atomically; ``--no-checker`` or ``--no-quantiles`` leave that part as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from music2img.diffusion.evaluation import photo_statistics  # noqa: E402
 from music2img.diffusion.landscape_check import LandscapeChecker, photo_split  # noqa: E402
 from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.errors import Music2ImgError  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
+from music2img.files import atomic_path, record_weight_hashes  # noqa: E402
 from music2img.image.labelled_folder import read_labels  # noqa: E402
 
 
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("config.json", "diffusion_pytorch_model.safetensors"):
                 with atomic_path(args.pipeline / "landscape_checker" / name) as out:
                     out.write_bytes((Path(tmp) / name).read_bytes())
+        record_weight_hashes(args.pipeline)
         index["landscape_checker"] = [LandscapeChecker.__module__, LandscapeChecker.__name__]
         print(f"landscape checker: threshold {checker.config.threshold:.3f} ({args.quantile:g} quantile of "
               f"{len(calibrate)} photos); rejects {rejected:.2%} of {len(test)} held-out photos")

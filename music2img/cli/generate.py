@@ -9,7 +9,9 @@ from pathlib import Path
 from ..assets import DIFFUSION_MODEL_DIR
 from ..diffusion import defaults
 from ..errors import Music2ImgError
+from ..limits import IMAGES, SCHEDULER_MAX_STEPS, check_guidance, check_seed, check_steps, check_threads
 from ._files import report_error
+from ._options import checked, ranged
 
 #: The keys of music2img.diffusion.schedulers.SCHEDULERS (spelt out: importing it loads diffusers).
 SCHEDULER_NAMES = ("ddpm", "ddim", "dpm", "dpm3", "unipc")
@@ -23,16 +25,18 @@ def register(subparsers) -> None:
     src.add_argument("--valence", type=float, help="valence on the 1–9 scale (with --arousal)")
     src.add_argument("--audio", type=Path, metavar="FILE", help="take valence and arousal from this song")
     p.add_argument("--arousal", type=float, help="arousal on the 1–9 scale (with --valence)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--steps", type=int, help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, "
-                   "50 for ddim, 1000 for ddpm)")
-    p.add_argument("--guidance", type=float, default=defaults.GUIDANCE_SCALE,
+    p.add_argument("--seed", type=checked(int, check_seed), default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--steps", type=ranged(int, 1, max(SCHEDULER_MAX_STEPS.values())),
+                   help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, 50 for ddim, 1000 for ddpm; "
+                        "at most 100, 1000 for ddpm)")
+    p.add_argument("--guidance", type=checked(float, check_guidance), default=defaults.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")
     p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL, metavar=("START", "END"),
                    help="guide only this part of the steps, as fractions (default: %(default)s)")
     p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=defaults.SCHEDULER, help="sampler (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
-    p.add_argument("--num-images", type=int, default=1, metavar="K", help="images to generate (default: %(default)s)")
+    p.add_argument("--threads", type=checked(int, check_threads), help="torch threads (default: one per core)")
+    p.add_argument("--num-images", type=ranged(int, *IMAGES), default=1, metavar="K",
+                   help="images to generate (default: %(default)s)")
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
                    help="pipeline folder or Hugging Face repo id (default: %(default)s)")
     p.add_argument("--music-model", type=Path, help="music emotion model folder for --audio (default: the shipped one)")
@@ -65,14 +69,17 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--valence needs --arousal")
     if args.audio is not None and args.arousal is not None:
         args.parser.error("--arousal goes with --valence, not with --audio")
-    if args.num_images < 1:
-        args.parser.error("--num-images must be at least 1")
     start, end = args.guidance_interval
     if not 0 <= start <= end <= 1:
         args.parser.error(f"--guidance-interval needs 0 ≤ START ≤ END ≤ 1, got {start:g} {end:g}")
     try:
         paths = _paths(args.out, args.num_images)
     except ValueError as exc:
+        args.parser.error(str(exc))
+    try:
+        if args.steps is not None:
+            check_steps(args.steps, args.scheduler, name=f"--steps of {args.scheduler}")
+    except Music2ImgError as exc:
         args.parser.error(str(exc))
 
     import torch
@@ -90,13 +97,16 @@ def run(args: argparse.Namespace) -> int:
     except Music2ImgError as exc:
         return report_error(exc)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
-    steps = args.steps or DEFAULT_STEPS[args.scheduler]
+    steps = DEFAULT_STEPS[args.scheduler] if args.steps is None else args.steps
     images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,
                   guidance_interval=tuple(args.guidance_interval), num_inference_steps=steps,
                   generator=torch.Generator().manual_seed(args.seed)).images
-    for image, path in zip(images, paths):
-        with atomic_path(path) as tmp:
-            image.save(tmp, format="PNG")
+    try:
+        for image, path in zip(images, paths):
+            with atomic_path(path) as tmp:
+                image.save(tmp, format="PNG")
+    except OSError as exc:
+        return report_error(f"cannot write {path}: {exc.strerror or exc}")
     record = {"valence": round(valence, 3), "arousal": round(arousal, 3), **extra, "seed": args.seed,
               "scheduler": args.scheduler, "steps": steps, "guidance": args.guidance,
               "guidance_interval": list(args.guidance_interval), "model": str(args.model),

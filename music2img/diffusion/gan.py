@@ -35,7 +35,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from ..errors import ModelFileError
-from .pipeline import check_request, to_output
+from ..files import verify_weight_hashes
+from .pipeline import RecordsWeightHashes, check_request, to_output
 from .unet import normalize_va
 
 __all__ = ["CriticOutput", "EmotionGANPipeline", "EmotionalResidualUnit", "ProgressiveCritic",
@@ -234,7 +235,7 @@ def affective_feature_matching(real_features: torch.Tensor, fake_features: torch
     return F.mse_loss(fake_features, real_features.detach())
 
 
-class EmotionGANPipeline(DiffusionPipeline):
+class EmotionGANPipeline(RecordsWeightHashes, DiffusionPipeline):
     r"""Generate landscape images with a :class:`ProgressiveGenerator` (registered as ``gan``).
 
     Called like :class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline`, without
@@ -272,9 +273,12 @@ class EmotionGANPipeline(DiffusionPipeline):
 def load_gan_pipeline(folder: str | os.PathLike, device: str | torch.device = "cpu") -> EmotionGANPipeline:
     """Load a saved :class:`EmotionGANPipeline` folder in float32 on ``device``.
 
-    Raises :class:`~music2img.errors.ModelFileError` when the folder is missing or is not a GAN pipeline.
+    Raises :class:`~music2img.errors.ModelFileError` when the folder is missing or is not a GAN pipeline,
+    or a weight file fails the checksum recorded in ``weights.sha256`` (none recorded: a warning).
     """
     index = os.path.join(folder, "model_index.json")
+    if os.path.isfile(index):
+        verify_weight_hashes(folder, "GAN pipeline")
     try:
         with open(index, encoding="utf-8") as f:
             if "gan" not in json.load(f):

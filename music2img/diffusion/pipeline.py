@@ -17,6 +17,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
 
 from ..errors import EmotionRangeError, ModelFileError
+from ..files import record_weight_hashes, verify_weight_hashes
 from ..va import check_va
 from .emotion_map import map_to_labels
 from .landscape_check import LandscapeChecker
@@ -72,7 +73,16 @@ class EmotionLandscapePipelineOutput(ImagePipelineOutput):
     redraws: list[int] | None = None
 
 
-class EmotionLandscapePipeline(DiffusionPipeline):
+class RecordsWeightHashes:
+    """Mixin of a :class:`DiffusionPipeline` whose ``save_pretrained`` also records the SHA-256 of the weight
+    files in ``weights.sha256`` (:func:`~music2img.files.record_weight_hashes`), which the loaders check."""
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        super().save_pretrained(save_directory, *args, **kwargs)
+        record_weight_hashes(save_directory)
+
+
+class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
     r"""Generate landscape images for points on the valence/arousal plane (1–9 scale).
 
     Parameters:
@@ -253,8 +263,10 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
 
     The pipeline is assembled from its ``unet/`` and ``scheduler/`` subfolders, so folders saved
     before the package was laid out by stage (whose ``model_index.json`` names ``music2img.unet``)
-    load as well as new ones. Raises :class:`~music2img.errors.ModelFileError` when the folder is
-    missing or incomplete.
+    load as well as new ones. The weight files are checked against the SHA-256 hashes recorded in
+    ``weights.sha256`` before they are read (a folder without it loads with a warning). Raises
+    :class:`~music2img.errors.ModelFileError` when the folder is missing or incomplete, or a weight
+    file is corrupt, truncated or fails its checksum.
     """
     local = os.path.isdir(model) or os.path.isabs(str(model)) or str(model).startswith((".", "~"))
     try:
@@ -267,6 +279,7 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
             f"no diffusion model at {model}: expected a pipeline folder with model_index.json "
             "(train one with train/diffusion.py or pass --model DIR_OR_REPO)"
         )
+    verify_weight_hashes(folder, "diffusion model")
     try:
         with open(index_file, encoding="utf-8") as f:
             index = json.load(f)
