@@ -10,7 +10,7 @@ import numpy as np
 
 from music2img.files import atomic_path
 from music2img.music.emotion_model import MODEL_FILE
-from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION
+from music2img.music.features import FEATURE_NAMES
 from music2img.music.reencode import ENCODINGS
 from music2img.va import DIMENSIONS, QUADRANTS, VA_MID
 
@@ -53,11 +53,11 @@ def plot_spread(Y_true, by_method: dict[str, np.ndarray], quad: np.ndarray, path
     _save_figure(fig, path)
 
 
-def plot_importances(importances: np.ndarray, path: Path, top: int = 10) -> None:
+def plot_importances(importances: np.ndarray, names: list[str], path: Path, top: int = 10) -> None:
     order = np.argsort(importances)[::-1][:top][::-1]
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot()
-    ax.barh([FEATURE_NAMES[i] for i in order], importances[order], color="#047857")
+    ax.barh([names[i] for i in order], importances[order], color="#047857")
     ax.set(xlabel="impurity importance", title=f"top {top} features")
     ax.tick_params(labelsize=8)
     _save_figure(fig, path)
@@ -81,19 +81,30 @@ def _fmt(x: float) -> str:
 
 def model_card(card: dict) -> str:
     t = card["held_out"]
+    parts = card.get("feature_parts", ["librosa"])
+    musicnn = "musicnn" in parts
     lines = [
-        "# Music emotion model (Random Forest on librosa features)",
+        f"# Music emotion model (Random Forest on {' and '.join(parts)} features)",
         "",
-        "Predicts valence and arousal (1–9) of music from "
-        f"{len(FEATURE_NAMES)} features (schema v{SCHEMA_VERSION}: mean, standard deviation and mean frame-to-frame "
-        "change of MFCC, chroma STFT/CQT/CENS relative to the estimated key, spectral contrast, centroid, bandwidth, "
-        "roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, mode and their stability over 3 s "
-        "segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic range, pulse clarity, "
-        "tempogram bands). "
-        "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies "
-        "up to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
-        "(`docs/music_robustness.md`). "
-        "Songs are analysed in 30 s windows; the song value is the mean over windows.",
+        f"Predicts valence and arousal (1–9) of music from {card['n_features']} features (schema "
+        f"v{card['schema_version']}). "
+        + (f"{len(FEATURE_NAMES)} librosa features: mean, standard deviation and mean frame-to-frame "
+           "change of MFCC, chroma STFT/CQT/CENS relative to the estimated key, spectral contrast, centroid, bandwidth, "
+           "roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, mode and their stability over 3 s "
+           "segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic range, pulse clarity, "
+           "tempogram bands. "
+           "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at "
+           "frequencies up to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features "
+           "little (`docs/music_robustness.md`). " if "librosa" in parts else "")
+        + ("900 musicnn features: per window, the mean probability of each of the 100 tags of the two pretrained "
+           "musicnn taggers (MSD_musicnn: 50 Million Song Dataset last.fm tags such as sad, happy, Mellow, chill, "
+           "party; MTT_musicnn: 50 MagnaTagATune tags such as slow, fast, loud, quiet, soft, strings, choir) over its "
+           "3 s patches, and the mean and standard deviation over the patches of each unit of their 200-unit "
+           "penultimate embeddings (`music2img/music/musicnn_features.py`). The weights are those of the PyPI package "
+           "musicnn 0.1.0 (Pons & Serra 2019, ISC licence), converted from its TensorFlow checkpoints by "
+           "`train/convert_musicnn.py` and shipped in `musicnn/` with the licence; the torch port matches the "
+           "original's tag probabilities within 0.005 (`tests/test_musicnn.py`). " if musicnn else "")
+        + "Songs are analysed in 30 s windows; the song value is the mean over windows.",
         "",
         "## Data",
         "",
