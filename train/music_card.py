@@ -175,6 +175,8 @@ def model_card(card: dict) -> str:
         lines += reencoding_section(card, spread)
     if "vgmidi" in spread:
         lines += vgmidi_section(card, spread)
+    if card.get("comparison"):
+        lines += comparison_section(card["comparison"])
     if card.get("cross_validation"):
         lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
         for key, cv in card["cross_validation"].items():
@@ -216,6 +218,50 @@ def model_card(card: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def comparison_row(label: str, metrics: dict) -> dict:
+    """The headline figures of nested-evaluation ``metrics`` (:func:`train.music_emotion.evaluate`'s)."""
+    r, q = metrics["regression"], metrics.get("quadrant_dataset", metrics["quadrant_targets"])
+    row = {"label": label, "macro_f1": q["macro_f1"], "n": q["n"],
+           **{f"{d}_r": r[d]["pearson_r"] for d in DIMENSIONS},
+           **{f"{d}_std_ratio": r[d]["pred_std"] / r[d]["true_std"] for d in DIMENSIONS}}
+    if "vgmidi" in metrics:
+        v = metrics["vgmidi"]
+        row |= {"vgmidi_macro_f1": v["macro_f1"], "vgmidi_valence_auc": v["valence_auc"],
+                "vgmidi_arousal_auc": v["arousal_auc"]}
+    return row
+
+
+def comparison_rows(paths: list[Path]) -> list[dict]:
+    """:func:`comparison_row` of each nested run: a ``model_card.json`` of train/music_emotion.py
+    (``--nested``) or the JSON of train/music_heads.py (one row per head)."""
+    rows = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if "heads" in data:
+            rows += [comparison_row(f"{head} on {'+'.join(data['features'])}", m) for head, m in data["heads"].items()]
+        elif data.get("nested"):
+            rows.append(comparison_row(f"forest on {'+'.join(data.get('feature_parts', ['librosa']))}", data["nested"]))
+        else:
+            raise ValueError(f"{path}: neither a nested model card nor train/music_heads.py output")
+    return rows
+
+
+def comparison_section(rows: list[dict]) -> list[str]:
+    """Model card lines: the nested figures of several feature sets and heads side by side."""
+    lines = ["", "## Feature comparison (nested, every artist and game held out once)", "",
+             "Each row is its own nested evaluation on the same data and outer folds (train/music_emotion.py "
+             "`--features …`; train/music_heads.py for the linear and kernel heads); std = the predictions' standard "
+             "deviation relative to the targets'.", "",
+             "| features, model | 4Q macro-F1 | valence r | arousal r | std v / a | VGMIDI macro-F1 | VGMIDI AUC v / a |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        vg = (f"{row['vgmidi_macro_f1']:.1%} | {row['vgmidi_valence_auc']:.2f} / {row['vgmidi_arousal_auc']:.2f}"
+              if "vgmidi_macro_f1" in row else "– | –")
+        lines.append(f"| {row['label']} | {row['macro_f1']:.1%} | {row['valence_r']:.3f} | {row['arousal_r']:.3f} | "
+                     f"{row['valence_std_ratio']:.0%} / {row['arousal_std_ratio']:.0%} | {vg} |")
+    return lines
 
 
 def reencoding_section(card: dict, part: dict) -> list[str]:

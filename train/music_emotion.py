@@ -56,6 +56,8 @@ from music2img.music.feature_parts import PARTS, check_parts, feature_names, sch
 from music2img.music.reencode import ENCODINGS, have_ffmpeg, reencoded  # noqa: E402
 from music2img.va import DIMENSIONS, QUADRANTS, VA_MID, quadrants  # noqa: E402
 from train.music_card import (  # noqa: E402
+    comparison_row,
+    comparison_rows,
     model_card,
     plot_confusion,
     plot_importances,
@@ -512,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", type=parse_parts, default=("librosa",), metavar="PART[+PART]",
                    help=f"feature parts the forest reads, joined by '+', of {', '.join(PARTS)} (musicnn: the pretrained "
                         "taggers' tags and embedding statistics; default: %(default)s)")
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="JSON",
+                   help="another nested run to compare with in the model card: its model_card.json, or the JSON of "
+                        "train/music_heads.py; repeatable")
     p.add_argument("--out", type=Path, default=MUSIC_MODEL_DIR, help="output model folder (default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache", help="feature cache (default: %(default)s)")
     p.add_argument("--trials", type=int, default=50, help="Optuna trials (default: %(default)s)")
@@ -649,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         "held_out": held_out,
         "nested": nested,
         "cross_validation": cross_validation,
+        "comparison": comparison_rows(args.compare) + ([comparison_row(f"forest on {'+'.join(args.features)} (this model)",
+                                                                       nested)] if args.compare and nested else []),
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     summary = {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMENSIONS} \
