@@ -86,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warm, 3-minute song: {warm:.2f} s wall, {cpu:.2f} s CPU  ({len(spans)} windows: decode {decode:.2f} s, features {X_time:.2f} s, "
               f"forest {forest * 1000:.0f} ms) → valence {result.valence:.2f}, arousal {result.arousal:.2f}")
         window_features(y, SAMPLE_RATE, spans, ("musicnn",))  # warm-up: weights loaded and checked once
-        parts = {k: timed(lambda k=k: window_features(y, SAMPLE_RATE, spans, k), args.repeats)[0]
-                 for k in (("librosa",), ("musicnn",), ("librosa", "musicnn"))}
-        base = parts[("librosa",)]
-        print("feature parts, 3-minute song, same windows: " + ", ".join(
-            f"{'+'.join(k)} {t:.2f} s ({t / base:.2f}× librosa)" for k, t in parts.items()))
+        parts = {}
+        for k in (("librosa",), ("musicnn",), ("librosa", "musicnn")):
+            parts[k] = (timed(lambda k=k: window_features(y, SAMPLE_RATE, spans, k), args.repeats)[0],
+                        cpu_seconds(lambda k=k: window_features(y, SAMPLE_RATE, spans, k)))
+        wall, cpu = parts[("librosa",)]
+        print(f"feature parts, 3-minute song, same {len(spans)} windows (ratio to librosa, wall / CPU): " + ", ".join(
+            f"{'+'.join(k)} {w:.2f} s wall, {c:.2f} s CPU ({w / wall:.2f}× / {c / cpu:.2f}×)" for k, (w, c) in parts.items()))
 
         command = [sys.executable, "-m", "music2img", "emotion", str(clip_path), "--model", str(args.model)]
         env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -257,7 +257,8 @@ def comparison_rows(paths: list[Path]) -> list[dict]:
     for path in paths:
         data = json.loads(Path(path).read_text())
         if "heads" in data:
-            rows += [comparison_row(f"{head} on {'+'.join(data['features'])}", m) for head, m in data["heads"].items()]
+            rows += [comparison_row(f"{'untuned forest' if head == 'forest' else head} on {'+'.join(data['features'])}", m)
+                     for head, m in data["heads"].items()]
         elif data.get("nested"):
             rows.append(comparison_row(f"forest on {'+'.join(data.get('feature_parts', ['librosa']))}", data["nested"]))
         else:
@@ -297,7 +298,7 @@ def reencoding_section(card: dict, part: dict) -> list[str]:
              "|---|---|---|---|---|---|"]
     by_source = part["reencoded"]
     if any("n" in v for v in by_source.values()):  # cards written before the shifts were split by source
-        by_source = {"all": by_source}
+        by_source = {"clips": by_source}
     for source, shifts in by_source.items():
         for name, r in shifts.items():
             lines.append(f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "

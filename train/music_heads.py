@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""Linear and kernel heads on the music features, in train/music_emotion.py's nested evaluation.
+"""Untuned forest, linear and kernel heads on the music features, in train/music_emotion.py's nested evaluation.
 
-A baseline to the Random Forest: ridge regression (``RidgeCV``, its penalty chosen by its own
-leave-one-out CV) or an RBF support-vector regressor per dimension, on standardised features of
-``--features`` (e.g. ``musicnn``: the pretrained taggers' tags and embeddings). Every outer fold of
+Baselines to the tuned Random Forest, cheap enough to compare feature sets on a busy machine: the
+untuned forest of train/music_emotion.py's comparison CV (:data:`UNTUNED_FOREST`), ridge regression
+(``RidgeCV``, its penalty chosen by its own leave-one-out CV) and an RBF support-vector regressor per
+dimension, the last two on standardised features, all of ``--features`` (e.g. ``musicnn``: the
+pretrained taggers' tags and embeddings). Every outer fold of
 :func:`train.music_emotion.make_folds` (artists of 4Q, games of VGMIDI) is held out once; the head
 is fitted on the rest (targets re-centred with ``--center-targets``, spread calibrated on the
 training part's out-of-fold predictions as the forest is) and the pooled test predictions are scored
-by the same :func:`train.music_emotion.evaluate`. No Optuna: nothing to tune beyond the ridge penalty.
+by the same :func:`train.music_emotion.evaluate`. No Optuna.
 
     python train/music_heads.py --dataset 4q:../shared/data/music/4q --lexicon ../shared/data/music/mood_lexicon.csv \\
         --dataset vgmidi:../shared/data/music/vgmidi --center-targets --features musicnn --head ridge --json work/ridge.json
@@ -28,12 +30,23 @@ from music2img.files import atomic_path  # noqa: E402
 from music2img.music.calibration import SpreadCalibration  # noqa: E402
 from music2img.music.feature_cache import extract_many  # noqa: E402
 from music2img.va import DIMENSIONS  # noqa: E402
-from train.music_emotion import Data, build_parser, evaluate, load_table, make_folds, report, strip_predictions  # noqa: E402
+from train.music_emotion import (  # noqa: E402
+    Data,
+    build_parser,
+    evaluate,
+    load_table,
+    make_folds,
+    make_forest,
+    report,
+    strip_predictions,
+)
 
-HEADS = ("ridge", "svr")
+HEADS = ("forest", "ridge", "svr")
+#: The untuned forest (as in train/music_emotion.py's comparison CV).
+UNTUNED_FOREST = {"n_estimators": 200, "max_features": "sqrt"}
 
 
-def make_head(kind: str):
+def make_head(kind: str, seed: int = 0):
     """An unfitted head: standardised features → (valence, arousal)."""
     from sklearn.linear_model import RidgeCV
     from sklearn.multioutput import MultiOutputRegressor
@@ -41,15 +54,17 @@ def make_head(kind: str):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVR
 
+    if kind == "forest":
+        return make_forest(UNTUNED_FOREST, seed)
     if kind == "ridge":
         return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 13)))
     return make_pipeline(StandardScaler(), MultiOutputRegressor(SVR(kernel="rbf", C=1.0, epsilon=0.2, gamma="scale")))
 
 
-def fit_head(kind: str, data: Data, center: bool):
+def fit_head(kind: str, data: Data, center: bool, seed: int = 0):
     targets, offset = data.shifted(center)
-    step = "ridgecv" if kind == "ridge" else "multioutputregressor"
-    return make_head(kind).fit(data.X, targets, **{f"{step}__sample_weight": data.W}), offset
+    step = {"forest": "", "ridge": "ridgecv__", "svr": "multioutputregressor__"}[kind]
+    return make_head(kind, seed).fit(data.X, targets, **{f"{step}sample_weight": data.W}), offset
 
 
 def nested_heads(data: Data, kind: str, args) -> dict:
@@ -60,10 +75,10 @@ def nested_heads(data: Data, kind: str, args) -> dict:
         train = data.sub(tr)
         oof = np.zeros_like(train.Y)
         for itr, iva in make_folds(train.table, args.cv_folds, args.seed):
-            oof[iva] = fit_head(kind, train.sub(itr), args.center_targets)[0].predict(train.X[iva])
+            oof[iva] = fit_head(kind, train.sub(itr), args.center_targets, args.seed)[0].predict(train.X[iva])
         shifted, _ = train.shifted(args.center_targets)
         c = train.continuous
-        head, offset = fit_head(kind, train, args.center_targets)
+        head, offset = fit_head(kind, train, args.center_targets, args.seed)
         raw = head.predict(data.X[te])
         if args.calibration != "none":
             raw = SpreadCalibration(args.calibration).fit(oof[c], shifted[c]).transform(raw)
@@ -78,7 +93,7 @@ def nested_heads(data: Data, kind: str, args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     p.description = __doc__.split("\n\n")[0]
-    p.add_argument("--head", choices=HEADS, action="append", help="head(s) to evaluate (default: both)")
+    p.add_argument("--head", choices=HEADS, action="append", help="head(s) to evaluate (default: all)")
     p.add_argument("--json", type=Path, help="write the metrics here")
     args = p.parse_args(argv)
     table, _ = load_table(args.dataset, args)
