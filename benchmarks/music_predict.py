@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             parts[k] = (timed(lambda k=k: window_features(y, SAMPLE_RATE, spans, k), args.repeats)[0],
                         cpu_seconds(lambda k=k: window_features(y, SAMPLE_RATE, spans, k)))
         wall, cpu = parts[("librosa",)]
-        print(f"feature parts, 3-minute song, same {len(spans)} windows (ratio to librosa, wall / CPU): " + ", ".join(
-            f"{'+'.join(k)} {w:.2f} s wall, {c:.2f} s CPU ({w / wall:.2f}× / {c / cpu:.2f}×)" for k, (w, c) in parts.items()))
+        print(f"feature parts, 3-minute song, same {len(spans)} windows (ratio to librosa, wall / CPU): "
+              + ", ".join(f"{'+'.join(k)} {w:.2f} s wall, {c:.2f} s CPU ({w / wall:.2f}× / {c / cpu:.2f}×)"
+                          for k, (w, c) in parts.items()))
 
         command = [sys.executable, "-m", "music2img", "emotion", str(clip_path), "--model", str(args.model)]
         env = dict(os.environ, PYTHONPATH=str(REPO))

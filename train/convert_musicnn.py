@@ -64,7 +64,8 @@ def convert(checkpoint: Path) -> dict[str, np.ndarray]:
     front = [("timbral.0", "timbral_bn.0"), ("timbral.1", "timbral_bn.1"), ("temporal.0", "temporal_bn.0"),
              ("temporal.1", "temporal_bn.1"), ("temporal.2", "temporal_bn.2")]
     for k, (conv, norm) in enumerate(front):
-        out[f"{conv}.weight"] = var("conv2d", k, "kernel").transpose(3, 2, 0, 1)  # (kh, kw, in, out) → (out, in, kh, kw)
+        # (kh, kw, in, out) → (out, in, kh, kw)
+        out[f"{conv}.weight"] = var("conv2d", k, "kernel").transpose(3, 2, 0, 1)
         out[f"{conv}.bias"] = var("conv2d", k, "bias")
         bn(norm, k + 1)
     for i in range(3):

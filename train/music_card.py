@@ -93,19 +93,20 @@ def _fmt(x: float) -> str:
 
 
 LIBROSA_TEXT = (
-    "mean, standard deviation and mean frame-to-frame change of MFCC, chroma STFT/CQT/CENS relative to the estimated "
-    "key, spectral contrast, centroid, bandwidth, roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, "
-    "mode and their stability over 3 s segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic "
-    "range, pulse clarity, tempogram bands")
+    "mean, standard deviation and mean frame-to-frame change of MFCC, chroma STFT/CQT/CENS relative to the "
+    "estimated key, spectral contrast, centroid, bandwidth, roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, "
+    "key clarity, mode and their stability over 3 s segments, chord-change rate, onset rate, spectral flux, "
+    "low-energy rate, dynamic range, pulse clarity, tempogram bands")
 ROBUSTNESS_TEXT = (
-    "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies up to "
-    "8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
+    "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies up "
+    "to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
     "(`docs/music_robustness.md`). ")
 
 
 def intro(card: dict, parts: list[str]) -> str:
     """The model card's first paragraph up to the windows: what the features are."""
-    head = f"Predicts valence and arousal (1–9) of music from {card['n_features']} features (schema v{card['schema_version']}"
+    head = (f"Predicts valence and arousal (1–9) of music from {card['n_features']} features "
+            f"(schema v{card['schema_version']}")
     if parts == ["librosa"]:
         return f"{head}: {LIBROSA_TEXT}). {ROBUSTNESS_TEXT}"
     text = f"{head}): "

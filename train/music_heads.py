@@ -11,8 +11,9 @@ is fitted on the rest (targets re-centred with ``--center-targets``, spread cali
 training part's out-of-fold predictions as the forest is) and the pooled test predictions are scored
 by the same :func:`train.music_emotion.evaluate`. No Optuna.
 
-    python train/music_heads.py --dataset 4q:../shared/data/music/4q --lexicon ../shared/data/music/mood_lexicon.csv \\
-        --dataset vgmidi:../shared/data/music/vgmidi --center-targets --features musicnn --head ridge --json work/ridge.json
+    python train/music_heads.py --dataset 4q:../shared/data/music/4q \\
+        --lexicon ../shared/data/music/mood_lexicon.csv --dataset vgmidi:../shared/data/music/vgmidi \\
+        --center-targets --features musicnn --head ridge --json work/ridge.json
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from ..assets import MUSIC_MODEL_DIR
 from ..errors import ModelFileError
 from ..files import load_checked_joblib, save_checked_joblib
 from ..va import VA_MAX, VA_MIN, quadrant
+from . import feature_parts
 from .audio import SAMPLE_RATE, check_signal, frame_windows, load_audio, resample
 from .calibration import SpreadCalibration
-from . import feature_parts
 from .feature_parts import DEFAULT_PARTS, window_features
 
 MODEL_FILE = "model.joblib"
@@ -98,8 +98,9 @@ class MusicEmotionModel:
         expected = feature_parts.feature_names(self.parts)
         if list(feature_names) != expected:
             raise ModelFileError(
-                f"the model was fitted on {len(feature_names)} features of schema v{schema_version} that differ from the "
-                f"{len(expected)} this version of music2img computes for it; retrain it with train/music_emotion.py")
+                f"the model was fitted on {len(feature_names)} features of schema v{schema_version} that differ "
+                f"from the {len(expected)} this version of music2img computes for it; retrain it with "
+                "train/music_emotion.py")
         self.regressor = regressor
         self.feature_names = list(feature_names)
         self.schema_version = str(schema_version)
