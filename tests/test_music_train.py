@@ -199,7 +199,7 @@ def test_a_copy_that_cannot_be_made_is_skipped(train_module, tmp_path, capsys):
     good, bad = tmp_path / "good.wav", tmp_path / "bad.mp3"
     sf.write(good, synth_music(3.0, seed=0), 22050)
     bad.write_bytes(b"not audio")
-    args = argparse.Namespace(reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1)
+    args = argparse.Namespace(reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1, features=("librosa",))
     X = train_module.reencoded_features(pd.DataFrame({"audio_path": [str(bad), str(good)]}), "ogg-q0", args)
     assert np.isnan(X[0]).all() and np.isfinite(X[1]).all()
     assert "skipped the ogg-q0 copy of" in capsys.readouterr().err
