@@ -4,7 +4,9 @@
     python benchmarks/music_predict.py [--model assets/music_emotion]
 
 Warm: ``MusicEmotionModel.predict_file`` on a 3-minute FLAC of the example songs in turn (decode + 6 windows of
-features + forest), best of ``--repeats`` after one warm-up call, with a breakdown. Fresh: wall
+features + forest), best of ``--repeats`` after one warm-up call, with a breakdown, and the time of each
+feature part (:mod:`music2img.music.feature_parts`: librosa alone, musicnn alone, both) on the same
+windows as a ratio to the librosa part measured in the same run (torch with ``--threads``). Fresh: wall
 time of a new ``python -m music2img emotion`` process on a 30 s clip (imports, numba warm-up,
 model load and checksum, prediction).
 """
@@ -32,7 +34,8 @@ from music2img.assets import MUSIC_MODEL_DIR  # noqa: E402
 from music2img.music.audio import SAMPLE_RATE, frame_windows, load_audio  # noqa: E402
 from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
 from music2img.music.examples import load_examples  # noqa: E402
-from music2img.music.features import extract_windows  # noqa: E402
+from music2img.music.feature_parts import window_features  # noqa: E402
+from music2img.threads import configure_threads  # noqa: E402
 
 
 def song(seconds: float) -> np.ndarray:
@@ -61,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=MUSIC_MODEL_DIR, help="model folder (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="warm repeats, best taken (default 3)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for musicnn (default 2: two cores)")
     args = p.parse_args(argv)
+    configure_threads(args.threads)
 
     load_s, model = timed(lambda: MusicEmotionModel.load(args.model), 1)
     size_mb = (args.model / MODEL_FILE).stat().st_size / 2**20
@@ -75,11 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         warm, result = timed(lambda: model.predict_file(long_path), args.repeats)
         decode, y = timed(lambda: load_audio(long_path), args.repeats)
         spans = frame_windows(y)
-        X_time, X = timed(lambda: extract_windows(y, SAMPLE_RATE, spans), args.repeats)
+        X_time, X = timed(lambda: window_features(y, SAMPLE_RATE, spans, model.parts), args.repeats)
         forest, _ = timed(lambda: model.predict_features(X), args.repeats)
         cpu = cpu_seconds(lambda: model.predict_file(long_path))
         print(f"warm, 3-minute song: {warm:.2f} s wall, {cpu:.2f} s CPU  ({len(spans)} windows: decode {decode:.2f} s, features {X_time:.2f} s, "
               f"forest {forest * 1000:.0f} ms) → valence {result.valence:.2f}, arousal {result.arousal:.2f}")
+        window_features(y, SAMPLE_RATE, spans, ("musicnn",))  # warm-up: weights loaded and checked once
+        parts = {}
+        for k in (("librosa",), ("musicnn",), ("librosa", "musicnn")):
+            parts[k] = (timed(lambda k=k: window_features(y, SAMPLE_RATE, spans, k), args.repeats)[0],
+                        cpu_seconds(lambda k=k: window_features(y, SAMPLE_RATE, spans, k)))
+        wall, cpu = parts[("librosa",)]
+        print(f"feature parts, 3-minute song, same {len(spans)} windows (ratio to librosa, wall / CPU): "
+              + ", ".join(f"{'+'.join(k)} {w:.2f} s wall, {c:.2f} s CPU ({w / wall:.2f}× / {c / cpu:.2f}×)"
+                          for k, (w, c) in parts.items()))
 
         command = [sys.executable, "-m", "music2img", "emotion", str(clip_path), "--model", str(args.model)]
         env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -92,7 +92,7 @@ def shifts(reference: dict, versions: dict[str, dict], feature_names: list[str],
 def analyse(model: MusicEmotionModel, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(va, features)`` of a signal at :data:`SAMPLE_RATE`: the song's prediction and its
     windows' mean feature row."""
-    spans, X, duration = song_windows(y, SAMPLE_RATE)
+    spans, X, duration = song_windows(y, SAMPLE_RATE, model.parts)
     song = model.predict_windows(spans, X, duration)
     return np.array([song.valence, song.arousal]), X.mean(axis=0)
 

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown game(s): {', '.join(sorted(g.split(':', 1)[1] for g in unknown))}", file=sys.stderr)
             return 2
         table = table[table["group"].isin(games)].reset_index(drop=True)
-    extraction = extract_many(table["audio_path"], args.cache_dir, n_jobs=args.n_jobs)
+    extraction = extract_many(table["audio_path"], args.cache_dir, n_jobs=args.n_jobs, parts=model.parts)
     for path, err in extraction.errors:
         print(f"skipped {path}: {err}", file=sys.stderr)
     table = table[extraction.ok].reset_index(drop=True)

@@ -199,7 +199,49 @@ def test_a_copy_that_cannot_be_made_is_skipped(train_module, tmp_path, capsys):
     good, bad = tmp_path / "good.wav", tmp_path / "bad.mp3"
     sf.write(good, synth_music(3.0, seed=0), 22050)
     bad.write_bytes(b"not audio")
-    args = argparse.Namespace(reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1)
+    args = argparse.Namespace(reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1, features=("librosa",))
     X = train_module.reencoded_features(pd.DataFrame({"audio_path": [str(bad), str(good)]}), "ogg-q0", args)
     assert np.isnan(X[0]).all() and np.isfinite(X[1]).all()
     assert "skipped the ogg-q0 copy of" in capsys.readouterr().err
+
+
+def test_train_on_musicnn_features(train_module, tiny_4q, tmp_path):
+    """--features librosa+musicnn: the forest reads both parts, the saved model computes both."""
+    root, lexicon = tiny_4q
+    out = tmp_path / "model"
+    assert train_module.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out),
+                              "--cache-dir", str(tmp_path / "cache"), "--trials", "1", "--cv-folds", "2",
+                              "--eval-folds", "0", "--features", "librosa+musicnn"]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["feature_parts"] == ["librosa", "musicnn"] and card["schema_version"] == "5+musicnn-1"
+    assert card["n_features"] == len(card["feature_names"]) == 1170
+    assert "musicnn 0.1.0" in (out / "MODEL_CARD.md").read_text()
+    model = MusicEmotionModel.load(out)
+    assert model.parts == ("librosa", "musicnn")
+    assert 1 <= model.predict_file(root / "audio" / "MT0000.mp3").valence <= 9
+    with pytest.raises(SystemExit):
+        train_module.main(["--dataset", f"4q:{root}", "--features", "librosa+vggish"])
+
+
+def test_linear_and_kernel_heads_in_the_nested_evaluation(tiny_4q, tmp_path):
+    heads = load_script("train/music_heads.py")
+    root, lexicon = tiny_4q
+    out = tmp_path / "heads.json"
+    assert heads.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--cache-dir", str(tmp_path / "cache"),
+                       "--cv-folds", "2", "--center-targets", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["features"] == ["librosa"] and set(result["heads"]) == {"forest", "ridge", "svr"}
+    for metrics in result["heads"].values():
+        assert metrics["quadrant_targets"]["n"] == 12 and 0 <= metrics["quadrant_dataset"]["macro_f1"] <= 1
+        assert np.isfinite(metrics["regression"]["valence"]["pearson_r"])
+    # The model card compares the forest with the heads, each in its own nested evaluation.
+    train = load_script("train/music_emotion.py")
+    model = tmp_path / "model"
+    assert train.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--cache-dir", str(tmp_path / "cache"),
+                       "--out", str(model), "--trials", "1", "--cv-folds", "2", "--eval-folds", "0", "--center-targets",
+                       "--nested", "--compare", str(out)]) == 0
+    rows = json.loads((model / "model_card.json").read_text())["comparison"]
+    assert [r["label"] for r in rows] == ["untuned forest on librosa", "ridge on librosa", "svr on librosa",
+                                          "forest on librosa (this model)"]
+    assert rows[1]["macro_f1"] == result["heads"]["ridge"]["quadrant_dataset"]["macro_f1"]
+    assert "| svr on librosa |" in (model / "MODEL_CARD.md").read_text()

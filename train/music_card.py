@@ -10,7 +10,7 @@ import numpy as np
 
 from music2img.files import atomic_path
 from music2img.music.emotion_model import MODEL_FILE
-from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION
+from music2img.music.features import FEATURE_NAMES
 from music2img.music.reencode import ENCODINGS
 from music2img.va import DIMENSIONS, QUADRANTS, VA_MID
 
@@ -53,11 +53,11 @@ def plot_spread(Y_true, by_method: dict[str, np.ndarray], quad: np.ndarray, path
     _save_figure(fig, path)
 
 
-def plot_importances(importances: np.ndarray, path: Path, top: int = 10) -> None:
+def plot_importances(importances: np.ndarray, names: list[str], path: Path, top: int = 10) -> None:
     order = np.argsort(importances)[::-1][:top][::-1]
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot()
-    ax.barh([FEATURE_NAMES[i] for i in order], importances[order], color="#047857")
+    ax.barh([names[i] for i in order], importances[order], color="#047857")
     ax.set(xlabel="impurity importance", title=f"top {top} features")
     ax.tick_params(labelsize=8)
     _save_figure(fig, path)
@@ -75,25 +75,54 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
     _save_figure(fig, path)
 
 
+#: What the musicnn features are and where their weights come from (model card).
+MUSICNN_TEXT = (
+    "900 musicnn features: per window, the mean probability of each of the 100 tags of the two pretrained musicnn "
+    "taggers (MSD_musicnn: 50 Million Song Dataset last.fm tags such as sad, happy, Mellow, chill, party; "
+    "MTT_musicnn: 50 MagnaTagATune tags such as slow, fast, loud, quiet, soft, strings, choir) over its 3 s patches, "
+    "and the mean and standard deviation over the patches of each unit of their 200-unit penultimate embeddings "
+    "(`music2img/music/musicnn_features.py`). The weights are those of the PyPI package musicnn 0.1.0 (Pons & Serra "
+    "2019, ISC licence), converted once from its TensorFlow checkpoints by `train/convert_musicnn.py` to float16 "
+    "safetensors, shipped in `musicnn/` with the licence and checked by SHA-256 on load; the torch port "
+    "(`music2img/music/musicnn.py`) matches the original package's tag probabilities within 0.005 "
+    "(`tests/test_musicnn.py`).")
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
+LIBROSA_TEXT = (
+    "mean, standard deviation and mean frame-to-frame change of MFCC, chroma STFT/CQT/CENS relative to the "
+    "estimated key, spectral contrast, centroid, bandwidth, roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, "
+    "key clarity, mode and their stability over 3 s segments, chord-change rate, onset rate, spectral flux, "
+    "low-energy rate, dynamic range, pulse clarity, tempogram bands")
+ROBUSTNESS_TEXT = (
+    "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies up "
+    "to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
+    "(`docs/music_robustness.md`). ")
+
+
+def intro(card: dict, parts: list[str]) -> str:
+    """The model card's first paragraph up to the windows: what the features are."""
+    head = (f"Predicts valence and arousal (1–9) of music from {card['n_features']} features "
+            f"(schema v{card['schema_version']}")
+    if parts == ["librosa"]:
+        return f"{head}: {LIBROSA_TEXT}). {ROBUSTNESS_TEXT}"
+    text = f"{head}): "
+    if "librosa" in parts:
+        text += f"{len(FEATURE_NAMES)} librosa features ({LIBROSA_TEXT}). {ROBUSTNESS_TEXT}"
+    return text + MUSICNN_TEXT + " "
+
+
 def model_card(card: dict) -> str:
     t = card["held_out"]
+    parts = card.get("feature_parts", ["librosa"])
     lines = [
-        "# Music emotion model (Random Forest on librosa features)",
+        f"# Music emotion model (Random Forest on {' and '.join(parts)} features)",
         "",
-        "Predicts valence and arousal (1–9) of music from "
-        f"{len(FEATURE_NAMES)} features (schema v{SCHEMA_VERSION}: mean, standard deviation and mean frame-to-frame "
-        "change of MFCC, chroma STFT/CQT/CENS relative to the estimated key, spectral contrast, centroid, bandwidth, "
-        "roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, key clarity, mode and their stability over 3 s "
-        "segments, chord-change rate, onset rate, spectral flux, low-energy rate, dynamic range, pulse clarity, "
-        "tempogram bands). "
-        "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies "
-        "up to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
-        "(`docs/music_robustness.md`). "
-        "Songs are analysed in 30 s windows; the song value is the mean over windows.",
+        intro(card, parts)
+        + "Songs are analysed in 30 s windows; the song value is the mean over windows.",
         "",
         "## Data",
         "",
@@ -164,6 +193,8 @@ def model_card(card: dict) -> str:
         lines += reencoding_section(card, spread)
     if "vgmidi" in spread:
         lines += vgmidi_section(card, spread)
+    if card.get("comparison"):
+        lines += comparison_section(card["comparison"], card.get("comparison_note", ""))
     if card.get("cross_validation"):
         lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
         for key, cv in card["cross_validation"].items():
@@ -207,6 +238,54 @@ def model_card(card: dict) -> str:
     return "\n".join(lines)
 
 
+def comparison_row(label: str, metrics: dict) -> dict:
+    """The headline figures of nested-evaluation ``metrics`` (:func:`train.music_emotion.evaluate`'s)."""
+    r, q = metrics["regression"], metrics.get("quadrant_dataset", metrics["quadrant_targets"])
+    row = {"label": label, "macro_f1": q["macro_f1"], "n": q["n"],
+           **{f"{d}_r": r[d]["pearson_r"] for d in DIMENSIONS},
+           **{f"{d}_std_ratio": r[d]["pred_std"] / r[d]["true_std"] for d in DIMENSIONS}}
+    if "vgmidi" in metrics:
+        v = metrics["vgmidi"]
+        row |= {"vgmidi_macro_f1": v["macro_f1"], "vgmidi_valence_auc": v["valence_auc"],
+                "vgmidi_arousal_auc": v["arousal_auc"]}
+    return row
+
+
+def comparison_rows(paths: list[Path]) -> list[dict]:
+    """:func:`comparison_row` of each nested run: a ``model_card.json`` of train/music_emotion.py
+    (``--nested``) or the JSON of train/music_heads.py (one row per head)."""
+    rows = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if "heads" in data:
+            rows += [comparison_row(f"{'untuned forest' if head == 'forest' else head} on {'+'.join(data['features'])}", m)
+                     for head, m in data["heads"].items()]
+        elif data.get("nested"):
+            rows.append(comparison_row(f"forest on {'+'.join(data.get('feature_parts', ['librosa']))}", data["nested"]))
+        else:
+            raise ValueError(f"{path}: neither a nested model card nor train/music_heads.py output")
+    return rows
+
+
+def comparison_section(rows: list[dict], note: str = "") -> list[str]:
+    """Model card lines: the nested figures of several feature sets and heads side by side."""
+    lines = ["", "## Feature comparison (nested, every artist and game held out once)", "",
+             "Each row is its own nested evaluation on the same data and outer folds (train/music_emotion.py "
+             "`--features …`; train/music_heads.py for the linear and kernel heads); std = the predictions' standard "
+             "deviation relative to the targets'." + (f" {note}" if note else ""), ""]
+    if any("musicnn" in row["label"] for row in rows):
+        lines += [MUSICNN_TEXT, ""]
+    lines += [
+             "| features, model | 4Q macro-F1 | valence r | arousal r | std v / a | VGMIDI macro-F1 | VGMIDI AUC v / a |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        vg = (f"{row['vgmidi_macro_f1']:.1%} | {row['vgmidi_valence_auc']:.2f} / {row['vgmidi_arousal_auc']:.2f}"
+              if "vgmidi_macro_f1" in row else "– | –")
+        lines.append(f"| {row['label']} | {row['macro_f1']:.1%} | {row['valence_r']:.3f} | {row['arousal_r']:.3f} | "
+                     f"{row['valence_std_ratio']:.0%} / {row['arousal_std_ratio']:.0%} | {vg} |")
+    return lines
+
+
 def reencoding_section(card: dict, part: dict) -> list[str]:
     """Model card lines on how far the test clips' predictions move on their re-encoded copies."""
     trained = card["data"].get("train_reencoded")
@@ -218,7 +297,10 @@ def reencoding_section(card: dict, part: dict) -> list[str]:
                 else "the forest saw no re-encoded copy."), "",
              "| data | copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |",
              "|---|---|---|---|---|---|"]
-    for source, shifts in part["reencoded"].items():
+    by_source = part["reencoded"]
+    if any("n" in v for v in by_source.values()):  # cards written before the shifts were split by source
+        by_source = {"clips": by_source}
+    for source, shifts in by_source.items():
         for name, r in shifts.items():
             lines.append(f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "
                          f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | "
@@ -259,3 +341,29 @@ def vgmidi_section(card: dict, part: dict) -> list[str]:
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render a model folder's MODEL_CARD.md from its model_card.json, optionally with a comparison."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("folder", type=Path, help="model folder with model_card.json (e.g. assets/music_emotion)")
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="JSON",
+                   help="nested runs to compare (model_card.json of train/music_emotion.py --nested, or the JSON of "
+                        "train/music_heads.py); repeatable; replaces the card's comparison")
+    p.add_argument("--note", default="", help="a sentence on how the compared runs were made")
+    args = p.parse_args(argv)
+    card = json.loads((args.folder / "model_card.json").read_text())
+    if args.compare:
+        card["comparison"], card["comparison_note"] = comparison_rows(args.compare), args.note
+        write_text(args.folder / "model_card.json", json.dumps(card, indent=2) + "\n")
+    write_text(args.folder / "MODEL_CARD.md", model_card(card))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())

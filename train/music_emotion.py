@@ -52,10 +52,12 @@ from music2img.music.calibration import METHODS, SpreadCalibration  # noqa: E402
 from music2img.music.datasets import LOADERS, VGMIDI_LEVELS, load_dataset  # noqa: E402
 from music2img.music.emotion_model import MODEL_FILE, MusicEmotionModel  # noqa: E402
 from music2img.music.feature_cache import extract_many  # noqa: E402
-from music2img.music.features import FEATURE_NAMES, SCHEMA_VERSION  # noqa: E402
+from music2img.music.feature_parts import PARTS, check_parts, feature_names, schema_version  # noqa: E402
 from music2img.music.reencode import ENCODINGS, have_ffmpeg, reencoded  # noqa: E402
 from music2img.va import DIMENSIONS, QUADRANTS, VA_MID, quadrants  # noqa: E402
 from train.music_card import (  # noqa: E402
+    comparison_row,
+    comparison_rows,
     model_card,
     plot_confusion,
     plot_importances,
@@ -76,6 +78,14 @@ def parse_dataset(spec: str) -> tuple[str, Path]:
     if not sep or kind.lower() not in LOADERS or not path:
         raise argparse.ArgumentTypeError(f"expected KIND:PATH with KIND one of {', '.join(LOADERS)}, got {spec!r}")
     return kind.lower(), Path(path)
+
+
+def parse_parts(spec: str) -> tuple[str, ...]:
+    """``"librosa+musicnn"`` → ``("librosa", "musicnn")``."""
+    try:
+        return check_parts(spec.split("+"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def load_table(specs: list[tuple[str, Path]], args) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -153,7 +163,7 @@ def reencoded_features(table: pd.DataFrame, name: str, args) -> np.ndarray:
     failed; failures are reported)."""
     from tqdm.auto import tqdm
 
-    X = np.full((len(table), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    X = np.full((len(table), len(feature_names(args.features))), np.nan, dtype=np.float32)
     done, paths = [], []
     for i, src in enumerate(tqdm(table["audio_path"], desc=f"re-encoding ({name})", unit="clip")):
         try:
@@ -161,7 +171,7 @@ def reencoded_features(table: pd.DataFrame, name: str, args) -> np.ndarray:
             done.append(i)
         except AudioError as exc:
             print(f"skipped the {name} copy of {src}: {exc}", file=sys.stderr)
-    extraction = extract_many(paths, args.cache_dir, n_jobs=args.n_jobs)
+    extraction = extract_many(paths, args.cache_dir, n_jobs=args.n_jobs, parts=args.features)
     for path, err in extraction.errors:
         print(f"skipped the {name} copy {path}: {err}", file=sys.stderr)
     X[done] = extraction.X
@@ -501,6 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "forest learns what stays the same when a recording is stored differently")
     p.add_argument("--reencode-dir", type=Path, default=REPO / "work" / "reencoded",
                    help="where the re-encoded copies are kept (default: %(default)s)")
+    p.add_argument("--features", type=parse_parts, default=("librosa",), metavar="PART[+PART]",
+                   help=f"feature parts the forest reads, joined by '+', of {', '.join(PARTS)} (musicnn: the pretrained "
+                        "taggers' tags and embedding statistics; default: %(default)s)")
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="JSON",
+                   help="another nested run to compare with in the model card: its model_card.json, or the JSON of "
+                        "train/music_heads.py; repeatable")
     p.add_argument("--out", type=Path, default=MUSIC_MODEL_DIR, help="output model folder (default: %(default)s)")
     p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache", help="feature cache (default: %(default)s)")
     p.add_argument("--trials", type=int, default=50, help="Optuna trials (default: %(default)s)")
@@ -539,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{len(table)} clips from {', '.join(sorted(table['source'].unique()))}")
-    extraction = extract_many(table["audio_path"], args.cache_dir, n_jobs=args.n_jobs)
+    extraction = extract_many(table["audio_path"], args.cache_dir, n_jobs=args.n_jobs, parts=args.features)
     for path, err in extraction.errors:
         print(f"skipped {path}: {err}", file=sys.stderr)
     table = table[extraction.ok].reset_index(drop=True)
@@ -606,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"VGMIDI phrases of unseen games ({what.split(' test')[0].replace('artist-disjoint', 'by game')})")
     strip_predictions(held_out)
     strip_predictions(nested)
-    plot_importances(forest.feature_importances_, args.out / "feature_importance.png")
+    names, schema = feature_names(args.features), schema_version(args.features)
+    plot_importances(forest.feature_importances_, names, args.out / "feature_importance.png")
 
     final_targets, final_offset = data.shifted(args.center_targets)
     final = fit_forest(params, data, final_targets, args)
@@ -617,8 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         if "piece" in part and part["piece"].notna().all():
             datasets[src]["pieces"] = int(part["piece"].nunique())
     card = {
-        "schema_version": SCHEMA_VERSION,
-        "n_features": len(FEATURE_NAMES),
+        "schema_version": schema,
+        "feature_parts": list(args.features),
+        "n_features": len(names),
         "seed": args.seed,
         "data": {"datasets": datasets, "clips": int(len(table)), "failed": len(extraction.errors),
                  "sources": [f"{k}:{p}" for k, p in args.dataset], "augment": args.augment,
@@ -636,17 +654,19 @@ def main(argv: list[str] | None = None) -> int:
         "held_out": held_out,
         "nested": nested,
         "cross_validation": cross_validation,
+        "comparison": comparison_rows(args.compare) + ([comparison_row(f"forest on {'+'.join(args.features)} (this model)",
+                                                                       nested)] if args.compare and nested else []),
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     summary = {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMENSIONS} \
         if "regression" in held_out else {}
-    model = MusicEmotionModel(final, FEATURE_NAMES, SCHEMA_VERSION, metadata={
+    model = MusicEmotionModel(final, names, schema, metadata={
         "params": params, "target_offset": final_offset.tolist(), "trained_on": card["data"]["sources"],
         "clips": card["data"]["clips"], "held_out": summary | ({"quadrant_macro_f1": shown["macro_f1"]} if shown else {}),
     }, calibration=calibration)
     model.save(args.out)
     card["model_size_mb"] = (args.out / MODEL_FILE).stat().st_size / 2**20
-    card["feature_names"] = FEATURE_NAMES
+    card["feature_names"] = names
     write_text(args.out / "model_card.json", json.dumps(card, indent=2) + "\n")
     write_text(args.out / "MODEL_CARD.md", model_card(card))
     print(f"saved {args.out} ({card['model_size_mb']:.1f} MB model) in {card['train_seconds']:.0f} s")

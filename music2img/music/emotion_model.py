@@ -1,4 +1,5 @@
-"""The music → (valence, arousal) model: a scikit-learn regressor on :mod:`music2img.music.features`.
+"""The music → (valence, arousal) model: a scikit-learn regressor on :mod:`music2img.music.features`
+(and, when it was trained on them, the musicnn features; :mod:`music2img.music.feature_parts`).
 
 A song is analysed in windows (:func:`music2img.music.audio.frame_windows`: 30 s, non-overlapping, at
 most :data:`~music2img.music.audio.MAX_WINDOWS` spread over the song); each window gets its own
@@ -26,23 +27,25 @@ from ..assets import MUSIC_MODEL_DIR
 from ..errors import ModelFileError
 from ..files import load_checked_joblib, save_checked_joblib
 from ..va import VA_MAX, VA_MIN, quadrant
+from . import feature_parts
 from .audio import SAMPLE_RATE, check_signal, frame_windows, load_audio, resample
 from .calibration import SpreadCalibration
-from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_windows
+from .feature_parts import DEFAULT_PARTS, window_features
 
 MODEL_FILE = "model.joblib"
 CONFIG_FILE = "model.json"
 
 
-def song_windows(y: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[list[tuple[float, float]], np.ndarray, float]:
-    """``(spans, X, duration)``: a mono signal's analysis windows (seconds), their feature rows and its
-    length in seconds, at :data:`~music2img.music.audio.SAMPLE_RATE`. Raises
+def song_windows(y: np.ndarray, sr: int = SAMPLE_RATE, parts: tuple[str, ...] = DEFAULT_PARTS
+                 ) -> tuple[list[tuple[float, float]], np.ndarray, float]:
+    """``(spans, X, duration)``: a mono signal's analysis windows (seconds), their feature rows (of the
+    feature ``parts``) and its length in seconds, at :data:`~music2img.music.audio.SAMPLE_RATE`. Raises
     :class:`~music2img.errors.AudioError` for audio that is too short, too long or silent."""
     y = np.asarray(y, dtype=np.float32)
     check_signal(y, sr)
     y = resample(y, sr, SAMPLE_RATE)
     spans = frame_windows(y, SAMPLE_RATE)
-    return spans, extract_windows(y, SAMPLE_RATE, spans), len(y) / SAMPLE_RATE
+    return spans, window_features(y, SAMPLE_RATE, spans, parts), len(y) / SAMPLE_RATE
 
 
 @dataclass
@@ -70,16 +73,18 @@ class SongEmotion:
 
 
 class MusicEmotionModel:
-    """A fitted regressor from :data:`~music2img.music.features.FEATURE_NAMES` to (valence, arousal).
+    """A fitted regressor from features (:func:`~music2img.music.feature_parts.feature_names` of its
+    parts) to (valence, arousal).
 
     Parameters
     ----------
     regressor
         A fitted scikit-learn estimator whose ``predict`` returns ``(n, 2)`` (valence, arousal).
     feature_names : list of str
-        The feature schema it was fitted on; must equal the current ``FEATURE_NAMES``.
+        The features it was fitted on; must equal those this code computes for its parts.
     schema_version : str
-        The feature schema version it was fitted on; must equal the current ``SCHEMA_VERSION``.
+        The feature schema version it was fitted on (its parts' versions joined by ``+``, see
+        :func:`~music2img.music.feature_parts.schema_version`); each part's must be the current one.
     metadata : dict, optional
         Anything JSON-serialisable to keep with the model (training data, metrics, parameters).
     calibration : SpreadCalibration, optional
@@ -89,10 +94,12 @@ class MusicEmotionModel:
 
     def __init__(self, regressor, feature_names: list[str], schema_version: str, metadata: dict | None = None,
                  calibration: SpreadCalibration | None = None):
-        if str(schema_version) != SCHEMA_VERSION or list(feature_names) != FEATURE_NAMES:
+        self.parts = feature_parts.parts_of_schema(schema_version)
+        expected = feature_parts.feature_names(self.parts)
+        if list(feature_names) != expected:
             raise ModelFileError(
-                f"the model was fitted on feature schema v{schema_version} ({len(feature_names)} features) but this "
-                f"version of music2img computes v{SCHEMA_VERSION} ({len(FEATURE_NAMES)} features); retrain it with "
+                f"the model was fitted on {len(feature_names)} features of schema v{schema_version} that differ "
+                f"from the {len(expected)} this version of music2img computes for it; retrain it with "
                 "train/music_emotion.py")
         self.regressor = regressor
         self.feature_names = list(feature_names)
@@ -140,7 +147,7 @@ class MusicEmotionModel:
 
         Raises :class:`~music2img.errors.AudioError` for audio that is too short, too long or silent.
         """
-        spans, X, duration = song_windows(y, sr)
+        spans, X, duration = song_windows(y, sr, self.parts)
         return self.predict_windows(spans, X, duration)
 
     def predict_windows(self, spans: list[tuple[float, float]], X: np.ndarray, duration: float) -> SongEmotion:

@@ -1,8 +1,10 @@
 """Feature extraction for many files, in parallel, with an on-disk cache.
 
-A file's features are stored as ``<cache_dir>/v<SCHEMA_VERSION>-<sr>/<sha[:2]>/<sha>.npy``, keyed
-by the SHA-256 of the file's *content*: renaming a file still hits the cache, editing it misses,
-and a new feature schema never reads old vectors.
+Each feature part (:mod:`music2img.music.feature_parts`) of a file is stored as
+``<cache_dir>/v<part schema version>-<sr>/<sha[:2]>/<sha>.npy``, keyed by the SHA-256 of the file's
+*content*: renaming a file still hits the cache, editing it misses, a new schema of one part never
+reads its old vectors, and adding a part reuses the others. A file is decoded once for all its
+missing parts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..files import atomic_path, sha256sum
 from .audio import SAMPLE_RATE, load_audio
-from .features import FEATURE_NAMES, SCHEMA_VERSION, extract_features
+from .feature_parts import DEFAULT_PARTS, check_parts, feature_names, feature_part
 
 
 class Extraction(NamedTuple):
@@ -31,37 +33,47 @@ class Extraction(NamedTuple):
     errors: list[tuple[str, str]]
 
 
-def cache_path(cache_dir: str | os.PathLike, digest: str, sr: int = SAMPLE_RATE) -> Path:
-    """Where the features of a file with content hash ``digest`` are cached."""
-    return Path(cache_dir) / f"v{SCHEMA_VERSION}-{sr}" / digest[:2] / f"{digest}.npy"
+def cache_path(cache_dir: str | os.PathLike, digest: str, sr: int = SAMPLE_RATE, part: str = "librosa") -> Path:
+    """Where the ``part`` features of a file with content hash ``digest`` are cached."""
+    return Path(cache_dir) / f"v{feature_part(part).schema_version}-{sr}" / digest[:2] / f"{digest}.npy"
 
 
-def cached_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, bool]:
-    """Features of one file and whether they came from the cache; raises AudioError for bad audio."""
-    if cache_dir is None:
-        return extract_features(load_audio(path, sr), sr), False
-    target = cache_path(cache_dir, sha256sum(path), sr)
-    if target.is_file():
-        x = np.load(target)
-        if x.shape == (len(FEATURE_NAMES),):
-            return x, True
-    x = extract_features(load_audio(path, sr), sr)
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, x)
-    return x, False
+def cached_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None, sr: int = SAMPLE_RATE,
+                    parts: Sequence[str] = DEFAULT_PARTS) -> tuple[np.ndarray, bool]:
+    """Features of one file (the ``parts`` side by side, the whole file one window) and whether they
+    all came from the cache; raises AudioError for bad audio."""
+    y, rows, hit = None, [], True
+    digest = sha256sum(path) if cache_dir is not None else None
+    for name in check_parts(parts):
+        part = feature_part(name)
+        target = cache_path(cache_dir, digest, sr, name) if digest else None
+        if target is not None and target.is_file():
+            x = np.load(target)
+            if x.shape == (len(part.feature_names),):
+                rows.append(x)
+                continue
+        y = load_audio(path, sr) if y is None else y
+        x = part.windows(y, sr, [(0.0, len(y) / sr)])[0]
+        hit = False
+        if target is not None:
+            with atomic_path(target) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, x)
+        rows.append(x)
+    return np.concatenate(rows), hit
 
 
-def _one(path: str, cache_dir, sr: int) -> tuple[np.ndarray | None, str | None, bool]:
+def _one(path: str, cache_dir, sr: int, parts: Sequence[str]) -> tuple[np.ndarray | None, str | None, bool]:
     try:
-        x, hit = cached_features(path, cache_dir, sr)
+        x, hit = cached_features(path, cache_dir, sr, parts)
         return x, None, hit
     except Exception as exc:  # a bad file is reported and skipped, whatever the decoder raised
         return None, f"{type(exc).__name__}: {exc}", False
 
 
 def extract_many(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None = None,
-                 n_jobs: int = 1, sr: int = SAMPLE_RATE, progress: bool = True) -> Extraction:
+                 n_jobs: int = 1, sr: int = SAMPLE_RATE, progress: bool = True,
+                 parts: Sequence[str] = DEFAULT_PARTS) -> Extraction:
     """Features of many files (cached, in parallel); failing files are reported, not fatal.
 
     Parameters
@@ -76,11 +88,13 @@ def extract_many(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLik
         Analysis sample rate.
     progress : bool
         Show a tqdm progress bar.
+    parts : sequence of str
+        Feature parts (:data:`~music2img.music.feature_parts.PARTS`), side by side in each row.
     """
     paths = [str(p) for p in paths]
-    jobs = (delayed(_one)(p, cache_dir, sr) for p in paths)
+    jobs = (delayed(_one)(p, cache_dir, sr, parts) for p in paths)
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    X = np.full((len(paths), len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    X = np.full((len(paths), len(feature_names(parts))), np.nan, dtype=np.float32)
     ok = np.zeros(len(paths), dtype=bool)
     errors: list[tuple[str, str]] = []
     hits = 0

@@ -2,7 +2,8 @@
 
 :func:`emotion_timeline` predicts valence and arousal for windows of ``window`` seconds every
 ``hop`` seconds (the frame-wise features are computed once for the whole signal and each window
-summarises its own frames, see :func:`~music2img.music.features.extract_windows`), smooths the
+summarises its own frames, see :func:`~music2img.music.features.extract_windows`; the model's other
+feature parts, if any, see each window on its own), smooths the
 series with a Gaussian of ``smoothing`` seconds, and returns an :class:`EmotionTimeline` that
 interpolates between window centres. The defaults were chosen by ``benchmarks/film_timeline.py``:
 on 16 medleys of pieces of different emotion (synthesised and VGMIDI piano, none seen in
@@ -19,7 +20,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from .audio import SAMPLE_RATE, check_signal, frame_windows, resample
 from .emotion_model import MusicEmotionModel
-from .features import extract_windows
+from .feature_parts import window_features
 
 #: Analysis window, hop and Gaussian smoothing (standard deviation), seconds.
 TIMELINE_WINDOW = 5.0
@@ -55,7 +56,8 @@ def emotion_timeline(model: MusicEmotionModel, y: np.ndarray, sr: int = SAMPLE_R
     check_signal(y, sr)
     y = resample(y, sr, SAMPLE_RATE)
     spans = frame_windows(y, SAMPLE_RATE, window=window, hop=hop, max_windows=len(y))
-    return smooth_timeline(spans, model.predict_features(extract_windows(y, SAMPLE_RATE, spans)), hop, smoothing)
+    va = model.predict_features(window_features(y, SAMPLE_RATE, spans, model.parts))
+    return smooth_timeline(spans, va, hop, smoothing)
 
 
 def smooth_timeline(spans: list[tuple[float, float]], va: np.ndarray, hop: float, smoothing: float) -> EmotionTimeline:
