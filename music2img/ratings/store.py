@@ -357,6 +357,12 @@ class RatingStore:
         with closing(_connect(self.path, self.timeout)) as conn:
             return int(conn.execute(sql, args).fetchone()[0])
 
+    def pictures(self, visitor: str, question: str = "grid") -> set[str]:
+        """Hashes of the pictures ``visitor`` has answered ``question`` about."""
+        with closing(_connect(self.path, self.timeout)) as conn:
+            return {row[0] for row in conn.execute("SELECT picture FROM answers WHERE visitor = ? AND question = ?",
+                                                   (visitor, question))}
+
     def rows(self) -> Iterator[dict]:
         """Every stored answer as a dict of :data:`COLUMNS`, oldest first."""
         with closing(_connect(self.path, self.timeout)) as conn:
