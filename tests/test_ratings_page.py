@@ -27,7 +27,7 @@ SETTINGS = dict(guidance_scale=3.0, steps=3, scheduler="ddim")
 @pytest.fixture(scope="module")
 def m2i(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("models")
-    return MusicToImage.load(make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu")
+    return MusicToImage.load(make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu", num_threads=1)
 
 
 def test_the_design_spreads_requests_evenly_over_the_plane_and_the_seeds():

@@ -229,8 +229,8 @@ def test_a_full_disk_is_reported_once_and_later_answers_are_stored_again(store, 
                 raise sqlite3.OperationalError("database or disk is full")
             return self.conn.execute(sql, *args)
 
-        def close(self):
-            self.conn.close()
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
 
     monkeypatch.setattr(store_mod, "_connect", lambda *a: FullDisk(real(*a)))
     with caplog.at_level(logging.WARNING, logger=store_mod.__name__):

@@ -223,6 +223,9 @@ MIGRATIONS = {0: (SCHEMA_VERSION, _SCHEMA_2), 1: (2, _V1_TO_V2)}
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)  # explicit transactions
     conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    # in WAL mode a commit is then written without waiting for the disk (checkpoints still sync): a power
+    # cut may lose the last answers, never corrupt the file
+    conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 
@@ -286,6 +289,7 @@ class RatingStore:
         self.on_row = on_row
         self._unavailable = False
         self._lock = threading.Lock()
+        self._local = threading.local()  # one connection per thread, kept: closing the last one checkpoints
 
     @classmethod
     def open(cls, path: str | os.PathLike, **kwargs) -> "RatingStore":
@@ -306,6 +310,18 @@ class RatingStore:
             raise RatingStoreUnavailable(f"cannot create the ratings database {store.path}: {err}") from err
         return store
 
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self.path, self.timeout)
+        return conn
+
+    def _drop(self) -> None:
+        """Forget this thread's connection (after an error: the next call opens the file afresh)."""
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None:
+            conn.close()
+
     def add(self, answer: Answer) -> int:
         """Store one answer; returns its row id.
 
@@ -316,19 +332,21 @@ class RatingStore:
         """
         row = _row(answer.check())
         try:
-            with closing(_connect(self.path, self.timeout)) as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    rowid = conn.execute(_INSERT, row).lastrowid
-                    conn.execute("COMMIT")
-                except sqlite3.IntegrityError as err:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rowid = conn.execute(_INSERT, row).lastrowid
+                conn.execute("COMMIT")
+            except sqlite3.IntegrityError as err:
+                conn.execute("ROLLBACK")
+                replayed = conn.execute("SELECT 1 FROM answers WHERE answer_id = ?", (answer.answer_id,)).fetchone()
+                raise RatingRefused(_integrity_message(err, replayed is not None)) from None
+            except BaseException:
+                if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                    replayed = conn.execute("SELECT 1 FROM answers WHERE answer_id = ?", (answer.answer_id,)).fetchone()
-                    raise RatingRefused(_integrity_message(err, replayed is not None)) from None
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                raise
         except (sqlite3.OperationalError, OSError) as err:
+            self._drop()
             with self._lock:
                 first, self._unavailable = not self._unavailable, True
             if first:
@@ -354,21 +372,17 @@ class RatingStore:
                 where.append(f"{column} = ?")
                 args.append(value)
         sql = "SELECT count(*) FROM answers" + (" WHERE " + " AND ".join(where) if where else "")
-        with closing(_connect(self.path, self.timeout)) as conn:
-            return int(conn.execute(sql, args).fetchone()[0])
+        return int(self._conn().execute(sql, args).fetchone()[0])
 
     def pictures(self, visitor: str, question: str = "grid") -> set[str]:
         """Hashes of the pictures ``visitor`` has answered ``question`` about."""
-        with closing(_connect(self.path, self.timeout)) as conn:
-            return {row[0] for row in conn.execute("SELECT picture FROM answers WHERE visitor = ? AND question = ?",
-                                                   (visitor, question))}
+        return {row[0] for row in self._conn().execute("SELECT picture FROM answers WHERE visitor = ? AND question = ?",
+                                               (visitor, question))}
 
     def rows(self) -> Iterator[dict]:
         """Every stored answer as a dict of :data:`COLUMNS`, oldest first."""
-        with closing(_connect(self.path, self.timeout)) as conn:
-            conn.row_factory = sqlite3.Row
-            for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM answers ORDER BY id"):
-                yield dict(row)
+        for row in self._conn().execute(f"SELECT {', '.join(COLUMNS)} FROM answers ORDER BY id"):
+            yield dict(zip(COLUMNS, row))
 
 
 def _integrity_message(err: sqlite3.IntegrityError, replayed: bool) -> str:
