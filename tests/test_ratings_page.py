@@ -213,3 +213,22 @@ def test_ratings_are_off_or_on_as_configured(m2i, tmp_path, monkeypatch):
         assert page.store.path == tmp_path / "r.sqlite" and page.pool._thread.is_alive()
     finally:
         page.close()
+
+
+def test_the_job_lock_knows_when_a_job_runs_or_waits():
+    from music2img.threads import JobLock
+
+    lock, entered, release = JobLock(), threading.Event(), threading.Event()
+    assert not lock.busy and lock.waiting == 0
+    with lock:
+        assert lock.busy and lock.waiting == 0
+        waiter = threading.Thread(target=lambda: (lock.__enter__(), entered.set(), release.wait(), lock.__exit__()))
+        waiter.start()
+        while not lock.waiting:
+            time.sleep(0.001)
+        assert lock.waiting == 1 and not entered.is_set()
+    entered.wait(10)
+    assert lock.waiting == 0 and lock.busy
+    release.set()
+    waiter.join(10)
+    assert not lock.busy
