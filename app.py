@@ -218,7 +218,8 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
         cpu = dict(concurrency_id="cpu", concurrency_limit=1)
         analyse_btn.click(predict_emotion, [audio], song_outputs_, api_name="predict_emotion", **cpu)
         generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate", **cpu)
-        m2i_event = m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image", **cpu)
+        m2i_event = m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery],
+                                  api_name="music_to_image", **cpu)
         if ratings:
             ratings.wire_fit(fit, m2i_event, emotion, [valence, arousal, *settings], gallery, hide_on=[generate_btn])
         storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard", **cpu)
@@ -262,8 +263,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")), help="port (env GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
-    p.add_argument("--ratings-db", default=None, help="SQLite file for visitors' ratings, or 'off' (env MUSIC2IMG_RATINGS_DB; "
-                   "default: /data/music2img/ratings.sqlite on a Space, else ~/.local/share/music2img; docs/ratings.md)")
+    p.add_argument("--ratings-db", default=None,
+                   help="SQLite file for visitors' ratings, or 'off' (env MUSIC2IMG_RATINGS_DB; default: "
+                        "/data/music2img/ratings.sqlite on a Space, else ~/.local/share/music2img; docs/ratings.md)")
     return p.parse_args(argv)
 
 

@@ -39,7 +39,8 @@ def synthetic_db(path, visitors=30, per_visitor=20, seed=0, fits=True) -> Rating
             v, a, s = DESIGN[i]
             cell = _answer(DESIGN[i], rng.normal(0, [NOISE["valence"], NOISE["arousal"]]))
             store.add(Answer(new_id(), visitor, "grid", Request(v, a, s, 9.0, 12, "unipc", size=384), _picture(i),
-                             {"diffusion": "d" * 16, "music": "m" * 16}, answer_valence=cell[0], answer_arousal=cell[1]))
+                             {"diffusion": "d" * 16, "music": "m" * 16},
+                             answer_valence=cell[0], answer_arousal=cell[1]))
         if fits:
             sv, sa = rng.uniform(1, 9, 2)
             store.add(Answer(new_id(), visitor, "fit", Request(round(sv, 1), round(sa, 1), 0, 9.0, 12, "unipc"),
@@ -147,7 +148,8 @@ def test_the_model_section_paints_rated_pictures_again_and_compares(tmp_path):
             self.seen += images
             return np.array([1 + 8 * np.asarray(im, float).mean(axis=(0, 1))[:2] / 255 for im in images])
 
-    m2i = MusicToImage.load(make_tiny_music_model(tmp_path / "m"), make_tiny_pipeline(tmp_path / "d"), device="cpu", num_threads=1)
+    m2i = MusicToImage.load(make_tiny_music_model(tmp_path / "m"), make_tiny_pipeline(tmp_path / "d"), device="cpu",
+                            num_threads=1)
     image_model = MeanColour()
     weights = weights_versions(m2i)
     store = RatingStore.open(tmp_path / "r.sqlite")
@@ -165,7 +167,8 @@ def test_the_model_section_paints_rated_pictures_again_and_compares(tmp_path):
     text = write_report(store.path, tmp_path / "out", m2i=m2i, image_model=image_model, n_boot=100).read_text()
     assert "4 of 6 pictures were recovered (1 painted by other weights, 1 painted again differently)" in text
     assert "Per picture (8 answers)" in text and (tmp_path / "out" / "model_vs_people.png").is_file()
-    assert [picture_hash(im) for im in image_model.seen] == [r["picture"] for r in store.rows()][:8:2]  # the very pictures
+    # the model rated the very pictures people saw
+    assert [picture_hash(im) for im in image_model.seen] == [r["picture"] for r in store.rows()][:8:2]
 
 
 def test_export_and_report_on_the_command_line(tmp_path, capsys):

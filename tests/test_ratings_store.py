@@ -136,7 +136,8 @@ def test_many_writer_threads_lose_and_tear_no_rows(store):
         for i in range(n):
             e = _expected(w, i)
             store.add(Answer(new_id(), e["visitor"], "grid", _request(valence=e["valence"], seed=e["seed"]),
-                             e["picture"], WEIGHTS, answer_valence=e["answer_valence"], answer_arousal=e["answer_arousal"]))
+                             e["picture"], WEIGHTS, answer_valence=e["answer_valence"],
+                             answer_arousal=e["answer_arousal"]))
 
     threads = [threading.Thread(target=write, args=(w,)) for w in writers]
     for t in threads:
@@ -187,7 +188,8 @@ def test_a_schema_1_database_is_migrated_with_its_answers_kept(tmp_path):
 def test_a_failed_migration_leaves_the_old_file_as_it_was(tmp_path, monkeypatch):
     path = tmp_path / "old.sqlite"
     _schema_1_file(path)
-    monkeypatch.setitem(store_mod.MIGRATIONS, 1, (2, store_mod._V1_TO_V2.replace("DROP TABLE ratings", "DROP TABLE nope")))
+    broken = store_mod._V1_TO_V2.replace("DROP TABLE ratings", "DROP TABLE nope")
+    monkeypatch.setitem(store_mod.MIGRATIONS, 1, (2, broken))
     with pytest.raises(RatingSchemaError):
         RatingStore.open(path)
     with sqlite3.connect(path) as conn:

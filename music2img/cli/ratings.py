@@ -25,8 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="skip the image-emotion model section (it paints every rated picture again)")
     report.add_argument("--diffusion-model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
                         help="the diffusion pipeline that painted the pictures (default: %(default)s)")
-    report.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR, help="music emotion model (default: %(default)s)")
-    report.add_argument("--image-model", type=Path, default=IMAGE_MODEL_DIR, help="image emotion model (default: %(default)s)")
+    report.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR,
+                        help="music emotion model (default: %(default)s)")
+    report.add_argument("--image-model", type=Path, default=IMAGE_MODEL_DIR,
+                        help="image emotion model (default: %(default)s)")
     report.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default: %(default)s)")
     report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     report.add_argument("--threads", type=int, help="torch threads (default: one per core)")

@@ -80,7 +80,6 @@ class RatingsPage:
         self.m2i, self.store, self.pool, self.layout = m2i, store, pool, layout
         self.take_timeout = float(take_timeout)
         self.weights = weights_versions(m2i)
-        self._warned_unavailable = False
         self._visitor: gr.BrowserState | None = None
 
     @classmethod
@@ -121,9 +120,9 @@ class RatingsPage:
             with gr.Row(equal_height=False):
                 picture = gr.Image(label="Picture", show_label=False, interactive=False, elem_id="rate_picture",
                                    type="pil", format="png", height=self.layout.side, buttons=[])
-                grid = gr.Image(affect_grid_image(self.layout), label="Affect Grid: click one square", type="pil",
-                                interactive=False, elem_id="affect_grid", format="png", height=self.layout.side,
-                                buttons=[])
+                grid = gr.Image(affect_grid_image(self.layout), label="Affect Grid: click one square", show_label=False,
+                                type="pil", interactive=False, elem_id="affect_grid", format="png",
+                                height=self.layout.side, buttons=[])
             with gr.Row(equal_height=True):
                 status = gr.Markdown(elem_id="rate_status")
                 skip = gr.Button("Skip: I can't say", scale=0, size="sm", elem_id="rate_skip")
@@ -178,8 +177,8 @@ class RatingsPage:
             seen = set(session.get("seen", []))
         item = self.pool.take(exclude=seen, timeout=self.take_timeout)
         if item is None:
-            text += ("\n\nNo new picture for you at the moment: the painter is busy with visitors' pictures (press Skip "
-                     "in a moment), or you have rated all of them — thank you!")
+            text += ("\n\nNo new picture for you at the moment: the painter is busy with visitors' pictures (press "
+                     "Skip in a moment), or you have rated all of them — thank you!")
             return None, text, session, visitor
         session = {**session, "shown": dict(answer_id=new_id(), request=dataclasses.asdict(item.request),
                                              picture=item.picture, shown_at=time.time())}
@@ -190,18 +189,17 @@ class RatingsPage:
             mine, everyone = self.store.count(visitor=visitor, question="grid"), self.store.count()
         except Exception:  # noqa: BLE001 — a count is not worth an error
             return ""
-        return f"You have rated {mine} picture{'s' * (mine != 1)}; {everyone} answers from everyone so far."
+        return (f"You have rated {mine} picture{'s' * (mine != 1)}; "
+                f"{everyone} answer{'s' * (everyone != 1)} from everyone so far.")
 
     def _store(self, answer: Answer) -> bool:
-        """Store an answer; refusals and an unavailable disk become warnings (the latter once)."""
+        """Store an answer; refusals and an unavailable disk become warnings (the latter once per outage)."""
         try:
             return self.store.add(answer) > 0
         except RatingRefused as err:
             gr.Warning(f"Answer not counted: {err}.")
-        except RatingStoreUnavailable as err:
-            if not self._warned_unavailable:
-                self._warned_unavailable = True
-                gr.Warning(f"Answers cannot be saved at the moment ({err}).")
+        except RatingStoreUnavailable as err:  # raised once; later failures return -1 quietly
+            gr.Warning(f"Answers cannot be saved at the moment ({err}).")
         return False
 
     # ---- does the picture fit the music? -------------------------------------------------------
@@ -256,7 +254,8 @@ class RatingsPage:
         if not self._store(answer):
             return gr.skip(), gr.skip(), session, visitor
         session.pop("fit")
-        return gr.Radio(interactive=False), f"**Thank you!** {self.store.count(question='fit')} answers so far.", session, visitor
+        thanks = f"**Thank you!** {self.store.count(question='fit')} answers so far."
+        return gr.Radio(interactive=False), thanks, session, visitor
 
 
 def _visitor(value: Any) -> str:

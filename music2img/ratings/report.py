@@ -43,7 +43,8 @@ def load_answers(path: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"no ratings database at {path}")
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as disk, closing(sqlite3.connect(":memory:")) as mem:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as disk, \
+                closing(sqlite3.connect(":memory:")) as mem:
             disk.backup(mem)
             mem.isolation_level = None
             migrate(mem)
@@ -310,7 +311,8 @@ def _plot_grid(grid: list[dict], path: Path) -> None:
     counts = np.array([len(c) for c in cells.values()])
     for (v, a), answers in cells.items():
         mv, ma = np.mean(answers, axis=0)
-        ax.annotate("", (mv, ma), (v, a), arrowprops=dict(arrowstyle="->", color="#be123c", lw=0.6 + 2 * len(answers) / counts.max()))
+        ax.annotate("", (mv, ma), (v, a),
+                    arrowprops=dict(arrowstyle="->", color="#be123c", lw=0.6 + 2 * len(answers) / counts.max()))
     ax.scatter(*zip(*cells), s=8, color="#111827", zorder=3)
     ax.set(xlim=(0.5, 9.5), ylim=(0.5, 9.5), aspect="equal", xticks=range(1, 10), yticks=range(1, 10),
            xlabel="valence (unpleasant → pleasant)", ylabel="arousal (sleepy → aroused)",
@@ -334,7 +336,8 @@ def _plot_grid(grid: list[dict], path: Path) -> None:
 def _plot_fit(rows: list[dict], path: Path) -> None:
     fig = _figure(5.5, 3.6)
     ax = fig.subplots()
-    labels = [r["quadrant"] if r["quadrant"] == "?" else f"{r['quadrant']}\n{QUADRANT_NAMES[r['quadrant']]}" for r in rows]
+    labels = [r["quadrant"] if r["quadrant"] == "?" else f"{r['quadrant']}\n{QUADRANT_NAMES[r['quadrant']]}"
+              for r in rows]
     means = [r["mean"].value for r in rows]
     err = np.array([[r["mean"].value - r["mean"].low, r["mean"].high - r["mean"].value] for r in rows]).T
     ax.bar(labels, means, yerr=err, capsize=4, color="#86efac", edgecolor="#047857")
@@ -390,7 +393,8 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, m2i: "MusicTo
         md += [f"**{r.answers} answers** from **{r.visitors} visitors**: {len(r.grid)} blind Affect-Grid ratings and "
                f"{len(r.fit)} \"does the picture fit the music?\" answers, {_utc(first)} – {_utc(last)} (UTC). "
                f"Every number below says how many answers it rests on.", "",
-               f"Weights: diffusion {_versions(rows, 'diffusion_weights')}; music {_versions(rows, 'music_weights')}.", ""]
+               f"Weights: diffusion {_versions(rows, 'diffusion_weights')}; "
+               f"music {_versions(rows, 'music_weights')}.", ""]
     md += ["## Do people see the emotion that was asked for?", ""]
     if r.grid:
         _plot_vs_request(r.grid, out / "ratings_vs_request.png", seed)
@@ -414,7 +418,8 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, m2i: "MusicTo
                        [[q, *r.confusion[q].values()] for q in QUADRANTS if q in r.confusion]),
                "", "### The whole grid", "",
                "Left: requests rounded to the nearest square, each with an arrow to the mean answer for it (thicker: "
-               "more answers). Right: how often each square was clicked.", "", "![the 9 × 9 picture](affect_grid.png)", ""]
+               "more answers). Right: how often each square was clicked.", "",
+               "![the 9 × 9 picture](affect_grid.png)", ""]
     else:
         md += ["No blind ratings yet.", ""]
 
@@ -458,8 +463,8 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, m2i: "MusicTo
     md += ["## Does the picture fit the music?", ""]
     if r.fit_quadrants:
         _plot_fit(r.fit_quadrants, out / "fit_by_quadrant.png")
-        md += ["After *Music → image*, visitors answered 1 (not at all) to 5 (perfectly); by the quadrant of the song's "
-               f"predicted emotion (mean with a {LEVEL:.0%} bootstrap interval over answers):", "",
+        md += ["After *Music → image*, visitors answered 1 (not at all) to 5 (perfectly); by the quadrant of the "
+               f"song's predicted emotion (mean with a {LEVEL:.0%} bootstrap interval over answers):", "",
                *_table(["song's quadrant", "answers", f"mean [{_CI}]", "1", "2", "3", "4", "5"],
                        [[q["quadrant"] if q["quadrant"] == "?" else f"{q['quadrant']} {QUADRANT_NAMES[q['quadrant']]}",
                          q["mean"].n, str(q["mean"]), *q["counts"]] for q in r.fit_quadrants]),

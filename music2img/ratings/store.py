@@ -141,7 +141,8 @@ class Answer:
         else:
             if self.answer_valence is not None or self.answer_arousal is not None:
                 raise RatingRefused("a 'fit' answer has no grid cell")
-            _check_number("fit", self.fit, FIT_MIN, FIT_MAX, integer=True, hint="answer 1 (not at all) to 5 (perfectly)")
+            _check_number("fit", self.fit, FIT_MIN, FIT_MAX, integer=True,
+                          hint="answer 1 (not at all) to 5 (perfectly)")
         if not isinstance(self.weights, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                          for k, v in self.weights.items()):
             raise RatingRefused("weights must map model names to version strings")
@@ -156,7 +157,8 @@ def _check_number(name: str, value, lo: float, hi: float, *, integer: bool = Fal
     ok = ok and lo <= value <= hi and (not integer or float(value).is_integer())
     if not ok:
         kind = "a whole number" if integer else "a number"
-        raise RatingRefused(f"{name} must be {kind} from {lo:g} to {hi:g}, got {value!r}" + (f": {hint}" if hint else ""))
+        raise RatingRefused(f"{name} must be {kind} from {lo:g} to {hi:g}, got {value!r}"
+                            + (f": {hint}" if hint else ""))
 
 
 # ---- schema ---------------------------------------------------------------------------------------
@@ -351,7 +353,8 @@ class RatingStore:
                 first, self._unavailable = not self._unavailable, True
             if first:
                 log.error("ratings are not being saved: %s (%s); painting goes on", err, self.path)
-                raise RatingStoreUnavailable(f"the answer could not be saved ({err}); the pictures are not affected") from err
+                raise RatingStoreUnavailable(
+                    f"the answer could not be saved ({err}); the pictures are not affected") from err
             return -1
         with self._lock:
             if self._unavailable:
