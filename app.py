@@ -32,6 +32,7 @@ from music2img.limits import MAX_STEPS, PORT, check_threads  # noqa: E402
 from music2img.music.examples import EXAMPLES  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 from music2img.plots import emotion_timeline, va_plane  # noqa: E402
+from music2img.ratings.page import RatingsPage  # noqa: E402
 from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
 
 #: Pixels on a side of the images shown and downloaded (model output is upscaled with Lanczos).
@@ -107,8 +108,8 @@ def _progress_fn(progress: gr.Progress, desc: str):
     return lambda step, total: progress((step, total), desc=desc)
 
 
-def build_demo(m2i: MusicToImage) -> gr.Blocks:
-    """The page, wired to one loaded :class:`MusicToImage`."""
+def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Blocks:
+    """The page, wired to one loaded :class:`MusicToImage`; with ``ratings``, its questions to visitors too."""
 
     def song_outputs(song) -> tuple:
         data = song.to_dict()
@@ -193,6 +194,7 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
                 gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto", object_fit="contain",
                                      buttons=["download", "download_all", "fullscreen"])
+                fit = ratings.fit_question() if ratings else None
         with gr.Accordion("Storyboard: one picture per section of the song", open=False):
             with gr.Row(equal_height=True):
                 sections = gr.Slider(2, 6, value=4, step=1, label="Sections", scale=3)
@@ -207,6 +209,8 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                 film_stop = gr.Button("Stop", scale=1, variant="stop", elem_id="film_stop")
             film_video = gr.Video(label=f"Film (at most {MAX_FILM_DURATION / 60:g} minutes)", format="mp4",
                                   elem_id="film_video", interactive=False)
+        if ratings:
+            ratings.blind_section()
         with gr.Accordion("How it works", open=False):
             gr.Markdown(HOW_IT_WORKS)
         song_outputs_ = [emotion, valence, arousal, plane, timeline]
@@ -215,7 +219,10 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
         cpu = dict(concurrency_id="cpu", concurrency_limit=1)
         analyse_btn.click(predict_emotion, [audio], song_outputs_, api_name="predict_emotion", **cpu)
         generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate", **cpu)
-        m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image", **cpu)
+        m2i_event = m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery],
+                                  api_name="music_to_image", **cpu)
+        if ratings:
+            ratings.wire_fit(fit, m2i_event, emotion, [valence, arousal, *settings], gallery, hide_on=[generate_btn])
         storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard", **cpu)
         film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film", **cpu)
         film_stop.click(None, cancels=[film_event], api_visibility="private")
@@ -259,6 +266,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--threads", type=checked(int, check_threads), default=None,
                    help="torch threads (default: one per core)")
+    p.add_argument("--ratings-db", default=None,
+                   help="SQLite file for visitors' ratings, or 'off' (env MUSIC2IMG_RATINGS_DB; default: "
+                        "/data/music2img/ratings.sqlite on a Space, else ~/.local/share/music2img; docs/ratings.md)")
     return p.parse_args(argv)
 
 
@@ -269,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     except ModelFileError as err:
         print(f"app.py: {err}", file=sys.stderr)
         return 2
-    launch(build_demo(m2i), host=args.host, port=args.port, share=args.share)
+    ratings = RatingsPage.create(m2i, args.ratings_db, display_size=DISPLAY_SIZE)
+    launch(build_demo(m2i, ratings), host=args.host, port=args.port, share=args.share)
     return 0
 
 

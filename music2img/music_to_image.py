@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from typing import Callable, Generator
 
 import numpy as np
@@ -28,7 +27,7 @@ from .limits import check_film_size, check_images, check_steps
 from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .music.timeline import emotion_timeline
-from .threads import configure_threads
+from .threads import JobLock, configure_threads
 from .va import QUADRANT_NAMES, check_va, quadrant
 
 #: ``progress(step, total)``, called after every denoising step.
@@ -56,7 +55,7 @@ class MusicToImage:
         pipeline.set_progress_bar_config(disable=True)  # progress goes to the ``progress`` callback
         self._scheduler_config = pipeline.scheduler.config
         self._schedulers: dict[str, object] = {}
-        self._lock = threading.Lock()  # one CPU-heavy job at a time
+        self._lock = JobLock()  # one CPU-heavy job at a time
 
     @classmethod
     def load(
@@ -76,6 +75,11 @@ class MusicToImage:
         configure_threads(num_threads)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(MusicEmotionModel.load(music_model), load_pipeline(diffusion_model, device))
+
+    @property
+    def jobs(self) -> JobLock:
+        """The lock CPU-heavy jobs (analysis, painting, filming) take; background work watches it."""
+        return self._lock
 
     @property
     def image_size(self) -> int:

@@ -10,12 +10,15 @@ each wait lasts a scheduler time slice (``benchmarks/cpu_contention.py`` measure
 * :func:`configure_threads` gives torch one intra-op thread per core this process may use and a
   single inter-op thread, once;
 * CPU-heavy work runs one job at a time per process, with all the cores
-  (:class:`~music2img.music_to_image.MusicToImage`'s lock; the page's queue).
+  (:class:`~music2img.music_to_image.MusicToImage`'s :class:`JobLock`; the page's queue); background
+  work (the rating pool, :mod:`music2img.ratings.pool`) starts only when the lock is idle and gives
+  way as soon as a job waits.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
 WAIT_POLICY = "PASSIVE"
 
@@ -48,3 +51,36 @@ def configure_threads(threads: int | None = None) -> int:
     except RuntimeError:  # already set, or inter-op work has started: keep what there is
         pass
     return threads
+
+
+class JobLock:
+    """A lock for one CPU-heavy job at a time that knows whether a job runs or waits, so that
+    background work can wait for idle cores and give way to a waiting job."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self._waiting = 0
+
+    def __enter__(self) -> "JobLock":
+        with self._count:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count:
+                self._waiting -= 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for the lock."""
+        return self._waiting
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job holds the lock or waits for it."""
+        return self._lock.locked() or self._waiting > 0

@@ -16,6 +16,7 @@ from music2img.music_to_image import MusicToImage
 class RunningApp(NamedTuple):
     url: str
     m2i: MusicToImage
+    ratings: object = None  # a music2img.ratings.page.RatingsPage when asked for
 
 
 def _free_port() -> int:
@@ -25,14 +26,20 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_app(tmp: Path) -> Iterator[RunningApp]:
-    """Build tiny models under ``tmp``, serve ``app.build_demo`` on a free localhost port, close it after."""
+def running_app(tmp: Path, ratings_db: Path | None = None) -> Iterator[RunningApp]:
+    """Build tiny models under ``tmp``, serve ``app.build_demo`` on a free localhost port, close it after;
+    with ``ratings_db``, the rating questions too (answers stored there, a pool of two pictures)."""
     import app
+    from music2img.ratings.page import RatingsPage
 
     m2i = MusicToImage.load(make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu")
-    demo = app.build_demo(m2i)
+    ratings = None if ratings_db is None else RatingsPage.create(m2i, ratings_db, display_size=app.DISPLAY_SIZE,
+                                                                 pool_size=2, env={})
+    demo = app.build_demo(m2i, ratings)
     _, url, _ = app.launch(demo, host="127.0.0.1", port=_free_port(), prevent_thread_lock=True, quiet=True)
     try:
-        yield RunningApp(url, m2i)
+        yield RunningApp(url, m2i, ratings)
     finally:
         demo.close()
+        if ratings is not None:
+            ratings.close()

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 #: Sub-command modules; each defines ``register(subparsers)`` which adds its parser and sets
 #: ``func(args) -> int`` as the parser's default.
-COMMANDS = ("emotion", "image_emotion", "generate", "film")
+COMMANDS = ("emotion", "image_emotion", "generate", "film", "ratings")
 
 
 def build_parser() -> argparse.ArgumentParser:
