@@ -3,6 +3,10 @@
 :func:`training_scheduler` is the single definition of the forward process (T = 1000, cosine
 betas, ε-prediction); the training script uses it and saves it with the pipeline, and every
 sampler below is built from that saved config with ``from_config`` so it shares the schedule.
+
+A consistency-distilled student (``train/distill.py``) is saved with :func:`consistency_scheduler`,
+diffusers' ``LCMScheduler`` on the same schedule; it samples with that one only (``"lcm"``), and a
+teacher with every sampler but that one (:func:`scheduler_choices`).
 """
 
 from __future__ import annotations
@@ -13,18 +17,23 @@ from diffusers import (
     DDIMScheduler,
     DDPMScheduler,
     DPMSolverMultistepScheduler,
+    LCMScheduler,
     SchedulerMixin,
     UniPCMultistepScheduler,
 )
 
-#: Sampler name → scheduler class: DDPM (ancestral), DDIM, DPM-Solver++ 2M and 3M, UniPC (bh2, order 2).
+#: Sampler name → scheduler class: DDPM (ancestral), DDIM, DPM-Solver++ 2M and 3M, UniPC (bh2, order 2),
+#: and the multistep consistency sampler of a distilled student (LCM).
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "ddpm": DDPMScheduler,
     "ddim": DDIMScheduler,
     "dpm": DPMSolverMultistepScheduler,
     "dpm3": DPMSolverMultistepScheduler,
     "unipc": UniPCMultistepScheduler,
+    "lcm": LCMScheduler,
 }
+#: The sampler of a consistency-distilled student.
+STUDENT_SCHEDULER = "lcm"
 
 #: Options a sampler needs on top of the shared schedule. The cosine schedule ends at ᾱ_T ≈ 0, where
 #: a predicted x₀ = (x_t − √(1−ᾱ)·ε̂)/√ᾱ amplifies any error in ε̂ enormously; DDPM and DDIM clip
@@ -41,9 +50,12 @@ SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 #: Default number of inference steps per sampler.
-DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpm": 25, "dpm3": 25, "unipc": 12}
+DEFAULT_STEPS = {"ddpm": 1000, "ddim": 50, "dpm": 25, "dpm3": 25, "unipc": 12, "lcm": 4}
 
 NUM_TRAIN_TIMESTEPS = 1000
+#: The student's default skipping-step grid: ODE-solver steps of the teacher during distillation, and
+#: the timesteps LCM sampling picks from (t = 19, 39, …, 999); saved as ``original_inference_steps``.
+CONSISTENCY_GRID_STEPS = 50
 
 
 def training_scheduler() -> DDPMScheduler:
@@ -57,13 +69,42 @@ def training_scheduler() -> DDPMScheduler:
     )
 
 
+def consistency_scheduler(config: Any, grid_steps: int = CONSISTENCY_GRID_STEPS) -> LCMScheduler:
+    """The sampler a consistency-distilled student is saved with, on the schedule of ``config``: LCM
+    over a grid of ``grid_steps`` timesteps (the distillation's), boundary conditions ``c_skip``/``c_out`` with
+    timestep scaling 10, v-prediction (the student's output; x̂₀ = √ᾱ·x_t − √(1−ᾱ)·v stays finite at
+    t = T, where the teacher's ε-prediction divides by √ᾱ_T ≈ 5·10⁻⁵) and x̂₀ clipped to the image range."""
+    return LCMScheduler.from_config(config, prediction_type="v_prediction", clip_sample=True, clip_sample_range=1.0,
+                                    thresholding=False, original_inference_steps=grid_steps,
+                                    timestep_scaling=10.0, set_alpha_to_one=True)
+
+
+def is_student(config: Any) -> bool:
+    """Whether a scheduler ``config`` is a consistency-distilled student's (an ``LCMScheduler``'s: it has
+    the consistency grid and boundary-condition scaling, which no diffusion sampler has)."""
+    return "original_inference_steps" in config and "timestep_scaling" in config
+
+
+def scheduler_choices(config: Any) -> list[str]:
+    """The samplers a pipeline whose scheduler has ``config`` can use: ``["lcm"]`` for a student, every
+    other key of :data:`SCHEDULERS` for a teacher."""
+    if is_student(config):
+        return [STUDENT_SCHEDULER]
+    return [name for name in SCHEDULERS if name != STUDENT_SCHEDULER]
+
+
 def make_scheduler(name: str, config: Any) -> SchedulerMixin:
-    """Build sampler ``name`` (a key of :data:`SCHEDULERS`) from a scheduler's ``config``."""
-    try:
-        cls = SCHEDULERS[name]
-    except KeyError:
-        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}") from None
-    return cls.from_config(config, **SAMPLER_OPTIONS.get(name, {}))
+    """Build sampler ``name`` (a key of :data:`SCHEDULERS`) from a scheduler's ``config``; a student
+    (:func:`is_student`) only takes ``"lcm"``, a teacher anything else."""
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
+    if name not in scheduler_choices(config):
+        kind = "a consistency-distilled student" if is_student(config) else "not a distilled student"
+        raise ValueError(f"scheduler {name!r} does not fit this model ({kind}); choose one of "
+                         f"{', '.join(scheduler_choices(config))}")
+    if name == STUDENT_SCHEDULER:
+        return SCHEDULERS[name].from_config(config)
+    return SCHEDULERS[name].from_config(config, **SAMPLER_OPTIONS.get(name, {}))
 
 
 def scheduler_name(scheduler: SchedulerMixin) -> str:
