@@ -22,6 +22,8 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 
+from . import defaults
+
 #: Sampler name → scheduler class: DDPM (ancestral), DDIM, DPM-Solver++ 2M and 3M, UniPC (bh2, order 2),
 #: and the multistep consistency sampler of a distilled student (LCM).
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
@@ -91,6 +93,12 @@ def scheduler_choices(config: Any) -> list[str]:
     if is_student(config):
         return [STUDENT_SCHEDULER]
     return [name for name in SCHEDULERS if name != STUDENT_SCHEDULER]
+
+
+def default_scheduler(config: Any) -> str:
+    """The sampler a pipeline whose scheduler has ``config`` paints with unless told otherwise: the app's
+    (:data:`music2img.diffusion.defaults.SCHEDULER`) for a teacher, ``"lcm"`` for a student."""
+    return STUDENT_SCHEDULER if is_student(config) else defaults.SCHEDULER
 
 
 def make_scheduler(name: str, config: Any) -> SchedulerMixin:
