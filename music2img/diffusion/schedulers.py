@@ -11,6 +11,7 @@ teacher with every sampler but that one (:func:`scheduler_choices`).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from diffusers import (
@@ -76,6 +77,7 @@ def consistency_scheduler(config: Any, grid_steps: int = CONSISTENCY_GRID_STEPS)
     over a grid of ``grid_steps`` timesteps (the distillation's), boundary conditions ``c_skip``/``c_out`` with
     timestep scaling 10, v-prediction (the student's output; x̂₀ = √ᾱ·x_t − √(1−ᾱ)·v stays finite at
     t = T, where the teacher's ε-prediction divides by √ᾱ_T ≈ 5·10⁻⁵) and x̂₀ clipped to the image range."""
+    config = {k: v for k, v in config.items() if k in inspect.signature(LCMScheduler.__init__).parameters}
     return LCMScheduler.from_config(config, prediction_type="v_prediction", clip_sample=True, clip_sample_range=1.0,
                                     thresholding=False, original_inference_steps=grid_steps,
                                     timestep_scaling=10.0, set_alpha_to_one=True)
