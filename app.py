@@ -25,7 +25,7 @@ import gradio as gr  # noqa: E402
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
 from music2img.cli._options import checked, ranged  # noqa: E402
 from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
+from music2img.diffusion.schedulers import DEFAULT_STEPS  # noqa: E402
 from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
 from music2img.film import MAX_DURATION as MAX_FILM_DURATION  # noqa: E402
 from music2img.limits import MAX_STEPS, PORT, check_threads  # noqa: E402
@@ -184,9 +184,10 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
                 with gr.Accordion("Settings", open=False):
                     with gr.Row():
                         guidance = gr.Slider(1.0, 10.0, value=defaults.GUIDANCE_SCALE, step=0.5, label="Guidance scale")
-                        steps = gr.Slider(1, MAX_STEPS, value=defaults.STEPS, step=1, label="Steps")
+                        steps = gr.Slider(1, MAX_STEPS, value=min(DEFAULT_STEPS[m2i.default_scheduler], MAX_STEPS), step=1,
+                                          label="Steps")
                     with gr.Row():
-                        scheduler = gr.Dropdown(sorted(SCHEDULERS), value=defaults.SCHEDULER, label="Scheduler")
+                        scheduler = gr.Dropdown(sorted(m2i.schedulers), value=m2i.default_scheduler, label="Scheduler")
                         num_images = gr.Slider(1, 4, value=1, step=1, label="Images")
                     with gr.Row(equal_height=True):
                         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=4)

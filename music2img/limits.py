@@ -18,7 +18,7 @@ IMAGES = (1, 64)
 #: Denoising steps: at least one; at most the training schedule's 1000 timesteps for DDPM (whose
 #: default is 1000), and 100 for the other samplers, which converge within 50.
 MAX_STEPS = 100
-SCHEDULER_MAX_STEPS = {"ddpm": 1000, "ddim": MAX_STEPS, "dpm": MAX_STEPS, "dpm3": MAX_STEPS, "unipc": MAX_STEPS}
+SCHEDULER_MAX_STEPS = {"ddpm": 1000, "ddim": MAX_STEPS, "dpm": MAX_STEPS, "dpm3": MAX_STEPS, "unipc": MAX_STEPS, "lcm": MAX_STEPS}
 #: Classifier-free guidance scale (≤ 1: unguided).
 GUIDANCE = (0.0, 50.0)
 #: Seeds of torch's generator.

@@ -21,7 +21,7 @@ from . import film as film_lib
 from .assets import DIFFUSION_MODEL_DIR, MUSIC_MODEL_DIR
 from .diffusion import defaults
 from .diffusion.pipeline import EmotionLandscapePipeline, check_va_lists, load_pipeline
-from .diffusion.schedulers import make_scheduler
+from .diffusion.schedulers import default_scheduler, make_scheduler, scheduler_choices
 from .film import Film
 from .limits import check_film_size, check_images, check_steps
 from .music.audio import SAMPLE_RATE, load_audio
@@ -85,6 +85,16 @@ class MusicToImage:
     def image_size(self) -> int:
         """Side in pixels of the images the pipeline paints."""
         return int(self.pipeline.unet.config.sample_size)
+
+    @property
+    def schedulers(self) -> list[str]:
+        """The samplers the pipeline can paint with (``["lcm"]`` for a distilled student)."""
+        return scheduler_choices(self._scheduler_config)
+
+    @property
+    def default_scheduler(self) -> str:
+        """The sampler to offer first: the app's default for a teacher, ``"lcm"`` for a student."""
+        return default_scheduler(self._scheduler_config)
 
     def analyse(self, audio_path: str | os.PathLike) -> SongEmotion:
         """Valence and arousal of an audio file, overall and per window.

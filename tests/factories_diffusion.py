@@ -8,7 +8,7 @@ import torch
 
 from music2img.diffusion.gan import EmotionGANPipeline, ProgressiveGenerator
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
-from music2img.diffusion.schedulers import training_scheduler
+from music2img.diffusion.schedulers import consistency_scheduler, training_scheduler
 from music2img.diffusion.unet import EmotionUNet
 
 #: A UNet config small enough for a test to sample in well under a second.
@@ -26,6 +26,14 @@ def make_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
     """Save a random-initialised tiny pipeline (training scheduler) to ``path`` and return it."""
     path = Path(path)
     EmotionLandscapePipeline(unet=make_tiny_unet(seed), scheduler=training_scheduler()).save_pretrained(path)
+    return path
+
+
+def make_tiny_student_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """Save a random-initialised tiny consistency student (LCM scheduler, guidance input) to ``path`` and return it."""
+    path = Path(path)
+    unet = make_tiny_unet(seed, guidance_embedding=True)
+    EmotionLandscapePipeline(unet=unet, scheduler=consistency_scheduler(training_scheduler().config)).save_pretrained(path)
     return path
 
 

@@ -251,3 +251,22 @@ def test_arguments_default_to_environment(monkeypatch):
 def test_main_reports_missing_models(tmp_path, capsys):
     assert app.main(["--music-model", str(tmp_path / "none"), "--diffusion-model", str(tmp_path / "none")]) == 2
     assert "app.py:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("student", [False, True])
+def test_the_scheduler_choices_are_the_loaded_models(tmp_path, student):
+    """A teacher offers every sampler but the student's; a distilled student offers "lcm" at its 4 steps."""
+    import gradio as gr
+    from factories_diffusion import make_tiny_pipeline, make_tiny_student_pipeline
+    from factories_music import make_tiny_music_model
+
+    from music2img.music_to_image import MusicToImage
+
+    make = make_tiny_student_pipeline if student else make_tiny_pipeline
+    m2i = MusicToImage.load(make_tiny_music_model(tmp_path / "music"), make(tmp_path / "diffusion"), device="cpu")
+    demo = app.build_demo(m2i)
+    dropdown = next(b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "Scheduler")
+    steps = next(b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.label == "Steps")
+    assert sorted(value for _, value in dropdown.choices) == sorted(m2i.schedulers)
+    assert dropdown.value == ("lcm" if student else "unipc") and steps.value == (4 if student else 12)
+    assert ("lcm" in m2i.schedulers) == student

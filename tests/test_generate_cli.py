@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories_diffusion import make_tiny_pipeline
+from factories_diffusion import make_tiny_pipeline, make_tiny_student_pipeline
 from PIL import Image
 
 from music2img.cli import main
@@ -37,6 +37,18 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert record["scheduler"] == defaults.SCHEDULER and record["steps"] == 2 and record["guidance"] == defaults.GUIDANCE_SCALE
     assert record["guidance_interval"] == list(defaults.GUIDANCE_INTERVAL)
     assert record["paths"] == [str(out)] and Image.open(out).size == (16, 16)
+
+
+def test_a_student_paints_with_lcm_by_default_and_refuses_other_samplers(tmp_path, capsys):
+    student = make_tiny_student_pipeline(tmp_path / "student")
+    rc = main(["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "a.png")])
+    assert rc == 0
+    record = _json(capsys.readouterr().out)
+    assert record["scheduler"] == "lcm" and record["steps"] == 4 and Image.open(tmp_path / "a.png").size == (16, 16)
+    with pytest.raises(SystemExit):
+        main(["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "b.png"),
+              "--scheduler", "unipc"])
+    assert "consistency-distilled student" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
 
 
 def test_generate_several_into_folder(tiny_model, tmp_path, capsys):

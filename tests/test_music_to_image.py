@@ -6,9 +6,10 @@ import threading
 
 import numpy as np
 import pytest
-from factories_diffusion import make_tiny_pipeline
+from factories_diffusion import make_tiny_pipeline, make_tiny_student_pipeline
 from factories_music import make_tiny_music_model
 
+from music2img.diffusion.pipeline import load_pipeline
 from music2img.errors import AudioError, EmotionRangeError, ModelFileError, OptionError
 from music2img.music_to_image import MusicToImage
 
@@ -63,6 +64,15 @@ def test_schedulers_are_built_once_per_name(m2i):
     assert m2i.pipeline.scheduler is not first
     m2i.generate(5.0, 5.0, steps=2, scheduler="ddpm")
     assert m2i.pipeline.scheduler is first
+
+
+def test_a_teacher_offers_every_sampler_but_lcm_and_a_student_lcm_only(m2i, tmp_path):
+    assert "lcm" not in m2i.schedulers and "unipc" in m2i.schedulers and m2i.default_scheduler == "unipc"
+    student = MusicToImage(m2i.music_model, load_pipeline(make_tiny_student_pipeline(tmp_path / "student")))
+    assert student.schedulers == ["lcm"] and student.default_scheduler == "lcm"
+    assert student.generate(5.0, 5.0, steps=2, scheduler="lcm", seed=0)[0].size == (16, 16)
+    with pytest.raises(ValueError, match="consistency-distilled student"):
+        student.generate(5.0, 5.0, steps=2, scheduler="unipc")
 
 
 def test_progress_reports_every_step(m2i):

@@ -16,7 +16,9 @@ from PIL import Image
 
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
 from music2img.diffusion.schedulers import (
+    DEFAULT_STEPS,
     SCHEDULERS,
+    consistency_scheduler,
     make_scheduler,
     training_scheduler,
 )
@@ -83,7 +85,7 @@ def _spy(pipe, monkeypatch):
     """Record the batch size and drop mask of every UNet call; predict 1 conditioned, 0 unconditioned."""
     calls = []
 
-    def forward(sample, timestep, valence, arousal, drop_emotion=None, return_dict=True):
+    def forward(sample, timestep, valence, arousal, drop_emotion=None, return_dict=True, guidance=None):
         calls.append((sample.shape[0], None if drop_emotion is None else drop_emotion.tolist()))
         eps = torch.ones_like(sample)
         if drop_emotion is not None:
@@ -105,6 +107,21 @@ def test_guidance_is_one_batched_forward_per_step(pipe, monkeypatch):
     calls.clear()
     pipe([2, 8], [2, 8], guidance_scale=1.0, num_inference_steps=4, output_type="np")
     assert calls == [(2, None)] * 4
+
+
+@pytest.mark.parametrize("w_input", [False, True])
+def test_a_student_paints_with_one_forward_per_step_and_no_guidance_branch(monkeypatch, w_input):
+    unet = make_tiny_unet(guidance_embedding=w_input)
+    student = EmotionLandscapePipeline(unet=unet, scheduler=consistency_scheduler(training_scheduler().config))
+    student.set_progress_bar_config(disable=True)
+    seen = []
+    forward = unet.forward
+    monkeypatch.setattr(unet, "forward", lambda *a, **kw: (seen.append((a[0].shape[0], kw)), forward(*a, **kw))[1])
+    out = student([2, 8], [2, 8], guidance_scale=9.0, generator=_gen(), output_type="np")
+    assert len(seen) == DEFAULT_STEPS["lcm"] == 4  # one forward per step, at the student's default steps
+    assert all(n == 2 and "drop_emotion" not in kw for n, kw in seen)
+    assert all((kw.get("guidance") == 9.0) == w_input for _, kw in seen)
+    assert out.images.shape == (2, 16, 16, 3) and np.isfinite(out.images).all()
 
 
 def test_callback_reports_progress(pipe):

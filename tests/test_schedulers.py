@@ -6,10 +6,15 @@ import torch
 
 from music2img.diffusion.schedulers import (
     SCHEDULERS,
+    consistency_scheduler,
+    is_student,
     make_scheduler,
+    scheduler_choices,
     scheduler_name,
     training_scheduler,
 )
+
+TEACHER_SAMPLERS = scheduler_choices(training_scheduler().config)
 
 
 def sample_with_oracle(name: str, x0: torch.Tensor, steps: int, error: float) -> torch.Tensor:
@@ -40,9 +45,38 @@ def test_unknown_scheduler_name():
         make_scheduler("euler", training_scheduler().config)
 
 
-@pytest.mark.parametrize("name", list(SCHEDULERS))
+@pytest.mark.parametrize("name", TEACHER_SAMPLERS)
 def test_scheduler_name_roundtrip(name):
     assert scheduler_name(make_scheduler(name, training_scheduler().config)) == name
+
+
+def test_a_student_samples_with_lcm_only_and_a_teacher_with_everything_else():
+    student = consistency_scheduler(training_scheduler().config)
+    assert is_student(student.config) and not is_student(training_scheduler().config)
+    assert scheduler_choices(student.config) == ["lcm"]
+    assert set(TEACHER_SAMPLERS) == set(SCHEDULERS) - {"lcm"}
+    assert scheduler_name(make_scheduler("lcm", student.config)) == "lcm"
+    assert list(student.alphas_cumprod) == list(training_scheduler().alphas_cumprod)  # the same schedule
+    with pytest.raises(ValueError, match="consistency-distilled student"):
+        make_scheduler("unipc", student.config)
+    with pytest.raises(ValueError, match="not a distilled student"):
+        make_scheduler("lcm", training_scheduler().config)
+
+
+def test_lcm_recovers_image_from_a_consistency_oracle():
+    """With a model whose v-prediction knows x0, LCM returns x0 at 1, 2 and 4 steps."""
+    x0 = torch.linspace(-0.8, 0.8, 16).view(1, 1, 16, 1).expand(2, 3, 16, 16).contiguous()
+    for steps in (1, 2, 4):
+        sched = consistency_scheduler(training_scheduler().config)
+        sched.set_timesteps(steps)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(x0.shape, generator=gen)
+        for t in sched.timesteps:
+            ab = sched.alphas_cumprod[t]
+            eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+            v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
+            x = sched.step(v, t, x, generator=gen).prev_sample
+        assert (x - x0).abs().max() < 1e-3, steps
 
 
 @pytest.mark.parametrize("name,steps", [("dpm3", 25), ("unipc", 25)])

@@ -97,3 +97,31 @@ def test_production_default_is_small():
     unet = EmotionUNet()
     assert unet.config.sample_size == 128 and unet.config.emotion_embed_dim == 256
     assert sum(p.numel() for p in unet.parameters()) <= 20_000_000
+
+
+def test_guidance_input_is_off_by_default_and_a_no_op_when_switched_on():
+    teacher = make_tiny_unet(0)
+    assert not teacher.config.guidance_embedding and not any("guidance" in n for n in teacher.state_dict())
+    student = make_tiny_unet(0, guidance_embedding=True)
+    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("guidance_mlp.") for k in missing)
+    x, t = _inputs()
+    with torch.no_grad():
+        base = teacher(x, t, 5.0, 5.0).sample
+        assert torch.equal(student(x, t, 5.0, 5.0, guidance=9.0).sample, base)  # zero-initialised output layer
+        student.guidance_mlp[2].weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(0))
+        assert not torch.allclose(student(x, t, 5.0, 5.0, guidance=2.0).sample, student(x, t, 5.0, 5.0, guidance=9.0).sample)
+    with pytest.raises(ValueError, match="takes a guidance scale"):
+        student(x, t, 5.0, 5.0)
+    with pytest.raises(ValueError, match="no guidance input"):
+        teacher(x, t, 5.0, 5.0, guidance=9.0)
+
+
+def test_shipped_config_without_the_flag_loads_with_it_off(tmp_path):
+    import json
+
+    make_tiny_unet(0).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("guidance_embedding")  # as the shipped weights' config, saved before the flag existed
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert not EmotionUNet.from_pretrained(tmp_path).config.guidance_embedding

@@ -6,6 +6,7 @@
 #   bash train/gpu_train.sh aside | restore          # HERE: move what the GPU does not need out of the tree and back
 #   bash train/gpu_train.sh start  MINUTES SCHEDULE  # GPU call 1: fresh run; cosine schedule of SCHEDULE minutes
 #   bash train/gpu_train.sh resume MINUTES           # GPU calls 2, 3: continue the run kept on the machine
+#   bash train/gpu_train.sh distill MINUTES          # GPU, one call: distil assets/diffusion into a few-step student
 #
 # MINUTES is this call's training budget (train/diffusion.py --max-minutes); the call then writes the
 # final sample grid, exports the EMA weights as an fp16 pipeline and copies to $OUT (at most 8 files):
@@ -14,11 +15,13 @@
 # The run folder (with the 220 MB checkpoint.pt) stays on the GPU machine at $RUN, outside the repo
 # copy; it survives only while the machine is warm (30 s after a call). The pack travels as one file,
 # gpu_pack.tgz: as 12,644 files the device tool counts ~9 MiB more than their bytes.
-# Extra train/diffusion.py flags can be passed in EXTRA_ARGS (e.g. EXTRA_ARGS=--no-compile).
+# Extra train/diffusion.py (train/distill.py for `distill`) flags can be passed in EXTRA_ARGS (e.g. EXTRA_ARGS=--no-compile).
+# `distill` needs the teacher, assets/diffusion, to travel: run `aside` first (train/GPU.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN=${RUN:-/root/music2img_run}
+DISTILL_RUN=${DISTILL_RUN:-/root/music2img_distill}
 PACK=gpu_pack
 PACK_TGZ=gpu_pack.tgz
 WHEELS=wheels
@@ -56,6 +59,10 @@ prepare() {
     nice -n 10 "$py" train/diffusion.py --data "$PACK" --labels "$PACK/labels.csv" --limit 64 --steps 2 \
         --batch-size 4 --channels 8,16 --attention-resolutions 8 --resolution 32 --sample-every 0 \
         --checkpoint-every 0 --no-final-grid --out /tmp/packcheck --quiet
+    if [ -f assets/diffusion/model_index.json ]; then  # the `distill` call: the shipped teacher on the pack
+        nice -n 10 "$py" train/distill.py --data "$PACK" --labels "$PACK/labels.csv" --limit 16 --steps 2 \
+            --batch-size 2 --crop 16 --sample-every 0 --checkpoint-every 0 --no-final-grid --out /tmp/packcheck/distill --quiet
+    fi
     rm -rf /tmp/packcheck
 }
 
@@ -100,6 +107,16 @@ train() {  # train MINUTES [more train/diffusion.py flags]
         --sample-every 2500 --quiet "$@" ${EXTRA_ARGS:-} || echo "train/diffusion.py exited with status $?" >&2
 }
 
+distil() {  # distil MINUTES: consistency distillation of assets/diffusion in one call, cosine schedule fitted to it
+    local minutes=$1 guard=$((575 - SECONDS))
+    [ -f assets/diffusion/model_index.json ] || { echo "error: the teacher assets/diffusion did not travel" >&2; exit 1; }
+    # shellcheck disable=SC2086
+    timeout -s TERM -k 15 "$guard" "$PY" train/distill.py --data "$PACK" --labels "$PACK/labels.csv" --out "$RUN" \
+        --teacher assets/diffusion --batch-size 128 --workers 16 --max-minutes "$minutes" --auto-steps 200 \
+        --reserve-minutes 0.75 --checkpoint-every 1000 --sample-every 1000 --quiet ${EXTRA_ARGS:-} \
+        || echo "train/distill.py exited with status $?" >&2
+}
+
 collect() {
     [ -d "$RUN/pipeline" ] || { echo "no exported pipeline in $RUN" >&2; return 1; }
     tar -cf /tmp/pipeline.tar -C "$RUN" pipeline
@@ -141,5 +158,13 @@ case "${1:-}" in
         train "$minutes" --resume
         collect
         ;;
-    *) sed -n '2,15p' "$0"; exit 2 ;;
+    distill)
+        minutes=${2:?MINUTES}
+        gpu_setup
+        RUN=$DISTILL_RUN
+        if [ -e "$RUN" ]; then mv "$RUN" "$RUN.old.$(date +%s)"; fi
+        distil "$minutes"
+        collect
+        ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

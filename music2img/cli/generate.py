@@ -14,7 +14,7 @@ from ._files import report_error
 from ._options import checked, ranged
 
 #: The keys of music2img.diffusion.schedulers.SCHEDULERS (spelt out: importing it loads diffusers).
-SCHEDULER_NAMES = ("ddpm", "ddim", "dpm", "dpm3", "unipc")
+SCHEDULER_NAMES = ("ddpm", "ddim", "dpm", "dpm3", "unipc", "lcm")
 
 
 def register(subparsers) -> None:
@@ -27,13 +27,14 @@ def register(subparsers) -> None:
     p.add_argument("--arousal", type=float, help="arousal on the 1–9 scale (with --valence)")
     p.add_argument("--seed", type=checked(int, check_seed), default=0, help="random seed (default: %(default)s)")
     p.add_argument("--steps", type=ranged(int, 1, max(SCHEDULER_MAX_STEPS.values())),
-                   help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, 50 for ddim, 1000 for ddpm; "
-                        "at most 100, 1000 for ddpm)")
+                   help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, 50 for ddim, 1000 for ddpm, "
+                        "4 for lcm; at most 100, 1000 for ddpm)")
     p.add_argument("--guidance", type=checked(float, check_guidance), default=defaults.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")
     p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL, metavar=("START", "END"),
                    help="guide only this part of the steps, as fractions (default: %(default)s)")
-    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=defaults.SCHEDULER, help="sampler (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, help=f"sampler (default: {defaults.SCHEDULER}; lcm, the "
+                   "only one, for a consistency-distilled student from train/distill.py)")
     p.add_argument("--threads", type=checked(int, check_threads), help="torch threads (default: one per core)")
     p.add_argument("--num-images", type=ranged(int, *IMAGES), default=1, metavar="K",
                    help="images to generate (default: %(default)s)")
@@ -78,14 +79,15 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error(str(exc))
     try:
         if args.steps is not None:
-            check_steps(args.steps, args.scheduler, name=f"--steps of {args.scheduler}")
+            scheduler = args.scheduler or defaults.SCHEDULER
+            check_steps(args.steps, scheduler, name=f"--steps of {scheduler}")
     except Music2ImgError as exc:
         args.parser.error(str(exc))
 
     import torch
 
     from ..diffusion.pipeline import check_va_lists, load_pipeline
-    from ..diffusion.schedulers import DEFAULT_STEPS, make_scheduler
+    from ..diffusion.schedulers import DEFAULT_STEPS, default_scheduler, make_scheduler
     from ..files import atomic_path
     from ..threads import configure_threads
 
@@ -96,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         pipe = load_pipeline(args.model)
     except Music2ImgError as exc:
         return report_error(exc)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    args.scheduler = args.scheduler or default_scheduler(pipe.scheduler.config)
+    try:
+        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    except ValueError as exc:
+        args.parser.error(str(exc))
     steps = DEFAULT_STEPS[args.scheduler] if args.steps is None else args.steps
     images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,
                   guidance_interval=tuple(args.guidance_interval), num_inference_steps=steps,

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import diffusers
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput, SchedulerMixin
+from diffusers import DiffusionPipeline, ImagePipelineOutput, LCMScheduler, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
 
@@ -88,7 +88,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
     Parameters:
         unet: The :class:`~music2img.diffusion.unet.EmotionUNet` denoiser.
         scheduler: A DDPM, DDIM or DPM-Solver scheduler built on the training schedule
-            (swap with ``make_scheduler(name, pipe.scheduler.config)``).
+            (swap with ``make_scheduler(name, pipe.scheduler.config)``); an ``LCMScheduler`` for a
+            consistency-distilled student (``train/distill.py``), which paints with one UNet forward
+            per step: the guidance is baked in, or an input of the UNet when it takes one.
         landscape_checker: Optional :class:`~music2img.diffusion.landscape_check.LandscapeChecker`;
             pictures it rejects are painted again from new noise (``max_redraws``).
         emotion_quantiles: Optional quantiles of the training labels
@@ -131,7 +133,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             valence, arousal: Numbers on the 1–9 scale, or equal-length sequences of them.
             num_images_per_prompt: Images per (valence, arousal) pair.
             guidance_scale: Classifier-free guidance ``s`` in ``ε = ε_u + s (ε_c − ε_u)``; ``≤ 1`` runs
-                the conditional branch only.
+                the conditional branch only. A student with a guidance input gets it as that input;
+                one distilled at a fixed scale ignores it.
             guidance_interval: The part of the steps that is guided, as fractions ``(start, end)``:
                 step ``i`` of ``n`` is guided when ``start ≤ i / n < end``; the other steps run the
                 conditional branch only, at half the cost.
@@ -190,10 +193,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         guider = Guider(guidance_scale, guidance_rescale, guidance_projection,
                         getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None)
         done, abandoned = total, False
+        student = isinstance(self.scheduler, LCMScheduler)
+        w = {"guidance": guidance_scale} if self.unet.config.guidance_embedding else {}
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            guided = guidance_scale > 1.0 and start <= i / total < end
+            guided = not student and guidance_scale > 1.0 and start <= i / total < end
             x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
-            eps = self.unet(x, t, v2, a2, drop_emotion=drop).sample if guided else self.unet(x, t, v, a).sample
+            eps = self.unet(x, t, v2, a2, drop_emotion=drop).sample if guided else self.unet(x, t, v, a, **w).sample
             if guided:
                 eps = guider(*eps.chunk(2), image, t)
             if i + 1 == check_at:
@@ -222,9 +227,11 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
 
     def _early_check_step(self, fraction: float | None, total: int) -> int | None:
         """The step after which the estimate of the finished pictures is checked (``None``: never).
-        The estimate needs a scheduler whose samples are ``x_t`` of the training schedule (DDPM,
-        DDIM, DPM-Solver, UniPC; not the σ-scaled samples of Euler-type schedulers)."""
-        if fraction is None or self.scheduler.init_noise_sigma != 1.0 or not hasattr(self.scheduler, "alphas_cumprod"):
+        The estimate needs a scheduler whose samples are ``x_t`` of the training schedule and a model
+        that predicts ε (DDPM, DDIM, DPM-Solver, UniPC; not the σ-scaled samples of Euler-type
+        schedulers, nor a v-predicting student)."""
+        if (fraction is None or self.scheduler.init_noise_sigma != 1.0 or not hasattr(self.scheduler, "alphas_cumprod")
+                or self.scheduler.config.get("prediction_type", "epsilon") != "epsilon"):
             return None
         step = max(2, math.ceil(fraction * total))
         return step if step < total else None

@@ -9,7 +9,11 @@ Conditioning (one design, used everywhere):
   second normalisation with **AdaIN**, ``h = norm(h) · (1 + γ(e)) + β(e)``, where γ and β come from
   a per-block linear layer that is zero-initialised, so an untrained model ignores the emotion;
 * a learned "no emotion" vector replaces ``e`` where ``drop_emotion`` is true, which is what
-  classifier-free guidance needs (see :class:`music2img.diffusion.pipeline.EmotionLandscapePipeline`).
+  classifier-free guidance needs (see :class:`music2img.diffusion.pipeline.EmotionLandscapePipeline`);
+* optionally (``guidance_embedding``, off in the trained teachers) a guidance scale ``w`` goes through
+  a sinusoidal embedding and an MLP whose last layer is zero-initialised and is **added to the
+  timestep embedding**, as in latent consistency models: a student distilled from guided sampling
+  (``train/distill.py``) then paints at the ``w`` it is given, in one forward per step.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from torch import nn
 from ..va import VA_MAX, VA_MID, VA_MIN
 
 __all__ = ["EmotionUNet", "UNet2DOutput", "normalize_va", "timestep_embedding"]
+
+#: The guidance scale is multiplied by this before its sinusoidal embedding, so that scales 1–15 span
+#: frequencies the way timesteps 0–1000 do.
+GUIDANCE_EMBED_SCALE = 50.0
 
 
 def normalize_va(va: torch.Tensor) -> torch.Tensor:
@@ -108,6 +116,8 @@ class EmotionUNet(ModelMixin, ConfigMixin):
         dropout: Dropout inside the residual blocks.
         emotion_embed_dim: Size of the emotion embedding (and of the learned "no emotion" vector).
         time_embed_dim: Size of the timestep embedding; ``None`` means ``4 * block_out_channels[0]``.
+        guidance_embedding: Take a guidance scale as an input (``forward(..., guidance=w)``), embedded
+            and added to the timestep embedding; starts as a no-op (zero-initialised output layer).
     """
 
     @register_to_config
@@ -123,6 +133,7 @@ class EmotionUNet(ModelMixin, ConfigMixin):
         dropout: float = 0.0,
         emotion_embed_dim: int = 256,
         time_embed_dim: int | None = None,
+        guidance_embedding: bool = False,
     ):
         super().__init__()
         chs = list(block_out_channels)
@@ -131,6 +142,10 @@ class EmotionUNet(ModelMixin, ConfigMixin):
         self.time_mlp = nn.Sequential(nn.Linear(chs[0], tdim), nn.SiLU(), nn.Linear(tdim, tdim), nn.SiLU())
         self.emotion_mlp = nn.Sequential(nn.Linear(2, edim), nn.SiLU(), nn.Linear(edim, edim), nn.SiLU())
         self.null_emotion = nn.Parameter(torch.randn(edim) * 0.02)
+        if guidance_embedding:
+            self.guidance_mlp = nn.Sequential(nn.Linear(chs[0], tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+            nn.init.zeros_(self.guidance_mlp[2].weight)
+            nn.init.zeros_(self.guidance_mlp[2].bias)
         self.conv_in = nn.Conv2d(in_channels, chs[0], 3, padding=1)
 
         args = (tdim, edim, norm_num_groups, dropout)
@@ -187,6 +202,7 @@ class EmotionUNet(ModelMixin, ConfigMixin):
         arousal: torch.Tensor | float,
         drop_emotion: torch.Tensor | None = None,
         return_dict: bool = True,
+        guidance: torch.Tensor | float | None = None,
     ) -> UNet2DOutput | tuple[torch.Tensor]:
         r"""Predict the noise in ``sample``.
 
@@ -196,13 +212,21 @@ class EmotionUNet(ModelMixin, ConfigMixin):
             valence, arousal: Emotion on the 1–9 scale, numbers or tensors of shape ``(batch,)``.
             drop_emotion: Optional boolean ``(batch,)``; true rows use the learned "no emotion" embedding.
             return_dict: Return a :class:`UNet2DOutput` rather than a tuple.
+            guidance: The guidance scale ``w`` (a number or ``(batch,)``); required by, and only
+                accepted by, a model with ``guidance_embedding``.
         """
         b, device = sample.shape[0], sample.device
 
         def batch(x) -> torch.Tensor:
             return torch.as_tensor(x, device=device).float().reshape(-1).expand(b)
 
-        temb = self.time_mlp(timestep_embedding(batch(timestep), self.config.block_out_channels[0]).to(sample.dtype))
+        dim = self.config.block_out_channels[0]
+        temb = self.time_mlp(timestep_embedding(batch(timestep), dim).to(sample.dtype))
+        if (guidance is None) == self.config.guidance_embedding:
+            raise ValueError("this UNet takes a guidance scale (guidance=w)" if guidance is None
+                             else "this UNet has no guidance input (guidance_embedding=False)")
+        if guidance is not None:
+            temb = temb + self.guidance_mlp(timestep_embedding(GUIDANCE_EMBED_SCALE * batch(guidance), dim).to(sample.dtype))
         eemb = self.embed_emotion(batch(valence), batch(arousal), drop_emotion).to(sample.dtype)
 
         h = self.conv_in(sample)
