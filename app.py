@@ -32,8 +32,8 @@ from music2img.music_to_image import MusicToImage  # noqa: E402
 from music2img.plots import emotion_timeline, va_plane  # noqa: E402
 from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
 
-#: Pixels on a side of the images shown and downloaded (model output is upscaled with Lanczos).
-DISPLAY_SIZE = 384
+#: Pixels on a side of the images shown and downloaded (painted at 128, enlarged by the pipeline's upscaler).
+DISPLAY_SIZE = defaults.SIZE
 STORYBOARD_SIZE = 256
 MAX_SEED = 2**31 - 1
 MAX_STEPS = 100

@@ -113,6 +113,7 @@ class MusicToImage:
         guidance_interval: tuple[float, float] = defaults.GUIDANCE_INTERVAL,
         seed: int = 0,
         size: int | None = None,
+        use_upscaler: bool = True,
         progress: ProgressFn | None = None,
     ) -> list[Image.Image]:
         """Paint ``num_images`` landscapes for one point of the valence/arousal plane.
@@ -134,7 +135,10 @@ class MusicToImage:
         seed : int
             Seed of the initial noise: the same arguments give the same images.
         size : int, optional
-            Upscale (Lanczos) images smaller than this to ``size`` × ``size`` pixels for display.
+            Enlarge the images (painted at :attr:`image_size`) to ``size`` × ``size`` pixels, by the
+            pipeline's upscaler network (:meth:`~music2img.diffusion.pipeline.EmotionLandscapePipeline.resize`).
+        use_upscaler : bool
+            Enlarge with the upscaler network when the pipeline has one, else with Lanczos.
         progress : callable, optional
             ``progress(step, total)`` after every denoising step.
         """
@@ -143,30 +147,30 @@ class MusicToImage:
         generator = torch.Generator().manual_seed(int(seed))
         return self._paint([valence], [arousal], generator, num_images=int(num_images), guidance_scale=guidance_scale,
                            steps=steps, scheduler=scheduler, guidance_interval=guidance_interval, size=size,
-                           progress=progress)
+                           use_upscaler=use_upscaler, progress=progress)
 
     def _paint(self, valence: list[float], arousal: list[float], generator, *, num_images: int = 1,
                guidance_scale: float, steps: int, scheduler: str, guidance_interval: tuple[float, float],
-               size: int | None, progress: ProgressFn | None) -> list[Image.Image]:
-        """One batch through the pipeline (``num_images`` per emotion pair), upscaled to ``size``."""
+               size: int | None, use_upscaler: bool = True, progress: ProgressFn | None) -> list[Image.Image]:
+        """One batch through the pipeline (``num_images`` per emotion pair), at ``size``."""
         valence, arousal = check_va_lists(valence, arousal)
         if int(steps) < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         callback = None if progress is None else (lambda step, total, t: progress(step, total))
         images = self._sample(valence, arousal, num_images_per_prompt=num_images, guidance_scale=guidance_scale,
                               guidance_interval=tuple(guidance_interval), steps=steps, scheduler=scheduler,
-                              generator=generator, output_type="pil", callback=callback)
-        if size is not None:
-            images = [im.resize((size, size), Image.LANCZOS) if max(im.size) < size else im for im in images]
+                              generator=generator, output_type="pil", callback=callback,
+                              size=size if size is not None and size > self.image_size else None,
+                              use_upscaler=use_upscaler)
         return images
 
     def paint(self, valence: float, arousal: float, noise: torch.Tensor, *, guidance_scale: float = film_lib.GUIDANCE_SCALE,
-              steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER) -> np.ndarray:
-        """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
-        (deterministic samplers give the same picture for the same noise and emotion)."""
+              steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER, size: int | None = None) -> np.ndarray:
+        """One picture, ``(size, size, 3)`` floats in [0, 1] (default: as painted), from the initial ``noise``
+        ``(channels, side, side)`` (deterministic samplers give the same picture for the same noise and emotion)."""
         valence, arousal = check_va(valence, arousal)
         return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
-                            scheduler=scheduler, output_type="np")[0]
+                            scheduler=scheduler, output_type="np", size=size)[0]
 
     def music_to_image(self, audio_path: str | os.PathLike, **generate_kwargs) -> tuple[SongEmotion, list[Image.Image]]:
         """:meth:`analyse` a song, then :meth:`generate` at its overall valence and arousal."""
@@ -228,6 +232,7 @@ class MusicToImage:
         steps: int = film_lib.STEPS,
         guidance_scale: float = film_lib.GUIDANCE_SCALE,
         scheduler: str = film_lib.SCHEDULER,
+        upscale_keyframes: bool = film_lib.UPSCALE_KEYFRAMES,
         **render_kwargs,
     ) -> Generator[tuple[float, float], None, Film]:
         """Make the film of a song step by step: yields ``(seconds done, seconds in all)`` after every
@@ -246,6 +251,9 @@ class MusicToImage:
             Frames per second, seconds between painted keyframes, frame side in pixels.
         seed, steps, guidance_scale, scheduler
             The keyframes' initial noise and sampler, as for :meth:`generate`.
+        upscale_keyframes : bool
+            Paint the keyframes at ``size`` with the pipeline's upscaler network (when it has one) and
+            film from those, rather than from the 128-px pictures.
         render_kwargs
             ``drift``, ``inbetween``, ``zoom``, ``encoder_threads`` of :func:`~music2img.film.render_film`.
 
@@ -261,7 +269,9 @@ class MusicToImage:
             timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
         yield 0.0, duration
         unet = self.pipeline.unet.config
-        paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
+        keyframe_size = size if upscale_keyframes and self.pipeline.upscaler is not None else None
+        paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler,
+                                  size=keyframe_size)
         return (yield from film_lib.render_film(
             paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
             start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,

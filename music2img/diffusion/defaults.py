@@ -37,3 +37,7 @@ GUIDANCE_INTERVAL = (0.0, 0.5)
 #: 1 % on the v1-conditioned one), so a rejected picture costs 4 UNet forwards instead of 18 (19.0 instead
 #: of 22.5 forwards per picture).
 EARLY_CHECK = 1 / 6
+#: Side in pixels of the pictures the CLI and the app deliver, and the sides ``generate --size`` offers: the
+#: UNet paints 128; larger ones are painted by the pipeline's upscaler network (``benchmarks/upscaler.py``).
+SIZE = 512
+SIZES = (128, 256, 512)
