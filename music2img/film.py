@@ -49,9 +49,6 @@ SIZE = 512
 STEPS = 10
 GUIDANCE_SCALE = 3.0
 SCHEDULER = "dpm"
-#: Film from keyframes enlarged to the frame size by the pipeline's upscaler network (when it has one)
-#: rather than from the 128-px pictures (``benchmarks/upscaler.py``; see ``MusicToImage.film_steps``).
-UPSCALE_KEYFRAMES = False
 INBETWEEN = "cubic"
 INBETWEENS = ("cubic", "linear", "hold")
 #: Seconds between the noise anchors the keyframes' initial noise moves through (0: one fixed noise).

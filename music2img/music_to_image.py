@@ -165,12 +165,14 @@ class MusicToImage:
         return images
 
     def paint(self, valence: float, arousal: float, noise: torch.Tensor, *, guidance_scale: float = film_lib.GUIDANCE_SCALE,
-              steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER, size: int | None = None) -> np.ndarray:
-        """One picture, ``(size, size, 3)`` floats in [0, 1] (default: as painted), from the initial ``noise``
-        ``(channels, side, side)`` (deterministic samplers give the same picture for the same noise and emotion)."""
+              steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER) -> np.ndarray:
+        """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
+        (deterministic samplers give the same picture for the same noise and emotion). Films are made from
+        these 128-px pictures: from 512-px keyframes by the upscaler their frames cost 0.59 instead of 0.12
+        CPU seconds per second of music (``benchmarks/upscaler.py``), beyond a film's budget."""
         valence, arousal = check_va(valence, arousal)
         return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
-                            scheduler=scheduler, output_type="np", size=size)[0]
+                            scheduler=scheduler, output_type="np")[0]
 
     def music_to_image(self, audio_path: str | os.PathLike, **generate_kwargs) -> tuple[SongEmotion, list[Image.Image]]:
         """:meth:`analyse` a song, then :meth:`generate` at its overall valence and arousal."""
@@ -232,7 +234,6 @@ class MusicToImage:
         steps: int = film_lib.STEPS,
         guidance_scale: float = film_lib.GUIDANCE_SCALE,
         scheduler: str = film_lib.SCHEDULER,
-        upscale_keyframes: bool = film_lib.UPSCALE_KEYFRAMES,
         **render_kwargs,
     ) -> Generator[tuple[float, float], None, Film]:
         """Make the film of a song step by step: yields ``(seconds done, seconds in all)`` after every
@@ -251,9 +252,6 @@ class MusicToImage:
             Frames per second, seconds between painted keyframes, frame side in pixels.
         seed, steps, guidance_scale, scheduler
             The keyframes' initial noise and sampler, as for :meth:`generate`.
-        upscale_keyframes : bool
-            Paint the keyframes at ``size`` with the pipeline's upscaler network (when it has one) and
-            film from those, rather than from the 128-px pictures.
         render_kwargs
             ``drift``, ``inbetween``, ``zoom``, ``encoder_threads`` of :func:`~music2img.film.render_film`.
 
@@ -269,9 +267,7 @@ class MusicToImage:
             timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
         yield 0.0, duration
         unet = self.pipeline.unet.config
-        keyframe_size = size if upscale_keyframes and self.pipeline.upscaler is not None else None
-        paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler,
-                                  size=keyframe_size)
+        paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
         return (yield from film_lib.render_film(
             paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
             start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,
