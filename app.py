@@ -35,8 +35,8 @@ from music2img.plots import emotion_timeline, va_plane  # noqa: E402
 from music2img.ratings.page import RatingsPage  # noqa: E402
 from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
 
-#: Pixels on a side of the images shown and downloaded (model output is upscaled with Lanczos).
-DISPLAY_SIZE = 384
+#: Pixels on a side of the images shown and downloaded (painted at 128, enlarged by the pipeline's upscaler).
+DISPLAY_SIZE = defaults.SIZE
 STORYBOARD_SIZE = 256
 MAX_SEED = 2**31 - 1
 DEFAULT_VA = (6.5, 6.0)

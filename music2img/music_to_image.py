@@ -128,6 +128,7 @@ class MusicToImage:
         guidance_interval: tuple[float, float] = defaults.GUIDANCE_INTERVAL,
         seed: int = 0,
         size: int | None = None,
+        use_upscaler: bool = True,
         progress: ProgressFn | None = None,
     ) -> list[Image.Image]:
         """Paint ``num_images`` landscapes for one point of the valence/arousal plane.
@@ -149,7 +150,10 @@ class MusicToImage:
         seed : int
             Seed of the initial noise: the same arguments give the same images.
         size : int, optional
-            Upscale (Lanczos) images smaller than this to ``size`` × ``size`` pixels for display.
+            Enlarge the images (painted at :attr:`image_size`) to ``size`` × ``size`` pixels, by the
+            pipeline's upscaler network (:meth:`~music2img.diffusion.pipeline.EmotionLandscapePipeline.resize`).
+        use_upscaler : bool
+            Enlarge with the upscaler network when the pipeline has one, else with Lanczos.
         progress : callable, optional
             ``progress(step, total)`` after every denoising step.
         """
@@ -157,26 +161,28 @@ class MusicToImage:
         generator = torch.Generator().manual_seed(int(seed))
         return self._paint([valence], [arousal], generator, num_images=int(num_images), guidance_scale=guidance_scale,
                            steps=steps, scheduler=scheduler, guidance_interval=guidance_interval, size=size,
-                           progress=progress)
+                           use_upscaler=use_upscaler, progress=progress)
 
     def _paint(self, valence: list[float], arousal: list[float], generator, *, num_images: int = 1,
                guidance_scale: float, steps: int, scheduler: str, guidance_interval: tuple[float, float],
-               size: int | None, progress: ProgressFn | None) -> list[Image.Image]:
-        """One batch through the pipeline (``num_images`` per emotion pair), upscaled to ``size``."""
+               size: int | None, use_upscaler: bool = True, progress: ProgressFn | None) -> list[Image.Image]:
+        """One batch through the pipeline (``num_images`` per emotion pair), at ``size``."""
         valence, arousal = check_va_lists(valence, arousal)
         steps = check_steps(steps, scheduler)
         callback = None if progress is None else (lambda step, total, t: progress(step, total))
         images = self._sample(valence, arousal, num_images_per_prompt=num_images, guidance_scale=guidance_scale,
                               guidance_interval=tuple(guidance_interval), steps=steps, scheduler=scheduler,
-                              generator=generator, output_type="pil", callback=callback)
-        if size is not None:
-            images = [im.resize((size, size), Image.LANCZOS) if max(im.size) < size else im for im in images]
+                              generator=generator, output_type="pil", callback=callback,
+                              size=size if size is not None and size > self.image_size else None,
+                              use_upscaler=use_upscaler)
         return images
 
     def paint(self, valence: float, arousal: float, noise: torch.Tensor, *, guidance_scale: float = film_lib.GUIDANCE_SCALE,
               steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER) -> np.ndarray:
         """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
-        (deterministic samplers give the same picture for the same noise and emotion)."""
+        (deterministic samplers give the same picture for the same noise and emotion). Films are made from
+        these 128-px pictures: from 512-px keyframes by the upscaler their frames cost 0.59 instead of 0.12
+        CPU seconds per second of music (``benchmarks/upscaler.py``), beyond a film's budget."""
         valence, arousal = check_va(valence, arousal)
         return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
                             scheduler=scheduler, output_type="np")[0]

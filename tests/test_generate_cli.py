@@ -36,7 +36,8 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert record["valence"] == 7 and record["arousal"] == 3 and record["seed"] == 5
     assert record["scheduler"] == defaults.SCHEDULER and record["steps"] == 2 and record["guidance"] == defaults.GUIDANCE_SCALE
     assert record["guidance_interval"] == list(defaults.GUIDANCE_INTERVAL)
-    assert record["paths"] == [str(out)] and Image.open(out).size == (16, 16)
+    assert record["paths"] == [str(out)] and Image.open(out).size == (defaults.SIZE, defaults.SIZE)
+    assert record["size"] == defaults.SIZE and record["upscaler"] == "lanczos"  # the tiny model has no network
 
 
 def test_a_student_paints_with_lcm_by_default_and_refuses_other_samplers(tmp_path, capsys):
@@ -114,7 +115,7 @@ def test_generate_in_a_fresh_process(tiny_model, tmp_path):
                   "--out", str(tmp_path / "f.png"), "--steps", "2")
     assert proc.returncode == 0, proc.stderr
     assert _json(proc.stdout)["paths"] == [str(tmp_path / "f.png")]
-    assert Image.open(tmp_path / "f.png").size == (16, 16)
+    assert Image.open(tmp_path / "f.png").size == (defaults.SIZE, defaults.SIZE)
 
 
 def test_a_fresh_process_exits_with_the_commands_code(tmp_path):

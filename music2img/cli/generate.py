@@ -38,6 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=checked(int, check_threads), help="torch threads (default: one per core)")
     p.add_argument("--num-images", type=ranged(int, *IMAGES), default=1, metavar="K",
                    help="images to generate (default: %(default)s)")
+    p.add_argument("--size", type=int, choices=defaults.SIZES, default=defaults.SIZE,
+                   help="side of the pictures in pixels; the model paints 128 (default: %(default)s)")
+    p.add_argument("--upscaler", metavar="NAME", help="how pictures are enlarged: lanczos, or the model's upscaler "
+                   "network by name (default: the network if the model has one, else lanczos)")
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
                    help="pipeline folder or Hugging Face repo id (default: %(default)s)")
     p.add_argument("--music-model", type=Path, help="music emotion model folder for --audio (default: the shipped one)")
@@ -98,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         pipe = load_pipeline(args.model)
     except Music2ImgError as exc:
         return report_error(exc)
+    upscalers = ["lanczos"] + ([pipe.upscaler.config.name] if pipe.upscaler is not None else [])
+    upscaler = args.upscaler or upscalers[-1]
+    if upscaler not in upscalers:
+        return report_error(ValueError(f"--upscaler {upscaler}: this model offers {' or '.join(upscalers)}"))
     args.scheduler = args.scheduler or default_scheduler(pipe.scheduler.config)
     try:
         pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
@@ -106,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     steps = DEFAULT_STEPS[args.scheduler] if args.steps is None else args.steps
     images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,
                   guidance_interval=tuple(args.guidance_interval), num_inference_steps=steps,
-                  generator=torch.Generator().manual_seed(args.seed)).images
+                  generator=torch.Generator().manual_seed(args.seed), size=args.size,
+                  use_upscaler=upscaler != "lanczos").images
     try:
         for image, path in zip(images, paths):
             with atomic_path(path) as tmp:
@@ -115,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         return report_error(f"cannot write {path}: {exc.strerror or exc}")
     record = {"valence": round(valence, 3), "arousal": round(arousal, 3), **extra, "seed": args.seed,
               "scheduler": args.scheduler, "steps": steps, "guidance": args.guidance,
-              "guidance_interval": list(args.guidance_interval), "model": str(args.model),
+              "guidance_interval": list(args.guidance_interval), "size": args.size, "upscaler": upscaler,
+              "model": str(args.model),
               "paths": [str(p) for p in paths]}
     print(json.dumps(record), flush=True)
     return 0

@@ -48,3 +48,7 @@ EARLY_CHECK = 1 / 6
 #: (:data:`music2img.diffusion.schedulers.THRESHOLD`).
 GUIDANCE_RESCALE = 0.0
 GUIDANCE_PROJECTION: AdaptiveProjection | None = None
+#: Side in pixels of the pictures the CLI and the app deliver, and the sides ``generate --size`` offers: the
+#: UNet paints 128; larger ones are painted by the pipeline's upscaler network (``benchmarks/upscaler.py``).
+SIZE = 512
+SIZES = (128, 256, 512)

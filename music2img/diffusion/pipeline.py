@@ -25,6 +25,7 @@ from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE
 from .guidance import AdaptiveProjection, Guider
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
+from .upscaler import Upscaler, lanczos_resize
 
 
 def _as_list(x: float | Sequence[float]) -> list:
@@ -96,15 +97,17 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         emotion_quantiles: Optional quantiles of the training labels
             (:func:`~music2img.diffusion.emotion_map.label_quantiles`); requests are then mapped
             onto the labels' distribution (``map_emotion``).
+        upscaler: Optional :class:`~music2img.diffusion.upscaler.Upscaler`, a super-resolution network
+            that paints pictures asked for at a larger ``size``; without one they are resampled (Lanczos).
     """
 
     model_cpu_offload_seq = "unet"
-    _optional_components = ["landscape_checker"]
+    _optional_components = ["landscape_checker", "upscaler"]
 
     def __init__(self, unet: EmotionUNet, scheduler: SchedulerMixin, landscape_checker: LandscapeChecker | None = None,
-                 emotion_quantiles: list[list[float]] | None = None):
+                 emotion_quantiles: list[list[float]] | None = None, upscaler: Upscaler | None = None):
         super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler, landscape_checker=landscape_checker)
+        self.register_modules(unet=unet, scheduler=scheduler, landscape_checker=landscape_checker, upscaler=upscaler)
         self.register_to_config(emotion_quantiles=emotion_quantiles)
 
     @torch.no_grad()
@@ -126,6 +129,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         map_emotion: bool = True,
         max_redraws: int = 1,
         early_check: float | None = EARLY_CHECK,
+        size: int | None = None,
+        use_upscaler: bool = True,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -153,6 +158,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             return_dict: Return an :class:`EmotionLandscapePipelineOutput` rather than a tuple.
             map_emotion: Map the requests onto the training labels' distribution by quantiles (when
                 the pipeline has ``emotion_quantiles``): 1 and 9 become the lowest and highest labels.
+            size: Side in pixels of the pictures returned (default: the UNet's ``sample_size``); see
+                :meth:`resize`. The landscape checker judges the pictures as painted, before resizing.
+            use_upscaler: Enlarge with the ``upscaler`` network (when the pipeline has one) rather than Lanczos.
             max_redraws: Times a picture the ``landscape_checker`` rejects is painted again from new
                 noise (drawn from the same generator, so results stay reproducible); 0 turns it off.
                 Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
@@ -161,6 +169,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 the batch is abandoned there and painted again. ``None``: check finished pictures only.
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"size must be a positive number of pixels, got {size!r}")
         if map_emotion and self.config.emotion_quantiles:
             vs, as_ = map_to_labels(vs, as_, self.config.emotion_quantiles)
         if num_inference_steps is None:
@@ -176,8 +186,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         # guided steps: one batched forward, conditional rows first, then the "no emotion" rows
         v2, a2, drop = v.repeat(2), a.repeat(2), torch.arange(2 * n, device=device) >= n
 
-        size = self.unet.config.sample_size
-        shape = (n, self.unet.config.in_channels, size, size)
+        side = self.unet.config.sample_size
+        shape = (n, self.unet.config.in_channels, side, side)
         if latents is None:
             image = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         elif tuple(latents.shape) != shape:
@@ -219,11 +229,25 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                                           guidance_scale=guidance_scale, guidance_interval=guidance_interval,
                                           guidance_rescale=guidance_rescale, guidance_projection=guidance_projection,
                                           num_inference_steps=num_inference_steps, early_check=early_check)
+        if size is not None and size != image.shape[-1]:
+            image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
         image = to_output(image, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (image,)
         return EmotionLandscapePipelineOutput(images=image, redraws=redraws)
+
+    def resize(self, images: torch.Tensor, size: int, use_upscaler: bool = True) -> torch.Tensor:
+        """Pictures ``(n, 3, h, w)`` in [0, 1] at ``size × size``, in [0, 1]: enlarged by the ``upscaler``
+        network when there is one (and ``use_upscaler``), then Lanczos to ``size`` if its output has
+        another size; otherwise, and to shrink, Lanczos alone."""
+        if size == images.shape[-1]:
+            return images
+        if use_upscaler and self.upscaler is not None and size > images.shape[-1]:
+            images = self.upscaler.upscale(images).to(images.device)
+            if size == images.shape[-1]:
+                return images
+        return lanczos_resize(images, size)
 
     def _early_check_step(self, fraction: float | None, total: int) -> int | None:
         """The step after which the estimate of the finished pictures is checked (``None``: never).
@@ -296,12 +320,16 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
             raise ValueError(f"{scheduler_class} is not a diffusers scheduler")
         unet = EmotionUNet.from_pretrained(folder, subfolder="unet", low_cpu_mem_usage=False)
         scheduler = scheduler_cls.from_pretrained(folder, subfolder="scheduler")
-        checker = None
+        checker = upscaler = None
         if (index.get("landscape_checker") or [None])[0] is not None:
             checker = LandscapeChecker.from_pretrained(folder, subfolder="landscape_checker", low_cpu_mem_usage=False)
+        if (index.get("upscaler") or [None])[0] is not None:
+            upscaler = Upscaler.from_pretrained(folder, subfolder="upscaler", low_cpu_mem_usage=False)
     except (OSError, KeyError, TypeError, AttributeError, ValueError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
+    if upscaler is not None:
+        upscaler = upscaler.float().to(memory_format=torch.channels_last)
     pipe = EmotionLandscapePipeline(unet=unet.float(), scheduler=scheduler, landscape_checker=checker,
-                                    emotion_quantiles=index.get("emotion_quantiles"))
+                                    emotion_quantiles=index.get("emotion_quantiles"), upscaler=upscaler)
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)

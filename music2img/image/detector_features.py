@@ -99,6 +99,36 @@ def _upsample2(x):
     return top * (1 - wy) + bottom * wy
 
 
+def read_tfjs_model(path: str | os.PathLike) -> tuple[dict, dict]:
+    """A TensorFlow.js model file (``model.json``, graph or Keras layers model) and its weights:
+    ``(model.json as a dict, {weight name: torch tensor})``, read from the shards its manifest names
+    (float32, int32, or float16 / uint8 quantised); :class:`ModelFileError` if they hold a different size."""
+    import torch
+
+    path = Path(path)
+    graph = json.loads(path.read_text())
+    weights = {}
+    for group in graph["weightsManifest"]:
+        raw = b"".join((path.parent / name).read_bytes() for name in group["paths"])
+        offset = 0
+        for spec in group["weights"]:
+            n = int(np.prod(spec["shape"], dtype=np.int64))
+            quant = spec.get("quantization")
+            if quant and quant["dtype"] == "float16":
+                values = np.frombuffer(raw, np.float16, n, offset).astype(np.float32)
+                offset += 2 * n
+            elif quant and quant["dtype"] == "uint8":
+                values = quant["min"] + quant["scale"] * np.frombuffer(raw, np.uint8, n, offset).astype(np.float32)
+                offset += n
+            else:
+                values = np.frombuffer(raw, {"float32": np.float32, "int32": np.int32}[spec["dtype"]], n, offset).copy()
+                offset += 4 * n
+            weights[spec["name"]] = torch.from_numpy(values.reshape(spec["shape"]))
+        if offset != len(raw):
+            raise ModelFileError(f"weights of {path} hold {len(raw)} bytes, the manifest describes {offset}")
+    return graph, weights
+
+
 class TFJSGraph:
     """A TensorFlow.js graph model (``model.json`` + weight shards) evaluated in torch, NHWC.
 
@@ -114,32 +144,8 @@ class TFJSGraph:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TFJSGraph":
-        """Read ``model.json`` at ``path`` and the weight files it names (float32, int32, or
-        float16 / uint8 quantised)."""
-        import torch
-
-        path = Path(path)
-        graph = json.loads(path.read_text())
-        weights = {}
-        for group in graph["weightsManifest"]:
-            raw = b"".join((path.parent / name).read_bytes() for name in group["paths"])
-            offset = 0
-            for spec in group["weights"]:
-                n = int(np.prod(spec["shape"], dtype=np.int64))
-                quant = spec.get("quantization")
-                if quant and quant["dtype"] == "float16":
-                    values = np.frombuffer(raw, np.float16, n, offset).astype(np.float32)
-                    offset += 2 * n
-                elif quant and quant["dtype"] == "uint8":
-                    values = quant["min"] + quant["scale"] * np.frombuffer(raw, np.uint8, n, offset).astype(np.float32)
-                    offset += n
-                else:
-                    values = np.frombuffer(raw, {"float32": np.float32, "int32": np.int32}[spec["dtype"]], n, offset).copy()
-                    offset += 4 * n
-                weights[spec["name"]] = torch.from_numpy(values.reshape(spec["shape"]))
-            if offset != len(raw):
-                raise ModelFileError(f"weights of {path} hold {len(raw)} bytes, the manifest describes {offset}")
-        return cls(graph, weights)
+        """Read ``model.json`` at ``path`` and the weights it names (see :func:`read_tfjs_model`)."""
+        return cls(*read_tfjs_model(path))
 
     def _inputs(self, name: str) -> list[str]:
         return [i.split(":")[0] for i in self.nodes[name].get("input", []) if not i.startswith("^")]
