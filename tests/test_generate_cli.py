@@ -45,7 +45,7 @@ def test_a_student_paints_with_lcm_by_default_and_refuses_other_samplers(tmp_pat
     rc = main(["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "a.png")])
     assert rc == 0
     record = _json(capsys.readouterr().out)
-    assert record["scheduler"] == "lcm" and record["steps"] == 4 and Image.open(tmp_path / "a.png").size == (16, 16)
+    assert record["scheduler"] == "lcm" and record["steps"] == 4 and Image.open(tmp_path / "a.png").size == (defaults.SIZE,) * 2
     with pytest.raises(SystemExit):
         main(["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "b.png"),
               "--scheduler", "unipc"])

@@ -253,7 +253,8 @@ def test_the_shipped_weights_match_their_recorded_hashes():
 
     lines = (DIFFUSION_MODEL_DIR / WEIGHT_HASHES_FILE).read_text().splitlines()
     recorded = dict(line.split("  ")[::-1] for line in lines)
-    assert set(recorded) == {UNET_WEIGHTS, "landscape_checker/diffusion_pytorch_model.safetensors"}
+    assert set(recorded) == {UNET_WEIGHTS, "landscape_checker/diffusion_pytorch_model.safetensors",
+                             "upscaler/diffusion_pytorch_model.safetensors"}
     assert all(sha256sum(DIFFUSION_MODEL_DIR / name) == digest for name, digest in recorded.items())
     assert verify_weight_hashes(DIFFUSION_MODEL_DIR)
 
