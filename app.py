@@ -15,22 +15,22 @@ import os
 import random
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
-from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS  # noqa: E402
-from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
-from music2img.film import MAX_DURATION as MAX_FILM_DURATION  # noqa: E402
-from music2img.music.examples import EXAMPLES  # noqa: E402
-from music2img.music_to_image import MusicToImage  # noqa: E402
-from music2img.plots import emotion_timeline, va_plane  # noqa: E402
-from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR
+from music2img.diffusion import defaults
+from music2img.diffusion.schedulers import DEFAULT_STEPS, SCHEDULERS
+from music2img.errors import ModelFileError, Music2ImgError
+from music2img.film import MAX_DURATION as MAX_FILM_DURATION
+from music2img.music.examples import EXAMPLES
+from music2img.music_to_image import MusicToImage
+from music2img.plots import emotion_timeline, va_plane
+from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe
 
 #: Pixels on a side of the images shown and downloaded (model output is upscaled with Lanczos).
 DISPLAY_SIZE = 384
@@ -136,14 +136,16 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
         _require_seed(seed)
         progress(0, desc="Listening")
         outputs = predict_emotion(audio)
-        return (*outputs, generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress))
+        return (*outputs,
+                generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress))
 
     def storyboard(audio, sections, guidance_scale, steps, scheduler, seed, progress=gr.Progress()):
         seed = _require_seed(seed)
         with user_errors():
             song = m2i.analyse(_require_audio(audio))
             return m2i.storyboard(song, sections=int(sections), seed=seed, guidance_scale=guidance_scale, steps=steps,
-                                  scheduler=scheduler, size=STORYBOARD_SIZE, progress=_progress_fn(progress, "Painting the storyboard"))
+                                  scheduler=scheduler, size=STORYBOARD_SIZE,
+                                  progress=_progress_fn(progress, "Painting the storyboard"))
 
     def film(audio, seed, start, duration, progress=gr.Progress()):
         """A generator, so that a cancelled request stops filming (and leaves no file)."""
@@ -171,13 +173,17 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                     analyse_btn = gr.Button("Analyse", variant="secondary")
                     m2i_btn = gr.Button("Music → image", variant="primary")
                 examples_slot = gr.Column()
-                plane = gr.Plot(_plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png", elem_id="plane")
-                timeline = gr.Plot(label="Emotion over time", show_label=False, visible=False, format="png", elem_id="timeline")
+                plane = gr.Plot(_plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png",
+                                elem_id="plane")
+                timeline = gr.Plot(label="Emotion over time", show_label=False, visible=False, format="png",
+                                   elem_id="timeline")
                 with gr.Accordion("Analysis (JSON)", open=False):
                     emotion = gr.JSON(label="Song emotion", value=None)
             with gr.Column(scale=1):
-                valence = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[0], step=0.1, label="Valence (negative → positive)", elem_id="valence")
-                arousal = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)", elem_id="arousal")
+                valence = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[0], step=0.1,
+                                    label="Valence (negative → positive)", elem_id="valence")
+                arousal = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)",
+                                    elem_id="arousal")
                 describe_md = gr.Markdown(_description(*DEFAULT_VA), elem_id="describe")
                 with gr.Accordion("Settings", open=False):
                     with gr.Row():
@@ -190,7 +196,8 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
                         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=4)
                         dice = gr.Button("🎲", scale=1, min_width=40)
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-                gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto", object_fit="contain",
+                gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto",
+                                     object_fit="contain",
                                      buttons=["download", "download_all", "fullscreen"])
         with gr.Accordion("Storyboard: one picture per section of the song", open=False):
             with gr.Row(equal_height=True):
@@ -216,14 +223,17 @@ def build_demo(m2i: MusicToImage) -> gr.Blocks:
         generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate", **cpu)
         m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image", **cpu)
         storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard", **cpu)
-        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film", **cpu)
+        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film",
+                                    **cpu)
         film_stop.click(None, cancels=[film_event], api_visibility="private")
-        scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps], api_visibility="private", queue=False)
+        scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps],
+                         api_visibility="private", queue=False)
         dice.click(lambda: random.randint(0, MAX_SEED), None, [seed], api_visibility="private", queue=False)
         for slider in (valence, arousal):
             slider.change(_description, [valence, arousal], [describe_md], api_visibility="private",
                           queue=False, show_progress="hidden")
-            slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private", show_progress="hidden")
+            slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private",
+                           show_progress="hidden")
 
         # after the named events, so that the examples' own events do not take their names
         examples = [(EXAMPLES_DIR / f"{piece.name}.ogg", piece.title) for piece in EXAMPLES]
@@ -252,8 +262,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="music emotion model folder (env MUSIC2IMG_MUSIC_MODEL)")
     p.add_argument("--diffusion-model", default=env("MUSIC2IMG_DIFFUSION_MODEL", str(DIFFUSION_MODEL_DIR)),
                    help="diffusion pipeline folder or Hub repo (env MUSIC2IMG_DIFFUSION_MODEL)")
-    p.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (env GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")), help="port (env GRADIO_SERVER_PORT)")
+    p.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="address to serve on (env GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")),
+                   help="port (env GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     return p.parse_args(argv)

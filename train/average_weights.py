@@ -24,9 +24,9 @@ from safetensors import safe_open
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.errors import Music2ImgError  # noqa: E402
-from train.loop import export_folder  # noqa: E402
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.errors import Music2ImgError
+from train.loop import export_folder
 
 
 def average_state_dicts(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:

@@ -29,18 +29,22 @@ def register(subparsers) -> None:
                    help="seconds between painted keyframes (default: %(default)g)")
     p.add_argument("--size", type=int, default=film_lib.SIZE, help="frame side in pixels, even (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scene (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=film_lib.STEPS, help="denoising steps per keyframe (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=film_lib.STEPS,
+                   help="denoising steps per keyframe (default: %(default)s)")
     p.add_argument("--guidance", type=float, default=film_lib.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")
-    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=film_lib.SCHEDULER, help="sampler (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=film_lib.SCHEDULER,
+                   help="sampler (default: %(default)s)")
     p.add_argument("--inbetween", choices=film_lib.INBETWEENS, default=film_lib.INBETWEEN,
                    help="frames between keyframes (default: %(default)s)")
     p.add_argument("--drift", type=float, default=film_lib.DRIFT, metavar="SECONDS",
                    help="seconds over which the scene drifts to a new one; 0 keeps one scene (default: %(default)g)")
-    p.add_argument("--zoom", type=float, default=film_lib.ZOOM, help="camera zoom, 0 for a still camera (default: %(default)g)")
+    p.add_argument("--zoom", type=float, default=film_lib.ZOOM,
+                   help="camera zoom, 0 for a still camera (default: %(default)g)")
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
                    help="diffusion pipeline folder or Hugging Face repo id (default: %(default)s)")
-    p.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR, help="music emotion model folder (default: %(default)s)")
+    p.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR,
+                   help="music emotion model folder (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch threads for painting (default: torch's choice)")
     p.add_argument("--encoder-threads", type=int, default=film_lib.ENCODER_THREADS,
                    help="H.264 encoder threads, 0 for libx264's choice (default: %(default)s)")

@@ -28,9 +28,11 @@ def register(subparsers) -> None:
                    "50 for ddim, 1000 for ddpm)")
     p.add_argument("--guidance", type=float, default=defaults.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")
-    p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL, metavar=("START", "END"),
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL,
+                   metavar=("START", "END"),
                    help="guide only this part of the steps, as fractions (default: %(default)s)")
-    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=defaults.SCHEDULER, help="sampler (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=defaults.SCHEDULER,
+                   help="sampler (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
     p.add_argument("--num-images", type=int, default=1, metavar="K", help="images to generate (default: %(default)s)")
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",

@@ -31,8 +31,9 @@ SCHEDULERS: dict[str, type[SchedulerMixin]] = {
 #: x₀ to the image range (``clip_sample``), and the multistep solvers' counterpart is ``thresholding``.
 #: Without it, DPM-Solver and UniPC turn a trained model's output into saturated noise. Karras
 #: sigmas are not offered: with this schedule σ_max ≈ 2·10⁴, so they spend most steps at t ≈ T, and
-#: at 12 steps DPM-Solver fails on the repeated timesteps (``benchmarks/sampling_settings.py``). Variants of one class spell out every option
-#: that tells them apart, so that building one from another's config gives the named sampler.
+#: at 12 steps DPM-Solver fails on the repeated timesteps (``benchmarks/sampling_settings.py``). Variants of one
+#: class spell out every option that tells them apart, so that building one from another's config gives the named
+#: sampler.
 _THRESHOLD = {"thresholding": True, "sample_max_value": 1.0}
 SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
     "dpm": {**_THRESHOLD, "solver_order": 2, "use_karras_sigmas": False},

@@ -113,7 +113,7 @@ class TFJSGraph:
         self.weights = weights
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TFJSGraph":
+    def load(cls, path: str | os.PathLike) -> TFJSGraph:
         """Read ``model.json`` at ``path`` and the weight files it names (float32, int32, or
         float16 / uint8 quantised)."""
         import torch
@@ -134,7 +134,8 @@ class TFJSGraph:
                     values = quant["min"] + quant["scale"] * np.frombuffer(raw, np.uint8, n, offset).astype(np.float32)
                     offset += n
                 else:
-                    values = np.frombuffer(raw, {"float32": np.float32, "int32": np.int32}[spec["dtype"]], n, offset).copy()
+                    values = np.frombuffer(raw, {"float32": np.float32, "int32": np.int32}[spec["dtype"]], n,
+                                           offset).copy()
                     offset += 4 * n
                 weights[spec["name"]] = torch.from_numpy(values.reshape(spec["shape"]))
             if offset != len(raw):

@@ -8,8 +8,9 @@ and a new feature schema never reads old vectors.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -36,7 +37,8 @@ def cache_path(cache_dir: str | os.PathLike, digest: str, sr: int = SAMPLE_RATE)
     return Path(cache_dir) / f"v{SCHEMA_VERSION}-{sr}" / digest[:2] / f"{digest}.npy"
 
 
-def cached_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, bool]:
+def cached_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None,
+                    sr: int = SAMPLE_RATE) -> tuple[np.ndarray, bool]:
     """Features of one file and whether they came from the cache; raises AudioError for bad audio."""
     if cache_dir is None:
         return extract_features(load_audio(path, sr), sr), False
@@ -84,7 +86,8 @@ def extract_many(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLik
     ok = np.zeros(len(paths), dtype=bool)
     errors: list[tuple[str, str]] = []
     hits = 0
-    for i, (x, err, hit) in enumerate(tqdm(results, total=len(paths), desc="features", unit="file", disable=not progress)):
+    for i, (x, err,
+            hit) in enumerate(tqdm(results, total=len(paths), desc="features", unit="file", disable=not progress)):
         if err is None:
             X[i], ok[i] = x, True
             hits += hit
