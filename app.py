@@ -15,12 +15,12 @@ import os
 import random
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
 from music2img.cli._options import checked, ranged  # noqa: E402
@@ -138,14 +138,16 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
         _require_seed(seed)
         progress(0, desc="Listening")
         outputs = predict_emotion(audio)
-        return (*outputs, generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress))
+        return (*outputs,
+                generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress))
 
     def storyboard(audio, sections, guidance_scale, steps, scheduler, seed, progress=gr.Progress()):
         seed = _require_seed(seed)
         with user_errors():
             song = m2i.analyse(_require_audio(audio))
             return m2i.storyboard(song, sections=int(sections), seed=seed, guidance_scale=guidance_scale, steps=steps,
-                                  scheduler=scheduler, size=STORYBOARD_SIZE, progress=_progress_fn(progress, "Painting the storyboard"))
+                                  scheduler=scheduler, size=STORYBOARD_SIZE,
+                                  progress=_progress_fn(progress, "Painting the storyboard"))
 
     def film(audio, seed, start, duration, progress=gr.Progress()):
         """A generator, so that a cancelled request stops filming (and leaves no file)."""
@@ -173,13 +175,17 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
                     analyse_btn = gr.Button("Analyse", variant="secondary")
                     m2i_btn = gr.Button("Music → image", variant="primary")
                 examples_slot = gr.Column()
-                plane = gr.Plot(_plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png", elem_id="plane")
-                timeline = gr.Plot(label="Emotion over time", show_label=False, visible=False, format="png", elem_id="timeline")
+                plane = gr.Plot(_plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png",
+                                elem_id="plane")
+                timeline = gr.Plot(label="Emotion over time", show_label=False, visible=False, format="png",
+                                   elem_id="timeline")
                 with gr.Accordion("Analysis (JSON)", open=False):
                     emotion = gr.JSON(label="Song emotion", value=None)
             with gr.Column(scale=1):
-                valence = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[0], step=0.1, label="Valence (negative → positive)", elem_id="valence")
-                arousal = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)", elem_id="arousal")
+                valence = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[0], step=0.1,
+                                    label="Valence (negative → positive)", elem_id="valence")
+                arousal = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)",
+                                    elem_id="arousal")
                 describe_md = gr.Markdown(_description(*DEFAULT_VA), elem_id="describe")
                 with gr.Accordion("Settings", open=False):
                     with gr.Row():
@@ -193,7 +199,8 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
                         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=4)
                         dice = gr.Button("🎲", scale=1, min_width=40)
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-                gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto", object_fit="contain",
+                gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto",
+                                     object_fit="contain",
                                      buttons=["download", "download_all", "fullscreen"])
                 fit = ratings.fit_question() if ratings else None
         with gr.Accordion("Storyboard: one picture per section of the song", open=False):
@@ -225,14 +232,17 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
         if ratings:
             ratings.wire_fit(fit, m2i_event, emotion, [valence, arousal, *settings], gallery, hide_on=[generate_btn])
         storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard", **cpu)
-        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film", **cpu)
+        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film",
+                                    **cpu)
         film_stop.click(None, cancels=[film_event], api_visibility="private")
-        scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps], api_visibility="private", queue=False)
+        scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps],
+                         api_visibility="private", queue=False)
         dice.click(lambda: random.randint(0, MAX_SEED), None, [seed], api_visibility="private", queue=False)
         for slider in (valence, arousal):
             slider.change(_description, [valence, arousal], [describe_md], api_visibility="private",
                           queue=False, show_progress="hidden")
-            slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private", show_progress="hidden")
+            slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private",
+                           show_progress="hidden")
 
         # after the named events, so that the examples' own events do not take their names
         examples = [(EXAMPLES_DIR / f"{piece.name}.ogg", piece.title) for piece in EXAMPLES]

@@ -131,14 +131,17 @@ def main(argv: list[str] | None = None) -> int:
             r = rows[-1]
             print(f"  {load:5s} {workers}×{threads} threads {r['omp_wait_policy']:8s} {r['s_median']:.2f} s",
                   file=sys.stderr, flush=True)
-    base = {r["load"]: r["s_per_picture_throughput"] for r in rows if (r["threads"], r["workers"], r["omp_wait_policy"]) == (2, 1, "default")}
+    base = {r["load"]: r["s_per_picture_throughput"] for r in rows if (r["threads"], r["workers"],
+                                                                       r["omp_wait_policy"]) == (2, 1, "default")}
     print(f"\nSeconds per 128×128 picture ({args.setting}, guidance 3), {os.cpu_count()} CPUs, "
           f"median of {args.repeats} per worker; baseline: one worker with 2 threads, default wait policy, same load\n")
-    print("| load | workers × torch threads | OMP_WAIT_POLICY | s / picture (median) | slowest | wall s / picture | throughput × baseline |")
+    print("| load | workers × torch threads | OMP_WAIT_POLICY | s / picture (median) | slowest | wall s / picture | "
+          "throughput × baseline |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['load']} | {r['workers']} × {r['threads']} | {r['omp_wait_policy']} | {r['s_median']:.2f} | "
-              f"{r['s_max']:.2f} | {r['s_per_picture_throughput']:.2f} | {base[r['load']] / r['s_per_picture_throughput']:.2f} |")
+              f"{r['s_max']:.2f} | {r['s_per_picture_throughput']:.2f} | "
+              f"{base[r['load']] / r['s_per_picture_throughput']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402  (music2img first: it sets the OpenMP wait policy)
 
+# isort: split
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

@@ -46,9 +46,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR  # noqa: E402
-from music2img.diffusion.emotion_map import label_quantiles  # noqa: E402
-from music2img.diffusion.evaluation import (  # noqa: E402
+from tqdm.auto import tqdm
+
+from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR
+from music2img.diffusion.emotion_map import label_quantiles
+from music2img.diffusion.evaluation import (
     GRID,
     Generated,
     diversity_across_seeds,
@@ -65,22 +67,22 @@ from music2img.diffusion.evaluation import (  # noqa: E402
     to_uint8,
     weights_digest,
 )
-from music2img.diffusion.landscape_check import LandscapeChecker, photo_split  # noqa: E402
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel, load_rgb  # noqa: E402
-from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA  # noqa: E402
-from music2img.image.features import image_features  # noqa: E402
-from music2img.image.labelled_folder import read_labels  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.schedulers import make_scheduler
+from music2img.files import atomic_path
+from music2img.image.emotion_model import ImageEmotionModel, load_rgb
+from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA
+from music2img.image.features import image_features
+from music2img.image.labelled_folder import read_labels
 
 VARIANTS = {"plain": (False, False), "map": (True, False), "redraw": (False, True), "map+redraw": (True, True)}
 THUMB = 32
 
 
 def cached_photo_statistics(files: list[Path], cache: Path | None) -> dict[str, np.ndarray]:
-    """:func:`photo_statistics` of ``files``, kept in ``cache`` under a name of the files and the image-features schema."""
+    """:func:`photo_statistics` of ``files``, kept in ``cache`` under a name of the files and the image-features
+    schema."""
     if cache is None:
         return photo_statistics(files)
     key = repr(([str(f) for f in files], FEATURES_SCHEMA))
@@ -120,7 +122,8 @@ class PhotoReference:
         floor = {"features": [], "pixels": []}
         for _ in range(5):
             pick = rng.choice(n, n_fd, replace=False)
-            floor["features"].append(frechet_distance(self.standard(photos["features"][pick]), self.standard(photos["features"])))
+            floor["features"].append(frechet_distance(self.standard(photos["features"][pick]),
+                                                      self.standard(photos["features"])))
             floor["pixels"].append(frechet_distance(self.pca(photos["thumbs"][pick]), self.pca(photos["thumbs"])))
         test = photo_split(n)[2]
         photo_nn = nearest(photos["thumbs"][test].reshape(len(test), -1) / 255,
@@ -137,7 +140,8 @@ class PhotoReference:
     def standard(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean) / self.std
 
-    def measure(self, generated: Generated, rater: ImageEmotionModel, control_seeds: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    def measure(self, generated: Generated, rater: ImageEmotionModel,
+                control_seeds: int) -> tuple[dict, np.ndarray, np.ndarray]:
         """The measures of ``generated`` against the photos (detail, Fréchet distances, emotion control
         over the first ``control_seeds`` seeds, diversity, nearest photos, seconds per picture); also
         the ratings of every picture and each one's nearest photo."""
@@ -147,18 +151,22 @@ class PhotoReference:
         control = emotion_control(generated.requested[:control_n], rated[:control_n])
         features = np.stack([image_features(im) for im in to_uint8(flat)])
         thumbs = thumbs_of(flat)
-        nn_index, nn_dist = nearest(thumbs.reshape(len(thumbs), -1) / 255, photos["thumbs"].reshape(len(photos["thumbs"]), -1) / 255)
+        nn_index, nn_dist = nearest(thumbs.reshape(len(thumbs), -1) / 255,
+                                    photos["thumbs"].reshape(len(photos["thumbs"]), -1) / 255)
         row = {
             "resolution": int(generated.images.shape[2]),
-            "detail": round(float(np.median(laplacian_variance(resize(flat, 128))) / np.median(photos["laplacian"])), 3),
+            "detail": round(float(np.median(laplacian_variance(resize(flat, 128))) / np.median(photos["laplacian"])),
+                            3),
             "frechet_features": round(frechet_distance(self.standard(features), self.standard(photos["features"])), 3),
             "frechet_pixels": round(frechet_distance(self.pca(thumbs), self.pca(photos["thumbs"])), 3),
             **{k: round(v, 3) for k, v in control.items()},
             "diversity": round(diversity_across_seeds(Generated(
-                thumbs.reshape(generated.images.shape[:2] + thumbs.shape[1:]) / 255, generated.points, generated.seeds, 0.0)), 4),
+                thumbs.reshape(generated.images.shape[:2] + thumbs.shape[1:]) / 255, generated.points, generated.seeds,
+                0.0)), 4),
             "nearest_photo_median": round(float(np.median(nn_dist)), 3),
             "closer_than_photo_p05": round(float(np.mean(nn_dist < self.report["nearest_photo_p05"])), 3),
-            "seconds_per_picture": None if np.isnan(generated.seconds_per_image) else float(f"{generated.seconds_per_image:.3g}"),
+            "seconds_per_picture": None if np.isnan(generated.seconds_per_image)
+            else float(f"{generated.seconds_per_image:.3g}"),
         }
         return row, rated, nn_index
 
@@ -249,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     main_pipe = load_pipeline(args.model)
-    checker = main_pipe.landscape_checker or LandscapeChecker.fit(photos["features"][fit], photos["features"][calibrate])
+    checker = main_pipe.landscape_checker or LandscapeChecker.fit(photos["features"][fit],
+                                                                  photos["features"][calibrate])
     report["check"] = {"threshold": round(float(checker.config.threshold), 3), "quantile": checker.config.quantile,
                        "held_out_photos_rejected": round(float(np.mean(
                            checker.distance_of_features(photos["features"][test]) > checker.config.threshold)), 4),
@@ -257,9 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.other:
         table = pd.read_csv(args.other)
         table["category"] = table.get("category", "all")
-        other = np.stack([image_features(load_rgb(args.other.parent / f)) for f in tqdm(table["file"], desc="other photos")])
+        other = np.stack([image_features(load_rgb(args.other.parent / f)) for f in tqdm(table["file"],
+                                                                                        desc="other photos")])
         table["rejected"] = checker.distance_of_features(other) > checker.config.threshold
-        report["check"]["other_photos_rejected"] = {c: round(float(r), 3) for c, r in table.groupby("category")["rejected"].mean().items()}
+        report["check"]["other_photos_rejected"] = {c: round(float(r), 3) for c,
+                                                    r in table.groupby("category")["rejected"].mean().items()}
 
     runs = [(args.model, v) for v in args.variants] + [(b, "plain") for b in args.baseline]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -271,17 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         map_emotion, redraw = VARIANTS[variant]
         if map_emotion and not pipe.config.emotion_quantiles:
             if args.labels is None:
-                raise SystemExit("the map variants need --labels (the model's training labels) or a pipeline with emotion_quantiles")
+                raise SystemExit("the map variants need --labels (the model's training labels) or a pipeline with "
+                                 "emotion_quantiles")
             pipe.register_to_config(emotion_quantiles=label_quantiles(labels))
         tag = "map" if map_emotion else ""
 
-        def sample(vs, as_, gens):
+        def sample(vs, as_, gens, pipe=pipe, map_emotion=map_emotion):
             return pipe(vs, as_, guidance_scale=args.guidance, guidance_interval=tuple(args.guidance_interval),
                         num_inference_steps=args.steps, generator=gens, output_type="np", map_emotion=map_emotion,
                         max_redraws=0).images
 
         generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance,
-                                  guidance_interval=tuple(args.guidance_interval), cache=args.cache, tag=tag, sample=sample)
+                                  guidance_interval=tuple(args.guidance_interval), cache=args.cache, tag=tag,
+                                  sample=sample)
         distance = checker.distance(to_uint8(generated.flat)).reshape(generated.images.shape[:2])
         first_rejected = distance > checker.config.threshold
         extra = 0
@@ -302,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         stem = name.replace(":", "_").replace("+", "_")
         save_grid(args.out / f"{stem}_grid.png", resize(generated.images[0], 128), len(GRID), flip_rows=True)
-        pairs = np.stack([resize(generated.images[0], 128), resize(photos_at(files, nn_index[:len(generated.points)]), 128)], 1)
+        pairs = np.stack([resize(generated.images[0], 128),
+                          resize(photos_at(files, nn_index[:len(generated.points)]), 128)], 1)
         save_grid(args.out / f"{stem}_nearest.png", pairs.reshape(-1, *pairs.shape[2:]), 2 * len(GRID), flip_rows=True)
         if rejected.any():
             save_grid(args.out / f"{stem}_rejected.png", resize(generated.images[rejected], 128), 8)
@@ -329,11 +343,13 @@ def markdown(rows: list[list], header: list[str]) -> str:
 
 def print_tables(report: dict) -> None:
     ph, ck, models = report["photos"], report["check"], report["models"]
-    print("\nQuality (5 × 5 grid × {seeds} seeds; emotion control over {control_seeds} seeds)".format(**report["settings"]))
+    print("\nQuality (5 × 5 grid × {seeds} seeds; emotion control over {control_seeds} seeds)"
+          .format(**report["settings"]))
     keys = ["resolution", "detail", "frechet_features", "frechet_pixels", "spearman_valence", "spearman_arousal",
             "diversity", "nearest_photo_median", "closer_than_photo_p05", "seconds_per_picture"]
     rows = [[name] + [row[k] for k in keys] for name, row in models.items()]
-    rows.append(["training photos", 128, 1, f"{ph['frechet_features_floor']:g} (floor)", f"{ph['frechet_pixels_floor']:g} (floor)",
+    rows.append(["training photos", 128, 1, f"{ph['frechet_features_floor']:g} (floor)",
+                 f"{ph['frechet_pixels_floor']:g} (floor)",
                  None, None, ph["diversity"], ph["nearest_photo_median"], 0.05, None])
     print(markdown(rows, ["model:variant", "px", "detail", "FD features", "FD pixels", "ρ valence", "ρ arousal",
                           "diversity", "nearest photo", "closer than 5 % of photos", "s/picture"]))
@@ -344,7 +360,8 @@ def print_tables(report: dict) -> None:
                     "ρ valence", "ρ arousal"]))
     print(f"\nlandscape check: threshold {ck['threshold']:g} ({ck['quantile']:g} quantile of calibration photos); "
           f"rejects {ck['held_out_photos_rejected']:.1%} of {ck['held_out_photos']} held-out training photos"
-          + (f"; other photos, share rejected by category: {ck['other_photos_rejected']}" if "other_photos_rejected" in ck else ""))
+          + (f"; other photos, share rejected by category: {ck['other_photos_rejected']}"
+             if "other_photos_rejected" in ck else ""))
 
 
 if __name__ == "__main__":

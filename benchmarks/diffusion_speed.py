@@ -31,13 +31,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.pipeline import EmotionLandscapePipeline  # noqa: E402
-from music2img.diffusion.schedulers import (  # noqa: E402
+from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.schedulers import (
     DEFAULT_STEPS,
     make_scheduler,
     training_scheduler,
 )
-from music2img.diffusion.unet import EmotionUNet  # noqa: E402
+from music2img.diffusion.unet import EmotionUNet
 
 #: A DDPM-church-like pixel UNet at 128×128 in this architecture, for comparison.
 BIG_CONFIG = dict(block_out_channels=(128, 128, 256, 256, 512, 512), layers_per_block=2,
@@ -130,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             timed = args.big_steps if config else (args.ddpm_steps if name == "ddpm" else steps)
             entry["samplers"].append(time_sampler(pipe, name, steps, timed, args.guidance))
             s = entry["samplers"][-1]
+            extrapolated = f" (extrapolated from {s['timed_steps']} steps)" if s["extrapolated"] else ""
             print(f"{label:34s} {name:4s}-{steps:<4d} {s['s_per_image']:9.2f} s/image "
-                  f"(mean step: {s['s_per_image_total']:.2f})"
-                  f"{' (extrapolated from %d steps)' % s['timed_steps'] if s['extrapolated'] else ''}", flush=True)
+                  f"(mean step: {s['s_per_image_total']:.2f}){extrapolated}", flush=True)
         print(f"{label:34s} {entry['params_M']} M params, {entry['fp16_MB']} MB fp16, "
               f"{entry['gflops_per_forward']} GFLOPs per forward (one image)", flush=True)
         results["configs"][label] = entry

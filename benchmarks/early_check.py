@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402
-from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.evaluation import grid_points, to_uint8  # noqa: E402
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import DEFAULT_STEPS, make_scheduler  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR
+from music2img.diffusion import defaults
+from music2img.diffusion.evaluation import grid_points, to_uint8
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.schedulers import DEFAULT_STEPS, make_scheduler
+from music2img.files import atomic_path
 
 
 def paint_with_estimates(pipe, valence: float, arousal: float, seed: int, steps: int, guidance: float,
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     final, early, forwards = [], [], None
     jobs = [(v, a, s) for v, a in grid_points() for s in range(args.seeds)]
     for v, a, s in tqdm(jobs, desc="painting", unit="picture"):
-        image, estimates, forwards = paint_with_estimates(pipe, v, a, s, steps, args.guidance, tuple(args.guidance_interval))
+        image, estimates, forwards = paint_with_estimates(pipe, v, a, s, steps, args.guidance,
+                                                          tuple(args.guidance_interval))
         final.append(not checker.is_landscape(image[None])[0])
         early.append(~checker.is_landscape(np.stack(estimates)))
     final, early = np.array(final), np.array(early)  # (pictures,), (pictures, steps)

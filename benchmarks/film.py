@@ -112,7 +112,8 @@ def inbetween(m2i: MusicToImage, args: argparse.Namespace) -> None:
     for (method, interval), values in rows.items():
         error, p50, peak = np.mean(values, axis=0)
         cost = per_key / interval
-        print(f"{method:>11} {interval:7.3g} | {cost:9.2f} {cost / baseline:6.3f} | {error:12.2f} | {p50:10.2f} {peak:10.2f}")
+        print(f"{method:>11} {interval:7.3g} | {cost:9.2f} {cost / baseline:6.3f} | {error:12.2f} | {p50:10.2f} "
+              f"{peak:10.2f}")
 
     still = Image.fromarray(np.round(reference[0] * 255).astype(np.uint8))
     for zoom in (0.0, args.zoom):

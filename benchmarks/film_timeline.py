@@ -76,7 +76,8 @@ def render_vgmidi(folder: Path, cache: Path, per_quadrant: int, seed: int) -> li
     return pieces
 
 
-def make_medley(pieces: list[np.ndarray], rng: np.random.Generator, n: int = 5) -> tuple[np.ndarray, list[float], np.ndarray]:
+def make_medley(pieces: list[np.ndarray], rng: np.random.Generator,
+                n: int = 5) -> tuple[np.ndarray, list[float], np.ndarray]:
     """``n`` different pieces in a row, each looped or cut to 8–32 s: the signal, the pieces'
     boundaries (seconds) and their indices in ``pieces``."""
     order = rng.choice(len(pieces), size=n, replace=False)
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{w:8g} {hop:5g} {sigma:4g} | {rmse:6.3f} {per_dim[0]:7.3f} {per_dim[1]:7.3f} | {jit:9.3f} | "
               f"{cost[(w, hop)]:12.4f}{mark}")
     const = np.sqrt(np.mean(sq_err_const, axis=0))
-    print(f"{'baseline: the medley mean throughout':>25} | {np.sqrt(np.mean(const ** 2)):6.3f} {const[0]:7.3f} {const[1]:7.3f} |")
+    print(f"{'baseline: the medley mean throughout':>25} | {np.sqrt(np.mean(const ** 2)):6.3f} {const[0]:7.3f} "
+          f"{const[1]:7.3f} |")
     print("\nRMSE against each piece's own prediction, ratio to the best setting:")
     for rmse, (w, hop, sigma), _, _ in sorted(rows)[:8]:
         print(f"  window {w:g} s, hop {hop:g} s, σ {sigma:g} s: {rmse:.3f} ({rmse / best:.3f}×)")

@@ -27,7 +27,8 @@ column is read from each model card.
 Writes ``comparison.json`` and ``grids.png`` into ``--out`` (default: ``generator_comparison/``
 beside the document) and replaces what lies between ``<!-- comparison:begin -->`` and
 ``<!-- comparison:end -->`` in ``--doc`` (created when missing) with the table, the picture and
-the command line.
+the command line; ``--section NAME`` writes between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``
+instead, so that one document keeps several comparisons, each with its own command.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from diffusion_quality import PhotoReference, add_measure_arguments, cached_photo_statistics, markdown  # noqa: E402
+from diffusion_quality import PhotoReference, add_measure_arguments, cached_photo_statistics, markdown
 
-from music2img.diffusion.evaluation import (  # noqa: E402
+from music2img.diffusion.evaluation import (
     GRID,
     Generated,
     generate_grid,
@@ -60,12 +61,18 @@ from music2img.diffusion.evaluation import (  # noqa: E402
     resize,
     tile,
 )
-from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
-from music2img.image.labelled_folder import read_labels  # noqa: E402
+from music2img.diffusion.schedulers import make_scheduler
+from music2img.files import atomic_path
+from music2img.image.emotion_model import ImageEmotionModel
+from music2img.image.labelled_folder import read_labels
 
-BEGIN, END = "<!-- comparison:begin -->", "<!-- comparison:end -->"
+
+def markers(section: str = "comparison") -> tuple[str, str]:
+    """The comment lines between which ``section`` is written."""
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+
+
+BEGIN, END = markers()
 COLUMNS = {  # report key → table header
     "resolution": "px", "training": "training", "parameters_m": "M params", "detail": "detail",
     "frechet_features": "FD features", "frechet_pixels": "FD pixels", "spearman_valence": "ρ valence",
@@ -88,7 +95,8 @@ def training_summary(folder: Path) -> str:
     seen = re.search(r"images seen: ([\d,]+)", text)
     if not device:
         return "?"
-    return f"{device.group(1).split(' (')[0]}, {float(device.group(2)):g} min" + (f", {seen.group(1)} images" if seen else "")
+    images = f", {seen.group(1)} images" if seen else ""
+    return f"{device.group(1).split(' (')[0]}, {float(device.group(2)):g} min{images}"
 
 
 def seconds_per_picture(pipe, args) -> float:
@@ -118,14 +126,15 @@ def side_by_side(grids: list[Image.Image], names: list[str], gap: int = 12, titl
     return sheet
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Put ``section`` between the markers of ``doc`` (a new document gets a title and the markers)."""
-    text = doc.read_text(encoding="utf-8") if doc.is_file() else f"# Generator comparison\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"error: {doc} lacks the markers {BEGIN} … {END}")
-    head, rest = text.split(BEGIN, 1)
+def write_section(doc: Path, section: str, name: str = "comparison") -> None:
+    """Put ``section`` between the markers ``name`` of ``doc`` (a new document gets a title and the markers)."""
+    begin, end = markers(name)
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else f"# Generator comparison\n\n{begin}\n{end}\n"
+    if begin not in text or end not in text:
+        raise SystemExit(f"error: {doc} lacks the markers {begin} … {end}")
+    head, rest = text.split(begin, 1)
     with atomic_path(doc) as tmp:
-        Path(tmp).write_text(f"{head}{BEGIN}\n{section}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+        Path(tmp).write_text(f"{head}{begin}\n{section}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,10 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", type=named_model, required=True, metavar="NAME=PATH",
                    help="a pipeline folder (diffusion or GAN), named for the table; repeat for every generator")
     add_measure_arguments(p)
-    p.add_argument("--size", type=int, default=64, help="pictures are measured at this size (larger ones box-downsampled)")
+    p.add_argument("--size", type=int, default=64,
+                   help="pictures are measured at this size (larger ones box-downsampled)")
     p.add_argument("--doc", type=Path, required=True, help="Markdown document to write the comparison into")
     p.add_argument("--out", type=Path, help="folder for comparison.json and grids.png (default: beside --doc)")
     p.add_argument("--note", default="", help="a line put above the table (e.g. what kind of run this is)")
+    p.add_argument("--section", default="comparison",
+                   help="write between <!-- SECTION:begin --> and <!-- SECTION:end --> of --doc")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out or args.doc.parent / "generator_comparison"
@@ -157,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         net = pipe.unet if is_diffusion(pipe) else pipe.gan
         native = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance,
                                guidance_interval=tuple(args.guidance_interval), cache=args.cache)
-        images = np.stack([resize(seed, args.size) if native.images.shape[2] > args.size else seed for seed in native.images])
+        images = np.stack([resize(seed,
+                                  args.size) if native.images.shape[2] > args.size else seed for seed in native.images])
         measures = reference.measure(Generated(images, native.points, native.seeds, float("nan")), rater,
                                      args.control_seeds)[0]
         report["generators"][name] = {
@@ -177,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [[name] + [row[k] for k in COLUMNS] for name, row in report["generators"].items()]
     ph = reference.report
     rows.append(["training photos", 128, "", "", 1, f"{ph['frechet_features_floor']:g} (floor)",
-                 f"{ph['frechet_pixels_floor']:g} (floor)", None, None, ph["diversity"], ph["nearest_photo_median"], None])
+                 f"{ph['frechet_pixels_floor']:g} (floor)", None, None, ph["diversity"], ph["nearest_photo_median"],
+                 None])
     table = markdown(rows, ["generator", *COLUMNS.values()])
     command = "python benchmarks/generator_comparison.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     picture_path = os.path.relpath(out / "grids.png", args.doc.parent)
@@ -185,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join([*([args.note, ""] if args.note else []), table, "",
                          f"Measured at {args.size} × {args.size}; {args.seeds} seeds × 25 points "
                          f"(emotion control over {args.control_seeds} seeds); diffusion: {args.scheduler} "
-                         f"{args.steps} steps, guidance {args.guidance:g} on {start:.0%}–{end:.0%} of them (first draws, "
-                         f"no landscape check); seconds per picture with {args.threads} "
+                         f"{args.steps} steps, guidance {args.guidance:g} on {start:.0%}–{end:.0%} of them (first "
+                         f"draws, no landscape check); seconds per picture with {args.threads} "
                          f"torch thread(s) at each generator's own size.", "",
                          f"![grids]({picture_path})", "", "```", command, "```"])
-    write_section(args.doc, section)
+    write_section(args.doc, section, args.section)
     print(table)
     return 0
 

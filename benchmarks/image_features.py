@@ -21,11 +21,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from music2img.image.detector_features import detector_features  # noqa: E402
-from music2img.image.features import FEATURE_NAMES, image_features, prepare  # noqa: E402
+from music2img.image.detector_features import detector_features
+from music2img.image.features import FEATURE_NAMES, image_features, prepare
 
 
 def baseline_features(rgb: np.ndarray) -> np.ndarray:
@@ -71,7 +71,8 @@ def main() -> None:
     pil = [Image.fromarray(img) for img in images]
     t0 = time.perf_counter()
     model.predict(pil)
-    print(f"ImageEmotionModel.predict: {args.n / (time.perf_counter() - t0):8.0f} images/s (PIL input, batch of {args.n})")
+    print(f"ImageEmotionModel.predict: {args.n / (time.perf_counter() - t0):8.0f} images/s (PIL input, batch of "
+          f"{args.n})")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def run_sequential(url: str, requests, deadline: float) -> list[dict]:
     return out
 
 
-def run_concurrent(url: str, requests, users: int, think: tuple[float, float], deadline: float, seed: int) -> tuple[list[dict], float]:
+def run_concurrent(url: str, requests, users: int, think: tuple[float, float], deadline: float,
+                   seed: int) -> tuple[list[dict], float]:
     """Every user sends requests ``u, u + users, …`` of the list; returns the results and the wall time."""
     out: list[dict] = []
     lock = threading.Lock()

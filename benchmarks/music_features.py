@@ -21,12 +21,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import librosa  # noqa: E402
-import numpy as np  # noqa: E402
+import librosa
+import numpy as np
 
-from music2img.music.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from music2img.music.examples import load_examples  # noqa: E402
-from music2img.music.features import N_MEL_BANDS, N_MFCC, extract_features, summarise  # noqa: E402
+from music2img.music.audio import SAMPLE_RATE, load_audio
+from music2img.music.examples import load_examples
+from music2img.music.features import N_MEL_BANDS, N_MFCC, extract_features, summarise
 
 
 def naive_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         total_fast += fast
         total_naive += naive
         print(f"{name:40s} shared {fast * 1000:7.1f} ms   naive {naive * 1000:7.1f} ms   ratio {naive / fast:4.2f}x")
-    print(f"{'total':40s} shared {total_fast:7.2f} s    naive {total_naive:7.2f} s    speed-up {total_naive / total_fast:.2f}x")
+    print(f"{'total':40s} shared {total_fast:7.2f} s    naive {total_naive:7.2f} s    speed-up "
+          f"{total_naive / total_fast:.2f}x")
     return 0
 
 

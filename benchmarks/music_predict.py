@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load_s, model = timed(lambda: MusicEmotionModel.load(args.model), 1)
     size_mb = (args.model / MODEL_FILE).stat().st_size / 2**20
-    print(f"model: {args.model} ({size_mb:.1f} MB, {getattr(model.regressor, 'n_estimators', '?')} trees), load {load_s:.2f} s")
+    print(f"model: {args.model} ({size_mb:.1f} MB, {getattr(model.regressor, 'n_estimators', '?')} trees), load "
+          f"{load_s:.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
         long_path, clip_path = Path(tmp) / "song_3min.flac", Path(tmp) / "clip_30s.flac"
         sf.write(long_path, song(180.0), SAMPLE_RATE)
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         X_time, X = timed(lambda: window_features(y, SAMPLE_RATE, spans, model.parts), args.repeats)
         forest, _ = timed(lambda: model.predict_features(X), args.repeats)
         cpu = cpu_seconds(lambda: model.predict_file(long_path))
-        print(f"warm, 3-minute song: {warm:.2f} s wall, {cpu:.2f} s CPU  ({len(spans)} windows: decode {decode:.2f} s, features {X_time:.2f} s, "
+        print(f"warm, 3-minute song: {warm:.2f} s wall, {cpu:.2f} s CPU  ({len(spans)} windows: decode {decode:.2f} s, "
+              f"features {X_time:.2f} s, "
               f"forest {forest * 1000:.0f} ms) → valence {result.valence:.2f}, arousal {result.arousal:.2f}")
         window_features(y, SAMPLE_RATE, spans, ("musicnn",))  # warm-up: weights loaded and checked once
         parts = {}

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402  (music2img first: it sets the OpenMP wait policy)
+from music2img.assets import DIFFUSION_MODEL_DIR  # music2img first: it sets the OpenMP wait policy
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -73,7 +73,7 @@ class Setting:
     guidance_interval: tuple[float, float] = (0.0, 1.0)
 
     @classmethod
-    def parse(cls, text: str) -> "Setting":
+    def parse(cls, text: str) -> Setting:
         head, _, interval = text.partition("-g")
         sampler, _, steps = head.rpartition("-")
         if sampler not in SCHEDULERS and sampler not in VARIANTS:
@@ -83,7 +83,8 @@ class Setting:
 
     @property
     def name(self) -> str:
-        gi = "" if self.guidance_interval == (0.0, 1.0) else "-g%g:%g" % self.guidance_interval
+        start, end = self.guidance_interval
+        gi = "" if self.guidance_interval == (0.0, 1.0) else f"-g{start:g}:{end:g}"
         return f"{self.sampler}-{self.steps}{gi}"
 
     def forwards(self) -> int:
@@ -129,7 +130,8 @@ def quality(pipe, args) -> list[dict]:
         rows.append({"setting": s.name, "forwards": s.forwards(), "mad": float(np.mean(mad)),
                      "mad_max": float(np.max(mad)),
                      "detail": float(np.median(laplacian_variance(images) / ref_detail))})
-        print(f"  {s.name:20s} MAD {rows[-1]['mad']:5.2f}  detail {rows[-1]['detail']:.3f}", file=sys.stderr, flush=True)
+        print(f"  {s.name:20s} MAD {rows[-1]['mad']:5.2f}  detail {rows[-1]['detail']:.3f}", file=sys.stderr,
+              flush=True)
     base = next(r for r in rows if r["setting"] == BASELINE)
     print(f"\nQuality against DPM-Solver++ 2M {args.reference_steps} steps from the same noise "
           f"({len(POINTS)} points × {args.seeds} seeds, guidance {args.guidance}); baseline {BASELINE}\n")

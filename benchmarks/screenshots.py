@@ -45,21 +45,24 @@ def _save_small(png: bytes, path: Path, colours: int = 192) -> int:
 
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colours, method=Image.Quantize.MEDIANCUT,
+                                                                dither=Image.Dither.NONE)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", optimize=True)
     return path.stat().st_size
 
 
 def _write_medley(path: Path) -> Path:
-    """The example songs one after another (almost two minutes), moving through the quadrants: calm, happy, tense, sad."""
+    """The example songs one after another (almost two minutes), moving through the quadrants: calm, happy, tense,
+    sad."""
     import numpy as np
     import soundfile as sf
 
     from music2img.music.examples import SR, load_examples
 
     clips = load_examples(sr=SR)
-    sf.write(path, np.concatenate([clips[name] for name in ("morning_tea", "sunny_ride", "storm_front", "letters_never_sent")]), SR)
+    sf.write(path, np.concatenate([clips[name] for name in ("morning_tea", "sunny_ride", "storm_front",
+                                                            "letters_never_sent")]), SR)
     return path
 
 

@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.diffusion_speed import unet_stats  # noqa: E402
-from music2img.diffusion.unet import EmotionUNet  # noqa: E402
+from benchmarks.diffusion_speed import unet_stats
+from music2img.diffusion.unet import EmotionUNet
 
 #: Label → EmotionUNet arguments (on top of the defaults, which are the production config).
 CONFIGS = {
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         base = next(b for b in rows if b["threads"] == r["threads"])["s_per_step"]
         print(f"{r['config']:<32}{r['params_M']:>9.2f}{r['gflops_per_forward']:>8.2f}{r['threads']:>8}"
-              f"{r['s_per_step']:>8.3f}{r['s_per_step'] / base:>8.2f}" + "".join(f"{r['s_per_step'] * n:>11.2f}" for n in STEPS))
+              f"{r['s_per_step']:>8.3f}{r['s_per_step'] / base:>8.2f}"
+              + "".join(f"{r['s_per_step'] * n:>11.2f}" for n in STEPS))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

@@ -57,7 +57,8 @@ def table_lines(results: dict[str, dict]) -> list[str]:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, m in results.items():
         lines.append(f"| {name} | {m['n']} | {m.get('groups', '–')} | {m['macro_f1']:.1%} | {m['accuracy']:.1%} | "
-                     f"{m['valence_auc']:.3f} | {m['arousal_auc']:.3f} | {m['valence_std']:.2f} / {m['arousal_std']:.2f} |")
+                     f"{m['valence_auc']:.3f} | {m['arousal_auc']:.3f} | {m['valence_std']:.2f} / "
+                     f"{m['arousal_std']:.2f} |")
     return lines
 
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterator
 
 import numpy as np
 import torch
@@ -136,7 +136,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def keyframe_noise(times: np.ndarray, shape: tuple[int, ...], seed: int, drift: float = DRIFT) -> Iterator[torch.Tensor]:
+def keyframe_noise(times: np.ndarray, shape: tuple[int, ...], seed: int,
+                   drift: float = DRIFT) -> Iterator[torch.Tensor]:
     """Initial noise of each keyframe: anchors drawn in turn from one generator seeded with ``seed``
     (the first is the noise :meth:`~music2img.music_to_image.MusicToImage.generate` uses), one every
     ``drift`` seconds, spherically interpolated at the keyframe times; ``drift = 0`` keeps the first."""
@@ -198,7 +199,8 @@ def interpolate(keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u: 
     return np.clip(out, 0.0, 1.0)
 
 
-def camera_box(t: float, side: int, zoom: float = ZOOM, period: float = CAMERA_PERIOD) -> tuple[float, float, float, float]:
+def camera_box(t: float, side: int, zoom: float = ZOOM,
+               period: float = CAMERA_PERIOD) -> tuple[float, float, float, float]:
     """The crop ``(left, top, right, bottom)`` of a ``side``-pixel picture seen at time ``t``: the view
     narrows to ``1 / (1 + zoom)`` and back every ``period`` seconds while drifting within the picture."""
     phase = 2 * math.pi * t / period

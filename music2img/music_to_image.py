@@ -65,7 +65,7 @@ class MusicToImage:
         *,
         device: str | torch.device | None = None,
         num_threads: int | None = None,
-    ) -> "MusicToImage":
+    ) -> MusicToImage:
         """Load both models from folders (or a Hub repo id for the diffusion model).
 
         ``device`` defaults to CUDA when available, else CPU; ``num_threads`` sets torch's intra-op
@@ -177,7 +177,8 @@ class MusicToImage:
                               use_upscaler=use_upscaler)
         return images
 
-    def paint(self, valence: float, arousal: float, noise: torch.Tensor, *, guidance_scale: float = film_lib.GUIDANCE_SCALE,
+    def paint(self, valence: float, arousal: float, noise: torch.Tensor, *,
+              guidance_scale: float = film_lib.GUIDANCE_SCALE,
               steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER) -> np.ndarray:
         """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
         (deterministic samplers give the same picture for the same noise and emotion). Films are made from

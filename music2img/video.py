@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator
 
 import av
 import numpy as np
@@ -45,7 +45,8 @@ def audio_frames(path: str | os.PathLike, start: float = 0.0, duration: float | 
             for frame in container.decode(container.streams.audio[0]):
                 for out in resampler.resample(frame):
                     samples = out.to_ndarray()
-                    lo, hi = max(first - position, 0), samples.shape[1] if last is None else min(last - position, samples.shape[1])
+                    lo, hi = max(first - position,
+                                 0), samples.shape[1] if last is None else min(last - position, samples.shape[1])
                     position += samples.shape[1]
                     if hi > lo:
                         yield _audio_frame(samples[:, lo:hi], rate, written)
@@ -134,7 +135,7 @@ class FilmWriter:
                 self._container.mux(self._audio_stream.encode(None))
             self._container.close()
 
-    def __enter__(self) -> "FilmWriter":
+    def __enter__(self) -> FilmWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

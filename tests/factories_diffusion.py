@@ -55,7 +55,8 @@ def perturb_emotion(unet: EmotionUNet, seed: int = 1) -> EmotionUNet:
 
 
 def make_labelled_folder(path: str | Path, n: int = 8, size: int = 20, seed: int = 0) -> Path:
-    """``n`` random RGB PNGs in ``path`` with ``labels.csv`` (file, valence, arousal spread over 1–9); returns the CSV."""
+    """``n`` random RGB PNGs in ``path`` with ``labels.csv`` (file, valence, arousal spread over 1–9); returns the
+    CSV."""
     import numpy as np
     from PIL import Image
 

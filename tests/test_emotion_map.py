@@ -32,7 +32,8 @@ def test_bad_labels_raise():
 
 
 def _pipe(quantiles=None):
-    pipe = EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=make_scheduler("ddim", training_scheduler().config),
+    pipe = EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()),
+                                    scheduler=make_scheduler("ddim", training_scheduler().config),
                                     emotion_quantiles=quantiles)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -199,7 +199,8 @@ class _FullDisk:
 
 def test_a_full_disk_gives_a_clear_error_and_no_file(m2i, short_song, tmp_path, monkeypatch):
     real_open = av.open
-    monkeypatch.setattr(video.av, "open", lambda *a, **k: _FullDisk(real_open(*a, **k)) if "w" in a else real_open(*a, **k))
+    monkeypatch.setattr(video.av, "open", lambda *a,
+                        **k: _FullDisk(real_open(*a, **k)) if "w" in a else real_open(*a, **k))
     out = _previous_film(tmp_path)
     with pytest.raises(OutputError, match="disk is full"):
         m2i.film(short_song, out, **FAST)
@@ -348,7 +349,8 @@ def test_cli_makes_a_film_and_reports_it(tmp_path, make_audio, capsys):
     song = make_audio("song.ogg", seconds=6.0)
     models = dict(music=make_tiny_music_model(tmp_path / "music"), diffusion=make_tiny_pipeline(tmp_path / "diffusion"))
     out = tmp_path / "film.mp4"
-    args = ["film", str(song), "--out", str(out), "--music-model", str(models["music"]), "--model", str(models["diffusion"]),
+    args = ["film", str(song), "--out", str(out), "--music-model", str(models["music"]), "--model",
+            str(models["diffusion"]),
             "--fps", "6", "--size", "32", "--steps", "2", "--keyframe-interval", "2", "--quiet"]
     assert main(args) == 0
     record = json.loads(capsys.readouterr().out)

@@ -34,7 +34,8 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert rc == 0
     record = _json(capsys.readouterr().out)
     assert record["valence"] == 7 and record["arousal"] == 3 and record["seed"] == 5
-    assert record["scheduler"] == defaults.SCHEDULER and record["steps"] == 2 and record["guidance"] == defaults.GUIDANCE_SCALE
+    assert record["scheduler"] == defaults.SCHEDULER and record["steps"] == 2
+    assert record["guidance"] == defaults.GUIDANCE_SCALE
     assert record["guidance_interval"] == list(defaults.GUIDANCE_INTERVAL)
     assert record["paths"] == [str(out)] and Image.open(out).size == (defaults.SIZE, defaults.SIZE)
     assert record["size"] == defaults.SIZE and record["upscaler"] == "lanczos"  # the tiny model has no network
@@ -89,7 +90,8 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
 
 
 def test_out_of_range_emotion(tiny_model, tmp_path, capsys):
-    rc = main(["generate", "--valence", "12", "--arousal", "5", "--model", str(tiny_model), "--out", str(tmp_path / "x.png")])
+    rc = main(["generate", "--valence", "12", "--arousal", "5", "--model", str(tiny_model), "--out",
+               str(tmp_path / "x.png")])
     assert rc == 2 and "valence" in capsys.readouterr().err
 
 
@@ -126,7 +128,8 @@ def test_a_fresh_process_exits_with_the_commands_code(tmp_path):
 
 def test_the_pipeline_loads_without_the_other_stages_libraries():
     """Import time of a fresh ``music2img generate``: pandas and scikit-learn stay unloaded."""
-    code = "import sys, music2img.diffusion.pipeline; print(sorted({'pandas', 'sklearn', 'librosa'} & set(sys.modules)))"
+    code = ("import sys, music2img.diffusion.pipeline; "
+            "print(sorted({'pandas', 'sklearn', 'librosa'} & set(sys.modules)))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
 

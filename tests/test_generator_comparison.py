@@ -10,7 +10,8 @@ from PIL import Image
 def test_comparison_writes_one_table_and_one_picture_into_the_document(tmp_path, capsys):
     bench = load_script("benchmarks/generator_comparison.py")
     gan, diffusion = make_tiny_gan_pipeline(tmp_path / "gan"), make_tiny_pipeline(tmp_path / "diffusion")
-    (gan / "MODEL_CARD.md").write_text("- steps: 4 of 4; images seen: 1,024 (2 epochs)\n- device: cpu; training time 2.5 min\n")
+    (gan / "MODEL_CARD.md").write_text("- steps: 4 of 4; images seen: 1,024 (2 epochs)\n- device: cpu; training time "
+                                       "2.5 min\n")
     data = make_labelled_folder(tmp_path / "data", n=12, size=24).parent
     doc = tmp_path / "docs" / "comparison.md"
     doc.parent.mkdir()
@@ -36,3 +37,10 @@ def test_comparison_writes_one_table_and_one_picture_into_the_document(tmp_path,
     assert "| tiny GAN |" in capsys.readouterr().out
     assert bench.main(cmd) == 0  # again: the section is replaced, not repeated
     assert doc.read_text().count(bench.BEGIN) == 1 and doc.read_text().count("| tiny GAN |") == 1
+    begin, end = bench.markers("second")  # a second comparison in the same document leaves the first alone
+    doc.write_text(doc.read_text() + f"\n{begin}\n{end}\n")
+    before = doc.read_text().split(begin)[0]
+    assert bench.main([*cmd, "--section", "second", "--out", str(tmp_path / "second")]) == 0
+    text = doc.read_text()
+    assert text.startswith(before) and text.count("| tiny GAN |") == 2 and text.rstrip().endswith(end)
+    assert (tmp_path / "second" / "grids.png").is_file()

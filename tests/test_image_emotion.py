@@ -9,21 +9,21 @@ from PIL import Image
 from sklearn.exceptions import NotFittedError
 
 from music2img.errors import ImageError, ModelFileError
+from music2img.image import detector_features as detector
+from music2img.image import features as hand
 from music2img.image.emotion_model import (
+    FEATURE_NAMES,
+    SCHEMA_VERSION,
     AveragedRegressor,
     CappedPCA,
     ImageEmotionModel,
     features_of,
     image_file_features,
     load_rgb,
-    FEATURE_NAMES,
-    SCHEMA_VERSION,
     make_regressor,
     make_v1_regressor,
     make_v2_regressor,
 )
-from music2img.image import detector_features as detector
-from music2img.image import features as hand
 from music2img.image.features import SCHEMA1_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,7 +110,8 @@ def test_averaged_regressor_columns_and_weights():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     y = 2 * X[:, 0] - X[:, 2]
-    avg = AveragedRegressor([("first", [0], LinearRegression()), ("all", None, make_pipeline(StandardScaler(), LinearRegression()))])
+    avg = AveragedRegressor([("first", [0], LinearRegression()),
+                             ("all", None, make_pipeline(StandardScaler(), LinearRegression()))])
     pred = avg.fit(X, y).predict(X)
     alone = LinearRegression().fit(X[:, [0]], y).predict(X[:, [0]])
     assert np.allclose(pred, (alone + y) / 2)

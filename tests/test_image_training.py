@@ -65,7 +65,9 @@ def test_train_then_label(tmp_path):
                 "--thumbnails", 4, "--rescale", "rank")
     assert proc.returncode == 0, proc.stderr
     labels = pd.read_csv(labels_csv)
-    assert labels.file.tolist() == files and ((labels[["valence", "arousal"]] >= 1) & (labels[["valence", "arousal"]] <= 9)).all().all()
+    assert labels.file.tolist() == files and ((labels[["valence",
+                                                       "arousal"]] >= 1) & (labels[["valence",
+                                                                                    "arousal"]] <= 9)).all().all()
     assert "broken.webp" in proc.stderr
     for name in ("scenes_va_plane.png", "scenes_extremes.png", "scenes_scene_means.csv", "scenes_arousal_deciles.png",
                  "scenes_valence_deciles.png"):

@@ -161,7 +161,8 @@ def test_calibrate_pipeline_adds_checker_and_quantiles(tmp_path, capsys):
         Image.fromarray((im * 255).astype(np.uint8)).save(data / f"{i}.png")
         rows.append(f"{i}.png,{1 + i * 0.2:.1f},{4 + i * 0.05:.2f}")
     (data / "labels.csv").write_text("\n".join(rows) + "\n")
-    assert calibrate.main([str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--quantile", "0.9"]) == 0
+    assert calibrate.main([str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--quantile",
+                           "0.9"]) == 0
     assert "rejects" in capsys.readouterr().out
     pipe = load_pipeline(model)
     assert pipe.landscape_checker.config.quantile == 0.9

@@ -58,7 +58,8 @@ def test_rendering_values_and_augmentations():
     with pytest.raises(ValueError, match="positive"):
         Rendering("x.sf2", tempo=0)
     fonts = ["a.sf2", "b.sf2", "c.sf3"]
-    one, again, other = augmentations("p.mid", fonts, 6), augmentations("p.mid", fonts, 6), augmentations("q.mid", fonts, 6)
+    one, again, other = augmentations("p.mid", fonts,
+                                      6), augmentations("p.mid", fonts, 6), augmentations("q.mid", fonts, 6)
     assert one == again and one != other and len(one) == 6
     assert [r.soundfont for r in one] == ["b.sf2", "c.sf3", "a.sf2"] * 2
     for r in one + other:

@@ -68,7 +68,8 @@ def test_shared_intermediates_equal_naive_librosa(clip):
 def test_features_ignore_level_and_the_top_octave(clip):
     """Gain changes nothing; content above FMAX (what a 16 kHz or low-bit-rate version lacks)
     changes nothing but the few broadband descriptors."""
-    clip = clip + np.random.default_rng(0).normal(0, 1e-3, len(clip)).astype(np.float32)  # a noise floor, as recordings have
+    clip = clip + np.random.default_rng(0).normal(0, 1e-3,
+                                                  len(clip)).astype(np.float32)  # a noise floor, as recordings have
     x = extract_features(clip, SR)
     np.testing.assert_allclose(extract_features(clip * 0.1, SR), x, rtol=1e-3, atol=1e-4)
     t = np.arange(len(clip)) / SR
@@ -83,11 +84,14 @@ def test_summary_order_matches_names(clip):
     frames, onset_env = frame_features(clip, SR)
     x = extract_features(clip, SR)
     assert x[FEATURE_NAMES.index("mfcc03_mean")] == pytest.approx(frames["mfcc"][3].mean(), rel=1e-5)
-    assert x[FEATURE_NAMES.index("spectral_centroid_std")] == pytest.approx(frames["spectral_centroid"][0].std(), rel=1e-5)
-    assert x[FEATURE_NAMES.index("mel_band04_delta")] == pytest.approx(np.abs(np.diff(frames["mel_band"][4])).mean(), rel=1e-5)
+    assert x[FEATURE_NAMES.index("spectral_centroid_std")] == pytest.approx(frames["spectral_centroid"][0].std(),
+                                                                            rel=1e-5)
+    assert x[FEATURE_NAMES.index("mel_band04_delta")] == pytest.approx(np.abs(np.diff(frames["mel_band"][4])).mean(),
+                                                                       rel=1e-5)
     assert x[FEATURE_NAMES.index("tempo")] == pytest.approx(float(librosa.feature.tempo(y=clip, sr=SR)[0]), rel=1e-6)
     assert x[FEATURE_NAMES.index("onset_strength_mean")] == pytest.approx(onset_env.mean(), rel=1e-5)
-    assert x[FEATURE_NAMES.index("low_energy_rate")] == pytest.approx(np.mean(frames["rms"][0] < frames["rms"][0].mean()))
+    rms = frames["rms"][0]
+    assert x[FEATURE_NAMES.index("low_energy_rate")] == pytest.approx(np.mean(rms < rms.mean()))
     periodicity = librosa.feature.tempogram(onset_envelope=onset_env, sr=SR).mean(axis=-1)
     assert x[FEATURE_NAMES.index("tempogram_beat")] == pytest.approx(periodicity[20:60].mean(), rel=1e-5)
 

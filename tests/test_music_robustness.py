@@ -35,7 +35,8 @@ def test_shifts_measure_predictions_quadrants_and_the_features_that_move():
 
 
 def test_pick_clips_takes_every_quadrant_alike():
-    table = pd.DataFrame({"id": [f"c{i}" for i in range(20)], "quadrant": ["Q1"] * 11 + ["Q2"] * 3 + ["Q3"] * 3 + ["Q4"] * 3})
+    table = pd.DataFrame({"id": [f"c{i}" for i in range(20)],
+                          "quadrant": ["Q1"] * 11 + ["Q2"] * 3 + ["Q3"] * 3 + ["Q4"] * 3})
     picked = bench.pick_clips(table, 8, seed=0)
     assert sorted(r.quadrant for r in picked) == ["Q1", "Q1", "Q2", "Q2", "Q3", "Q3", "Q4", "Q4"]
     assert [r.id for r in bench.pick_clips(table, 8, seed=0)] == [r.id for r in picked]

@@ -120,7 +120,8 @@ def test_music_to_image_paints_the_analysed_emotion(m2i, make_audio):
     path = make_audio("song.wav", seconds=6.0)
     song, images = m2i.music_to_image(path, seed=3, **FAST)
     assert song == m2i.analyse(path)
-    np.testing.assert_array_equal(np.asarray(images[0]), np.asarray(m2i.generate(song.valence, song.arousal, seed=3, **FAST)[0]))
+    np.testing.assert_array_equal(np.asarray(images[0]),
+                                  np.asarray(m2i.generate(song.valence, song.arousal, seed=3, **FAST)[0]))
 
 
 def test_analyse_rejects_bad_audio(m2i, tmp_path):
@@ -171,7 +172,8 @@ def test_analysis_and_painting_take_turns(m2i, monkeypatch):
 def test_guidance_interval_reaches_the_pipeline(m2i, monkeypatch):
     batches = []
     forward = m2i.pipeline.unet.forward
-    monkeypatch.setattr(m2i.pipeline.unet, "forward", lambda x, *a, **k: (batches.append(len(x)), forward(x, *a, **k))[1])
+    monkeypatch.setattr(m2i.pipeline.unet, "forward", lambda x, *a,
+                        **k: (batches.append(len(x)), forward(x, *a, **k))[1])
     m2i.generate(2.0, 8.0, guidance_scale=5.0, guidance_interval=(0.0, 0.5), seed=4, **FAST)
     assert batches == [2, 2, 1]  # steps 0 and 1 of 3 guided (cond + uncond), step 2 conditional only
 

@@ -48,16 +48,19 @@ def tiny_4q(tmp_path):
 def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     root, lexicon = tiny_4q
     out, storage = tmp_path / "model", f"sqlite:///{tmp_path / 'study.db'}"
-    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir",
+              str(tmp_path / "cache"),
               "--storage", storage, "--cv-folds", "2", "--seed", "1"]
-    assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets", "--nested"]) == 0
+    assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets",
+                                       "--nested"]) == 0
     for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json",
                  "pred_vs_true.png", "feature_importance.png", "confusion.png", "spread.png"):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
     assert card["data"]["clips"] == 12 and card["split"]["train"] + card["split"]["test"] == 12
     assert set(card["held_out"]["regression"]) == {"valence", "arousal"}
-    assert {"mse", "mae", "rmse", "r2", "explained_variance", "pearson_r"} <= set(card["held_out"]["regression"]["valence"])
+    assert {"mse", "mae", "rmse", "r2", "explained_variance",
+            "pearson_r"} <= set(card["held_out"]["regression"]["valence"])
     assert 0 <= card["held_out"]["quadrant_dataset"]["macro_f1"] <= 1
     assert card["cross_validation"]["tuned"]["folds"] == 2 and card["tuning"]["trials"] == 2
     assert card["cross_validation"]["tuned"]["repeats"] == 2
@@ -70,7 +73,8 @@ def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     # 4 quadrants × 3 clips at the tag norms: mean valence 5.0, arousal 4.875 → shifted by +0.125
     assert card["target_offset_final"] == pytest.approx([0.0, 0.125])
     model = MusicEmotionModel.load(out)
-    assert model.metadata["clips"] == 12 and model.regressor.get_params()["n_estimators"] == card["params"]["n_estimators"]
+    assert model.metadata["clips"] == 12
+    assert model.regressor.get_params()["n_estimators"] == card["params"]["n_estimators"]
     # Spread calibration: every method measured raw and calibrated, the default (linear) shipped and applied.
     assert set(nested["by_calibration"]) == {"none", "linear", "quantile"} and "predictions" not in nested
     assert nested["regression"] == nested["by_calibration"]["linear"]["regression"]
@@ -159,7 +163,8 @@ def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys, monk
     """Copies are made once (cached), fitted with --train-reencoded, and every test clip's shift reported."""
     root, lexicon = tiny_4q
     out = tmp_path / "model"
-    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir",
+              str(tmp_path / "cache"),
               "--reencode-dir", str(tmp_path / "copies"), "--cv-folds", "2", "--trials", "2", "--eval-folds", "0",
               "--seed", "1"]
     assert train_module.main(common + ["--train-reencoded"]) == 2

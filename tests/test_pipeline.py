@@ -46,7 +46,8 @@ def _gen(seed=0):
 def test_scalar_and_list_inputs_and_output_types(pipe):
     out = pipe(3.0, 7.0, num_inference_steps=2, generator=_gen())
     assert len(out.images) == 1 and isinstance(out.images[0], Image.Image) and out.images[0].size == (16, 16)
-    arr = pipe([2, 8], [3, 6], num_images_per_prompt=3, num_inference_steps=2, output_type="np", generator=_gen()).images
+    arr = pipe([2, 8], [3, 6], num_images_per_prompt=3, num_inference_steps=2, output_type="np",
+               generator=_gen()).images
     assert isinstance(arr, np.ndarray) and arr.shape == (6, 16, 16, 3) and 0 <= arr.min() and arr.max() <= 1
     pt = pipe(np.array([5.0]), torch.tensor([5.0]), num_inference_steps=2, output_type="pt", return_dict=False)[0]
     assert isinstance(pt, torch.Tensor) and pt.shape == (1, 3, 16, 16)

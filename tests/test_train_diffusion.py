@@ -236,7 +236,8 @@ def test_init_from_starts_from_the_saved_weights_with_a_fresh_schedule(data, pre
     assert diffusion.main(_args(data, fresh, *common)) == 0
     assert diffusion.main(_args(data, tuned, *common, "--init-from", str(pretrained))) == 0
     first = json.loads((tuned / "log.jsonl").read_text().splitlines()[0])
-    assert first["lr"] == pytest.approx(2e-3)  # step 1 of its own 2-step warm-up (the pretrained schedule had ended at 0)
+    # step 1 of its own 2-step warm-up (the pretrained schedule had ended at 0)
+    assert first["lr"] == pytest.approx(2e-3)
     assert np.mean(_losses(tuned)) < 0.7 * np.mean(_losses(fresh))  # same seed and batches; only the weights differ
     assert "fine-tuned from" in (tuned / "pipeline" / "MODEL_CARD.md").read_text()
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_train_diffusion
 import torch
 from PIL import Image
-from test_train_diffusion import data  # noqa: F401  (the tiny labelled image folder)
 
 from music2img.diffusion.gan import EmotionGANPipeline, ProgressiveGenerator, load_gan_pipeline
 
@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 from train import gan  # noqa: E402
+
+data = test_train_diffusion.data  # the tiny labelled image folder (a module-scoped fixture)
 
 
 def _args(data, out, *extra) -> list[str]:

@@ -30,10 +30,12 @@ def test_shapes_and_outputs():
     (tup,) = unet(x, t, 3.0, 4.0, return_dict=False)
     assert tup.shape == x.shape
     # scalar timestep and emotion broadcast to the batch
-    assert torch.allclose(unet(x, 10, 3.0, 4.0).sample[0], unet(x[:1], torch.tensor([10]), 3.0, 4.0).sample[0], atol=1e-5)
+    assert torch.allclose(unet(x, 10, 3.0, 4.0).sample[0], unet(x[:1], torch.tensor([10]), 3.0, 4.0).sample[0],
+                          atol=1e-5)
 
 
-@pytest.mark.parametrize("config", [dict(block_out_channels=(8, 16, 16), layers_per_block=2, attention_resolutions=(8, 4)),
+@pytest.mark.parametrize("config",
+                         [dict(block_out_channels=(8, 16, 16), layers_per_block=2, attention_resolutions=(8, 4)),
                                     dict(sample_size=32, block_out_channels=(8, 16), attention_resolutions=())])
 def test_other_configs(config):
     unet = make_tiny_unet(**config)

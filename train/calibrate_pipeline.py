@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("pipeline", type=Path, help="pipeline folder to update")
     p.add_argument("--data", type=Path, required=True, help="the training photo folder")
     p.add_argument("--labels", type=Path, help="the training labels CSV (file, valence, arousal)")
-    p.add_argument("--quantile", type=float, default=0.99, help="share of real photos the checker passes (default: %(default)s)")
+    p.add_argument("--quantile", type=float, default=0.99,
+                   help="share of real photos the checker passes (default: %(default)s)")
     p.add_argument("--no-checker", action="store_true", help="keep the pipeline's landscape checker")
     p.add_argument("--no-quantiles", action="store_true", help="keep the pipeline's label quantiles")
     args = p.parse_args(argv)

@@ -52,17 +52,18 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import make_scheduler, training_scheduler  # noqa: E402
-from music2img.diffusion.unet import EmotionUNet  # noqa: E402
-from train import loop  # noqa: E402
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from music2img.diffusion.schedulers import make_scheduler, training_scheduler
+from music2img.diffusion.unet import EmotionUNet
+from train import loop
 
 #: What ``--train-only`` can train.
 TRAIN_ONLY = ("all", "conditioning")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     loop.add_run_arguments(p)
     g = p.add_argument_group("model (defaults: the production EmotionUNet config)")
     default = {k: v.default for k, v in inspect.signature(EmotionUNet.__init__).parameters.items()}
@@ -166,7 +167,8 @@ class DiffusionTrainer(loop.Trainer):
         self.scheduler = training_scheduler()
         self.opt = torch.optim.AdamW(self.trained, lr=args.lr, weight_decay=args.weight_decay)
         # reads args.steps at every step, so that --auto-steps can set the length once measured
-        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: loop.lr_factor(s, args.warmup, args.steps))
+        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
+                                                          lambda s: loop.lr_factor(s, args.warmup, args.steps))
         self.noise_gen = torch.Generator(self.device).manual_seed(args.seed + 1)
         self.forward = self.accelerator.prepare_model(self.model) if self.accelerator else self.model  # DDP
         self.forward = torch.compile(self.forward) if cuda and not args.no_compile else self.forward
@@ -252,10 +254,12 @@ class DiffusionTrainer(loop.Trainer):
                "projections, 'no emotion' vector); the rest frozen"] if a.train_only == "conditioning" else []),
             f"- steps: {self.step} of {a.steps}; batch {a.batch_size}; images seen: {self.images_seen:,} "
             f"({self.images_seen / self.n_images:.1f} epochs)",
-            f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps + cosine decay, "
-            f"gradient clip {a.grad_clip:g}; EMA decay {a.ema_decay:g}; condition dropout {a.cond_drop:g}",
-            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; training time {self.elapsed() / 60:.1f} min",
-            f"- final loss (mean of the last logged window): {final_loss:.4f}" if final_loss is not None else "- final loss: n/a",
+            f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps + cosine "
+            f"decay, gradient clip {a.grad_clip:g}; EMA decay {a.ema_decay:g}; condition dropout {a.cond_drop:g}",
+            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; training time "
+            f"{self.elapsed() / 60:.1f} min",
+            f"- final loss (mean of the last logged window): {final_loss:.4f}" if final_loss is not None
+            else "- final loss: n/a",
             f"- parameters: {self.parameters_m():.2f} M", "",
             "## UNet config", "", "```json", json.dumps(unet_config_dict(self.model), indent=2), "```", "",
         ]

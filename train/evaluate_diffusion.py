@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         files, _ = read_labels(args.data, args.labels)
         pick = np.random.default_rng(0).choice(len(files), size=min(200, len(files)), replace=False)
-        ref = load_images([files[i] for i in pick], generated.images.shape[2], progress=False).permute(0, 2, 3, 1).numpy() / 255.0
+        ref = load_images([files[i] for i in pick], generated.images.shape[2],
+                          progress=False).permute(0, 2, 3, 1).numpy() / 255.0
         report["diversity_training_images"] = round(pairwise_rms(ref[:args.seeds * 10]), 4)
 
     save_grid(out / "evaluation_grid.png", generated.images[0], len(GRID), flip_rows=True, scale=2)  # arousal up

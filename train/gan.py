@@ -36,15 +36,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.gan import (  # noqa: E402
+from music2img.diffusion.gan import (
     EmotionGANPipeline,
     ProgressiveCritic,
     ProgressiveGenerator,
     affective_feature_matching,
     gradient_penalty,
 )
-from music2img.diffusion.unet import normalize_va  # noqa: E402
-from train import loop  # noqa: E402
+from music2img.diffusion.unet import normalize_va
+from train import loop
 
 
 def default_channels(resolution: int) -> list[int]:
@@ -54,7 +54,8 @@ def default_channels(resolution: int) -> list[int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     loop.add_run_arguments(p)
     g = p.add_argument_group("model")
     g.add_argument("--resolution", type=int, default=64, help="final resolution (64 on the CPU, 128 on a GPU)")
@@ -122,7 +123,8 @@ class GANTrainer(loop.Trainer):
             self.fit_schedule()
         if self.step == 0 and args.steps <= growth_steps(args.phase_steps, self.levels):
             raise SystemExit(f"error: --steps {args.steps} ends before {self.g_config['resolution']}×"
-                             f"{self.g_config['resolution']} is faded in (step {growth_steps(args.phase_steps, self.levels)}); "
+                             f"{self.g_config['resolution']} is faded in (step "
+                             f"{growth_steps(args.phase_steps, self.levels)}); "
                              "raise --steps or lower --phase-steps")
         self.t0 = time.monotonic()
 
@@ -171,7 +173,8 @@ class GANTrainer(loop.Trainer):
                 times.append(time.monotonic() - t)
             seconds.append(sum(times[1:]) / len(times[1:]))  # the first step warms up
         per_phase = seconds[0] + 2 * sum(seconds[1:-1]) + (seconds[-1] if self.levels > 1 else 0.0)
-        left = 60 * (args.max_minutes - args.reserve_minutes) - (time.monotonic() - self.t0)  # t0: start of this process's run
+        # t0: start of this process's run
+        left = 60 * (args.max_minutes - args.reserve_minutes) - (time.monotonic() - self.t0)
         grow = args.grow_share * left
         args.phase_steps = max(1, int(grow / per_phase)) if self.levels > 1 else 1
         args.steps = growth_steps(args.phase_steps, self.levels) + max(1, int((left - grow) / seconds[-1]))
@@ -277,9 +280,11 @@ class GANTrainer(loop.Trainer):
             f"- steps: {self.step} of {a.steps}; {a.phase_steps} per fade-in / stabilisation phase; batch "
             f"{a.batch_size}; images seen: {self.images_seen:,} ({self.images_seen / self.n_images:.1f} epochs)",
             f"- reached: {reached}×{reached}" + (f", fade-in α = {alpha:.2f}" if alpha < 1 else "")
-            + ("" if reached == r and alpha == 1 else f" — **not the full {r}×{r}: the pipeline's output is untrained**"),
+            + ("" if reached == r and alpha == 1
+               else f" — **not the full {r}×{r}: the pipeline's output is untrained**"),
             f"- losses: WGAN-GP (gradient penalty {a.gp_weight:g}, drift {a.drift:g}), critic valence/arousal "
-            f"MSE ×{a.emotion_weight:g}, AFM ×{a.afm_weight:g}; Adam lr {a.lr:g}, β = (0, 0.99); EMA decay {a.ema_decay:g}",
+            f"MSE ×{a.emotion_weight:g}, AFM ×{a.afm_weight:g}; Adam lr {a.lr:g}, β = (0, 0.99); EMA decay "
+            f"{a.ema_decay:g}",
             f"- device: {self.device}; training time {self.elapsed() / 60:.1f} min",
             "- last logged window: " + (", ".join(f"{k} {v:.4f}" for k, v in final.items()) if final else "n/a"),
             f"- parameters: generator {n_g:.2f} M, critic {n_d:.2f} M", "",

@@ -44,16 +44,16 @@ sys.path.insert(0, str(REPO))
 
 from music2img.files import atomic_path  # noqa: E402
 from music2img.image.datasets import load_datasets  # noqa: E402
+from music2img.image.detector_features import INPUT_SIZE  # noqa: E402
 from music2img.image.emotion_model import (  # noqa: E402
-    ImageEmotionModel,
-    features_of,
     FEATURE_NAMES,
     SCHEMA_VERSION,
+    ImageEmotionModel,
+    features_of,
     make_regressor,
     make_v1_regressor,
     make_v2_regressor,
 )
-from music2img.image.detector_features import INPUT_SIZE  # noqa: E402
 from music2img.image.features import WORK_SIZE  # noqa: E402
 from music2img.va import DIMENSIONS  # noqa: E402
 
@@ -173,7 +173,8 @@ def model_card(card: dict) -> str:
         "## Scores on photos the model never saw (out-of-fold Pearson r, R², MAE)", "",
         "Every row of one evaluation fits its models on the same training photos; `v1 as shipped` is "
         "the v1 recipe fitted on the Emotion6 photos of those rows only, as v1 was.", "",
-        "| evaluation | photos | n | model | valence r | valence R² | valence MAE | arousal r | arousal R² | arousal MAE |",
+        "| evaluation | photos | n | model | valence r | valence R² | valence MAE "
+        "| arousal r | arousal R² | arousal MAE |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ev_name, ev in card["evaluations"].items():
@@ -181,8 +182,8 @@ def model_card(card: dict) -> str:
             for model_name, sc in part["scores"].items():
                 v, a = sc["valence"], sc["arousal"]
                 bold = "**" if model_name == "v3" else ""
-                lines.append(f"| {ev_name} | {subset} | {part['n']} | {model_name} | {bold}{v['pearson_r']:.3f}{bold} | "
-                             f"{v['r2']:.3f} | {v['mae']:.3f} | {bold}{a['pearson_r']:.3f}{bold} | {a['r2']:.3f} | "
+                lines.append(f"| {ev_name} | {subset} | {part['n']} | {model_name} | {bold}{v['pearson_r']:.3f}{bold} "
+                             f"| {v['r2']:.3f} | {v['mae']:.3f} | {bold}{a['pearson_r']:.3f}{bold} | {a['r2']:.3f} | "
                              f"{a['mae']:.3f} |")
     lines += ["", *[f"- **{k}**: {ev['description']}" for k, ev in card["evaluations"].items()], "",
               f"Predicted std (all data, refit): valence {card['predicted_std']['valence']:.2f}, arousal "
@@ -241,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{d}: r={sc[d]['pearson_r']:.3f} R2={sc[d]['r2']:.3f} MAE={sc[d]['mae']:.3f}" for d in DIMENSIONS),
                     flush=True)
             if model_name == "v3":
-                panels[f"v3, {ev_name}"] = (y[tested], pred[tested], evaluations[ev_name]["subsets"]["all"]["scores"]["v3"])
+                panels[f"v3, {ev_name}"] = (y[tested], pred[tested],
+                                            evaluations[ev_name]["subsets"]["all"]["scores"]["v3"])
 
     args.out.mkdir(parents=True, exist_ok=True)
     plot_scatter(args.out / "cv_scatter.png", panels)
@@ -249,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     fitted = model.predict_features(X)
     card = {
         "regressor": REGRESSOR, "schema_version": SCHEMA_VERSION, "n_features": len(FEATURE_NAMES),
-        "work_size": WORK_SIZE, "input_size": INPUT_SIZE, "datasets": args.dataset, "n_images": len(table), "counts": counts.to_dict(),
+        "work_size": WORK_SIZE, "input_size": INPUT_SIZE, "datasets": args.dataset, "n_images": len(table),
+        "counts": counts.to_dict(),
         "weights": {s: weights.get(s, 1.0) for s in counts.index}, "n_skipped": len(table.attrs["skipped"]),
         "seed": args.seed, "evaluations": evaluations,
         "target_std": {d: float(y[:, k].std()) for k, d in enumerate(DIMENSIONS)},

@@ -77,7 +77,8 @@ def plot_va_plane(path: Path, folder: Path, labels: pd.DataFrame, n: int, seed: 
     fig, ax = plt.subplots(figsize=(13, 11))
     for row in sample.itertuples():
         thumb = load_rgb(folder / row.file)
-        ax.imshow(thumb, extent=(row.valence - half_w, row.valence + half_w, row.arousal - half_h, row.arousal + half_h))
+        ax.imshow(thumb,
+                  extent=(row.valence - half_w, row.valence + half_w, row.arousal - half_h, row.arousal + half_h))
     ax.set(xlim=(v.min() - 2 * half_w, v.max() + 2 * half_w), ylim=(a.min() - 2 * half_h, a.max() + 2 * half_h),
            xlabel="valence (1 negative – 9 positive)", ylabel="arousal (1 calm – 9 excited)", aspect="auto",
            title=f"{len(sample)} of {len(labels)} images on the valence/arousal plane")
@@ -106,7 +107,8 @@ def plot_extremes(path: Path, folder: Path, labels: pd.DataFrame, k: int = 10) -
                 item = part.iloc[c]
                 ax.imshow(load_rgb(folder / item.file))
                 ax.set_title(f"{dim[0]}={item[dim]:.2f}", fontsize=8)
-        axes[r, 0].text(-0.1, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
+        axes[r,
+             0].text(-0.1, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
     fig.tight_layout()
     _save_fig(fig, path)
 

@@ -26,8 +26,8 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -36,9 +36,10 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.evaluation import GRID, grid_points, tile  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
-from music2img.image.labelled_folder import load_images, read_labels  # noqa: E402
+from music2img.diffusion.evaluation import GRID, grid_points, tile
+from music2img.files import atomic_path
+from music2img.image.labelled_folder import load_images, read_labels
+
 
 def grid_va() -> tuple[list[float], list[float]]:
     """Valence and arousal of the 5×5 sample grid's cells (:func:`~music2img.diffusion.evaluation.grid_points`)."""
@@ -76,7 +77,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--balance-emotion", type=float, default=0.0, metavar="ALPHA",
                    help="draw images in proportion to count(cell)^-ALPHA over an 8×8 valence/arousal grid, so that "
                    "rare emotions are seen more often (0: plain epochs; 0.5: square-root balance; 1: every cell alike)")
-    g.add_argument("--pid-file", type=Path, help="where to write the process id while training (default: OUT/train.pid)")
+    g.add_argument("--pid-file", type=Path,
+                   help="where to write the process id while training (default: OUT/train.pid)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -166,7 +168,8 @@ def card_end(script: str, images: list[str], same_in_every_cell: str, use: str) 
     """The model card's command, samples and terms sections (lines)."""
     lines = ["## Command", "", "```", f"python {script} " + " ".join(sys.argv[1:]), "```", ""]
     if images:
-        lines += ["## Samples and loss", "", "Grid: valence 2, 3.5, 5, 6.5, 8 left to right; arousal 8 … 2 top to bottom; "
+        lines += ["## Samples and loss", "",
+                  "Grid: valence 2, 3.5, 5, 6.5, 8 left to right; arousal 8 … 2 top to bottom; "
                   f"{same_in_every_cell} in every cell.", ""]
         lines += [f"![{name}]({name})" for name in images] + [""]
     return lines + ["## Terms", "", f"Trained on research-use data; the images keep their owners' copyright. {use}", ""]

@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.errors import DatasetError, ImageError  # noqa: E402
-from music2img.image.labelled_folder import load_image, read_labels  # noqa: E402
+from music2img.errors import DatasetError, ImageError
+from music2img.image.labelled_folder import load_image, read_labels
 
 MIB = 1 << 20
 #: Share of the size budget kept free to absorb the error of the sample's extrapolation.
@@ -145,8 +145,9 @@ def make_pack(images: Path, labels: Path | None, out: Path, resolution: int = 12
         if total <= budget:
             break
         if fixed or quality == 1:
+            advice = "leave out --quality" if fixed else "raise --max-mb or lower --resolution"
             raise DatasetError(f"the pack takes {total / MIB:.2f} MiB at WebP quality {quality}, over --max-mb "
-                               f"{max_mb:g}: {'leave out --quality' if fixed else 'raise --max-mb or lower --resolution'}")
+                               f"{max_mb:g}: {advice}")
         quality = max(1, min(quality - 1, int(quality * budget / total)))
         print(f"{total / MIB:.2f} MiB is over the cap; encoding again at quality {quality}", file=sys.stderr)
     write_pack(out, [names[i] for i in kept], blobs, table)

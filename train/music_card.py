@@ -142,7 +142,8 @@ def model_card(card: dict) -> str:
     lines += [
         f"- feature extraction failed for {card['data']['failed']} clips (skipped)",
         f"- split: {card['split']['train']} training / {card['split']['test']} held-out clips, "
-        f"grouped by {card['split']['grouped_by']} (no group on both sides), stratified by quadrant, seed {card['seed']}",
+        f"grouped by {card['split']['grouped_by']} (no group on both sides), stratified by quadrant, seed "
+        f"{card['seed']}",
         "",
         f"## Held-out results (clips and artists never seen in tuning or fitting; calibration: {card['calibration']})",
         "",
@@ -154,7 +155,8 @@ def model_card(card: dict) -> str:
         lines.append(f"| {dim} | {_fmt(m['mse'])} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['r2'])} | "
                      f"{_fmt(m['explained_variance'])} | {_fmt(m['pearson_r'])} |")
     lines.append("")
-    for key, label in (("quadrant_dataset", "the dataset's own quadrant labels"), ("quadrant_targets", "quadrants of the continuous targets")):
+    for key, label in (("quadrant_dataset", "the dataset's own quadrant labels"),
+                       ("quadrant_targets", "quadrants of the continuous targets")):
         if key in t:
             lines.append(f"- quadrant accuracy {t[key]['accuracy']:.1%}, macro-F1 **{t[key]['macro_f1']:.1%}** "
                          f"against {label} ({t[key]['n']} clips)")
@@ -163,10 +165,13 @@ def model_card(card: dict) -> str:
         q = n.get("quadrant_dataset", n["quadrant_targets"])
         lines += ["", f"## Nested grouped CV ({n['folds']} outer folds, each tuned and tested on its own)", "",
                   f"Every clip is a test clip once, predicted by a forest tuned and fitted without its artist: "
-                  f"valence R² {n['regression']['valence']['r2']:.3f} (r {n['regression']['valence']['pearson_r']:.3f}), "
-                  f"arousal R² {n['regression']['arousal']['r2']:.3f} (r {n['regression']['arousal']['pearson_r']:.3f}); "
-                  f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over {q['n']} clips, "
-                  f"{np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} per fold."]
+                  f"valence R² {n['regression']['valence']['r2']:.3f} "
+                  f"(r {n['regression']['valence']['pearson_r']:.3f}), "
+                  f"arousal R² {n['regression']['arousal']['r2']:.3f} "
+                  f"(r {n['regression']['arousal']['pearson_r']:.3f}); "
+                  f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over "
+                  f"{q['n']} clips, {np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} "
+                  "per fold."]
     spread = card.get("nested") or card["held_out"]
     lines += ["", "## Spread calibration", "",
               f"The forest's predictions crowd the middle of the plane. A monotone map per dimension, fitted on "
@@ -174,7 +179,8 @@ def model_card(card: dict) -> str:
               "stretches them back to the targets' spread without changing their order. Measured on "
               + ("the nested artist-disjoint test predictions (every clip once):" if card.get("nested")
                  else "the held-out clips:"), "",
-              "| calibration | MSE v | MSE a | R² v | R² a | Pearson r v / a | quadrant macro-F1 | std v / a (targets) |",
+              "| calibration | MSE v | MSE a | R² v | R² a | Pearson r v / a "
+              "| quadrant macro-F1 | std v / a (targets) |",
               "|---|---|---|---|---|---|---|---|"]
     for method, m in spread["by_calibration"].items():
         r, q = m["regression"], m.get("quadrant_dataset", m["quadrant_targets"])
@@ -197,8 +203,9 @@ def model_card(card: dict) -> str:
         lines += comparison_section(card["comparison"], card.get("comparison_note", ""))
     if card.get("cross_validation"):
         lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
-        for key, cv in card["cross_validation"].items():
-            lines.append(f"- {cv['repeats']}× {cv['folds']}-fold grouped CV over all labelled clips, {cv['description']}: "
+        for cv in card["cross_validation"].values():
+            lines.append(f"- {cv['repeats']}× {cv['folds']}-fold grouped CV over all labelled clips, "
+                         f"{cv['description']}: "
                          f"macro-F1 {cv['macro_f1_mean']:.1%} (± {cv['macro_f1_std']:.1%} between folds, "
                          f"± {cv['macro_f1_repeat_std']:.1%} between repeats), pooled {cv['pooled']['macro_f1']:.1%}")
         lines.append("- reference (Panda et al. 2018, 900 clips, 20×10-fold CV, SVM): 67.4% standard features, "
@@ -207,8 +214,9 @@ def model_card(card: dict) -> str:
         "",
         "## Model",
         "",
-        f"- scikit-learn RandomForestRegressor, hyper-parameters tuned by Optuna TPE ({card['tuning']['trials']} trials, "
-        f"{card['tuning']['cv_folds']}-fold grouped CV on the training part, best {card['tuning']['objective']} {card['tuning']['best_cv']:.3f}):",
+        f"- scikit-learn RandomForestRegressor, hyper-parameters tuned by Optuna TPE "
+        f"({card['tuning']['trials']} trials, {card['tuning']['cv_folds']}-fold grouped CV on the training part, "
+        f"best {card['tuning']['objective']} {card['tuning']['best_cv']:.3f}):",
         "",
         "```json",
         json.dumps(card["params"], indent=2),
@@ -218,8 +226,8 @@ def model_card(card: dict) -> str:
     ]
     if card["center_targets"]:
         off = card["target_offset_final"]
-        lines.append(f"- targets re-centred: valence {off[0]:+.3f}, arousal {off[1]:+.3f} added so the training mean sits at "
-                     "the neutral 5 (quadrant boundary at the data's balance point; errors unchanged)")
+        lines.append(f"- targets re-centred: valence {off[0]:+.3f}, arousal {off[1]:+.3f} added so the training mean "
+                     "sits at the neutral 5 (quadrant boundary at the data's balance point; errors unchanged)")
     if card["calibration"] != "none":
         scale = card["calibration_scale"]
         lines.append(f"- spread calibration `{card['calibration']}` fitted on out-of-fold predictions of all clips: "
@@ -303,7 +311,8 @@ def reencoding_section(card: dict, part: dict) -> list[str]:
     for source, shifts in by_source.items():
         for name, r in shifts.items():
             lines.append(f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "
-                         f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | "
+                         f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / "
+                         f"{r['p90_shift']['arousal']:.2f} | "
                          f"{r['quadrant_changed']:.0%} |")
     return lines
 
@@ -318,7 +327,8 @@ def vgmidi_section(card: dict, part: dict) -> list[str]:
              "as written) against the listeners' quadrant; AUC = how well the predicted valence (arousal) "
              "separates the phrases heard as positive from those heard as negative (0.5 = chance). Augmented: each "
              "augmented window (other SoundFont, instrument, tempo, velocity, level) on its own.", "",
-             "| calibration | quadrant macro-F1 | accuracy | valence AUC | arousal AUC | std v / a | augmented: macro-F1, AUC v / a |",
+             "| calibration | quadrant macro-F1 | accuracy | valence AUC | arousal AUC | std v / a | augmented: "
+             "macro-F1, AUC v / a |",
              "|---|---|---|---|---|---|---|"]
     for method, m in part["by_calibration"].items():
         v, aug = m["vgmidi"], m["vgmidi"].get("augmented")

@@ -132,7 +132,7 @@ class Data:
     def __len__(self) -> int:
         return len(self.Y)
 
-    def sub(self, idx) -> "Data":
+    def sub(self, idx) -> Data:
         return Data(self.X[idx], self.Y[idx], self.table.iloc[idx], {n: c[idx] for n, c in self.copies.items()})
 
     def training_rows(self, targets: np.ndarray, with_copies: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,7 +143,8 @@ class Data:
         have = [np.isfinite(c).all(axis=1) for c in self.copies.values()]
         share = self.W / (1 + np.sum(have, axis=0))
         X = np.concatenate([self.X, *(c[h] for c, h in zip(self.copies.values(), have))])
-        return X, np.concatenate([targets, *(targets[h] for h in have)]), np.concatenate([share, *(share[h] for h in have)])
+        return X, np.concatenate([targets,
+                                  *(targets[h] for h in have)]), np.concatenate([share, *(share[h] for h in have)])
 
     def shifted(self, center: bool) -> tuple[np.ndarray, np.ndarray]:
         """``(targets, offset)``: the targets with ``offset`` added to the continuous rows, putting
@@ -204,7 +205,8 @@ def grouped_folds(y_quadrant: np.ndarray, groups: np.ndarray, n_splits: int, see
 
     X = np.zeros(len(groups))
     if pd.Series(y_quadrant).value_counts().min() >= n_splits:
-        return list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y_quadrant, groups))
+        return list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True,
+                                         random_state=seed).split(X, y_quadrant, groups))
     return list(GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y_quadrant, groups))
 
 
@@ -230,7 +232,7 @@ def best_cv(study, args) -> float:
     return float(1.0 - study.best_value if args.objective == "macro_f1" else study.best_value)
 
 
-def tune(data: Data, args, study_name: str) -> "optuna.Study":  # noqa: F821
+def tune(data: Data, args, study_name: str) -> optuna.Study:  # noqa: F821
     """Optuna study of the forest's hyper-parameters by :func:`make_folds` CV on ``data``: weighted
     MSE of (valence, arousal), or 1 − quadrant macro-F1, over the validation rows."""
     import optuna
@@ -415,7 +417,8 @@ def tune_fit_evaluate(data: Data, train_idx, test_idx, args, study_name: str):
     by_calibration = {m: evaluate(test, test_targets, p) for m, p in preds.items()}
     metrics = by_calibration[args.calibration] | {"target_offset": offset.tolist(), "by_calibration": by_calibration,
                                                   "predictions": {m: p.tolist() for m, p in preds.items()},
-                                                  "reencoded": reencoding_shifts(test.table, preds[args.calibration], copies),
+                                                  "reencoded": reencoding_shifts(test.table, preds[args.calibration],
+                                                                                 copies),
                                                   "copy_predictions": {n: p.tolist() for n, p in copies.items()}}
     return study, forest, preds[args.calibration], metrics
 
@@ -444,7 +447,8 @@ def nested_evaluation(data: Data, folds, args, first: dict) -> dict:
     by_calibration = {m: evaluate(data, targets, p) for m, p in Y_pred.items()}
     return by_calibration[args.calibration] | {"folds": len(folds), "macro_f1_per_fold": per_fold,
                                                "by_calibration": by_calibration,
-                                               "reencoded": reencoding_shifts(data.table, Y_pred[args.calibration], copies),
+                                               "reencoded": reencoding_shifts(data.table, Y_pred[args.calibration],
+                                                                              copies),
                                                "predictions": {m: p.tolist() for m, p in Y_pred.items()},
                                                "targets": targets.tolist()}
 
@@ -487,7 +491,8 @@ def cross_validated_f1(data: Data, params: dict, n_splits: int, args, repeats: i
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--dataset", action="append", type=parse_dataset, required=True, metavar="KIND:PATH",
                    help=f"a dataset folder in its original layout; KIND is one of {', '.join(LOADERS)}; repeatable")
@@ -518,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another nested run to compare with in the model card: its model_card.json, or the JSON of "
                         "train/music_heads.py; repeatable")
     p.add_argument("--out", type=Path, default=MUSIC_MODEL_DIR, help="output model folder (default: %(default)s)")
-    p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache", help="feature cache (default: %(default)s)")
+    p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache",
+                   help="feature cache (default: %(default)s)")
     p.add_argument("--trials", type=int, default=50, help="Optuna trials (default: %(default)s)")
     p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///work/music_optuna.db (resumable)")
     p.add_argument("--study-name", default="music_emotion", help="Optuna study name (default: %(default)s)")
@@ -530,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also hold out each of the other outer folds in turn, tuning anew each time (nested CV: every "
                         "clip is a test clip once; costs (folds - 1) more Optuna studies)")
     p.add_argument("--eval-folds", type=int, default=10,
-                   help="grouped CV folds for the comparison macro-F1 over all clips; 0 skips it (default: %(default)s)")
+                   help="grouped CV folds for the comparison macro-F1 over all clips; 0 skips it (default: "
+                        "%(default)s)")
     p.add_argument("--eval-repeats", type=int, default=5,
                    help="repetitions of that CV with different folds (default: %(default)s)")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out share, approximately (default: %(default)s)")
@@ -542,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spread calibration shipped with the model and used for the reported metrics; all are "
                         "measured (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--n-jobs", type=int, default=1, help="worker processes for features and forests (default: %(default)s)")
+    p.add_argument("--n-jobs", type=int, default=1,
+                   help="worker processes for features and forests (default: %(default)s)")
     return p
 
 
@@ -596,7 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     cross_validation = {}
     if args.eval_folds >= 2:
         default = {"n_estimators": 200, "max_features": "sqrt"}
-        for key, p, desc in (("tuned", params, "tuned hyper-parameters (tuned on the training part, so slightly optimistic)"),
+        for key, p, desc in (("tuned", params,
+                              "tuned hyper-parameters (tuned on the training part, so slightly optimistic)"),
                              ("untuned", default, f"untuned forest {default}")):
             cv = cross_validated_f1(data, p, args.eval_folds, args, repeats=max(1, args.eval_repeats))
             cross_validation[key] = cv | {"description": desc}
@@ -662,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         if "regression" in held_out else {}
     model = MusicEmotionModel(final, names, schema, metadata={
         "params": params, "target_offset": final_offset.tolist(), "trained_on": card["data"]["sources"],
-        "clips": card["data"]["clips"], "held_out": summary | ({"quadrant_macro_f1": shown["macro_f1"]} if shown else {}),
+        "clips": card["data"]["clips"],
+        "held_out": summary | ({"quadrant_macro_f1": shown["macro_f1"]} if shown else {}),
     }, calibration=calibration)
     model.save(args.out)
     card["model_size_mb"] = (args.out / MODEL_FILE).stat().st_size / 2**20
@@ -680,9 +690,12 @@ def report(metrics: dict, what: str) -> None:
     if "regression" in metrics:
         r = metrics["regression"]
         q = metrics.get("quadrant_dataset", metrics["quadrant_targets"])
-        print(f"{what}: valence R² {r['valence']['r2']:.3f} (r {r['valence']['pearson_r']:.3f}, std {r['valence']['pred_std']:.2f}"
-              f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r {r['arousal']['pearson_r']:.3f}, "
-              f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy {q['accuracy']:.1%}, "
+        print(f"{what}: valence R² {r['valence']['r2']:.3f} (r {r['valence']['pearson_r']:.3f}, std "
+              f"{r['valence']['pred_std']:.2f}"
+              f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r "
+              f"{r['arousal']['pearson_r']:.3f}, "
+              f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy "
+              f"{q['accuracy']:.1%}, "
               f"macro-F1 {q['macro_f1']:.1%}")
     for source, shifts in metrics.get("reencoded", {}).items():
         for name, r in shifts.items():

@@ -39,7 +39,8 @@ def register(subparsers) -> None:
                    help="denoising steps per keyframe (default: %(default)s)")
     p.add_argument("--guidance", type=checked(float, check_guidance), default=film_lib.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")
-    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=film_lib.SCHEDULER, help="sampler (default: %(default)s)")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default=film_lib.SCHEDULER,
+                   help="sampler (default: %(default)s)")
     p.add_argument("--inbetween", choices=film_lib.INBETWEENS, default=film_lib.INBETWEEN,
                    help="frames between keyframes (default: %(default)s)")
     p.add_argument("--drift", type=ranged(float, 0), default=film_lib.DRIFT, metavar="SECONDS",

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
                         "4 for lcm; at most 100, 1000 for ddpm)")
     p.add_argument("--guidance", type=checked(float, check_guidance), default=defaults.GUIDANCE_SCALE,
                    help="classifier-free guidance scale (default: %(default)s)")
-    p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL, metavar=("START", "END"),
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL,
+                   metavar=("START", "END"),
                    help="guide only this part of the steps, as fractions (default: %(default)s)")
     p.add_argument("--scheduler", choices=SCHEDULER_NAMES, help=f"sampler (default: {defaults.SCHEDULER}; lcm, the "
                    "only one, for a consistency-distilled student from train/distill.py)")

@@ -9,7 +9,7 @@ go", and every request lands where the model has seen photos.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -15,9 +15,9 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -62,7 +62,8 @@ class Generated:
 
 
 def load_generator(model: str | os.PathLike):
-    """A saved GAN pipeline folder (``model_index.json`` names ``gan``) or a diffusion pipeline, in float32 on the CPU."""
+    """A saved GAN pipeline folder (``model_index.json`` names ``gan``) or a diffusion pipeline, in float32 on the
+    CPU."""
     index = Path(model) / "model_index.json"
     if index.is_file() and "gan" in json.loads(index.read_text()):
         from .gan import load_gan_pipeline

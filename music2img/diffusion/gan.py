@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -155,7 +155,8 @@ class ProgressiveGenerator(ModelMixin, ConfigMixin):
             h = self.erus[i](h, va)
         rgb = self.to_rgb[level](h)
         if level > 0 and alpha < 1.0:
-            rgb = torch.lerp(F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2.0, mode="nearest"), rgb, alpha)
+            rgb = torch.lerp(F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2.0, mode="nearest"), rgb,
+                             alpha)
         return rgb
 
 
@@ -257,7 +258,8 @@ class EmotionGANPipeline(RecordsWeightHashes, DiffusionPipeline):
         return_dict: bool = True,
     ) -> ImagePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair); the arguments
-        are those of :meth:`EmotionLandscapePipeline.__call__ <music2img.diffusion.pipeline.EmotionLandscapePipeline.__call__>`,
+        are those of
+        :meth:`EmotionLandscapePipeline.__call__ <music2img.diffusion.pipeline.EmotionLandscapePipeline.__call__>`,
         ``generator`` drawing the latent vectors (one generator per image gives per-image seeds)."""
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         device, dtype = self._execution_device, self.gan.dtype

@@ -14,7 +14,7 @@ redraws the pictures it rejects.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ class LandscapeChecker(ModelMixin, ConfigMixin):
         self.register_buffer("whiten", torch.eye(n_features, dtype=torch.float64))
 
     @classmethod
-    def fit(cls, features: np.ndarray, held_out: np.ndarray, quantile: float = 0.99) -> "LandscapeChecker":
+    def fit(cls, features: np.ndarray, held_out: np.ndarray, quantile: float = 0.99) -> LandscapeChecker:
         """Fit on the ``(n, d)`` features of training photos; set the threshold at ``quantile`` of the
         distances of ``held_out`` photos' features (photos not in ``features``)."""
         from sklearn.covariance import LedoitWolf
@@ -81,7 +81,8 @@ class LandscapeChecker(ModelMixin, ConfigMixin):
         return self.distance(images) <= self.config.threshold
 
 
-def photo_split(n: int, seed: int = 0, calibrate: float = 0.1, test: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def photo_split(n: int, seed: int = 0, calibrate: float = 0.1,
+                test: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of ``n`` training photos split at random into the part a checker is fitted on, the part
     its threshold is set on, and a test part left for measuring how many real photos it rejects."""
     order = np.random.default_rng(seed).permutation(n)

@@ -6,8 +6,8 @@ import inspect
 import json
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import diffusers
 import numpy as np
@@ -19,6 +19,7 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import record_weight_hashes, verify_weight_hashes
 from ..va import check_va
+from .defaults import EARLY_CHECK
 from .emotion_map import map_to_labels
 from .landscape_check import LandscapeChecker
 from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE
@@ -36,7 +37,8 @@ def _as_list(x: float | Sequence[float]) -> list:
     return list(x) if isinstance(x, Sequence) else [x]
 
 
-def check_va_lists(valence: float | Sequence[float], arousal: float | Sequence[float]) -> tuple[list[float], list[float]]:
+def check_va_lists(valence: float | Sequence[float],
+                   arousal: float | Sequence[float]) -> tuple[list[float], list[float]]:
     """Validate scalars or equal-length sequences of valence and arousal (1–9) into two float lists."""
     vs, as_ = _as_list(valence), _as_list(arousal)
     if len(vs) != len(as_) or not vs:
@@ -182,7 +184,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         a = torch.tensor(as_, device=device).repeat_interleave(num_images_per_prompt)
         start, end = guidance_interval
         if not 0.0 <= start <= end <= 1.0:
-            raise ValueError(f"guidance_interval must be (start, end) with 0 ≤ start ≤ end ≤ 1, got {guidance_interval}")
+            raise ValueError(f"guidance_interval must be (start, end) with 0 ≤ start ≤ end ≤ 1, got "
+                             f"{guidance_interval}")
         # guided steps: one batched forward, conditional rows first, then the "no emotion" rows
         v2, a2, drop = v.repeat(2), a.repeat(2), torch.arange(2 * n, device=device) >= n
 
@@ -197,7 +200,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         image = image * self.scheduler.init_noise_sigma
         total = len(self.scheduler.timesteps)
-        step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+        takes_generator = "generator" in inspect.signature(self.scheduler.step).parameters
+        step_kwargs = {"generator": generator} if takes_generator else {}
         checking = max_redraws > 0 and self.landscape_checker is not None and latents is None
         check_at = self._early_check_step(early_check, total) if checking else None
         guider = Guider(guidance_scale, guidance_rescale, guidance_projection,

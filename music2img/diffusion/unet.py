@@ -87,7 +87,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, hgt, wid = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, hgt * wid).transpose(-1, -2).unbind(1)
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads,
+                                                 hgt * wid).transpose(-1, -2).unbind(1)
         h = F.scaled_dot_product_attention(q, k, v)  # (b, heads, hw, c/heads)
         return x + self.out(h.transpose(-1, -2).reshape(b, c, hgt, wid))
 
@@ -187,7 +188,8 @@ class EmotionUNet(ModelMixin, ConfigMixin):
 
     def embed_emotion(self, valence: torch.Tensor, arousal: torch.Tensor,
                       drop_emotion: torch.Tensor | None = None) -> torch.Tensor:
-        """The emotion embedding ``(batch, emotion_embed_dim)``; rows where ``drop_emotion`` is true get the null vector."""
+        """The emotion embedding ``(batch, emotion_embed_dim)``; rows where ``drop_emotion`` is true get the null
+        vector."""
         va = normalize_va(torch.stack([valence, arousal], dim=-1).to(self.null_emotion.dtype))
         emb = self.emotion_mlp(va)
         if drop_emotion is not None:

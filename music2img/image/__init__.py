@@ -1,4 +1,5 @@
-"""Image → emotion: photo features (hand-crafted and a pretrained detector's), rated photo datasets, the image emotion model and labelled folders.
+"""Image → emotion: photo features (hand-crafted and a pretrained detector's), rated photo datasets, the image
+emotion model and labelled folders.
 
 Names are loaded on first use (``lazy_loader``), so that importing one module of the package does not
 load pandas and scikit-learn for the others.

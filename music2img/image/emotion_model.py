@@ -9,8 +9,9 @@ features (:mod:`music2img.image.features`) beside a pretrained detector's conten
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -37,7 +38,7 @@ from .features import SCHEMA1_NAMES, feature_group
 FEATURE_NAMES: tuple[str, ...] = hand.FEATURE_NAMES + detector.FEATURE_NAMES
 SCHEMA_VERSION = f"{hand.SCHEMA_VERSION}+{detector.SCHEMA_VERSION}"
 
-ImageLike = Union[Image.Image, str, os.PathLike, np.ndarray]
+ImageLike = Image.Image | str | os.PathLike | np.ndarray
 
 MODEL_FILE = "model.joblib"
 CONFIG_FILE = "model.json"
@@ -95,7 +96,7 @@ class AveragedRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, members: list[tuple[str, list[int] | None, Any]]):
         self.members = members
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "AveragedRegressor":
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> AveragedRegressor:
         self.estimators_ = []
         for _, columns, estimator in self.members:
             estimator = clone(estimator)
@@ -128,7 +129,7 @@ class CappedPCA(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: Any = None) -> "CappedPCA":
+    def fit(self, X: np.ndarray, y: Any = None) -> CappedPCA:
         self.pca_ = PCA(min(self.n_components, *np.shape(X)), random_state=self.random_state).fit(X)
         return self
 
@@ -269,7 +270,7 @@ class ImageEmotionModel:
                                    compress=("xz", 6))
 
     @classmethod
-    def load(cls, path: str | os.PathLike = IMAGE_MODEL_DIR) -> "ImageEmotionModel":
+    def load(cls, path: str | os.PathLike = IMAGE_MODEL_DIR) -> ImageEmotionModel:
         """Load a saved model, verifying the checksum before unpickling; :class:`ModelFileError` if
         missing, corrupt or built for another feature schema."""
         regressor, config = load_checked_joblib(

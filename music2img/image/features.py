@@ -30,7 +30,7 @@ The first :data:`SCHEMA1_NAMES` features are computed exactly as in schema 1 (th
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
@@ -166,7 +166,8 @@ def _names(hue: np.ndarray, sat: np.ndarray, val: np.ndarray) -> dict[str, float
 def _layout(lum: np.ndarray, sat: np.ndarray, lab: np.ndarray) -> dict[str, float]:
     out = {}
     third = lum.shape[0] // 3
-    parts = {"top": slice(0, third), "mid": slice(third, lum.shape[0] - third), "bottom": slice(lum.shape[0] - third, None)}
+    parts = {"top": slice(0, third), "mid": slice(third, lum.shape[0] - third),
+             "bottom": slice(lum.shape[0] - third, None)}
     for name, rows in parts.items():
         out[f"layout.{name}_light"] = float(lum[rows].mean())
         out[f"layout.{name}_sat"] = float(sat[rows].mean())
@@ -240,7 +241,8 @@ def _haze(rgb: np.ndarray) -> dict[str, float]:
 
 def _mehrabian(sat: np.ndarray, val: np.ndarray) -> dict[str, float]:
     b, s = float(val.mean()), float(sat.mean())
-    return {"vm.pleasure": 0.69 * b + 0.22 * s, "vm.arousal": -0.31 * b + 0.60 * s, "vm.dominance": -0.76 * b + 0.32 * s}
+    return {"vm.pleasure": 0.69 * b + 0.22 * s, "vm.arousal": -0.31 * b + 0.60 * s,
+            "vm.dominance": -0.76 * b + 0.32 * s}
 
 
 def _drama(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, val: np.ndarray,

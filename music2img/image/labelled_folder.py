@@ -25,7 +25,8 @@ from ..va import VA_MAX, VA_MIN
 from .datasets import CGNA_AROUSAL, CGNA_VALENCE
 
 
-def read_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray]:
+def read_labels(folder: str | os.PathLike,
+                labels_csv: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray]:
     """List the labelled images of ``folder``: their paths and a ``(n, 2)`` array of (valence, arousal).
 
     Without ``labels_csv`` the folder must have the CGnA10766 layout.
@@ -42,7 +43,8 @@ def read_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike | None 
             raise DatasetError(f"cannot read labels CSV {labels_csv}: {err}") from None
         missing = {"file", "valence", "arousal"} - set(table.columns)
         if missing:
-            raise DatasetError(f"{labels_csv} lacks column(s) {', '.join(sorted(missing))}; need file, valence, arousal")
+            raise DatasetError(f"{labels_csv} lacks column(s) {', '.join(sorted(missing))}; need file, valence, "
+                               f"arousal")
         files = [folder / f for f in table["file"]]
         va = table[["valence", "arousal"]].to_numpy(np.float32)
     elif (folder / CGNA_VALENCE).is_file() and (folder / CGNA_AROUSAL).is_file():

@@ -46,11 +46,12 @@ class SpreadCalibration:
             raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
         self.method = method
 
-    def fit(self, predictions: np.ndarray, targets: np.ndarray) -> "SpreadCalibration":
+    def fit(self, predictions: np.ndarray, targets: np.ndarray) -> SpreadCalibration:
         """Fit on out-of-fold ``predictions`` and their ``targets``, both ``(n, n_dims)``."""
         P, T = _as_2d(predictions), _as_2d(targets)
         if P.shape != T.shape or len(P) < 2:
-            raise ValueError(f"need at least two predictions and targets of the same shape, got {P.shape} and {T.shape}")
+            raise ValueError(f"need at least two predictions and targets of the same shape, got {P.shape} and "
+                             f"{T.shape}")
         self.knots_ = []
         for p, t in zip(P.T, T.T):
             if self.method == "linear":
@@ -86,7 +87,7 @@ class SpreadCalibration:
         return {"method": self.method, "knots": [{"x": x.tolist(), "y": y.tolist()} for x, y in self.knots_]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SpreadCalibration":
+    def from_dict(cls, d: dict) -> SpreadCalibration:
         """A fitted calibration from :meth:`to_dict`'s output; raises ValueError if it is malformed."""
         try:
             cal = cls(d["method"])

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,8 @@ def _finish(rows: pd.DataFrame, source: str, failed: list[tuple[str, str]] | Non
     table = rows.loc[keep, COLUMNS + [c for c in rows.columns if c not in COLUMNS]].reset_index(drop=True)
     if skipped:
         examples = "; ".join(f"{i}: {r}" for i, r in skipped[:3])
-        warnings.warn(f"{source}: skipped {len(skipped)} of {len(rows) + len(failed or [])} rows ({examples}{' …' if len(skipped) > 3 else ''})",
+        warnings.warn(f"{source}: skipped {len(skipped)} of {len(rows) + len(failed or [])} rows "
+                      f"({examples}{' …' if len(skipped) > 3 else ''})",
                       stacklevel=3)
     if table.empty:
         raise DatasetError(f"{source}: no usable rows (audio files and labels) found")
@@ -272,7 +273,8 @@ def load_vgmidi(root: str | os.PathLike, render_dir: str | os.PathLike, soundfon
                     return [(start, min(len(y) / sr, start + VGMIDI_AUGMENT_SECONDS))]
 
                 [window] = _cut(render_cached(midi, rendering, render_dir), random_window, render_dir / "windows")
-                rows.append(base | {"id": f"{row.file}#augment{k}", "rendering": rendering.name(), "audio_path": window})
+                rows.append(base | {"id": f"{row.file}#augment{k}", "rendering": rendering.name(),
+                                    "audio_path": window})
         except AudioError as exc:
             failed.append((str(row.file), str(exc)))
     return _finish(pd.DataFrame(rows, columns=COLUMNS + ["piece", "rendering"]), "vgmidi", failed)

@@ -108,7 +108,7 @@ class MusicEmotionModel:
         self.calibration = calibration
 
     @classmethod
-    def load(cls, path: str | os.PathLike = MUSIC_MODEL_DIR) -> "MusicEmotionModel":
+    def load(cls, path: str | os.PathLike = MUSIC_MODEL_DIR) -> MusicEmotionModel:
         """Load a model folder written by :meth:`save`; raises :class:`ModelFileError` if it is
         missing, fails its checksum or was made for another feature schema."""
         regressor, config = load_checked_joblib(

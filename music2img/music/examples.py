@@ -172,7 +172,8 @@ def sunny_ride() -> Piece:
     power = {"C": "C3+G3+C4", "G": "G2+D3+G3", "Am": "A2+E3+A3", "F": "F2+C3+F3"}
     hook = ("E5/.5 G5/.5 C6/1 B5/.5 C6/.5 D6/1 D6/.5 B5/.5 G5/1 r/.5 G5/.5 A5/.5 B5/.5 "
             "C6/.5 B5/.5 A5/1 E5/.5 A5/.5 C6/1 A5/1.5 G5/.5 F5/.5 E5/.5 F5/.5 G5/.5 ")
-    melody = seq(hook * 3 + "A5/1 C6/1 F6/1 E6/.5 D6/.5 D6/1 B5/1 G5/.5 A5/.5 B5/1", velocity=100) + seq("C6/4", 60, 105, 1.0)
+    melody = seq(hook * 3 + "A5/1 C6/1 F6/1 E6/.5 D6/.5 D6/1 B5/1 G5/.5 A5/.5 B5/1",
+                 velocity=100) + seq("C6/4", 60, 105, 1.0)
     end = 4.0 * len(chords)  # the final chord, after the last bar
     drums = _bars(range(len(chords)), lambda i, t: (
         steps("X.....x.X.....x.", KICK, 110, t)
@@ -186,12 +187,16 @@ def sunny_ride() -> Piece:
     drums += steps("X", KICK, 115, end) + steps("X", CRASH, 120, end, length=4)
     return Piece("sunny_ride", "Q1 happy · Sunny ride (Latin pop, 164 bpm)", "Q1", 164, end + 4, (
         Part(0, tuple(drums), drums=True, volume=127),
-        Part(34, tuple(_bars(chords, lambda c, t: steps("x.x.x.x.", root[c], 105, t, 0.5)) + seq("C2/4", end, 110, 1.0)), volume=75),
-        Part(1, tuple(_bars(chords, lambda c, t: steps("x..x..x.x.x..x..", voicing[c], 85, t)) + seq("C4+E4+G4+C5/4", end, 95, 1.0)),
+        Part(34, tuple(_bars(chords, lambda c,
+                             t: steps("x.x.x.x.", root[c], 105, t, 0.5)) + seq("C2/4", end, 110, 1.0)), volume=75),
+        Part(1, tuple(_bars(chords, lambda c,
+                            t: steps("x..x..x.x.x..x..", voicing[c], 85, t)) + seq("C4+E4+G4+C5/4", end, 95, 1.0)),
              volume=75, pan=84),
-        Part(25, tuple(_bars(chords, lambda c, t: steps("X.x.X.x.", voicing[c], 75, t, 0.5)) + seq("C3+G3+C4+E4+G4/4", end, 90, 1.0)),
+        Part(25, tuple(_bars(chords, lambda c,
+                             t: steps("X.x.X.x.", voicing[c], 75, t, 0.5)) + seq("C3+G3+C4+E4+G4/4", end, 90, 1.0)),
              volume=75, pan=40),
-        Part(29, tuple(_bars(chords, lambda c, t: steps("x.x.x.x.", power[c], 95, t, 0.5)) + seq("C3+G3+C4/4", end, 100, 1.0)),
+        Part(29, tuple(_bars(chords, lambda c,
+                             t: steps("x.x.x.x.", power[c], 95, t, 0.5)) + seq("C3+G3+C4/4", end, 100, 1.0)),
              volume=64, pan=20),
         Part(48, tuple(_bars(chords, lambda c, t: seq(f"{voicing[c]}/4", t, 70, 1.0))), volume=52, pan=100),
         Part(56, tuple(melody), volume=82, reverb=50),
@@ -203,7 +208,8 @@ def storm_front() -> Piece:
     """Q2: 172 bpm metal in E Phrygian: a distorted power-chord riff with tritones and chromatic
     steps, drums with crashes on every bar, then brass stabs on a minor-second cluster,
     orchestra hits, timpani and rising tremolo strings; it ends on unison hits."""
-    power = {"E": "E2+B2+E3", "F": "F2+C3+F3", "F#": "F#2+C#3+F#3", "G": "G2+D3+G3", "A": "A2+E3+A3", "A#": "A#2+F3+A#3"}
+    power = {"E": "E2+B2+E3", "F": "F2+C3+F3", "F#": "F#2+C#3+F#3", "G": "G2+D3+G3", "A": "A2+E3+A3",
+             "A#": "A#2+F3+A#3"}
     riff = ["E E E F E E A# A", "E E E F E G F# F"] * 8
     hits, stop = "X..X..X...X.X...", 4.0 * len(riff)
 
@@ -336,7 +342,8 @@ def load_examples(folder: str | Path = EXAMPLES_DIR, sr: int = SR) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m music2img.music.examples", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="folder to write the clips into")
-    parser.add_argument("--soundfont", type=Path, default=SOUNDFONT, help=f"General MIDI SoundFont (default {SOUNDFONT})")
+    parser.add_argument("--soundfont", type=Path, default=SOUNDFONT,
+                        help=f"General MIDI SoundFont (default {SOUNDFONT})")
     parser.add_argument("--sr", type=int, default=SR, help=f"sample rate (default {SR})")
     parser.add_argument("--format", default="ogg", choices=("ogg", "flac", "wav"), help="file format (default ogg)")
     args = parser.parse_args(argv)

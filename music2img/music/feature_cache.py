@@ -10,8 +10,9 @@ missing parts.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -98,7 +99,8 @@ def extract_many(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLik
     ok = np.zeros(len(paths), dtype=bool)
     errors: list[tuple[str, str]] = []
     hits = 0
-    for i, (x, err, hit) in enumerate(tqdm(results, total=len(paths), desc="features", unit="file", disable=not progress)):
+    for i, (x, err,
+            hit) in enumerate(tqdm(results, total=len(paths), desc="features", unit="file", disable=not progress)):
         if err is None:
             X[i], ok[i] = x, True
             hits += hit
