@@ -22,18 +22,18 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 
 import gradio as gr
 
-from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
-from music2img.cli._options import checked, ranged  # noqa: E402
-from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.schedulers import DEFAULT_STEPS  # noqa: E402
-from music2img.errors import ModelFileError, Music2ImgError  # noqa: E402
-from music2img.film import MAX_DURATION as MAX_FILM_DURATION  # noqa: E402
-from music2img.limits import MAX_STEPS, PORT, check_threads  # noqa: E402
-from music2img.music.examples import EXAMPLES  # noqa: E402
-from music2img.music_to_image import MusicToImage  # noqa: E402
-from music2img.plots import emotion_timeline, va_plane  # noqa: E402
-from music2img.ratings.page import RatingsPage  # noqa: E402
-from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR
+from music2img.cli._options import checked, ranged
+from music2img.diffusion import defaults
+from music2img.diffusion.schedulers import DEFAULT_STEPS
+from music2img.errors import ModelFileError, Music2ImgError
+from music2img.film import MAX_DURATION as MAX_FILM_DURATION
+from music2img.limits import MAX_STEPS, PORT, check_threads
+from music2img.music.examples import EXAMPLES
+from music2img.music_to_image import MusicToImage
+from music2img.plots import emotion_timeline, va_plane
+from music2img.ratings.page import RatingsPage
+from music2img.va import QUADRANT_NAMES, VA_MAX, VA_MIN, check_va, describe
 
 #: Pixels on a side of the images shown and downloaded (painted at 128, enlarged by the pipeline's upscaler).
 DISPLAY_SIZE = defaults.SIZE
@@ -48,7 +48,8 @@ CSS = """
 #describe { min-height: 2.2em; font-size: 1.05em; }
 """
 
-HOW_IT_WORKS = """
+HOW_IT_WORKS = (
+    """
 1. **Listening.** The song is cut into overlapping windows; for each, librosa features (tempo,
    loudness, timbre, harmony, rhythm) feed a Random Forest, tuned with Optuna, that predicts
    **valence** (negative → positive) and **arousal** (calm → energetic) on the 1–9 scale.
@@ -59,7 +60,10 @@ HOW_IT_WORKS = """
    same picture.
 3. **Your turn.** Move the sliders to paint any point of the emotion plane, with or without a song.
 
-The four regions of the plane: """ + ", ".join(f"**{name}** ({q})" for q, name in QUADRANT_NAMES.items()) + "."
+The four regions of the plane: """
+    + ", ".join(f"**{name}** ({q})" for q, name in QUADRANT_NAMES.items())
+    + "."
+)
 
 
 @contextlib.contextmanager
@@ -130,24 +134,40 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
         seed = _require_seed(seed)
         with user_errors():
             return m2i.generate(
-                valence, arousal, num_images=num_images, guidance_scale=guidance_scale, steps=steps,
-                scheduler=scheduler, seed=seed, size=DISPLAY_SIZE, progress=_progress_fn(progress, "Painting"),
+                valence,
+                arousal,
+                num_images=num_images,
+                guidance_scale=guidance_scale,
+                steps=steps,
+                scheduler=scheduler,
+                seed=seed,
+                size=DISPLAY_SIZE,
+                progress=_progress_fn(progress, "Painting"),
             )
 
     def music_to_image(audio, guidance_scale, steps, scheduler, seed, num_images, progress=gr.Progress()):
         _require_seed(seed)
         progress(0, desc="Listening")
         outputs = predict_emotion(audio)
-        return (*outputs,
-                generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress))
+        return (
+            *outputs,
+            generate(outputs[1], outputs[2], guidance_scale, steps, scheduler, seed, num_images, progress),
+        )
 
     def storyboard(audio, sections, guidance_scale, steps, scheduler, seed, progress=gr.Progress()):
         seed = _require_seed(seed)
         with user_errors():
             song = m2i.analyse(_require_audio(audio))
-            return m2i.storyboard(song, sections=int(sections), seed=seed, guidance_scale=guidance_scale, steps=steps,
-                                  scheduler=scheduler, size=STORYBOARD_SIZE,
-                                  progress=_progress_fn(progress, "Painting the storyboard"))
+            return m2i.storyboard(
+                song,
+                sections=int(sections),
+                seed=seed,
+                guidance_scale=guidance_scale,
+                steps=steps,
+                scheduler=scheduler,
+                size=STORYBOARD_SIZE,
+                progress=_progress_fn(progress, "Painting the storyboard"),
+            )
 
     def film(audio, seed, start, duration, progress=gr.Progress()):
         """A generator, so that a cancelled request stops filming (and leaves no file)."""
@@ -166,8 +186,11 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
 
     with gr.Blocks(title="music2img", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# music2img", elem_id="title")
-        gr.Markdown("Turn a song into a landscape through its emotion: upload or record a song (or pick an example), "
-                    "then press **Music → image** — or paint any emotion with the sliders.", elem_id="tagline")
+        gr.Markdown(
+            "Turn a song into a landscape through its emotion: upload or record a song (or pick an example), "
+            "then press **Music → image** — or paint any emotion with the sliders.",
+            elem_id="tagline",
+        )
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song", elem_id="audio")
@@ -175,23 +198,37 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
                     analyse_btn = gr.Button("Analyse", variant="secondary")
                     m2i_btn = gr.Button("Music → image", variant="primary")
                 examples_slot = gr.Column()
-                plane = gr.Plot(_plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png",
-                                elem_id="plane")
-                timeline = gr.Plot(label="Emotion over time", show_label=False, visible=False, format="png",
-                                   elem_id="timeline")
+                plane = gr.Plot(
+                    _plane(*DEFAULT_VA), label="Emotion plane", show_label=False, format="png", elem_id="plane"
+                )
+                timeline = gr.Plot(
+                    label="Emotion over time", show_label=False, visible=False, format="png", elem_id="timeline"
+                )
                 with gr.Accordion("Analysis (JSON)", open=False):
                     emotion = gr.JSON(label="Song emotion", value=None)
             with gr.Column(scale=1):
-                valence = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[0], step=0.1,
-                                    label="Valence (negative → positive)", elem_id="valence")
-                arousal = gr.Slider(VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)",
-                                    elem_id="arousal")
+                valence = gr.Slider(
+                    VA_MIN,
+                    VA_MAX,
+                    value=DEFAULT_VA[0],
+                    step=0.1,
+                    label="Valence (negative → positive)",
+                    elem_id="valence",
+                )
+                arousal = gr.Slider(
+                    VA_MIN, VA_MAX, value=DEFAULT_VA[1], step=0.1, label="Arousal (calm → energetic)", elem_id="arousal"
+                )
                 describe_md = gr.Markdown(_description(*DEFAULT_VA), elem_id="describe")
                 with gr.Accordion("Settings", open=False):
                     with gr.Row():
                         guidance = gr.Slider(1.0, 10.0, value=defaults.GUIDANCE_SCALE, step=0.5, label="Guidance scale")
-                        steps = gr.Slider(1, MAX_STEPS, value=min(DEFAULT_STEPS[m2i.default_scheduler], MAX_STEPS), step=1,
-                                          label="Steps")
+                        steps = gr.Slider(
+                            1,
+                            MAX_STEPS,
+                            value=min(DEFAULT_STEPS[m2i.default_scheduler], MAX_STEPS),
+                            step=1,
+                            label="Steps",
+                        )
                     with gr.Row():
                         scheduler = gr.Dropdown(sorted(m2i.schedulers), value=m2i.default_scheduler, label="Scheduler")
                         num_images = gr.Slider(1, 4, value=1, step=1, label="Images")
@@ -199,24 +236,35 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
                         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=4)
                         dice = gr.Button("🎲", scale=1, min_width=40)
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-                gallery = gr.Gallery(label="Landscapes", elem_id="gallery", format="png", columns=2, height="auto",
-                                     object_fit="contain",
-                                     buttons=["download", "download_all", "fullscreen"])
+                gallery = gr.Gallery(
+                    label="Landscapes",
+                    elem_id="gallery",
+                    format="png",
+                    columns=2,
+                    height="auto",
+                    object_fit="contain",
+                    buttons=["download", "download_all", "fullscreen"],
+                )
                 fit = ratings.fit_question() if ratings else None
         with gr.Accordion("Storyboard: one picture per section of the song", open=False):
             with gr.Row(equal_height=True):
                 sections = gr.Slider(2, 6, value=4, step=1, label="Sections", scale=3)
                 storyboard_btn = gr.Button("Paint storyboard", scale=1)
-            strip = gr.Gallery(label="Storyboard", elem_id="storyboard", format="png", columns=6, height=340,
-                               object_fit="contain")
+            strip = gr.Gallery(
+                label="Storyboard", elem_id="storyboard", format="png", columns=6, height=340, object_fit="contain"
+            )
         with gr.Accordion("Film: the landscape follows the song's emotion, with the song as soundtrack", open=False):
             with gr.Row(equal_height=True):
                 film_start = gr.Number(value=0, minimum=0, label="Start (s)", scale=1)
                 film_duration = gr.Number(value=None, minimum=0, label="Duration (s, empty: to the end)", scale=1)
                 film_btn = gr.Button("Make the film", scale=1, elem_id="film")
                 film_stop = gr.Button("Stop", scale=1, variant="stop", elem_id="film_stop")
-            film_video = gr.Video(label=f"Film (at most {MAX_FILM_DURATION / 60:g} minutes)", format="mp4",
-                                  elem_id="film_video", interactive=False)
+            film_video = gr.Video(
+                label=f"Film (at most {MAX_FILM_DURATION / 60:g} minutes)",
+                format="mp4",
+                elem_id="film_video",
+                interactive=False,
+            )
         if ratings:
             ratings.blind_section()
         with gr.Accordion("How it works", open=False):
@@ -227,22 +275,36 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
         cpu = dict(concurrency_id="cpu", concurrency_limit=1)
         analyse_btn.click(predict_emotion, [audio], song_outputs_, api_name="predict_emotion", **cpu)
         generate_btn.click(generate, [valence, arousal, *settings], [gallery], api_name="generate", **cpu)
-        m2i_event = m2i_btn.click(music_to_image, [audio, *settings], [*song_outputs_, gallery],
-                                  api_name="music_to_image", **cpu)
+        m2i_event = m2i_btn.click(
+            music_to_image, [audio, *settings], [*song_outputs_, gallery], api_name="music_to_image", **cpu
+        )
         if ratings:
             ratings.wire_fit(fit, m2i_event, emotion, [valence, arousal, *settings], gallery, hide_on=[generate_btn])
         storyboard_btn.click(storyboard, [audio, sections, *settings[:4]], [strip], api_name="storyboard", **cpu)
-        film_event = film_btn.click(film, [audio, seed, film_start, film_duration], [film_video], api_name="film",
-                                    **cpu)
+        film_event = film_btn.click(
+            film, [audio, seed, film_start, film_duration], [film_video], api_name="film", **cpu
+        )
         film_stop.click(None, cancels=[film_event], api_visibility="private")
-        scheduler.change(lambda name: min(DEFAULT_STEPS[name], MAX_STEPS), [scheduler], [steps],
-                         api_visibility="private", queue=False)
+        scheduler.change(
+            lambda name: min(DEFAULT_STEPS[name], MAX_STEPS),
+            [scheduler],
+            [steps],
+            api_visibility="private",
+            queue=False,
+        )
         dice.click(lambda: random.randint(0, MAX_SEED), None, [seed], api_visibility="private", queue=False)
         for slider in (valence, arousal):
-            slider.change(_description, [valence, arousal], [describe_md], api_visibility="private",
-                          queue=False, show_progress="hidden")
-            slider.release(_plane, [valence, arousal, emotion], [plane], api_visibility="private",
-                           show_progress="hidden")
+            slider.change(
+                _description,
+                [valence, arousal],
+                [describe_md],
+                api_visibility="private",
+                queue=False,
+                show_progress="hidden",
+            )
+            slider.release(
+                _plane, [valence, arousal, emotion], [plane], api_visibility="private", show_progress="hidden"
+            )
 
         # after the named events, so that the examples' own events do not take their names
         examples = [(EXAMPLES_DIR / f"{piece.name}.ogg", piece.title) for piece in EXAMPLES]
@@ -250,8 +312,13 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
         if examples:
             with examples_slot:
                 gr.Examples(
-                    [[str(path)] for path, _ in examples], inputs=[audio], outputs=song_outputs_, fn=predict_emotion,
-                    run_on_click=True, cache_examples=False, label="Example songs (one per quadrant, played from MIDI)",
+                    [[str(path)] for path, _ in examples],
+                    inputs=[audio],
+                    outputs=song_outputs_,
+                    fn=predict_emotion,
+                    run_on_click=True,
+                    cache_examples=False,
+                    label="Example songs (one per quadrant, played from MIDI)",
                     example_labels=[title for _, title in examples],
                 )
     demo.queue(default_concurrency_limit=2, max_size=32)
@@ -260,26 +327,50 @@ def build_demo(m2i: MusicToImage, ratings: RatingsPage | None = None) -> gr.Bloc
 
 def launch(demo: gr.Blocks, *, host: str, port: int, share: bool = False, **kwargs):
     """Start the server with the app's theme, stylesheet and upload limit."""
-    return demo.launch(server_name=host, server_port=port, share=share, theme=THEME, css=CSS,
-                       max_file_size="25mb", show_error=True, **kwargs)
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        theme=THEME,
+        css=CSS,
+        max_file_size="25mb",
+        show_error=True,
+        **kwargs,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description="music2img web app")
-    p.add_argument("--music-model", default=env("MUSIC2IMG_MUSIC_MODEL", str(MUSIC_MODEL_DIR)),
-                   help="music emotion model folder (env MUSIC2IMG_MUSIC_MODEL)")
-    p.add_argument("--diffusion-model", default=env("MUSIC2IMG_DIFFUSION_MODEL", str(DIFFUSION_MODEL_DIR)),
-                   help="diffusion pipeline folder or Hub repo (env MUSIC2IMG_DIFFUSION_MODEL)")
-    p.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (env GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=ranged(int, *PORT), default=env("GRADIO_SERVER_PORT", "7860"),
-                   help="port (env GRADIO_SERVER_PORT)")
+    p.add_argument(
+        "--music-model",
+        default=env("MUSIC2IMG_MUSIC_MODEL", str(MUSIC_MODEL_DIR)),
+        help="music emotion model folder (env MUSIC2IMG_MUSIC_MODEL)",
+    )
+    p.add_argument(
+        "--diffusion-model",
+        default=env("MUSIC2IMG_DIFFUSION_MODEL", str(DIFFUSION_MODEL_DIR)),
+        help="diffusion pipeline folder or Hub repo (env MUSIC2IMG_DIFFUSION_MODEL)",
+    )
+    p.add_argument(
+        "--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (env GRADIO_SERVER_NAME)"
+    )
+    p.add_argument(
+        "--port",
+        type=ranged(int, *PORT),
+        default=env("GRADIO_SERVER_PORT", "7860"),
+        help="port (env GRADIO_SERVER_PORT)",
+    )
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    p.add_argument("--threads", type=checked(int, check_threads), default=None,
-                   help="torch threads (default: one per core)")
-    p.add_argument("--ratings-db", default=None,
-                   help="SQLite file for visitors' ratings, or 'off' (env MUSIC2IMG_RATINGS_DB; default: "
-                        "/data/music2img/ratings.sqlite on a Space, else ~/.local/share/music2img; docs/ratings.md)")
+    p.add_argument(
+        "--threads", type=checked(int, check_threads), default=None, help="torch threads (default: one per core)"
+    )
+    p.add_argument(
+        "--ratings-db",
+        default=None,
+        help="SQLite file for visitors' ratings, or 'off' (env MUSIC2IMG_RATINGS_DB; default: "
+        "/data/music2img/ratings.sqlite on a Space, else ~/.local/share/music2img; docs/ratings.md)",
+    )
     return p.parse_args(argv)
 
 

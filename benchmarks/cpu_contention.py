@@ -75,14 +75,17 @@ def _python(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, *args], env=env, cwd=REPO, text=True, **kw)
 
 
-def run_config(setting: str, threads: int, workers: int, policy: str | None, load: str, repeats: int,
-               clip: str) -> dict:
+def run_config(
+    setting: str, threads: int, workers: int, policy: str | None, load: str, repeats: int, clip: str
+) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     env.pop("OMP_WAIT_POLICY", None)
     if policy:
         env["OMP_WAIT_POLICY"] = policy
-    procs = [_python(["--worker", setting, str(threads), str(repeats)], env, stdin=subprocess.PIPE,
-                     stdout=subprocess.PIPE) for _ in range(workers)]
+    procs = [
+        _python(["--worker", setting, str(threads), str(repeats)], env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in range(workers)
+    ]
     for p in procs:
         assert p.stdout.readline().strip() == "ready", "worker failed to start"
     background = None if load == "idle" else _python(["--load", load, clip], stdout=subprocess.DEVNULL)
@@ -101,9 +104,15 @@ def run_config(setting: str, threads: int, workers: int, policy: str | None, loa
         for p in procs:
             p.wait()
     per_picture = sorted(t for ts in times for t in ts)
-    return {"threads": threads, "workers": workers, "omp_wait_policy": policy or "default", "load": load,
-            "s_median": per_picture[len(per_picture) // 2], "s_max": per_picture[-1],
-            "s_per_picture_throughput": wall / (workers * repeats)}
+    return {
+        "threads": threads,
+        "workers": workers,
+        "omp_wait_policy": policy or "default",
+        "load": load,
+        "s_median": per_picture[len(per_picture) // 2],
+        "s_max": per_picture[-1],
+        "s_per_picture_throughput": wall / (workers * repeats),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--setting", default="dpm-10", help="sampler setting (see sampling_settings.py)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--loads", nargs="+", choices=LOADS, default=list(LOADS))
-    p.add_argument("--clip", default=str(REPO / "assets" / "examples" / "storm_front.ogg"),
-                   help="the song the audio load analyses")
+    p.add_argument(
+        "--clip", default=str(REPO / "assets" / "examples" / "storm_front.ogg"), help="the song the audio load analyses"
+    )
     p.add_argument("--json", type=Path)
     p.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     p.add_argument("--load", nargs=2, help=argparse.SUPPRESS)
@@ -129,19 +139,31 @@ def main(argv: list[str] | None = None) -> int:
         for threads, workers, policy in CONFIGS:
             rows.append(run_config(args.setting, threads, workers, policy, load, args.repeats, args.clip))
             r = rows[-1]
-            print(f"  {load:5s} {workers}×{threads} threads {r['omp_wait_policy']:8s} {r['s_median']:.2f} s",
-                  file=sys.stderr, flush=True)
-    base = {r["load"]: r["s_per_picture_throughput"] for r in rows if (r["threads"], r["workers"],
-                                                                       r["omp_wait_policy"]) == (2, 1, "default")}
-    print(f"\nSeconds per 128×128 picture ({args.setting}, guidance 3), {os.cpu_count()} CPUs, "
-          f"median of {args.repeats} per worker; baseline: one worker with 2 threads, default wait policy, same load\n")
-    print("| load | workers × torch threads | OMP_WAIT_POLICY | s / picture (median) | slowest | wall s / picture | "
-          "throughput × baseline |")
+            print(
+                f"  {load:5s} {workers}×{threads} threads {r['omp_wait_policy']:8s} {r['s_median']:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    base = {
+        r["load"]: r["s_per_picture_throughput"]
+        for r in rows
+        if (r["threads"], r["workers"], r["omp_wait_policy"]) == (2, 1, "default")
+    }
+    print(
+        f"\nSeconds per 128×128 picture ({args.setting}, guidance 3), {os.cpu_count()} CPUs, "
+        f"median of {args.repeats} per worker; baseline: one worker with 2 threads, default wait policy, same load\n"
+    )
+    print(
+        "| load | workers × torch threads | OMP_WAIT_POLICY | s / picture (median) | slowest | wall s / picture | "
+        "throughput × baseline |"
+    )
     print("|---|---|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['load']} | {r['workers']} × {r['threads']} | {r['omp_wait_policy']} | {r['s_median']:.2f} | "
-              f"{r['s_max']:.2f} | {r['s_per_picture_throughput']:.2f} | "
-              f"{base[r['load']] / r['s_per_picture_throughput']:.2f} |")
+        print(
+            f"| {r['load']} | {r['workers']} × {r['threads']} | {r['omp_wait_policy']} | {r['s_median']:.2f} | "
+            f"{r['s_max']:.2f} | {r['s_per_picture_throughput']:.2f} | "
+            f"{base[r['load']] / r['s_per_picture_throughput']:.2f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -41,8 +41,12 @@ from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
 from music2img.diffusion.schedulers import make_scheduler  # noqa: E402
 from music2img.threads import configure_threads  # noqa: E402
 
-PICTURE = dict(guidance_scale=defaults.GUIDANCE_SCALE, guidance_interval=defaults.GUIDANCE_INTERVAL,
-               num_inference_steps=defaults.STEPS, output_type="np")
+PICTURE = dict(
+    guidance_scale=defaults.GUIDANCE_SCALE,
+    guidance_interval=defaults.GUIDANCE_INTERVAL,
+    num_inference_steps=defaults.STEPS,
+    output_type="np",
+)
 FRESH_PLANE = tuple((v, a) for v in (2.0, 5.0, 8.0) for a in (2.0, 5.0, 8.0))
 STORYBOARD = ((2.5, 3.0), (3.5, 5.0), (5.0, 6.5), (6.5, 7.5), (7.0, 5.0), (6.0, 3.0))
 
@@ -58,20 +62,47 @@ def fresh_process(runs: int, threads: int) -> dict:
     timer = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
     imports = [_seconds(timer.format("import music2img.diffusion.pipeline"), env) for _ in range(runs)]
     torch_only = [_seconds(timer.format("import torch"), env) for _ in range(runs)]
-    load = [_seconds("import time, music2img.diffusion.pipeline as p; t = time.perf_counter(); "
-                     f"p.load_pipeline({str(DIFFUSION_MODEL_DIR)!r}); print(time.perf_counter() - t)", env)
-            for _ in range(runs)]
+    load = [
+        _seconds(
+            "import time, music2img.diffusion.pipeline as p; t = time.perf_counter(); "
+            f"p.load_pipeline({str(DIFFUSION_MODEL_DIR)!r}); print(time.perf_counter() - t)",
+            env,
+        )
+        for _ in range(runs)
+    ]
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, (v, a) in enumerate(FRESH_PLANE):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "music2img", "generate", "--valence", str(v), "--arousal", str(a),
-                            "--threads", str(threads), "--out", f"{tmp}/{k}.png"],
-                           env=env, cwd=REPO, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "music2img",
+                    "generate",
+                    "--valence",
+                    str(v),
+                    "--arousal",
+                    str(a),
+                    "--threads",
+                    str(threads),
+                    "--out",
+                    f"{tmp}/{k}.png",
+                ],
+                env=env,
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+            )
             walls.append(time.perf_counter() - start)
-    return {"generate_s": float(np.median(walls)), "generate_max_s": float(np.max(walls)),
-            "generate_all": dict(zip(map(str, FRESH_PLANE), walls)), "import_pipeline_s": float(np.median(imports)),
-            "import_torch_s": float(np.median(torch_only)), "load_s": float(np.median(load))}
+    return {
+        "generate_s": float(np.median(walls)),
+        "generate_max_s": float(np.max(walls)),
+        "generate_all": dict(zip(map(str, FRESH_PLANE), walls)),
+        "import_pipeline_s": float(np.median(imports)),
+        "import_torch_s": float(np.median(torch_only)),
+        "load_s": float(np.median(load)),
+    }
 
 
 def warm(pipe, repeats: int, **kw) -> float:
@@ -108,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     configure_threads(args.threads)
-    setting = (f"{defaults.SCHEDULER}, {defaults.STEPS} steps, guidance {defaults.GUIDANCE_SCALE:g} on steps "
-               f"{defaults.GUIDANCE_INTERVAL[0]:g}–{defaults.GUIDANCE_INTERVAL[1]:g} of the way")
+    setting = (
+        f"{defaults.SCHEDULER}, {defaults.STEPS} steps, guidance {defaults.GUIDANCE_SCALE:g} on steps "
+        f"{defaults.GUIDANCE_INTERVAL[0]:g}–{defaults.GUIDANCE_INTERVAL[1]:g} of the way"
+    )
     results: dict = {"setting": setting, "threads": args.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     pipe = load_pipeline(DIFFUSION_MODEL_DIR)
     pipe.scheduler = make_scheduler(defaults.SCHEDULER, pipe.scheduler.config)
@@ -133,15 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         fresh = fresh_process(args.fresh, args.threads)
         results["fresh"] = fresh
-        rows += [("fresh `music2img generate` (wall, median over the plane)", fresh["generate_s"]),
-                 ("  slowest point of the plane", fresh["generate_max_s"]),
-                 ("  import music2img.diffusion.pipeline", fresh["import_pipeline_s"]),
-                 ("  of which import torch", fresh["import_torch_s"]),
-                 ("  load_pipeline (weights)", fresh["load_s"])]
+        rows += [
+            ("fresh `music2img generate` (wall, median over the plane)", fresh["generate_s"]),
+            ("  slowest point of the plane", fresh["generate_max_s"]),
+            ("  import music2img.diffusion.pipeline", fresh["import_pipeline_s"]),
+            ("  of which import torch", fresh["import_torch_s"]),
+            ("  load_pipeline (weights)", fresh["load_s"]),
+        ]
     results["rows"] = rows
     base = rows[0][1]
-    print(f"\n{setting}; {args.threads} torch threads, OMP_WAIT_POLICY={results['omp_wait_policy']}; "
-          f"medians ({args.repeats} warm pictures, {args.fresh} fresh processes)\n")
+    print(
+        f"\n{setting}; {args.threads} torch threads, OMP_WAIT_POLICY={results['omp_wait_policy']}; "
+        f"medians ({args.repeats} warm pictures, {args.fresh} fresh processes)\n"
+    )
     print("| measure | seconds | × warm picture |")
     print("|---|---:|---:|")
     for name, seconds in rows:

@@ -102,7 +102,7 @@ class PixelPCA:
     def __init__(self, thumbs: np.ndarray, k: int = 64):
         x = thumbs.reshape(len(thumbs), -1).astype(np.float64) / 255
         self.mean = x.mean(0)
-        self.components = np.linalg.svd(x - self.mean, full_matrices=False)[2][:min(k, len(x) - 1)]
+        self.components = np.linalg.svd(x - self.mean, full_matrices=False)[2][: min(k, len(x) - 1)]
 
     def __call__(self, thumbs: np.ndarray) -> np.ndarray:
         return (thumbs.reshape(len(thumbs), -1).astype(np.float64) / 255 - self.mean) @ self.components.T
@@ -122,12 +122,15 @@ class PhotoReference:
         floor = {"features": [], "pixels": []}
         for _ in range(5):
             pick = rng.choice(n, n_fd, replace=False)
-            floor["features"].append(frechet_distance(self.standard(photos["features"][pick]),
-                                                      self.standard(photos["features"])))
+            floor["features"].append(
+                frechet_distance(self.standard(photos["features"][pick]), self.standard(photos["features"]))
+            )
             floor["pixels"].append(frechet_distance(self.pca(photos["thumbs"][pick]), self.pca(photos["thumbs"])))
         test = photo_split(n)[2]
-        photo_nn = nearest(photos["thumbs"][test].reshape(len(test), -1) / 255,
-                           photos["thumbs"][np.setdiff1d(np.arange(n), test)].reshape(n - len(test), -1) / 255)[1]
+        photo_nn = nearest(
+            photos["thumbs"][test].reshape(len(test), -1) / 255,
+            photos["thumbs"][np.setdiff1d(np.arange(n), test)].reshape(n - len(test), -1) / 255,
+        )[1]
         groups = [rng.choice(n, min(seeds, n), replace=False) for _ in range(len(GRID) ** 2)]
         self.report = {
             "frechet_features_floor": round(float(np.mean(floor["features"])), 3),
@@ -140,8 +143,9 @@ class PhotoReference:
     def standard(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean) / self.std
 
-    def measure(self, generated: Generated, rater: ImageEmotionModel,
-                control_seeds: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    def measure(
+        self, generated: Generated, rater: ImageEmotionModel, control_seeds: int
+    ) -> tuple[dict, np.ndarray, np.ndarray]:
         """The measures of ``generated`` against the photos (detail, Fréchet distances, emotion control
         over the first ``control_seeds`` seeds, diversity, nearest photos, seconds per picture); also
         the ratings of every picture and each one's nearest photo."""
@@ -151,21 +155,32 @@ class PhotoReference:
         control = emotion_control(generated.requested[:control_n], rated[:control_n])
         features = np.stack([image_features(im) for im in to_uint8(flat)])
         thumbs = thumbs_of(flat)
-        nn_index, nn_dist = nearest(thumbs.reshape(len(thumbs), -1) / 255,
-                                    photos["thumbs"].reshape(len(photos["thumbs"]), -1) / 255)
+        nn_index, nn_dist = nearest(
+            thumbs.reshape(len(thumbs), -1) / 255, photos["thumbs"].reshape(len(photos["thumbs"]), -1) / 255
+        )
         row = {
             "resolution": int(generated.images.shape[2]),
-            "detail": round(float(np.median(laplacian_variance(resize(flat, 128))) / np.median(photos["laplacian"])),
-                            3),
+            "detail": round(
+                float(np.median(laplacian_variance(resize(flat, 128))) / np.median(photos["laplacian"])), 3
+            ),
             "frechet_features": round(frechet_distance(self.standard(features), self.standard(photos["features"])), 3),
             "frechet_pixels": round(frechet_distance(self.pca(thumbs), self.pca(photos["thumbs"])), 3),
             **{k: round(v, 3) for k, v in control.items()},
-            "diversity": round(diversity_across_seeds(Generated(
-                thumbs.reshape(generated.images.shape[:2] + thumbs.shape[1:]) / 255, generated.points, generated.seeds,
-                0.0)), 4),
+            "diversity": round(
+                diversity_across_seeds(
+                    Generated(
+                        thumbs.reshape(generated.images.shape[:2] + thumbs.shape[1:]) / 255,
+                        generated.points,
+                        generated.seeds,
+                        0.0,
+                    )
+                ),
+                4,
+            ),
             "nearest_photo_median": round(float(np.median(nn_dist)), 3),
             "closer_than_photo_p05": round(float(np.mean(nn_dist < self.report["nearest_photo_p05"])), 3),
-            "seconds_per_picture": None if np.isnan(generated.seconds_per_image)
+            "seconds_per_picture": None
+            if np.isnan(generated.seconds_per_image)
             else float(f"{generated.seconds_per_image:.3g}"),
         }
         return row, rated, nn_index
@@ -185,8 +200,9 @@ def cell_table(values: np.ndarray, fmt: str = "{:.2f}") -> str:
     return "\n".join(lines)
 
 
-def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_emotion: bool, cache: Path | None,
-                   tag: str) -> tuple[Generated, int]:
+def redraw_flagged(
+    pipe, generated: Generated, flagged: np.ndarray, args, map_emotion: bool, cache: Path | None, tag: str
+) -> tuple[Generated, int]:
     """What the pipeline returns with redraws on, for the flagged pictures: per seed, one call of the
     library's own path on the flagged points (its first draw repeats the flagged pictures; only the
     redraws count as extra). Returns the new set and the number of extra pictures painted."""
@@ -194,14 +210,33 @@ def redraw_flagged(pipe, generated: Generated, flagged: np.ndarray, args, map_em
     for s in np.flatnonzero(flagged.any(1)):
         seed, cells = generated.seeds[s], np.flatnonzero(flagged[s])
         points = [generated.points[k] for k in cells]
-        key = hashlib.sha256(repr((tag, args.max_redraws, args.scheduler, args.steps, args.guidance,
-                                   tuple(args.guidance_interval), points, seed)).encode()).hexdigest()[:16]
+        key = hashlib.sha256(
+            repr(
+                (
+                    tag,
+                    args.max_redraws,
+                    args.scheduler,
+                    args.steps,
+                    args.guidance,
+                    tuple(args.guidance_interval),
+                    points,
+                    seed,
+                )
+            ).encode()
+        ).hexdigest()[:16]
         file = cache / f"redraw_{key}_{weights_digest(pipe)}.npz" if cache else None
         if file is None or not file.is_file():
-            out = pipe([v for v, _ in points], [a for _, a in points], guidance_scale=args.guidance,
-                       guidance_interval=tuple(args.guidance_interval), num_inference_steps=args.steps,
-                       generator=[torch.Generator().manual_seed(int(seed)) for _ in points],
-                       output_type="np", map_emotion=map_emotion, max_redraws=args.max_redraws)
+            out = pipe(
+                [v for v, _ in points],
+                [a for _, a in points],
+                guidance_scale=args.guidance,
+                guidance_interval=tuple(args.guidance_interval),
+                num_inference_steps=args.steps,
+                generator=[torch.Generator().manual_seed(int(seed)) for _ in points],
+                output_type="np",
+                map_emotion=map_emotion,
+                max_redraws=args.max_redraws,
+            )
             saved = {"images": to_uint8(out.images), "redraws": np.asarray(out.redraws)}
             if file is not None:
                 with atomic_path(file) as tmp, open(tmp, "wb") as f:
@@ -223,8 +258,14 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default="dpm")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
-                   help="guide only this part of the steps, as fractions (default: all of them)")
+    p.add_argument(
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        default=(0.0, 1.0),
+        metavar=("START", "END"),
+        help="guide only this part of the steps, as fractions (default: all of them)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache", type=Path, help="folder for painted pictures and photo statistics (resumable runs)")
 
@@ -248,29 +289,43 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, rng)
     report = {
-        "settings": {"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance,
-                     "guidance_interval": list(args.guidance_interval), "seeds": args.seeds,
-                     "control_seeds": args.control_seeds, "max_redraws": args.max_redraws, "rater": str(args.rater),
-                     "photos": len(files)},
+        "settings": {
+            "scheduler": args.scheduler,
+            "steps": args.steps,
+            "guidance": args.guidance,
+            "guidance_interval": list(args.guidance_interval),
+            "seeds": args.seeds,
+            "control_seeds": args.control_seeds,
+            "max_redraws": args.max_redraws,
+            "rater": str(args.rater),
+            "photos": len(files),
+        },
         "photos": reference.report,
         "models": {},
     }
 
     main_pipe = load_pipeline(args.model)
-    checker = main_pipe.landscape_checker or LandscapeChecker.fit(photos["features"][fit],
-                                                                  photos["features"][calibrate])
-    report["check"] = {"threshold": round(float(checker.config.threshold), 3), "quantile": checker.config.quantile,
-                       "held_out_photos_rejected": round(float(np.mean(
-                           checker.distance_of_features(photos["features"][test]) > checker.config.threshold)), 4),
-                       "held_out_photos": len(test)}
+    checker = main_pipe.landscape_checker or LandscapeChecker.fit(
+        photos["features"][fit], photos["features"][calibrate]
+    )
+    report["check"] = {
+        "threshold": round(float(checker.config.threshold), 3),
+        "quantile": checker.config.quantile,
+        "held_out_photos_rejected": round(
+            float(np.mean(checker.distance_of_features(photos["features"][test]) > checker.config.threshold)), 4
+        ),
+        "held_out_photos": len(test),
+    }
     if args.other:
         table = pd.read_csv(args.other)
         table["category"] = table.get("category", "all")
-        other = np.stack([image_features(load_rgb(args.other.parent / f)) for f in tqdm(table["file"],
-                                                                                        desc="other photos")])
+        other = np.stack(
+            [image_features(load_rgb(args.other.parent / f)) for f in tqdm(table["file"], desc="other photos")]
+        )
         table["rejected"] = checker.distance_of_features(other) > checker.config.threshold
-        report["check"]["other_photos_rejected"] = {c: round(float(r), 3) for c,
-                                                    r in table.groupby("category")["rejected"].mean().items()}
+        report["check"]["other_photos_rejected"] = {
+            c: round(float(r), 3) for c, r in table.groupby("category")["rejected"].mean().items()
+        }
 
     runs = [(args.model, v) for v in args.variants] + [(b, "plain") for b in args.baseline]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -282,19 +337,36 @@ def main(argv: list[str] | None = None) -> int:
         map_emotion, redraw = VARIANTS[variant]
         if map_emotion and not pipe.config.emotion_quantiles:
             if args.labels is None:
-                raise SystemExit("the map variants need --labels (the model's training labels) or a pipeline with "
-                                 "emotion_quantiles")
+                raise SystemExit(
+                    "the map variants need --labels (the model's training labels) or a pipeline with emotion_quantiles"
+                )
             pipe.register_to_config(emotion_quantiles=label_quantiles(labels))
         tag = "map" if map_emotion else ""
 
         def sample(vs, as_, gens, pipe=pipe, map_emotion=map_emotion):
-            return pipe(vs, as_, guidance_scale=args.guidance, guidance_interval=tuple(args.guidance_interval),
-                        num_inference_steps=args.steps, generator=gens, output_type="np", map_emotion=map_emotion,
-                        max_redraws=0).images
+            return pipe(
+                vs,
+                as_,
+                guidance_scale=args.guidance,
+                guidance_interval=tuple(args.guidance_interval),
+                num_inference_steps=args.steps,
+                generator=gens,
+                output_type="np",
+                map_emotion=map_emotion,
+                max_redraws=0,
+            ).images
 
-        generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance,
-                                  guidance_interval=tuple(args.guidance_interval), cache=args.cache, tag=tag,
-                                  sample=sample)
+        generated = generate_grid(
+            pipe,
+            grid_points(),
+            range(args.seeds),
+            steps=args.steps,
+            guidance=args.guidance,
+            guidance_interval=tuple(args.guidance_interval),
+            cache=args.cache,
+            tag=tag,
+            sample=sample,
+        )
         distance = checker.distance(to_uint8(generated.flat)).reshape(generated.images.shape[:2])
         first_rejected = distance > checker.config.threshold
         extra = 0
@@ -305,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         measures, rated, nn_index = reference.measure(generated, rater, args.control_seeds)
         name = f"{Path(model).name}:{variant}"
         report["models"][name] = row = {
-            "model": str(model), "variant": variant, **measures,
+            "model": str(model),
+            "variant": variant,
+            **measures,
             "rejected_first_draw": round(float(first_rejected.mean()), 3),
             "rejected": round(float(rejected.mean()), 3),
             "extra_pictures_per_picture": round(extra / first_rejected.size, 3),
@@ -315,8 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         stem = name.replace(":", "_").replace("+", "_")
         save_grid(args.out / f"{stem}_grid.png", resize(generated.images[0], 128), len(GRID), flip_rows=True)
-        pairs = np.stack([resize(generated.images[0], 128),
-                          resize(photos_at(files, nn_index[:len(generated.points)]), 128)], 1)
+        pairs = np.stack(
+            [resize(generated.images[0], 128), resize(photos_at(files, nn_index[: len(generated.points)]), 128)], 1
+        )
         save_grid(args.out / f"{stem}_nearest.png", pairs.reshape(-1, *pairs.shape[2:]), 2 * len(GRID), flip_rows=True)
         if rejected.any():
             save_grid(args.out / f"{stem}_rejected.png", resize(generated.images[rejected], 128), 8)
@@ -337,31 +412,89 @@ def photos_at(files: list[Path], index: np.ndarray) -> np.ndarray:
 
 def markdown(rows: list[list], header: list[str]) -> str:
     fmt = lambda x: "–" if x is None else f"{x:g}" if isinstance(x, (int, float)) else str(x)  # noqa: E731
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(fmt(x) for x in row) + " |" for row in rows])
+    return "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        + ["| " + " | ".join(fmt(x) for x in row) + " |" for row in rows]
+    )
 
 
 def print_tables(report: dict) -> None:
     ph, ck, models = report["photos"], report["check"], report["models"]
-    print("\nQuality (5 × 5 grid × {seeds} seeds; emotion control over {control_seeds} seeds)"
-          .format(**report["settings"]))
-    keys = ["resolution", "detail", "frechet_features", "frechet_pixels", "spearman_valence", "spearman_arousal",
-            "diversity", "nearest_photo_median", "closer_than_photo_p05", "seconds_per_picture"]
+    print(
+        "\nQuality (5 × 5 grid × {seeds} seeds; emotion control over {control_seeds} seeds)".format(
+            **report["settings"]
+        )
+    )
+    keys = [
+        "resolution",
+        "detail",
+        "frechet_features",
+        "frechet_pixels",
+        "spearman_valence",
+        "spearman_arousal",
+        "diversity",
+        "nearest_photo_median",
+        "closer_than_photo_p05",
+        "seconds_per_picture",
+    ]
     rows = [[name] + [row[k] for k in keys] for name, row in models.items()]
-    rows.append(["training photos", 128, 1, f"{ph['frechet_features_floor']:g} (floor)",
-                 f"{ph['frechet_pixels_floor']:g} (floor)",
-                 None, None, ph["diversity"], ph["nearest_photo_median"], 0.05, None])
-    print(markdown(rows, ["model:variant", "px", "detail", "FD features", "FD pixels", "ρ valence", "ρ arousal",
-                          "diversity", "nearest photo", "closer than 5 % of photos", "s/picture"]))
+    rows.append(
+        [
+            "training photos",
+            128,
+            1,
+            f"{ph['frechet_features_floor']:g} (floor)",
+            f"{ph['frechet_pixels_floor']:g} (floor)",
+            None,
+            None,
+            ph["diversity"],
+            ph["nearest_photo_median"],
+            0.05,
+            None,
+        ]
+    )
+    print(
+        markdown(
+            rows,
+            [
+                "model:variant",
+                "px",
+                "detail",
+                "FD features",
+                "FD pixels",
+                "ρ valence",
+                "ρ arousal",
+                "diversity",
+                "nearest photo",
+                "closer than 5 % of photos",
+                "s/picture",
+            ],
+        )
+    )
     print("\nNot a landscape: share rejected by the check, and what a redraw costs")
     keys = ["rejected_first_draw", "rejected", "extra_pictures_per_picture", "spearman_valence", "spearman_arousal"]
-    print(markdown([[name] + [row[k] for k in keys] for name, row in models.items()],
-                   ["model:variant", "rejected (first draw)", "rejected (returned)", "extra pictures per picture",
-                    "ρ valence", "ρ arousal"]))
-    print(f"\nlandscape check: threshold {ck['threshold']:g} ({ck['quantile']:g} quantile of calibration photos); "
-          f"rejects {ck['held_out_photos_rejected']:.1%} of {ck['held_out_photos']} held-out training photos"
-          + (f"; other photos, share rejected by category: {ck['other_photos_rejected']}"
-             if "other_photos_rejected" in ck else ""))
+    print(
+        markdown(
+            [[name] + [row[k] for k in keys] for name, row in models.items()],
+            [
+                "model:variant",
+                "rejected (first draw)",
+                "rejected (returned)",
+                "extra pictures per picture",
+                "ρ valence",
+                "ρ arousal",
+            ],
+        )
+    )
+    print(
+        f"\nlandscape check: threshold {ck['threshold']:g} ({ck['quantile']:g} quantile of calibration photos); "
+        f"rejects {ck['held_out_photos_rejected']:.1%} of {ck['held_out_photos']} held-out training photos"
+        + (
+            f"; other photos, share rejected by category: {ck['other_photos_rejected']}"
+            if "other_photos_rejected" in ck
+            else ""
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,12 @@ from music2img.diffusion.schedulers import (
 from music2img.diffusion.unet import EmotionUNet
 
 #: A DDPM-church-like pixel UNet at 128×128 in this architecture, for comparison.
-BIG_CONFIG = dict(block_out_channels=(128, 128, 256, 256, 512, 512), layers_per_block=2,
-                  attention_resolutions=(16,), norm_num_groups=32)
+BIG_CONFIG = dict(
+    block_out_channels=(128, 128, 256, 256, 512, 512),
+    layers_per_block=2,
+    attention_resolutions=(16,),
+    norm_num_groups=32,
+)
 
 
 def unet_stats(unet: EmotionUNet) -> dict:
@@ -49,8 +53,11 @@ def unet_stats(unet: EmotionUNet) -> dict:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         unet(torch.zeros(1, 3, size, size), 500, 5.0, 5.0)
     n = sum(p.numel() for p in unet.parameters())
-    return {"params_M": round(n / 1e6, 2), "fp16_MB": round(2 * n / 1e6, 1),
-            "gflops_per_forward": round(counter.get_total_flops() / 1e9, 2)}
+    return {
+        "params_M": round(n / 1e6, 2),
+        "fp16_MB": round(2 * n / 1e6, 1),
+        "gflops_per_forward": round(counter.get_total_flops() / 1e9, 2),
+    }
 
 
 def time_sampler(pipe: EmotionLandscapePipeline, name: str, steps: int, timed_steps: int, guidance: float) -> dict:
@@ -72,14 +79,25 @@ def time_sampler(pipe: EmotionLandscapePipeline, name: str, steps: int, timed_st
             raise Enough
 
     try:
-        pipe(6.5, 3.5, num_inference_steps=steps, guidance_scale=guidance, callback=callback,
-             generator=torch.Generator().manual_seed(0))
+        pipe(
+            6.5,
+            3.5,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            callback=callback,
+            generator=torch.Generator().manual_seed(0),
+        )
     except Enough:
         pass
     dts = np.diff(stamps)
-    return {"sampler": name, "steps": steps, "timed_steps": len(dts), "extrapolated": len(dts) < steps,
-            "s_per_image": round(float(np.median(dts)) * steps, 2),
-            "s_per_image_total": round(float(dts.sum()) / len(dts) * steps, 2)}
+    return {
+        "sampler": name,
+        "steps": steps,
+        "timed_steps": len(dts),
+        "extrapolated": len(dts) < steps,
+        "s_per_image": round(float(np.median(dts)) * steps, 2),
+        "s_per_image_total": round(float(dts.sum()) / len(dts) * steps, 2),
+    }
 
 
 def train_speed(resolution: int, batch_size: int, steps: int) -> dict:
@@ -98,8 +116,11 @@ def train_speed(resolution: int, batch_size: int, steps: int) -> dict:
         opt.step()
         if i >= 2:
             dts.append(time.perf_counter() - start)
-    return {"resolution": resolution, "batch_size": batch_size,
-            "images_per_s": round(batch_size / float(np.median(dts)), 2)}
+    return {
+        "resolution": resolution,
+        "batch_size": batch_size,
+        "images_per_s": round(batch_size / float(np.median(dts)), 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,8 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    results = {"machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-               "torch_threads": args.threads, "load_avg_at_start": os.getloadavg()[0], "configs": {}}
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": args.threads,
+        "load_avg_at_start": os.getloadavg()[0],
+        "configs": {},
+    }
     configs = {"production (EmotionUNet default)": {}}
     if not args.skip_big:
         configs["big original-work-like"] = BIG_CONFIG
@@ -131,24 +157,36 @@ def main(argv: list[str] | None = None) -> int:
             entry["samplers"].append(time_sampler(pipe, name, steps, timed, args.guidance))
             s = entry["samplers"][-1]
             extrapolated = f" (extrapolated from {s['timed_steps']} steps)" if s["extrapolated"] else ""
-            print(f"{label:34s} {name:4s}-{steps:<4d} {s['s_per_image']:9.2f} s/image "
-                  f"(mean step: {s['s_per_image_total']:.2f}){extrapolated}", flush=True)
-        print(f"{label:34s} {entry['params_M']} M params, {entry['fp16_MB']} MB fp16, "
-              f"{entry['gflops_per_forward']} GFLOPs per forward (one image)", flush=True)
+            print(
+                f"{label:34s} {name:4s}-{steps:<4d} {s['s_per_image']:9.2f} s/image "
+                f"(mean step: {s['s_per_image_total']:.2f}){extrapolated}",
+                flush=True,
+            )
+        print(
+            f"{label:34s} {entry['params_M']} M params, {entry['fp16_MB']} MB fp16, "
+            f"{entry['gflops_per_forward']} GFLOPs per forward (one image)",
+            flush=True,
+        )
         results["configs"][label] = entry
     if len(results["configs"]) == 2:
         prod, big = results["configs"].values()
         ratio = big["samplers"][0]["s_per_image"] / prod["samplers"][0]["s_per_image"]
-        print(f"production is {ratio:.1f}× faster than the big config (DPM-25 with guidance), "
-              f"{big['gflops_per_forward'] / prod['gflops_per_forward']:.1f}× fewer FLOPs")
+        print(
+            f"production is {ratio:.1f}× faster than the big config (DPM-25 with guidance), "
+            f"{big['gflops_per_forward'] / prod['gflops_per_forward']:.1f}× fewer FLOPs"
+        )
     if args.train_steps:
         results["training"] = [train_speed(r, 8, args.train_steps) for r in (64, 128)]
         for r in results["training"]:
-            print(f"training, production config, {r['resolution']}×{r['resolution']}, batch {r['batch_size']}: "
-                  f"{r['images_per_s']} images/s (median step)")
+            print(
+                f"training, production config, {r['resolution']}×{r['resolution']}, batch {r['batch_size']}: "
+                f"{r['images_per_s']} images/s (median step)"
+            )
     results["load_avg_at_end"] = os.getloadavg()[0]
-    print(f"load average: {results['load_avg_at_start']:.1f} at start, {results['load_avg_at_end']:.1f} at end "
-          f"({os.cpu_count()} CPUs; other processes slow these timings)")
+    print(
+        f"load average: {results['load_avg_at_start']:.1f} at start, {results['load_avg_at_end']:.1f} at end "
+        f"({os.cpu_count()} CPUs; other processes slow these timings)"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=list))
     return 0

@@ -42,27 +42,34 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.diffusion_quality import PhotoReference, add_measure_arguments, cached_photo_statistics, markdown, thumbs_of  # noqa: E402
-from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402
-from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.evaluation import GRID, emotion_control, generate_grid, grid_points, resize, tile, to_uint8  # noqa: E402
-from music2img.diffusion.landscape_check import LandscapeChecker, photo_split  # noqa: E402
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import STUDENT_SCHEDULER, is_student, make_scheduler  # noqa: E402
-from music2img.files import atomic_path, load_checked_joblib  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
-from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA  # noqa: E402
-from music2img.image.features import FEATURE_NAMES, colourfulness, image_features, rgb_to_hsv  # noqa: E402
-from music2img.image.labelled_folder import read_labels  # noqa: E402
-from music2img.va import VA_MAX, VA_MIN  # noqa: E402
+from benchmarks.diffusion_quality import (
+    PhotoReference,
+    add_measure_arguments,
+    cached_photo_statistics,
+    markdown,
+    thumbs_of,
+)
+from music2img.assets import DIFFUSION_MODEL_DIR
+from music2img.diffusion import defaults
+from music2img.diffusion.evaluation import GRID, emotion_control, generate_grid, grid_points, resize, tile, to_uint8
+from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.schedulers import STUDENT_SCHEDULER, is_student, make_scheduler
+from music2img.files import atomic_path, load_checked_joblib
+from music2img.image.emotion_model import ImageEmotionModel
+from music2img.image.features import FEATURE_NAMES, colourfulness, image_features, rgb_to_hsv
+from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA
+from music2img.image.labelled_folder import read_labels
+from music2img.va import VA_MAX, VA_MIN
 
 
 class HandCraftedRater:
     """An image emotion model saved on the hand-crafted features alone (``image-features-2``, e.g. v2)."""
 
     def __init__(self, folder: Path):
-        self.regressor, config = load_checked_joblib(folder, required=("feature_names", "schema_version"),
-                                                     what="hand-crafted image emotion model")
+        self.regressor, config = load_checked_joblib(
+            folder, required=("feature_names", "schema_version"), what="hand-crafted image emotion model"
+        )
         if config["schema_version"] != FEATURES_SCHEMA or tuple(config["feature_names"]) != FEATURE_NAMES:
             raise SystemExit(f"error: {folder} is not a model on the hand-crafted features {FEATURES_SCHEMA!r}")
 
@@ -73,9 +80,11 @@ class HandCraftedRater:
 def colour_statistics(thumbs: np.ndarray) -> dict[str, float]:
     """Mean luminance, HSV saturation and colourfulness of uint8 pictures ``(n, h, w, 3)``."""
     rgb = thumbs.astype(np.float32) / 255
-    return {"luminance": float((rgb @ np.array([0.299, 0.587, 0.114])).mean()),
-            "saturation": float(np.mean([rgb_to_hsv(im)[1].mean() for im in rgb])),
-            "colourfulness": float(np.mean([colourfulness(im) for im in rgb]))}
+    return {
+        "luminance": float((rgb @ np.array([0.299, 0.587, 0.114])).mean()),
+        "saturation": float(np.mean([rgb_to_hsv(im)[1].mean() for im in rgb])),
+        "colourfulness": float(np.mean([colourfulness(im) for im in rgb])),
+    }
 
 
 def warm_seconds(runs: dict[str, tuple], repeats: int) -> dict[str, float]:
@@ -85,8 +94,14 @@ def warm_seconds(runs: dict[str, tuple], repeats: int) -> dict[str, float]:
         for name, (pipe, settings) in runs.items():
             pipe.scheduler = settings["scheduler"]
             start = time.perf_counter()
-            pipe(5.0, 5.0, generator=torch.Generator().manual_seed(r), max_redraws=0, output_type="np",
-                 **{k: v for k, v in settings.items() if k != "scheduler"})
+            pipe(
+                5.0,
+                5.0,
+                generator=torch.Generator().manual_seed(r),
+                max_redraws=0,
+                output_type="np",
+                **{k: v for k, v in settings.items() if k != "scheduler"},
+            )
             if r:
                 times[name].append(time.perf_counter() - start)
     return {name: float(np.median(t)) for name, t in times.items()}
@@ -98,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher", default=str(DIFFUSION_MODEL_DIR), help="the teacher's pipeline folder")
     p.add_argument("--student-steps", type=int, nargs="+", default=[1, 2, 4, 8])
     add_measure_arguments(p)
-    p.set_defaults(scheduler=defaults.SCHEDULER, steps=defaults.STEPS, guidance=defaults.GUIDANCE_SCALE,
-                   guidance_interval=defaults.GUIDANCE_INTERVAL, control_seeds=None)
+    p.set_defaults(
+        scheduler=defaults.SCHEDULER,
+        steps=defaults.STEPS,
+        guidance=defaults.GUIDANCE_SCALE,
+        guidance_interval=defaults.GUIDANCE_INTERVAL,
+        control_seeds=None,
+    )
     p.add_argument("--rater2", type=Path, help="second, independent rater: a model folder on the hand-crafted features")
     p.add_argument("--timing-repeats", type=int, default=5)
     p.add_argument("--out", type=Path, required=True)
@@ -118,33 +138,60 @@ def main(argv: list[str] | None = None) -> int:
     rater = ImageEmotionModel.load(args.rater)
     rater2 = HandCraftedRater(args.rater2) if args.rater2 else None
 
-    teacher_settings = {"scheduler": make_scheduler(args.scheduler, teacher.scheduler.config), "guidance_scale": args.guidance,
-                        "guidance_interval": tuple(args.guidance_interval), "num_inference_steps": args.steps}
+    teacher_settings = {
+        "scheduler": make_scheduler(args.scheduler, teacher.scheduler.config),
+        "guidance_scale": args.guidance,
+        "guidance_interval": tuple(args.guidance_interval),
+        "num_inference_steps": args.steps,
+    }
     runs = {f"teacher ({args.scheduler} {args.steps})": (teacher, teacher_settings)}
     for k in args.student_steps:
-        runs[f"student ({STUDENT_SCHEDULER} {k})"] = (student, {
-            "scheduler": make_scheduler(STUDENT_SCHEDULER, student.scheduler.config), "guidance_scale": args.guidance,
-            "num_inference_steps": k})
+        runs[f"student ({STUDENT_SCHEDULER} {k})"] = (
+            student,
+            {
+                "scheduler": make_scheduler(STUDENT_SCHEDULER, student.scheduler.config),
+                "guidance_scale": args.guidance,
+                "num_inference_steps": k,
+            },
+        )
     for pipe in (teacher, student):
         pipe.set_progress_bar_config(disable=True)
 
-    report = {"settings": {"teacher": str(args.teacher), "student": str(args.student), "seeds": args.seeds,
-                           "guidance": args.guidance, "threads": args.threads, "rater": str(args.rater),
-                           "rater2": str(args.rater2) if args.rater2 else None},
-              "photos": {**reference.report, **colour_statistics(photos["thumbs"])}, "runs": {}}
+    report = {
+        "settings": {
+            "teacher": str(args.teacher),
+            "student": str(args.student),
+            "seeds": args.seeds,
+            "guidance": args.guidance,
+            "threads": args.threads,
+            "rater": str(args.rater),
+            "rater2": str(args.rater2) if args.rater2 else None,
+        },
+        "photos": {**reference.report, **colour_statistics(photos["thumbs"])},
+        "runs": {},
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     grids, teacher_images = [], None
     for name, (pipe, settings) in runs.items():
         pipe.scheduler = settings["scheduler"]
-        generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=settings["num_inference_steps"],
-                                  guidance=args.guidance, guidance_interval=settings.get("guidance_interval", (0.0, 1.0)),
-                                  cache=args.cache, tag="distillation")
+        generated = generate_grid(
+            pipe,
+            grid_points(),
+            range(args.seeds),
+            steps=settings["num_inference_steps"],
+            guidance=args.guidance,
+            guidance_interval=settings.get("guidance_interval", (0.0, 1.0)),
+            cache=args.cache,
+            tag="distillation",
+        )
         row, _, _ = reference.measure(generated, rater, control_seeds)
         flat = to_uint8(generated.flat)
         if rater2 is not None:
             rated2 = rater2.predict_features(np.stack([image_features(im) for im in flat]))
             n = control_seeds * len(generated.points)
-            row.update({f"{k}_rater2": round(v, 3) for k, v in emotion_control(generated.requested[:n], rated2[:n]).items()})
+            row.update(
+                {f"{k}_rater2": round(v, 3) for k, v in emotion_control(generated.requested[:n], rated2[:n]).items()}
+            )
         row.update({k: round(v, 4) for k, v in colour_statistics(thumbs_of(generated.flat)).items()})
         row["non_landscapes"] = round(float(np.mean(checker.distance(flat) > checker.config.threshold)), 3)
         if teacher_images is None:
@@ -169,19 +216,73 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(report: dict) -> None:
-    keys = ["detail", "frechet_features", "frechet_pixels", "spearman_valence", "spearman_arousal",
-            "spearman_valence_rater2", "spearman_arousal_rater2", "non_landscapes", "luminance", "saturation",
-            "colourfulness", "diversity", "difference_from_teacher", "warm_seconds", "time_vs_teacher"]
+    keys = [
+        "detail",
+        "frechet_features",
+        "frechet_pixels",
+        "spearman_valence",
+        "spearman_arousal",
+        "spearman_valence_rater2",
+        "spearman_arousal_rater2",
+        "non_landscapes",
+        "luminance",
+        "saturation",
+        "colourfulness",
+        "diversity",
+        "difference_from_teacher",
+        "warm_seconds",
+        "time_vs_teacher",
+    ]
     rows = [[name] + [row.get(k) for k in keys] for name, row in report["runs"].items()]
     ph = report["photos"]
-    rows.append(["training photos", 1, f"{ph['frechet_features_floor']:g} (floor)", f"{ph['frechet_pixels_floor']:g} (floor)",
-                 None, None, None, None, None, round(ph["luminance"], 4), round(ph["saturation"], 4),
-                 round(ph["colourfulness"], 4), ph["diversity"], None, None, None])
-    print(f"\n5 × 5 grid × {report['settings']['seeds']} seeds, first draws; guidance {report['settings']['guidance']:g}; "
-          f"{report['settings']['threads']} torch thread(s)")
-    print(markdown(rows, ["run", "detail", "FD features", "FD pixels", "ρ valence (v3)", "ρ arousal (v3)", "ρ valence (rater 2)",
-                          "ρ arousal (rater 2)", "non-landscapes", "luminance", "saturation", "colourfulness", "diversity",
-                          "Δ teacher (0–255)", "s/picture warm", "× teacher"]))
+    rows.append(
+        [
+            "training photos",
+            1,
+            f"{ph['frechet_features_floor']:g} (floor)",
+            f"{ph['frechet_pixels_floor']:g} (floor)",
+            None,
+            None,
+            None,
+            None,
+            None,
+            round(ph["luminance"], 4),
+            round(ph["saturation"], 4),
+            round(ph["colourfulness"], 4),
+            ph["diversity"],
+            None,
+            None,
+            None,
+        ]
+    )
+    print(
+        f"\n5 × 5 grid × {report['settings']['seeds']} seeds, first draws; "
+        f"guidance {report['settings']['guidance']:g}; "
+        f"{report['settings']['threads']} torch thread(s)"
+    )
+    print(
+        markdown(
+            rows,
+            [
+                "run",
+                "detail",
+                "FD features",
+                "FD pixels",
+                "ρ valence (v3)",
+                "ρ arousal (v3)",
+                "ρ valence (rater 2)",
+                "ρ arousal (rater 2)",
+                "non-landscapes",
+                "luminance",
+                "saturation",
+                "colourfulness",
+                "diversity",
+                "Δ teacher (0–255)",
+                "s/picture warm",
+                "× teacher",
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from music2img.diffusion.schedulers import DEFAULT_STEPS, make_scheduler
 from music2img.files import atomic_path
 
 
-def paint_with_estimates(pipe, valence: float, arousal: float, seed: int, steps: int, guidance: float,
-                         interval: tuple[float, float]) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+def paint_with_estimates(
+    pipe, valence: float, arousal: float, seed: int, steps: int, guidance: float, interval: tuple[float, float]
+) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
     """One picture (uint8, no redraw), the x̂₀ estimate after every step (uint8) and the UNet forwards
     spent up to each step."""
     scheduler, estimates = pipe.scheduler, []
@@ -44,14 +45,25 @@ def paint_with_estimates(pipe, valence: float, arousal: float, seed: int, steps:
 
     def recording_step(eps, t, sample, **kwargs):
         a = abar[int(t)].to(sample)
-        estimates.append(to_uint8(((sample - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
-                                  .permute(0, 2, 3, 1).float().numpy() / 2 + 0.5)[0])
+        estimates.append(
+            to_uint8(
+                ((sample - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1).permute(0, 2, 3, 1).float().numpy() / 2 + 0.5
+            )[0]
+        )
         return step(eps, t, sample, **kwargs)
 
     scheduler.step = recording_step
     try:
-        image = pipe(valence, arousal, guidance_scale=guidance, guidance_interval=interval, num_inference_steps=steps,
-                     generator=torch.Generator().manual_seed(seed), output_type="np", max_redraws=0).images
+        image = pipe(
+            valence,
+            arousal,
+            guidance_scale=guidance,
+            guidance_interval=interval,
+            num_inference_steps=steps,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="np",
+            max_redraws=0,
+        ).images
     finally:
         del scheduler.step
     total = len(estimates)
@@ -85,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     final, early, forwards = [], [], None
     jobs = [(v, a, s) for v, a in grid_points() for s in range(args.seeds)]
     for v, a, s in tqdm(jobs, desc="painting", unit="picture"):
-        image, estimates, forwards = paint_with_estimates(pipe, v, a, s, steps, args.guidance,
-                                                          tuple(args.guidance_interval))
+        image, estimates, forwards = paint_with_estimates(
+            pipe, v, a, s, steps, args.guidance, tuple(args.guidance_interval)
+        )
         final.append(not checker.is_landscape(image[None])[0])
         early.append(~checker.is_landscape(np.stack(estimates)))
     final, early = np.array(final), np.array(early)  # (pictures,), (pictures, steps)
@@ -98,21 +111,42 @@ def main(argv: list[str] | None = None) -> int:
         flag = early[:, k]
         # abandoned at step k when flagged; otherwise finished and checked at the end as now
         cost = np.where(flag, forwards[k], full + final * full) + flag * full
-        rows.append({"step": k + 1, "forwards so far": forwards[k], "rejected early": float(flag.mean()),
-                     "caught": float((flag & final).sum() / max(final.sum(), 1)),
-                     "false alarms": float((flag & ~final).sum() / max((~final).sum(), 1)),
-                     "forwards per picture": float(cost.mean()), "vs finished-only": float(cost.mean() / base)})
-    print(f"\n{args.model}: {len(final)} pictures, {final.mean():.0%} rejected when finished; "
-          f"checking only finished pictures costs {base:.1f} UNet forwards per picture (one redraw)")
+        rows.append(
+            {
+                "step": k + 1,
+                "forwards so far": forwards[k],
+                "rejected early": float(flag.mean()),
+                "caught": float((flag & final).sum() / max(final.sum(), 1)),
+                "false alarms": float((flag & ~final).sum() / max((~final).sum(), 1)),
+                "forwards per picture": float(cost.mean()),
+                "vs finished-only": float(cost.mean() / base),
+            }
+        )
+    print(
+        f"\n{args.model}: {len(final)} pictures, {final.mean():.0%} rejected when finished; "
+        f"checking only finished pictures costs {base:.1f} UNet forwards per picture (one redraw)"
+    )
     print("| step | forwards so far | rejected early | caught | false alarms | forwards per picture | ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['step']} | {r['forwards so far']} | {r['rejected early']:.0%} | {r['caught']:.0%} | "
-              f"{r['false alarms']:.0%} | {r['forwards per picture']:.1f} | {r['vs finished-only']:.2f} |")
+        print(
+            f"| {r['step']} | {r['forwards so far']} | {r['rejected early']:.0%} | {r['caught']:.0%} | "
+            f"{r['false alarms']:.0%} | {r['forwards per picture']:.1f} | {r['vs finished-only']:.2f} |"
+        )
     if args.json:
         with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps({"model": args.model, "pictures": len(final), "rejected": float(final.mean()),
-                                       "baseline_forwards": base, "steps": rows}, indent=1))
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "model": args.model,
+                        "pictures": len(final),
+                        "rejected": float(final.mean()),
+                        "baseline_forwards": base,
+                        "steps": rows,
+                    },
+                    indent=1,
+                )
+            )
     return 0
 
 

@@ -61,8 +61,8 @@ from music2img.music_to_image import MusicToImage  # noqa: E402
 FPS = 24
 #: Emotion paths (valence, arousal) from t = 0 to t = 1 (fraction of the stretch).
 PATHS = {
-    "sweep": ((7.5, 3.0), (2.5, 7.5)),    # calm-positive to tense-negative: as far as the plane goes
-    "drift": ((5.5, 4.5), (4.0, 6.0)),    # the size of change a song's smoothed timeline makes
+    "sweep": ((7.5, 3.0), (2.5, 7.5)),  # calm-positive to tense-negative: as far as the plane goes
+    "drift": ((5.5, 4.5), (4.0, 6.0)),  # the size of change a song's smoothed timeline makes
 }
 
 
@@ -96,24 +96,33 @@ def inbetween(m2i: MusicToImage, args: argparse.Namespace) -> None:
             for interval in intervals:
                 times = film_lib.keyframe_times(args.seconds, interval)
                 keys = iter(reference[np.round(times / 0.5).astype(int).clip(0, len(grid) - 1)])
-                frames = np.stack(list(film_lib.film_frames(keys, times, FPS, n_frames + 1, m2i.image_size,
-                                                            inbetween=method, zoom=0.0))).astype(float)
+                frames = np.stack(
+                    list(
+                        film_lib.film_frames(keys, times, FPS, n_frames + 1, m2i.image_size, inbetween=method, zoom=0.0)
+                    )
+                ).astype(float)
                 marks = [k for k, t in enumerate(grid) if t % interval > 1e-9 and t < args.seconds]
                 error = np.mean([np.abs(frames[int(round(grid[k] * FPS))] - ref_u8[k]).mean() for k in marks])
                 change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
                 rows.setdefault((method, interval), []).append((error, np.median(change), change.max()))
     per_key = float(np.median(paint_seconds))
-    print(f"\nemotion path '{args.path}': {PATHS[args.path][0]} → {PATHS[args.path][1]} over {args.seconds:g} s, "
-          f"seeds {args.seeds}, {args.steps} DPM-Solver steps, guidance {film_lib.GUIDANCE_SCALE:g}; "
-          f"{per_key:.2f} s per keyframe (median)")
-    print(f"{'in-between':>11} {'every s':>7} | {'paint s/s':>9} {'ratio':>6} | {'error vs ref':>12} | "
-          f"{'change p50':>10} {'change max':>10}")
+    print(
+        f"\nemotion path '{args.path}': {PATHS[args.path][0]} → {PATHS[args.path][1]} over {args.seconds:g} s, "
+        f"seeds {args.seeds}, {args.steps} DPM-Solver steps, guidance {film_lib.GUIDANCE_SCALE:g}; "
+        f"{per_key:.2f} s per keyframe (median)"
+    )
+    print(
+        f"{'in-between':>11} {'every s':>7} | {'paint s/s':>9} {'ratio':>6} | {'error vs ref':>12} | "
+        f"{'change p50':>10} {'change max':>10}"
+    )
     baseline = per_key * FPS
     for (method, interval), values in rows.items():
         error, p50, peak = np.mean(values, axis=0)
         cost = per_key / interval
-        print(f"{method:>11} {interval:7.3g} | {cost:9.2f} {cost / baseline:6.3f} | {error:12.2f} | {p50:10.2f} "
-              f"{peak:10.2f}")
+        print(
+            f"{method:>11} {interval:7.3g} | {cost:9.2f} {cost / baseline:6.3f} | {error:12.2f} | {p50:10.2f} "
+            f"{peak:10.2f}"
+        )
 
     still = Image.fromarray(np.round(reference[0] * 255).astype(np.uint8))
     for zoom in (0.0, args.zoom):
@@ -123,19 +132,25 @@ def inbetween(m2i: MusicToImage, args: argparse.Namespace) -> None:
             frames.append(np.asarray(still.resize((film_lib.SIZE, film_lib.SIZE), Image.LANCZOS, box=box), dtype=float))
         per_frame = (time.perf_counter() - start) / len(frames)
         change = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:])]
-        print(f"camera zoom {zoom:g}: change per frame p50 {np.median(change):.2f} max {np.max(change):.2f} "
-              f"(0–255, {film_lib.SIZE} px); Lanczos upscale {per_frame * 1000:.1f} ms per frame")
+        print(
+            f"camera zoom {zoom:g}: change per frame p50 {np.median(change):.2f} max {np.max(change):.2f} "
+            f"(0–255, {film_lib.SIZE} px); Lanczos upscale {per_frame * 1000:.1f} ms per frame"
+        )
 
 
 def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
     checker = m2i.pipeline.landscape_checker
     shape = (3, m2i.image_size, m2i.image_size)
     times = film_lib.keyframe_times(32.0, 4.0)
-    print(f"keyframes every 4 s over 32 s ({len(times)} per film), {args.steps} DPM-Solver steps, guidance "
-          f"{film_lib.GUIDANCE_SCALE:g}; repaints: {film_lib.REPAINTS} tries, noise moved {film_lib.REPAINT_STEP:g} "
-          f"of the way to a fresh draw per try; scenes (seeds) 0–{args.check_seeds - 1}")
-    print(f"{'path':>6} | {'keyframes':>9} {'rejected':>8} {'after':>5} | {'tries 1':>7} {'tries 2':>7} | "
-          f"{'repaint change':>14} {'neighbour change':>16}")
+    print(
+        f"keyframes every 4 s over 32 s ({len(times)} per film), {args.steps} DPM-Solver steps, guidance "
+        f"{film_lib.GUIDANCE_SCALE:g}; repaints: {film_lib.REPAINTS} tries, noise moved {film_lib.REPAINT_STEP:g} "
+        f"of the way to a fresh draw per try; scenes (seeds) 0–{args.check_seeds - 1}"
+    )
+    print(
+        f"{'path':>6} | {'keyframes':>9} {'rejected':>8} {'after':>5} | {'tries 1':>7} {'tries 2':>7} | "
+        f"{'repaint change':>14} {'neighbour change':>16}"
+    )
     for name, ((v0, a0), (v1, a1)) in PATHS.items():
         u = times / times[-1]
         valence, arousal = v0 + u * (v1 - v0), a0 + u * (a1 - a0)
@@ -146,7 +161,7 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
         for seed in tqdm(range(args.check_seeds), desc=name):
             pictures: list[np.ndarray] = []
 
-            def paint(v, a, z):
+            def paint(v, a, z, pictures=pictures):
                 pictures.append(m2i.paint(v, a, z, steps=args.steps))
                 return pictures[-1]
 
@@ -164,15 +179,17 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
             after += painter.rejected
             neighbour += [np.abs(b - a).mean() * 255 for a, b in zip(keys, keys[1:])]
         n1, n2 = tries.count(1), tries.count(2)
-        print(f"{name:>6} | {total:9d} {rejected:8d} {after:5d} | {n1:7d} {n2:7d} | "
-              f"{np.mean(moved) if moved else float('nan'):14.1f} {np.mean(neighbour):16.1f}")
+        print(
+            f"{name:>6} | {total:9d} {rejected:8d} {after:5d} | {n1:7d} {n2:7d} | "
+            f"{np.mean(moved) if moved else float('nan'):14.1f} {np.mean(neighbour):16.1f}"
+        )
 
 
 def song(seconds: float, folder: Path) -> Path:
     """The example songs one after another, repeated to ``seconds``, as a FLAC file."""
     pieces = [load_audio(p) for p in sorted(EXAMPLES_DIR.glob("*.ogg"))]
     y = np.concatenate(pieces)
-    y = np.tile(y, -(-int(seconds * SAMPLE_RATE) // len(y)))[:int(seconds * SAMPLE_RATE)]
+    y = np.tile(y, -(-int(seconds * SAMPLE_RATE) // len(y)))[: int(seconds * SAMPLE_RATE)]
     path = folder / f"song_{seconds:g}s.flac"
     sf.write(path, y, SAMPLE_RATE)
     return path
@@ -206,10 +223,15 @@ def film_costs(m2i: MusicToImage, path: Path, out: Path, **kwargs) -> dict:
         total = time.perf_counter() - wall, cpu_seconds() - cpu
     finally:
         del m2i.paint
-    return {"duration": made.duration, "keyframes": painting["n"], "total": total, "analysis": analysis,
-            "paint": (painting["wall"], painting["cpu"]),
-            "frames": tuple(t - a - p for t, a, p in zip(total, analysis, (painting["wall"], painting["cpu"]))),
-            "bytes": out.stat().st_size}
+    return {
+        "duration": made.duration,
+        "keyframes": painting["n"],
+        "total": total,
+        "analysis": analysis,
+        "paint": (painting["wall"], painting["cpu"]),
+        "frames": tuple(t - a - p for t, a, p in zip(total, analysis, (painting["wall"], painting["cpu"]))),
+        "bytes": out.stat().st_size,
+    }
 
 
 def speed(m2i: MusicToImage, args: argparse.Namespace) -> None:
@@ -220,21 +242,29 @@ def speed(m2i: MusicToImage, args: argparse.Namespace) -> None:
         songs = [song(s, folder) for s in args.seconds]
         encoder = {"encoder_threads": args.encoder_threads}
         runs = [("baseline: 25-step keyframes", film_costs(m2i, songs[0], folder / "base.mp4", steps=25, **encoder))]
-        runs += [(f"defaults, {s:g} s song", film_costs(m2i, p, folder / f"{s:g}.mp4", **encoder))
-                 for s, p in zip(args.seconds, songs)]
-    print(f"\nfilm defaults: {film_lib.FPS} fps, keyframe every {film_lib.KEYFRAME_INTERVAL:g} s, {film_lib.SIZE} px, "
-          f"{film_lib.STEPS} {film_lib.SCHEDULER} steps, guidance {film_lib.GUIDANCE_SCALE:g}, "
-          f"in-betweens {film_lib.INBETWEEN}; torch threads {torch.get_num_threads()}, encoder threads "
-          f"{args.encoder_threads or 'auto'}")
-    print(f"{'run':>28} {'music s':>7} {'keys':>5} | {'wall s/s':>8} {'cpu s/s':>7} | {'analysis':>8} {'painting':>8} "
-          f"{'frames':>7} (wall s/s) | {'MB':>5} | {'ratio':>5}")
+        runs += [
+            (f"defaults, {s:g} s song", film_costs(m2i, p, folder / f"{s:g}.mp4", **encoder))
+            for s, p in zip(args.seconds, songs)
+        ]
+    print(
+        f"\nfilm defaults: {film_lib.FPS} fps, keyframe every {film_lib.KEYFRAME_INTERVAL:g} s, {film_lib.SIZE} px, "
+        f"{film_lib.STEPS} {film_lib.SCHEDULER} steps, guidance {film_lib.GUIDANCE_SCALE:g}, "
+        f"in-betweens {film_lib.INBETWEEN}; torch threads {torch.get_num_threads()}, encoder threads "
+        f"{args.encoder_threads or 'auto'}"
+    )
+    print(
+        f"{'run':>28} {'music s':>7} {'keys':>5} | {'wall s/s':>8} {'cpu s/s':>7} | {'analysis':>8} {'painting':>8} "
+        f"{'frames':>7} (wall s/s) | {'MB':>5} | {'ratio':>5}"
+    )
     base = runs[0][1]["total"][0] / runs[0][1]["duration"]
     for name, r in runs:
         d = r["duration"]
         wall = r["total"][0] / d
-        print(f"{name:>28} {d:7.0f} {r['keyframes']:5d} | {wall:8.3f} {r['total'][1] / d:7.3f} | "
-              f"{r['analysis'][0] / d:8.3f} {r['paint'][0] / d:8.3f} {r['frames'][0] / d:7.3f}            | "
-              f"{r['bytes'] / 1e6:5.1f} | {wall / base:5.2f}")
+        print(
+            f"{name:>28} {d:7.0f} {r['keyframes']:5d} | {wall:8.3f} {r['total'][1] / d:7.3f} | "
+            f"{r['analysis'][0] / d:8.3f} {r['paint'][0] / d:8.3f} {r['frames'][0] / d:7.3f}            | "
+            f"{r['bytes'] / 1e6:5.1f} | {wall / base:5.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,8 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder-threads", type=int, default=film_lib.ENCODER_THREADS, help="speed: H.264 encoder threads")
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 4], help="inbetween: scenes (default 3 4)")
     p.add_argument("--path", choices=sorted(PATHS), default="sweep", help="inbetween: emotion path (default sweep)")
-    p.add_argument("--seconds", type=float, nargs="+", default=None,
-                   help="inbetween: length of the path (default 16); speed: song lengths (default 30 60 180)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        nargs="+",
+        default=None,
+        help="inbetween: length of the path (default 16); speed: song lengths (default 30 60 180)",
+    )
     p.add_argument("--steps", type=int, default=film_lib.STEPS, help="inbetween: sampler steps of the pictures")
     p.add_argument("--zoom", type=float, default=film_lib.ZOOM, help="inbetween: camera zoom to measure")
     p.add_argument("--check-seeds", type=int, default=12, help="checks: scenes per emotion path (default 12)")

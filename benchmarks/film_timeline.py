@@ -76,8 +76,9 @@ def render_vgmidi(folder: Path, cache: Path, per_quadrant: int, seed: int) -> li
     return pieces
 
 
-def make_medley(pieces: list[np.ndarray], rng: np.random.Generator,
-                n: int = 5) -> tuple[np.ndarray, list[float], np.ndarray]:
+def make_medley(
+    pieces: list[np.ndarray], rng: np.random.Generator, n: int = 5
+) -> tuple[np.ndarray, list[float], np.ndarray]:
     """``n`` different pieces in a row, each looped or cut to 8–32 s: the signal, the pieces'
     boundaries (seconds) and their indices in ``pieces``."""
     order = rng.choice(len(pieces), size=n, replace=False)
@@ -106,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(3):
             n = int(rng.uniform(10, 20) * SAMPLE_RATE)
             start = int(rng.integers(0, len(song) - n))
-            pieces.append(song[start:start + n])
+            pieces.append(song[start : start + n])
     n_synth = len(pieces)
     if args.vgmidi:
         pieces += render_vgmidi(args.vgmidi, args.cache / "vgmidi", args.per_quadrant, args.seed)
     print(f"{n_synth} example excerpts, {len(pieces) - n_synth} VGMIDI phrases, {args.medleys} medleys")
     targets = model.predict_features(np.stack([extract_features(y, SAMPLE_RATE) for y in pieces]))
-    print(f"the pieces' own predictions: valence {targets[:, 0].min():.2f}–{targets[:, 0].max():.2f}, "
-          f"arousal {targets[:, 1].min():.2f}–{targets[:, 1].max():.2f}")
+    print(
+        f"the pieces' own predictions: valence {targets[:, 0].min():.2f}–{targets[:, 0].max():.2f}, "
+        f"arousal {targets[:, 1].min():.2f}–{targets[:, 1].max():.2f}"
+    )
 
     configs = list(itertools.product(WINDOWS, HOPS, SMOOTHINGS))
     sq_err = {c: [] for c in configs}
@@ -133,26 +136,28 @@ def main(argv: list[str] | None = None) -> int:
         inner = np.zeros(len(t), dtype=bool)
         for a, b in zip(bounds[:-1], bounds[1:]):
             inner |= (t > a + 4) & (t < b - 4)
-        for (w, hop, sigma) in configs:
+        for w, hop, sigma in configs:
             k = WINDOWS.index(w)
             step = int(hop)
-            tl = smooth_timeline(spans[w][::step], va_all[offsets[k]:offsets[k + 1]][::step], hop, sigma)
+            tl = smooth_timeline(spans[w][::step], va_all[offsets[k] : offsets[k + 1]][::step], hop, sigma)
             pred = np.stack(tl(t), axis=1)
             sq_err[(w, hop, sigma)].append(((pred - truth) ** 2).mean(axis=0))
             change = np.abs(np.diff(pred, axis=0)).sum(axis=1) / 0.25
             jitter[(w, hop, sigma)].append(change[inner[1:] & inner[:-1]].mean())
 
     y, _, _ = make_medley(pieces, np.random.default_rng(args.seed))
-    y = np.tile(y, -(-120 * SAMPLE_RATE // len(y)))[:120 * SAMPLE_RATE]
-    emotion_timeline(model, y[:10 * SAMPLE_RATE], window=5, hop=5)  # warm-up: numba compilation
+    y = np.tile(y, -(-120 * SAMPLE_RATE // len(y)))[: 120 * SAMPLE_RATE]
+    emotion_timeline(model, y[: 10 * SAMPLE_RATE], window=5, hop=5)  # warm-up: numba compilation
     cost = {}
     for w, hop in itertools.product(WINDOWS, HOPS):
         start = time.perf_counter()
         emotion_timeline(model, y, window=w, hop=hop, smoothing=0)
         cost[(w, hop)] = (time.perf_counter() - start) / 120
 
-    print(f"\n{'window s':>8} {'hop s':>5} {'σ s':>4} | {'RMSE':>6} {'valence':>7} {'arousal':>7} | "
-          f"{'jitter /s':>9} | {'analysis s/s':>12}")
+    print(
+        f"\n{'window s':>8} {'hop s':>5} {'σ s':>4} | {'RMSE':>6} {'valence':>7} {'arousal':>7} | "
+        f"{'jitter /s':>9} | {'analysis s/s':>12}"
+    )
     rows = []
     for c in configs:
         mse = np.mean(sq_err[c], axis=0)
@@ -160,16 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     best = min(r[0] for r in rows)
     for rmse, (w, hop, sigma), per_dim, jit in sorted(rows, key=lambda r: r[1]):
         mark = " ← best" if rmse == best else ""
-        print(f"{w:8g} {hop:5g} {sigma:4g} | {rmse:6.3f} {per_dim[0]:7.3f} {per_dim[1]:7.3f} | {jit:9.3f} | "
-              f"{cost[(w, hop)]:12.4f}{mark}")
+        print(
+            f"{w:8g} {hop:5g} {sigma:4g} | {rmse:6.3f} {per_dim[0]:7.3f} {per_dim[1]:7.3f} | {jit:9.3f} | "
+            f"{cost[(w, hop)]:12.4f}{mark}"
+        )
     const = np.sqrt(np.mean(sq_err_const, axis=0))
-    print(f"{'baseline: the medley mean throughout':>25} | {np.sqrt(np.mean(const ** 2)):6.3f} {const[0]:7.3f} "
-          f"{const[1]:7.3f} |")
+    print(
+        f"{'baseline: the medley mean throughout':>25} | {np.sqrt(np.mean(const**2)):6.3f} {const[0]:7.3f} "
+        f"{const[1]:7.3f} |"
+    )
     print("\nRMSE against each piece's own prediction, ratio to the best setting:")
     for rmse, (w, hop, sigma), _, _ in sorted(rows)[:8]:
         print(f"  window {w:g} s, hop {hop:g} s, σ {sigma:g} s: {rmse:.3f} ({rmse / best:.3f}×)")
     return 0
-
 
 
 if __name__ == "__main__":

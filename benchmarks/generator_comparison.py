@@ -74,9 +74,16 @@ def markers(section: str = "comparison") -> tuple[str, str]:
 
 BEGIN, END = markers()
 COLUMNS = {  # report key → table header
-    "resolution": "px", "training": "training", "parameters_m": "M params", "detail": "detail",
-    "frechet_features": "FD features", "frechet_pixels": "FD pixels", "spearman_valence": "ρ valence",
-    "spearman_arousal": "ρ arousal", "diversity": "diversity", "nearest_photo_median": "nearest photo",
+    "resolution": "px",
+    "training": "training",
+    "parameters_m": "M params",
+    "detail": "detail",
+    "frechet_features": "FD features",
+    "frechet_pixels": "FD pixels",
+    "spearman_valence": "ρ valence",
+    "spearman_arousal": "ρ arousal",
+    "diversity": "diversity",
+    "nearest_photo_median": "nearest photo",
     "seconds_per_picture": "s/picture",
 }
 
@@ -102,11 +109,23 @@ def training_summary(folder: Path) -> str:
 def seconds_per_picture(pipe, args) -> float:
     """Wall time of one uncached batch of the 25 grid pictures (seed 0), per picture."""
     points = grid_points()
-    settings = {"guidance_scale": args.guidance, "guidance_interval": tuple(args.guidance_interval),
-                "num_inference_steps": args.steps} if is_diffusion(pipe) else {}
+    settings = (
+        {
+            "guidance_scale": args.guidance,
+            "guidance_interval": tuple(args.guidance_interval),
+            "num_inference_steps": args.steps,
+        }
+        if is_diffusion(pipe)
+        else {}
+    )
     start = time.perf_counter()
-    pipe([v for v, _ in points], [a for _, a in points], generator=[torch.Generator().manual_seed(0) for _ in points],
-         output_type="np", **settings)
+    pipe(
+        [v for v, _ in points],
+        [a for _, a in points],
+        generator=[torch.Generator().manual_seed(0) for _ in points],
+        output_type="np",
+        **settings,
+    )
     return (time.perf_counter() - start) / len(points)
 
 
@@ -121,8 +140,12 @@ def side_by_side(grids: list[Image.Image], names: list[str], gap: int = 12, titl
         draw.text((x, 3), name, fill="black")
         sheet.paste(grid, (x, title))
         x += grid.width + gap
-    draw.text((gap, height - title + 2), f"valence {GRID[0]:g} to {GRID[-1]:g} left to right, arousal "
-              f"{GRID[0]:g} to {GRID[-1]:g} bottom to top; one seed for every picture", fill="black")
+    draw.text(
+        (gap, height - title + 2),
+        f"valence {GRID[0]:g} to {GRID[-1]:g} left to right, arousal "
+        f"{GRID[0]:g} to {GRID[-1]:g} bottom to top; one seed for every picture",
+        fill="black",
+    )
     return sheet
 
 
@@ -139,27 +162,39 @@ def write_section(doc: Path, section: str, name: str = "comparison") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", action="append", type=named_model, required=True, metavar="NAME=PATH",
-                   help="a pipeline folder (diffusion or GAN), named for the table; repeat for every generator")
+    p.add_argument(
+        "--model",
+        action="append",
+        type=named_model,
+        required=True,
+        metavar="NAME=PATH",
+        help="a pipeline folder (diffusion or GAN), named for the table; repeat for every generator",
+    )
     add_measure_arguments(p)
-    p.add_argument("--size", type=int, default=64,
-                   help="pictures are measured at this size (larger ones box-downsampled)")
+    p.add_argument(
+        "--size", type=int, default=64, help="pictures are measured at this size (larger ones box-downsampled)"
+    )
     p.add_argument("--doc", type=Path, required=True, help="Markdown document to write the comparison into")
     p.add_argument("--out", type=Path, help="folder for comparison.json and grids.png (default: beside --doc)")
     p.add_argument("--note", default="", help="a line put above the table (e.g. what kind of run this is)")
-    p.add_argument("--section", default="comparison",
-                   help="write between <!-- SECTION:begin --> and <!-- SECTION:end --> of --doc")
+    p.add_argument(
+        "--section", default="comparison", help="write between <!-- SECTION:begin --> and <!-- SECTION:end --> of --doc"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out or args.doc.parent / "generator_comparison"
     out.mkdir(parents=True, exist_ok=True)
 
     files, _ = read_labels(args.data, args.labels)
-    reference = PhotoReference(cached_photo_statistics(files, args.cache), args.seeds * len(GRID) ** 2, args.seeds,
-                               np.random.default_rng(0))
+    reference = PhotoReference(
+        cached_photo_statistics(files, args.cache), args.seeds * len(GRID) ** 2, args.seeds, np.random.default_rng(0)
+    )
     rater = ImageEmotionModel.load(args.rater)
-    report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "model"},
-              "photos": reference.report, "generators": {}}
+    report = {
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "model"},
+        "photos": reference.report,
+        "generators": {},
+    }
     grids = []
     for name, folder in args.model:
         pipe = load_generator(folder)
@@ -167,15 +202,27 @@ def main(argv: list[str] | None = None) -> int:
             pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
         net = pipe.unet if is_diffusion(pipe) else pipe.gan
-        native = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=args.guidance,
-                               guidance_interval=tuple(args.guidance_interval), cache=args.cache)
-        images = np.stack([resize(seed,
-                                  args.size) if native.images.shape[2] > args.size else seed for seed in native.images])
-        measures = reference.measure(Generated(images, native.points, native.seeds, float("nan")), rater,
-                                     args.control_seeds)[0]
+        native = generate_grid(
+            pipe,
+            grid_points(),
+            range(args.seeds),
+            steps=args.steps,
+            guidance=args.guidance,
+            guidance_interval=tuple(args.guidance_interval),
+            cache=args.cache,
+        )
+        images = np.stack(
+            [resize(seed, args.size) if native.images.shape[2] > args.size else seed for seed in native.images]
+        )
+        measures = reference.measure(
+            Generated(images, native.points, native.seeds, float("nan")), rater, args.control_seeds
+        )[0]
         report["generators"][name] = {
-            "model": str(folder), "kind": "diffusion" if is_diffusion(pipe) else "GAN", **measures,
-            "resolution": int(native.images.shape[2]), "training": training_summary(folder),
+            "model": str(folder),
+            "kind": "diffusion" if is_diffusion(pipe) else "GAN",
+            **measures,
+            "resolution": int(native.images.shape[2]),
+            "training": training_summary(folder),
             "parameters_m": round(sum(t.numel() for t in net.parameters()) / 1e6, 2),
             "seconds_per_picture": float(f"{seconds_per_picture(pipe, args):.3g}"),
         }
@@ -189,20 +236,44 @@ def main(argv: list[str] | None = None) -> int:
         Path(tmp).write_text(json.dumps(report, indent=2) + "\n")
     rows = [[name] + [row[k] for k in COLUMNS] for name, row in report["generators"].items()]
     ph = reference.report
-    rows.append(["training photos", 128, "", "", 1, f"{ph['frechet_features_floor']:g} (floor)",
-                 f"{ph['frechet_pixels_floor']:g} (floor)", None, None, ph["diversity"], ph["nearest_photo_median"],
-                 None])
+    rows.append(
+        [
+            "training photos",
+            128,
+            "",
+            "",
+            1,
+            f"{ph['frechet_features_floor']:g} (floor)",
+            f"{ph['frechet_pixels_floor']:g} (floor)",
+            None,
+            None,
+            ph["diversity"],
+            ph["nearest_photo_median"],
+            None,
+        ]
+    )
     table = markdown(rows, ["generator", *COLUMNS.values()])
     command = "python benchmarks/generator_comparison.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     picture_path = os.path.relpath(out / "grids.png", args.doc.parent)
     start, end = args.guidance_interval
-    section = "\n".join([*([args.note, ""] if args.note else []), table, "",
-                         f"Measured at {args.size} × {args.size}; {args.seeds} seeds × 25 points "
-                         f"(emotion control over {args.control_seeds} seeds); diffusion: {args.scheduler} "
-                         f"{args.steps} steps, guidance {args.guidance:g} on {start:.0%}–{end:.0%} of them (first "
-                         f"draws, no landscape check); seconds per picture with {args.threads} "
-                         f"torch thread(s) at each generator's own size.", "",
-                         f"![grids]({picture_path})", "", "```", command, "```"])
+    section = "\n".join(
+        [
+            *([args.note, ""] if args.note else []),
+            table,
+            "",
+            f"Measured at {args.size} × {args.size}; {args.seeds} seeds × 25 points "
+            f"(emotion control over {args.control_seeds} seeds); diffusion: {args.scheduler} "
+            f"{args.steps} steps, guidance {args.guidance:g} on {start:.0%}–{end:.0%} of them (first "
+            f"draws, no landscape check); seconds per picture with {args.threads} "
+            f"torch thread(s) at each generator's own size.",
+            "",
+            f"![grids]({picture_path})",
+            "",
+            "```",
+            command,
+            "```",
+        ]
+    )
     write_section(args.doc, section, args.section)
     print(table)
     return 0

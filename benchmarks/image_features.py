@@ -47,9 +47,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="side of the generated images")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:args.size, 0:args.size] / args.size
-    images = [np.clip(255 * np.stack([xx * rng.random(), yy, 1 - yy * rng.random()], -1)
-                      + rng.normal(0, 20, (args.size, args.size, 3)), 0, 255).astype(np.uint8) for _ in range(args.n)]
+    yy, xx = np.mgrid[0 : args.size, 0 : args.size] / args.size
+    images = [
+        np.clip(
+            255 * np.stack([xx * rng.random(), yy, 1 - yy * rng.random()], -1)
+            + rng.normal(0, 20, (args.size, args.size, 3)),
+            0,
+            255,
+        ).astype(np.uint8)
+        for _ in range(args.n)
+    ]
     base = rate(baseline_features, images)
     full = rate(image_features, images)
     print(f"{args.n} images of {args.size}×{args.size} px, {len(FEATURE_NAMES)} features")
@@ -58,9 +65,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    detector = rate(detector_features, images[:max(1, args.n // 10)])
-    print(f"detector_features:         {detector:8.1f} images/s  ({base / detector:.0f}× the baseline's time, "
-          f"{full / detector:.0f}× image_features'; {args.n // 10} images)")
+    detector = rate(detector_features, images[: max(1, args.n // 10)])
+    print(
+        f"detector_features:         {detector:8.1f} images/s  ({base / detector:.0f}× the baseline's time, "
+        f"{full / detector:.0f}× image_features'; {args.n // 10} images)"
+    )
     try:
         from music2img.image.emotion_model import ImageEmotionModel
 
@@ -71,8 +80,9 @@ def main() -> None:
     pil = [Image.fromarray(img) for img in images]
     t0 = time.perf_counter()
     model.predict(pil)
-    print(f"ImageEmotionModel.predict: {args.n / (time.perf_counter() - t0):8.0f} images/s (PIL input, batch of "
-          f"{args.n})")
+    print(
+        f"ImageEmotionModel.predict: {args.n / (time.perf_counter() - t0):8.0f} images/s (PIL input, batch of {args.n})"
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,11 @@ def plan(n: int, seed: int) -> list[tuple[str, dict]]:
     requests = []
     for endpoint in endpoints:
         if endpoint == "/generate":
-            kw = {"valence": round(rng.uniform(1, 9), 1), "arousal": round(rng.uniform(1, 9), 1),
-                  "seed": rng.randrange(10_000)}
+            kw = {
+                "valence": round(rng.uniform(1, 9), 1),
+                "arousal": round(rng.uniform(1, 9), 1),
+                "seed": rng.randrange(10_000),
+            }
         else:
             kw = {"audio": rng.choice(clips)}
             if endpoint == "/music_to_image":
@@ -74,8 +77,13 @@ def _tiny_pipeline(folder: Path) -> Path:
     """A random-initialised 32×32 pipeline (a functional check of the page, not of its speed)."""
     from music2img.diffusion import EmotionLandscapePipeline, EmotionUNet, training_scheduler
 
-    unet = EmotionUNet(sample_size=32, block_out_channels=(16, 32), attention_resolutions=(16,), norm_num_groups=4,
-                       emotion_embed_dim=32)
+    unet = EmotionUNet(
+        sample_size=32,
+        block_out_channels=(16, 32),
+        attention_resolutions=(16,),
+        norm_num_groups=4,
+        emotion_embed_dim=32,
+    )
     EmotionLandscapePipeline(unet=unet, scheduler=training_scheduler()).save_pretrained(folder)
     return folder
 
@@ -88,9 +96,22 @@ class Server:
         port = self.url.rsplit(":", 1)[1].strip("/")
         self.log = open(log, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py"), "--host", "127.0.0.1", "--port", port,
-             "--music-model", music_model, "--diffusion-model", diffusion_model],
-            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                str(REPO / "app.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--music-model",
+                music_model,
+                "--diffusion-model",
+                diffusion_model,
+            ],
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -144,8 +165,9 @@ def run_sequential(url: str, requests, deadline: float) -> list[dict]:
     return out
 
 
-def run_concurrent(url: str, requests, users: int, think: tuple[float, float], deadline: float,
-                   seed: int) -> tuple[list[dict], float]:
+def run_concurrent(
+    url: str, requests, users: int, think: tuple[float, float], deadline: float, seed: int
+) -> tuple[list[dict], float]:
     """Every user sends requests ``u, u + users, …`` of the list; returns the results and the wall time."""
     out: list[dict] = []
     lock = threading.Lock()
@@ -178,11 +200,15 @@ def _pct(xs, q) -> float:
 
 def report(seq: list[dict], conc: list[dict], wall_seq: float, wall_conc: float, args, n_planned: int) -> dict:
     alone = {r["i"]: r["seconds"] for r in seq if r["error"] is None}
-    print(f"\n{args.users} simultaneous users, think time {args.think[0]:g}–{args.think[1]:g} s, "
-          f"{n_planned} requests ({', '.join(f'{e} {s:.0%}' for e, s in MIX.items())}); "
-          f"model: {'tiny random' if args.tiny else args.diffusion_model}\n")
-    print("| endpoint | requests | alone p50 s | alone p95 s | under load p50 s | p95 s | max s | "
-          "p95 ÷ alone p50 | p95 of per-request ratio | errors |")
+    print(
+        f"\n{args.users} simultaneous users, think time {args.think[0]:g}–{args.think[1]:g} s, "
+        f"{n_planned} requests ({', '.join(f'{e} {s:.0%}' for e, s in MIX.items())}); "
+        f"model: {'tiny random' if args.tiny else args.diffusion_model}\n"
+    )
+    print(
+        "| endpoint | requests | alone p50 s | alone p95 s | under load p50 s | p95 s | max s | "
+        "p95 ÷ alone p50 | p95 of per-request ratio | errors |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for endpoint in [*MIX, "all"]:
@@ -190,26 +216,41 @@ def report(seq: list[dict], conc: list[dict], wall_seq: float, wall_conc: float,
         c = [r for r in conc if endpoint in ("all", r["endpoint"])]
         ok = [r["seconds"] for r in c if r["error"] is None]
         ratios = [r["seconds"] / alone[r["i"]] for r in c if r["error"] is None and r["i"] in alone]
-        errors = sum(r["error"] is not None for r in c) + sum(r["error"] is not None for r in seq
-                                                              if endpoint in ("all", r["endpoint"]))
-        row = {"n": len(c), "alone_p50": _pct(s, 50), "alone_p95": _pct(s, 95), "p50": _pct(ok, 50),
-               "p95": _pct(ok, 95), "max": max(ok, default=float("nan")), "ratio_p95": _pct(ratios, 95),
-               "errors": errors}
+        errors = sum(r["error"] is not None for r in c) + sum(
+            r["error"] is not None for r in seq if endpoint in ("all", r["endpoint"])
+        )
+        row = {
+            "n": len(c),
+            "alone_p50": _pct(s, 50),
+            "alone_p95": _pct(s, 95),
+            "p50": _pct(ok, 50),
+            "p95": _pct(ok, 95),
+            "max": max(ok, default=float("nan")),
+            "ratio_p95": _pct(ratios, 95),
+            "errors": errors,
+        }
         summary[endpoint] = row
-        print(f"| {endpoint} | {row['n']} | {row['alone_p50']:.2f} | {row['alone_p95']:.2f} | {row['p50']:.2f} | "
-              f"{row['p95']:.2f} | {row['max']:.2f} | {row['p95'] / row['alone_p50']:.2f} | {row['ratio_p95']:.2f} | "
-              f"{row['errors']} |")
+        print(
+            f"| {endpoint} | {row['n']} | {row['alone_p50']:.2f} | {row['alone_p95']:.2f} | {row['p50']:.2f} | "
+            f"{row['p95']:.2f} | {row['max']:.2f} | {row['p95'] / row['alone_p50']:.2f} | {row['ratio_p95']:.2f} | "
+            f"{row['errors']} |"
+        )
     busy = sum(r["seconds"] for r in seq)
-    print(f"\nthroughput: one by one {len(seq) / busy * 60:.1f} requests/min (back to back, {wall_seq:.0f} s); "
-          f"{args.users} users {len(conc) / wall_conc * 60:.1f} requests/min ({wall_conc:.0f} s, think time included)")
+    print(
+        f"\nthroughput: one by one {len(seq) / busy * 60:.1f} requests/min (back to back, {wall_seq:.0f} s); "
+        f"{args.users} users {len(conc) / wall_conc * 60:.1f} requests/min ({wall_conc:.0f} s, think time included)"
+    )
     skipped = 2 * n_planned - len(seq) - len(conc)
     if skipped:
         print(f"{skipped} requests not sent: the {args.max_minutes:g}-minute limit was reached")
     for r in conc + seq:
         if r["error"]:
             print(f"error in request {r['i']} ({r['endpoint']}): {r['error'][:300]}")
-    summary.update(throughput_alone_per_min=len(seq) / busy * 60, throughput_load_per_min=len(conc) / wall_conc * 60,
-                   skipped=skipped)
+    summary.update(
+        throughput_alone_per_min=len(seq) / busy * 60,
+        throughput_load_per_min=len(conc) / wall_conc * 60,
+        skipped=skipped,
+    )
     return summary
 
 
@@ -217,8 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--users", type=int, default=8)
     p.add_argument("--requests", type=int, default=24, help="requests in the list (each run sends them all)")
-    p.add_argument("--think", type=float, nargs=2, default=(5.0, 25.0), metavar=("MIN", "MAX"),
-                   help="seconds a user pauses before each request (uniform; a person listening or looking)")
+    p.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=(5.0, 25.0),
+        metavar=("MIN", "MAX"),
+        help="seconds a user pauses before each request (uniform; a person listening or looking)",
+    )
     p.add_argument("--music-model", default=str(MUSIC_MODEL_DIR))
     p.add_argument("--diffusion-model", default=str(DIFFUSION_MODEL_DIR))
     p.add_argument("--tiny", action="store_true", help="serve a tiny random diffusion model instead")

@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         clips = [(f.name, load_audio(f)) for f in args.files]
     else:
         examples = list(load_examples(sr=SAMPLE_RATE).items())
-        clips = [(f"{name} ({args.seconds:g} s)", np.resize(y, int(args.seconds * SAMPLE_RATE)))
-                 for name, y in examples + examples[:1]]
+        clips = [
+            (f"{name} ({args.seconds:g} s)", np.resize(y, int(args.seconds * SAMPLE_RATE)))
+            for name, y in examples + examples[:1]
+        ]
     extract_features(clips[0][1])  # warm-up: numba compilation, filter caches
     naive_features(clips[0][1])
     total_fast = total_naive = 0.0
@@ -80,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         total_fast += fast
         total_naive += naive
         print(f"{name:40s} shared {fast * 1000:7.1f} ms   naive {naive * 1000:7.1f} ms   ratio {naive / fast:4.2f}x")
-    print(f"{'total':40s} shared {total_fast:7.2f} s    naive {total_naive:7.2f} s    speed-up "
-          f"{total_naive / total_fast:.2f}x")
+    print(
+        f"{'total':40s} shared {total_fast:7.2f} s    naive {total_naive:7.2f} s    speed-up "
+        f"{total_naive / total_fast:.2f}x"
+    )
     return 0
 
 

@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
     load_s, model = timed(lambda: MusicEmotionModel.load(args.model), 1)
     size_mb = (args.model / MODEL_FILE).stat().st_size / 2**20
-    print(f"model: {args.model} ({size_mb:.1f} MB, {getattr(model.regressor, 'n_estimators', '?')} trees), load "
-          f"{load_s:.2f} s")
+    print(
+        f"model: {args.model} ({size_mb:.1f} MB, {getattr(model.regressor, 'n_estimators', '?')} trees), load "
+        f"{load_s:.2f} s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         long_path, clip_path = Path(tmp) / "song_3min.flac", Path(tmp) / "clip_30s.flac"
         sf.write(long_path, song(180.0), SAMPLE_RATE)
@@ -84,18 +86,26 @@ def main(argv: list[str] | None = None) -> int:
         X_time, X = timed(lambda: window_features(y, SAMPLE_RATE, spans, model.parts), args.repeats)
         forest, _ = timed(lambda: model.predict_features(X), args.repeats)
         cpu = cpu_seconds(lambda: model.predict_file(long_path))
-        print(f"warm, 3-minute song: {warm:.2f} s wall, {cpu:.2f} s CPU  ({len(spans)} windows: decode {decode:.2f} s, "
-              f"features {X_time:.2f} s, "
-              f"forest {forest * 1000:.0f} ms) → valence {result.valence:.2f}, arousal {result.arousal:.2f}")
+        print(
+            f"warm, 3-minute song: {warm:.2f} s wall, {cpu:.2f} s CPU  ({len(spans)} windows: decode {decode:.2f} s, "
+            f"features {X_time:.2f} s, "
+            f"forest {forest * 1000:.0f} ms) → valence {result.valence:.2f}, arousal {result.arousal:.2f}"
+        )
         window_features(y, SAMPLE_RATE, spans, ("musicnn",))  # warm-up: weights loaded and checked once
         parts = {}
         for k in (("librosa",), ("musicnn",), ("librosa", "musicnn")):
-            parts[k] = (timed(lambda k=k: window_features(y, SAMPLE_RATE, spans, k), args.repeats)[0],
-                        cpu_seconds(lambda k=k: window_features(y, SAMPLE_RATE, spans, k)))
+            parts[k] = (
+                timed(lambda k=k: window_features(y, SAMPLE_RATE, spans, k), args.repeats)[0],
+                cpu_seconds(lambda k=k: window_features(y, SAMPLE_RATE, spans, k)),
+            )
         wall, cpu = parts[("librosa",)]
-        print(f"feature parts, 3-minute song, same {len(spans)} windows (ratio to librosa, wall / CPU): "
-              + ", ".join(f"{'+'.join(k)} {w:.2f} s wall, {c:.2f} s CPU ({w / wall:.2f}× / {c / cpu:.2f}×)"
-                          for k, (w, c) in parts.items()))
+        print(
+            f"feature parts, 3-minute song, same {len(spans)} windows (ratio to librosa, wall / CPU): "
+            + ", ".join(
+                f"{'+'.join(k)} {w:.2f} s wall, {c:.2f} s CPU ({w / wall:.2f}× / {c / cpu:.2f}×)"
+                for k, (w, c) in parts.items()
+            )
+        )
 
         command = [sys.executable, "-m", "music2img", "emotion", str(clip_path), "--model", str(args.model)]
         env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -110,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             if proc.returncode != 0:
                 print(f"fresh process failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
                 return 1
-        print(f"fresh process, 30 s clip (`python -m music2img emotion`): best {min(runs):.2f} s wall "
-              f"(median {float(np.median(runs)):.2f} s), {min(cpus):.2f} s CPU  → {proc.stdout.strip()}")
+        print(
+            f"fresh process, 30 s clip (`python -m music2img emotion`): best {min(runs):.2f} s wall "
+            f"(median {float(np.median(runs)):.2f} s), {min(cpus):.2f} s CPU  → {proc.stdout.strip()}"
+        )
     return 0
 
 

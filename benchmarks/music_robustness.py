@@ -73,20 +73,26 @@ def shifts(reference: dict, versions: dict[str, dict], feature_names: list[str],
     ref_va, ref_x = np.asarray(reference["va"]), np.asarray(reference["features"])
     scale = ref_x.std(axis=0)
     scale[scale == 0] = 1.0
-    report = {"spread": {"valence": round(float(ref_va[:, 0].std()), 3),
-                         "arousal": round(float(ref_va[:, 1].std()), 3)}}
+    report = {
+        "spread": {"valence": round(float(ref_va[:, 0].std()), 3), "arousal": round(float(ref_va[:, 1].std()), 3)}
+    }
     for name, v in versions.items():
         d_va = np.abs(np.asarray(v["va"]) - ref_va)
         z = np.median(np.abs(np.asarray(v["features"]) - ref_x) / scale, axis=0)
         order = np.argsort(-z)[:top]
         report[name] = {
             "clips": len(d_va),
-            "mean_shift": {"valence": round(float(d_va[:, 0].mean()), 3),
-                           "arousal": round(float(d_va[:, 1].mean()), 3)},
-            "p90_shift": {"valence": round(float(np.percentile(d_va[:, 0], 90)), 3),
-                          "arousal": round(float(np.percentile(d_va[:, 1], 90)), 3)},
-            "quadrant_changed": round(float(np.mean([quadrant(*a) != quadrant(*b) for a, b in zip(v["va"], ref_va)])),
-                                      3),
+            "mean_shift": {
+                "valence": round(float(d_va[:, 0].mean()), 3),
+                "arousal": round(float(d_va[:, 1].mean()), 3),
+            },
+            "p90_shift": {
+                "valence": round(float(np.percentile(d_va[:, 0], 90)), 3),
+                "arousal": round(float(np.percentile(d_va[:, 1], 90)), 3),
+            },
+            "quadrant_changed": round(
+                float(np.mean([quadrant(*a) != quadrant(*b) for a, b in zip(v["va"], ref_va)])), 3
+            ),
             "features_moving_most": {feature_names[i]: round(float(z[i]), 3) for i in order},
         }
     return report
@@ -102,24 +108,30 @@ def analyse(model: MusicEmotionModel, y: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def table_lines(report: dict) -> list[str]:
     sp = report["spread"]
-    lines = [f"originals' spread (std): valence {sp['valence']:.2f}, arousal {sp['arousal']:.2f}", "",
-             "| version | clips | mean |Δ| v / a | p90 |Δ| v / a | quadrant changed "
-             "| features moving most (median |Δ|/std) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"originals' spread (std): valence {sp['valence']:.2f}, arousal {sp['arousal']:.2f}",
+        "",
+        "| version | clips | mean |Δ| v / a | p90 |Δ| v / a | quadrant changed "
+        "| features moving most (median |Δ|/std) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in report.items():
         if name == "spread":
             continue
         feats = ", ".join(f"{k} {v:.2f}" for k, v in list(r["features_moving_most"].items())[:3])
-        lines.append(f"| {name} | {r['clips']} | {r['mean_shift']['valence']:.2f} / {r['mean_shift']['arousal']:.2f} | "
-                     f"{r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | "
-                     f"{100 * r['quadrant_changed']:.0f} % | {feats} |")
+        lines.append(
+            f"| {name} | {r['clips']} | {r['mean_shift']['valence']:.2f} / {r['mean_shift']['arousal']:.2f} | "
+            f"{r['p90_shift']['valence']:.2f} / {r['p90_shift']['arousal']:.2f} | "
+            f"{100 * r['quadrant_changed']:.0f} % | {feats} |"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, metavar="KIND:PATH",
-                   help="a music dataset with audio files, e.g. 4q:PATH")
+    p.add_argument(
+        "--dataset", required=True, metavar="KIND:PATH", help="a music dataset with audio files, e.g. 4q:PATH"
+    )
     p.add_argument("--model", type=Path, default=MUSIC_MODEL_DIR, help="music emotion model folder")
     p.add_argument("--clips", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -148,8 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                 found[n]["va"].append(va)
                 found[n]["features"].append(x)
     reference = found.pop("original")
-    report = {"dataset": args.dataset, "model": str(args.model), "clips": [c.id for c in clips],
-              "shifts": shifts(reference, found, model.feature_names)}
+    report = {
+        "dataset": args.dataset,
+        "model": str(args.model),
+        "clips": [c.id for c in clips],
+        "shifts": shifts(reference, found, model.feature_names),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out / "robustness.json") as tmp_file:
         tmp_file.write_text(json.dumps(report, indent=2) + "\n")

@@ -27,6 +27,7 @@ The film's keyframes: ``--scheduler dpm --steps 10 --variants film-clip film`` (
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -37,11 +38,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.diffusion_quality import PhotoReference, cached_photo_statistics, markdown  # noqa: E402
-from music2img import film  # noqa: E402
-from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR  # noqa: E402
-from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.evaluation import (  # noqa: E402
+from benchmarks.diffusion_quality import PhotoReference, cached_photo_statistics, markdown
+from music2img import film
+from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR
+from music2img.diffusion import defaults
+from music2img.diffusion.evaluation import (
     GRID,
     colour_statistics,
     emotion_control,
@@ -50,15 +51,15 @@ from music2img.diffusion.evaluation import (  # noqa: E402
     save_grid,
     to_uint8,
 )
-from music2img.diffusion.guidance import AdaptiveProjection  # noqa: E402
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import STATIC_CLIP, make_scheduler  # noqa: E402
-from music2img.files import atomic_path, load_checked_joblib  # noqa: E402
-from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
-from music2img.image.features import image_features  # noqa: E402
-from music2img.image.labelled_folder import load_image, read_labels  # noqa: E402
-from music2img.image.scene_model import THRESHOLD, SceneModel  # noqa: E402
-from music2img.va import quadrants  # noqa: E402
+from music2img.diffusion.guidance import AdaptiveProjection
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.schedulers import STATIC_CLIP, make_scheduler
+from music2img.files import atomic_path, load_checked_joblib
+from music2img.image.emotion_model import ImageEmotionModel
+from music2img.image.features import image_features
+from music2img.image.labelled_folder import load_image, read_labels
+from music2img.image.scene_model import THRESHOLD, SceneModel
+from music2img.va import quadrants
 
 #: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None, scheduler
 #: options over :func:`make_scheduler`'s). ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04,
@@ -79,8 +80,13 @@ VARIANTS = {
     "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.98}),
     "film-clip": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, STATIC_CLIP),
     "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, {}),
-    "default": (defaults.GUIDANCE_SCALE, defaults.GUIDANCE_INTERVAL, defaults.GUIDANCE_RESCALE,
-                defaults.GUIDANCE_PROJECTION, {}),
+    "default": (
+        defaults.GUIDANCE_SCALE,
+        defaults.GUIDANCE_INTERVAL,
+        defaults.GUIDANCE_RESCALE,
+        defaults.GUIDANCE_PROJECTION,
+        {},
+    ),
 }
 
 
@@ -94,6 +100,22 @@ class HandcraftedRater:
         return np.clip(self.regressor.predict(features), 1, 9)
 
 
+def paint_as_app(pipe, variant: tuple, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
+    """The pictures ``music2img generate`` paints (mapping and redraw on) at a variant's guidance."""
+    scale, interval, rescale, projection, _ = variant
+    return pipe(
+        vs,
+        as_,
+        guidance_scale=scale,
+        guidance_interval=interval,
+        guidance_rescale=rescale,
+        guidance_projection=projection,
+        num_inference_steps=steps,
+        generator=gens,
+        output_type="np",
+    ).images
+
+
 def quadrant_shares(ok: np.ndarray, requested: np.ndarray) -> dict[str, float]:
     """Share of ``ok`` pictures per quadrant of the requested emotion (points on the centre lines left out)."""
     off_centre = (requested != 5.0).all(1)
@@ -101,21 +123,35 @@ def quadrant_shares(ok: np.ndarray, requested: np.ndarray) -> dict[str, float]:
     return {q: round(float(ok[off_centre & (quadrant == q)].mean()), 3) for q in ("Q1", "Q2", "Q3", "Q4")}
 
 
-def measure(generated, reference: PhotoReference, photo_colour: dict, rater: ImageEmotionModel,
-            rater2: HandcraftedRater | None, scene: SceneModel, checker) -> dict:
+def measure(
+    generated,
+    reference: PhotoReference,
+    photo_colour: dict,
+    rater: ImageEmotionModel,
+    rater2: HandcraftedRater | None,
+    scene: SceneModel,
+    checker,
+) -> dict:
     row, _, _ = reference.measure(generated, rater, len(generated.seeds))
     colour = colour_statistics(generated.flat)
     row.update({k: round(v, 4) for k, v in colour.items()})
     row.update({f"{k}_ratio": round(colour[k] / photo_colour[k], 2) for k in colour})
     features = np.stack([image_features(im) for im in to_uint8(generated.flat)])
     if rater2 is not None:
-        row.update({f"{k}_rater2": round(v, 3) for k, v in
-                    emotion_control(generated.requested, rater2.predict_features(features)).items()})
+        row.update(
+            {
+                f"{k}_rater2": round(v, 3)
+                for k, v in emotion_control(generated.requested, rater2.predict_features(features)).items()
+            }
+        )
     is_scene = scene.predict_proba_features(features) >= THRESHOLD
     row["scenes"] = round(float(is_scene.mean()), 3)
     row["scenes_per_quadrant"] = quadrant_shares(is_scene, generated.requested)
-    row["non_landscapes"] = None if checker is None else round(float(
-        (checker.distance_of_features(features) > checker.config.threshold).mean()), 3)
+    row["non_landscapes"] = (
+        None
+        if checker is None
+        else round(float((checker.distance_of_features(features) > checker.config.threshold).mean()), 3)
+    )
     return row
 
 
@@ -126,10 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="training photo folder")
     p.add_argument("--labels", type=Path, help="its labels CSV")
     p.add_argument("--photos", type=int, default=300, help="random training photos the colour is compared with")
-    p.add_argument("--reference", type=int, help="random training photos the Fréchet distances are measured against "
-                                                  "(default: all; fewer give larger distances)")
+    p.add_argument(
+        "--reference",
+        type=int,
+        help="random training photos the Fréchet distances are measured against "
+        "(default: all; fewer give larger distances)",
+    )
     p.add_argument("--rater", type=Path, default=IMAGE_MODEL_DIR)
-    p.add_argument("--rater2", type=Path, help="older image emotion model on the hand-crafted features (independent rater)")
+    p.add_argument(
+        "--rater2", type=Path, help="older image emotion model on the hand-crafted features (independent rater)"
+    )
     p.add_argument("--scene-model", type=Path, help="scene model folder (default: the shipped one)")
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--scheduler", default=defaults.SCHEDULER)
@@ -150,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     rater = ImageEmotionModel.load(args.rater)
     rater2 = HandcraftedRater(args.rater2) if args.rater2 else None
     scene = SceneModel.load(args.scene_model) if args.scene_model else SceneModel.load()
-    report = {"settings": {**{k: str(v) for k, v in vars(args).items()}},
-              "photos": {**{f"photos_{k}": round(v, 4) for k, v in photo_colour.items()}, **reference.report},
-              "rows": {}}
+    report = {
+        "settings": {**{k: str(v) for k, v in vars(args).items()}},
+        "photos": {**{f"photos_{k}": round(v, 4) for k, v in photo_colour.items()}, **reference.report},
+        "rows": {},
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     for model in args.model or [str(DIFFUSION_MODEL_DIR)]:
         pipe = load_pipeline(model)
@@ -163,19 +207,24 @@ def main(argv: list[str] | None = None) -> int:
             scale, interval, rescale, projection, options = VARIANTS[variant]
             pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **options)
 
-            def sample(vs, as_, gens):
-                return pipe(vs, as_, guidance_scale=scale, guidance_interval=interval, guidance_rescale=rescale,
-                            guidance_projection=projection, num_inference_steps=args.steps, generator=gens,
-                            output_type="np").images
-
-            generated = generate_grid(pipe, grid_points(), range(args.seeds), steps=args.steps, guidance=scale,
-                                      guidance_interval=interval, cache=args.cache, sample=sample,
-                                      tag=repr(("app", rescale, projection)))
+            sample = functools.partial(paint_as_app, pipe, VARIANTS[variant], args.steps)
+            generated = generate_grid(
+                pipe,
+                grid_points(),
+                range(args.seeds),
+                steps=args.steps,
+                guidance=scale,
+                guidance_interval=interval,
+                cache=args.cache,
+                sample=sample,
+                tag=repr(("app", rescale, projection)),
+            )
             name = f"{Path(model).name}:{variant}"
             report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)
             for s in range(min(2, args.seeds)):
-                save_grid(args.out / f"{name.replace(':', '_')}_seed{s}.png", generated.images[s], len(GRID),
-                          flip_rows=True)
+                save_grid(
+                    args.out / f"{name.replace(':', '_')}_seed{s}.png", generated.images[s], len(GRID), flip_rows=True
+                )
             print(name, json.dumps(row), flush=True)
     with atomic_path(args.out / "picture_quality.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -185,17 +234,57 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(report: dict) -> None:
     ph = report["photos"]
-    print(f"\nTraining photos: saturated {ph['photos_saturated']:.1%}, colourfulness {ph['photos_colourfulness']:.0f}, "
-          f"clipped {ph['photos_clipped']:.1%}")
-    keys = ["saturated_ratio", "colourfulness_ratio", "clipped_ratio", "detail", "frechet_features", "frechet_pixels",
-            "spearman_valence", "spearman_valence_rater2", "spearman_arousal", "spearman_arousal_rater2", "scenes",
-            "non_landscapes", "seconds_per_picture"]
+    print(
+        f"\nTraining photos: saturated {ph['photos_saturated']:.1%}, colourfulness {ph['photos_colourfulness']:.0f}, "
+        f"clipped {ph['photos_clipped']:.1%}"
+    )
+    keys = [
+        "saturated_ratio",
+        "colourfulness_ratio",
+        "clipped_ratio",
+        "detail",
+        "frechet_features",
+        "frechet_pixels",
+        "spearman_valence",
+        "spearman_valence_rater2",
+        "spearman_arousal",
+        "spearman_arousal_rater2",
+        "scenes",
+        "non_landscapes",
+        "seconds_per_picture",
+    ]
     rows = [[name] + [row.get(k) for k in keys] for name, row in report["rows"].items()]
-    print(markdown(rows, ["model:variant", "saturated ×", "colourful ×", "clipped ×", "detail", "FD feat", "FD pix",
-                          "ρ v", "ρ v (2)", "ρ a", "ρ a (2)", "scenes", "non-landscapes", "s/pic"]))
+    print(
+        markdown(
+            rows,
+            [
+                "model:variant",
+                "saturated ×",
+                "colourful ×",
+                "clipped ×",
+                "detail",
+                "FD feat",
+                "FD pix",
+                "ρ v",
+                "ρ v (2)",
+                "ρ a",
+                "ρ a (2)",
+                "scenes",
+                "non-landscapes",
+                "s/pic",
+            ],
+        )
+    )
     print("\nScenes per quadrant (Q1 +v+a, Q2 −v+a, Q3 −v−a, Q4 +v−a)")
-    print(markdown([[name] + [row["scenes_per_quadrant"][q] for q in ("Q1", "Q2", "Q3", "Q4")]
-                    for name, row in report["rows"].items()], ["model:variant", "Q1", "Q2", "Q3", "Q4"]))
+    print(
+        markdown(
+            [
+                [name] + [row["scenes_per_quadrant"][q] for q in ("Q1", "Q2", "Q3", "Q4")]
+                for name, row in report["rows"].items()
+            ],
+            ["model:variant", "Q1", "Q2", "Q3", "Q4"],
+        )
+    )
 
 
 if __name__ == "__main__":

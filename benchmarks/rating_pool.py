@@ -53,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
                 if pool is not None:
                     pool.stop()
                     painted, dropped = painted + pool.painted, dropped + pool.dropped
-            print(f"{mode:8s} " + " ".join(f"{t:.2f}" for t in times[mode][-args.block:]), flush=True)
+            print(f"{mode:8s} " + " ".join(f"{t:.2f}" for t in times[mode][-args.block :]), flush=True)
     base, with_pool = (statistics.median(times[m]) for m in ("no pool", "pool"))
-    print(f"\nmedian seconds per visitor picture: no pool {base:.2f}, pool {with_pool:.2f}; "
-          f"ratio {with_pool / base:.3f} ({len(times['pool'])} pictures each)")
+    print(
+        f"\nmedian seconds per visitor picture: no pool {base:.2f}, pool {with_pool:.2f}; "
+        f"ratio {with_pool / base:.3f} ({len(times['pool'])} pictures each)"
+    )
     print(f"worst visitor picture: no pool {max(times['no pool']):.2f}, pool {max(times['pool']):.2f}")
     print(f"pool: {painted} pictures painted, {dropped} dropped half-way for a visitor")
     return 0

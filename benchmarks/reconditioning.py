@@ -65,12 +65,21 @@ def detail(images: np.ndarray) -> float:
 def saturation_labels(data: Path, labels: Path, out_csv: Path, workers: int) -> None:
     """Write ``out_csv``: the same photos and valence, arousal := 1 + 8 · (rank of mean saturation)."""
     files, va = read_labels(data, labels)
-    sat = np.concatenate([mean_saturation(load_images(files[i:i + 1000], 128, workers, False)
-                                          .numpy().transpose(0, 2, 3, 1) / 255.0)
-                          for i in tqdm(range(0, len(files), 1000), desc="saturation of the photos")])
+    sat = np.concatenate(
+        [
+            mean_saturation(load_images(files[i : i + 1000], 128, workers, False).numpy().transpose(0, 2, 3, 1) / 255.0)
+            for i in tqdm(range(0, len(files), 1000), desc="saturation of the photos")
+        ]
+    )
     rank = sat.argsort().argsort()
-    table = pd.DataFrame({"file": [str(f.relative_to(data)) for f in files], "valence": va[:, 0],
-                          "arousal": np.round(1 + 8 * (rank + 0.5) / len(files), 4), "saturation": sat.round(5)})
+    table = pd.DataFrame(
+        {
+            "file": [str(f.relative_to(data)) for f in files],
+            "valence": va[:, 0],
+            "arousal": np.round(1 + 8 * (rank + 0.5) / len(files), 4),
+            "saturation": sat.round(5),
+        }
+    )
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
 
@@ -82,19 +91,29 @@ def evaluate(unet: torch.nn.Module, seeds: int, steps: int) -> tuple[dict, np.nd
     pipe.set_progress_bar_config(disable=True)
     cells = [(v, a, s) for s in range(seeds) for v in VALENCE for a in AROUSAL]
     gens = [torch.Generator().manual_seed(s) for _, _, s in cells]
-    images = pipe([c[0] for c in cells], [c[1] for c in cells], guidance_scale=3.0, num_inference_steps=steps,
-                  generator=gens, output_type="np").images
+    images = pipe(
+        [c[0] for c in cells],
+        [c[1] for c in cells],
+        guidance_scale=3.0,
+        num_inference_steps=steps,
+        generator=gens,
+        output_type="np",
+    ).images
     sat = mean_saturation(images)
     requested = np.array([c[1] for c in cells])
     by_level = [float(sat[requested == a].mean()) for a in AROUSAL]
-    return {"spearman": float(spearmanr(requested, sat)[0]), "saturation_by_arousal": by_level,
-            "saturation_range": by_level[-1] - by_level[0], "detail": detail(images)}, images
+    return {
+        "spearman": float(spearmanr(requested, sat)[0]),
+        "saturation_by_arousal": by_level,
+        "saturation_range": by_level[-1] - by_level[0],
+        "detail": detail(images),
+    }, images
 
 
 def strip(images: np.ndarray, path: Path) -> None:
     """Save the first seed's pictures as one row per valence, arousal rising to the right."""
     k = len(VALENCE) * len(AROUSAL)
-    rows = [np.concatenate(list(images[i:i + len(AROUSAL)]), axis=1) for i in range(0, k, len(AROUSAL))]
+    rows = [np.concatenate(list(images[i : i + len(AROUSAL)]), axis=1) for i in range(0, k, len(AROUSAL))]
     with atomic_path(path) as tmp:
         Image.fromarray((np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)).save(tmp, format="PNG")
 
@@ -108,11 +127,37 @@ def run(args: argparse.Namespace) -> int:
     curve_path, run_dir = args.out / "curve.jsonl", args.out / "run"
     rows = [json.loads(line) for line in curve_path.read_text().splitlines()] if curve_path.is_file() else []
     resume = (run_dir / "checkpoint.pt").is_file()
-    targs = diffusion.parse_args([
-        "--init-from", str(args.model), "--train-only", args.train_only, "--crop", str(args.crop), "--threads", "1",
-        "--data", str(args.data), "--labels", str(labels), "--out", str(run_dir), "--batch-size", str(args.batch_size),
-        "--lr", str(args.lr), "--warmup", str(args.warmup), "--steps", str(args.steps), "--workers", str(args.workers),
-        "--quiet", *(["--limit", str(args.limit)] if args.limit else []), *(["--resume"] if resume else [])])
+    targs = diffusion.parse_args(
+        [
+            "--init-from",
+            str(args.model),
+            "--train-only",
+            args.train_only,
+            "--crop",
+            str(args.crop),
+            "--threads",
+            "1",
+            "--data",
+            str(args.data),
+            "--labels",
+            str(labels),
+            "--out",
+            str(run_dir),
+            "--batch-size",
+            str(args.batch_size),
+            "--lr",
+            str(args.lr),
+            "--warmup",
+            str(args.warmup),
+            "--steps",
+            str(args.steps),
+            "--workers",
+            str(args.workers),
+            "--quiet",
+            *(["--limit", str(args.limit)] if args.limit else []),
+            *(["--resume"] if resume else []),
+        ]
+    )
     targs.auto_steps_done = False
     tr = diffusion.DiffusionTrainer(targs)
     cpu = rows[-1]["train_cpu_s"] if rows else 0.0
@@ -126,14 +171,22 @@ def run(args: argparse.Namespace) -> int:
             tr.save_checkpoint()
             measures, images = evaluate(tr.ema.model, args.seeds, args.sample_steps)
             baseline = baseline or {**measures}
-            row = {"step": tr.step, "images_seen": tr.images_seen, "train_cpu_s": round(cpu, 1),
-                   **measures, "detail_vs_start": measures["detail"] / baseline["detail"]}
+            row = {
+                "step": tr.step,
+                "images_seen": tr.images_seen,
+                "train_cpu_s": round(cpu, 1),
+                **measures,
+                "detail_vs_start": measures["detail"] / baseline["detail"],
+            }
             rows.append(row)
             with open(curve_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             strip(images, args.out / f"pictures_step{tr.step:06d}.png")
-            print(f"step {tr.step:5d}  cpu {cpu / 3600:5.2f} h  ρ {row['spearman']:+.2f}  "
-                  f"saturation {row['saturation_range']:+.3f}  detail ×{row['detail_vs_start']:.2f}", flush=True)
+            print(
+                f"step {tr.step:5d}  cpu {cpu / 3600:5.2f} h  ρ {row['spearman']:+.2f}  "
+                f"saturation {row['saturation_range']:+.3f}  detail ×{row['detail_vs_start']:.2f}",
+                flush=True,
+            )
         if done or stop:  # a signal during the evaluation
             break
         c0 = time.process_time()
@@ -144,15 +197,19 @@ def run(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     curves = {d.name: [json.loads(line) for line in (d / "curve.jsonl").read_text().splitlines()] for d in args.runs}
-    print(f"{'run':<28}{'step':>6}{'CPU h':>7}{'s/step':>8}{'ρ arousal~saturation':>22}"
-          f"{'saturation 8 − 2':>18}{'× step 0':>10}{'detail ×':>10}")
+    print(
+        f"{'run':<28}{'step':>6}{'CPU h':>7}{'s/step':>8}{'ρ arousal~saturation':>22}"
+        f"{'saturation 8 − 2':>18}{'× step 0':>10}{'detail ×':>10}"
+    )
     for name, rows in curves.items():
         base = rows[0]["saturation_range"]
         for r in rows:
             per_step = r["train_cpu_s"] / r["step"] if r["step"] else float("nan")
             ratio = r["saturation_range"] / base if base else float("nan")
-            print(f"{name:<28}{r['step']:>6}{r['train_cpu_s'] / 3600:>7.2f}{per_step:>8.2f}{r['spearman']:>+22.2f}"
-                  f"{r['saturation_range']:>+18.3f}{ratio:>10.2f}{r['detail_vs_start']:>10.2f}")
+            print(
+                f"{name:<28}{r['step']:>6}{r['train_cpu_s'] / 3600:>7.2f}{per_step:>8.2f}{r['spearman']:>+22.2f}"
+                f"{r['saturation_range']:>+18.3f}{ratio:>10.2f}{r['detail_vs_start']:>10.2f}"
+            )
     if args.plot:
         import matplotlib
 
@@ -164,10 +221,16 @@ def report(args: argparse.Namespace) -> int:
             hours = [r["train_cpu_s"] / 3600 for r in rows]
             axes[0].plot(hours, [r["spearman"] for r in rows], "o-", label=name)
             axes[1].plot(hours, [r["saturation_range"] for r in rows], "o-", label=name)
-        axes[0].set(xlabel="CPU hours of training (one thread)", ylabel="Spearman ρ",
-                    title="requested arousal vs picture saturation")
-        axes[1].set(xlabel="CPU hours of training (one thread)", ylabel="mean saturation, arousal 8 − 2",
-                    title="how far the pictures move")
+        axes[0].set(
+            xlabel="CPU hours of training (one thread)",
+            ylabel="Spearman ρ",
+            title="requested arousal vs picture saturation",
+        )
+        axes[1].set(
+            xlabel="CPU hours of training (one thread)",
+            ylabel="mean saturation, arousal 8 − 2",
+            title="how far the pictures move",
+        )
         for ax in axes:
             ax.axhline(0, color="grey", lw=0.6)
             ax.grid(alpha=0.3)
@@ -189,9 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--train-only", choices=diffusion.TRAIN_ONLY, default="conditioning")
     r.add_argument("--minutes", type=float, default=180, help="wall-clock budget of this call")
     r.add_argument("--cpu-minutes", type=float, default=45, help="stop once training has used this much CPU time")
-    r.add_argument("--eval-at", type=lambda text: {int(x) for x in text.split(",")},
-                   default="0,40,100,200,300,500,750,1000,1500,2000,3000,4000,6000",
-                   help="steps after which the pictures are evaluated (one evaluation costs ~80 training steps)")
+    r.add_argument(
+        "--eval-at",
+        type=lambda text: {int(x) for x in text.split(",")},
+        default="0,40,100,200,300,500,750,1000,1500,2000,3000,4000,6000",
+        help="steps after which the pictures are evaluated (one evaluation costs ~80 training steps)",
+    )
     r.add_argument("--seeds", type=int, default=2)
     r.add_argument("--sample-steps", type=int, default=10, help="DPM-Solver steps of the evaluation pictures")
     r.add_argument("--crop", type=int, default=64)

@@ -38,13 +38,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR  # music2img first: it sets the OpenMP wait policy
+import numpy as np
+import torch
+from scipy import ndimage
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy import ndimage  # noqa: E402
-from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import SCHEDULERS, make_scheduler  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR  # music2img first: it sets the OpenMP wait policy
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from music2img.diffusion.schedulers import SCHEDULERS, make_scheduler
 
 #: Samplers measured besides the app's: (app sampler, extra options).
 VARIANTS = {
@@ -53,12 +53,32 @@ VARIANTS = {
 }
 BASELINE = "dpm-25"
 DEFAULT_SETTINGS = (
-    "dpm-25", "dpm-20", "dpm-15", "dpm-12", "dpm-10", "dpm-8",
-    "dpm3-15", "dpm3-12", "dpm3-10", "dpm3-8",
-    "unipc-15", "unipc-12", "unipc-10", "unipc-8", "unipc-6",
-    "dpm-karras-12", "dpm-linspace-12",
-    "dpm-12-g0:0.5", "dpm-12-g0.5:1", "dpm-12-g0.25:0.75", "dpm-12-g0:0",
-    "unipc-10-g0:0.5", "unipc-12-g0:0.5", "dpm3-12-g0:0.5", "dpm-15-g0:0.5", "dpm-20-g0:0.5",
+    "dpm-25",
+    "dpm-20",
+    "dpm-15",
+    "dpm-12",
+    "dpm-10",
+    "dpm-8",
+    "dpm3-15",
+    "dpm3-12",
+    "dpm3-10",
+    "dpm3-8",
+    "unipc-15",
+    "unipc-12",
+    "unipc-10",
+    "unipc-8",
+    "unipc-6",
+    "dpm-karras-12",
+    "dpm-linspace-12",
+    "dpm-12-g0:0.5",
+    "dpm-12-g0.5:1",
+    "dpm-12-g0.25:0.75",
+    "dpm-12-g0:0",
+    "unipc-10-g0:0.5",
+    "unipc-12-g0:0.5",
+    "dpm3-12-g0:0.5",
+    "dpm-15-g0:0.5",
+    "dpm-20-g0:0.5",
 )
 #: (valence, arousal) points over the plane, corners and centre included.
 POINTS = ((2.0, 2.0), (2.0, 8.0), (8.0, 2.0), (8.0, 8.0), (5.0, 5.0), (3.5, 6.5), (6.5, 3.5), (6.5, 6.5))
@@ -102,8 +122,15 @@ class Setting:
         v = [p[0] for p in points for _ in seeds]
         a = [p[1] for p in points for _ in seeds]
         gens = [torch.Generator().manual_seed(s) for _ in points for s in seeds]
-        return pipe(v, a, guidance_scale=guidance, guidance_interval=self.guidance_interval,
-                    num_inference_steps=self.steps, generator=gens, output_type="np").images
+        return pipe(
+            v,
+            a,
+            guidance_scale=guidance,
+            guidance_interval=self.guidance_interval,
+            num_inference_steps=self.steps,
+            generator=gens,
+            output_type="np",
+        ).images
 
 
 def laplacian_variance(images: np.ndarray) -> np.ndarray:
@@ -127,19 +154,31 @@ def quality(pipe, args) -> list[dict]:
             print(f"  {s.name:20s} failed: {rows[-1]['error']}", file=sys.stderr, flush=True)
             continue
         mad = np.abs(images - reference).reshape(len(images), -1).mean(1) * 255
-        rows.append({"setting": s.name, "forwards": s.forwards(), "mad": float(np.mean(mad)),
-                     "mad_max": float(np.max(mad)),
-                     "detail": float(np.median(laplacian_variance(images) / ref_detail))})
-        print(f"  {s.name:20s} MAD {rows[-1]['mad']:5.2f}  detail {rows[-1]['detail']:.3f}", file=sys.stderr,
-              flush=True)
+        rows.append(
+            {
+                "setting": s.name,
+                "forwards": s.forwards(),
+                "mad": float(np.mean(mad)),
+                "mad_max": float(np.max(mad)),
+                "detail": float(np.median(laplacian_variance(images) / ref_detail)),
+            }
+        )
+        print(
+            f"  {s.name:20s} MAD {rows[-1]['mad']:5.2f}  detail {rows[-1]['detail']:.3f}", file=sys.stderr, flush=True
+        )
     base = next(r for r in rows if r["setting"] == BASELINE)
-    print(f"\nQuality against DPM-Solver++ 2M {args.reference_steps} steps from the same noise "
-          f"({len(POINTS)} points × {args.seeds} seeds, guidance {args.guidance}); baseline {BASELINE}\n")
+    print(
+        f"\nQuality against DPM-Solver++ 2M {args.reference_steps} steps from the same noise "
+        f"({len(POINTS)} points × {args.seeds} seeds, guidance {args.guidance}); baseline {BASELINE}\n"
+    )
     print("| setting | UNet forwards / picture | × baseline cost | MAD (0–255) | max MAD | detail ÷ reference |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        measures = (f"{r['mad']:.2f} | {r['mad_max']:.2f} | {r['detail']:.3f}" if "error" not in r
-                    else f"fails: {r['error'][:60]} | | ")
+        measures = (
+            f"{r['mad']:.2f} | {r['mad_max']:.2f} | {r['detail']:.3f}"
+            if "error" not in r
+            else f"fails: {r['error'][:60]} | | "
+        )
         print(f"| {r['setting']} | {r['forwards']} | {r['forwards'] / base['forwards']:.2f} | {measures} |")
     return rows
 
@@ -155,16 +194,27 @@ def speed(pipe, args) -> list[dict]:
             start = time.perf_counter()
             s.sample(pipe, config, [POINTS[k % len(POINTS)]], [k], args.guidance)
             times.append(time.perf_counter() - start)
-        rows.append({"setting": s.name, "forwards": s.forwards(), "s_median": float(np.median(times)),
-                     "s_min": float(np.min(times)), "s_max": float(np.max(times))})
+        rows.append(
+            {
+                "setting": s.name,
+                "forwards": s.forwards(),
+                "s_median": float(np.median(times)),
+                "s_min": float(np.min(times)),
+                "s_max": float(np.max(times)),
+            }
+        )
     base = next((r for r in rows if r["setting"] == BASELINE), rows[0])
-    print(f"\nSeconds per 128×128 picture, warm, {args.threads} torch thread(s), median of {args.repeats}; "
-          f"baseline {base['setting']}\n")
+    print(
+        f"\nSeconds per 128×128 picture, warm, {args.threads} torch thread(s), median of {args.repeats}; "
+        f"baseline {base['setting']}\n"
+    )
     print("| setting | UNet forwards / picture | s / picture (median) | min–max | speed-up |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['setting']} | {r['forwards']} | {r['s_median']:.2f} | {r['s_min']:.2f}–{r['s_max']:.2f} | "
-              f"{base['s_median'] / r['s_median']:.2f}× |")
+        print(
+            f"| {r['setting']} | {r['forwards']} | {r['s_median']:.2f} | {r['s_min']:.2f}–{r['s_max']:.2f} | "
+            f"{base['s_median'] / r['s_median']:.2f}× |"
+        )
     return rows
 
 

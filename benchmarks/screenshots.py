@@ -29,8 +29,16 @@ from music2img.diffusion import defaults  # noqa: E402
 from music2img.files import atomic_path  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -45,8 +53,11 @@ def _save_small(png: bytes, path: Path, colours: int = 192) -> int:
 
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colours, method=Image.Quantize.MEDIANCUT,
-                                                                dither=Image.Dither.NONE)
+    image = (
+        Image.open(io.BytesIO(png))
+        .convert("RGB")
+        .quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    )
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", optimize=True)
     return path.stat().st_size
@@ -61,8 +72,11 @@ def _write_medley(path: Path) -> Path:
     from music2img.music.examples import SR, load_examples
 
     clips = load_examples(sr=SR)
-    sf.write(path, np.concatenate([clips[name] for name in ("morning_tea", "sunny_ride", "storm_front",
-                                                            "letters_never_sent")]), SR)
+    sf.write(
+        path,
+        np.concatenate([clips[name] for name in ("morning_tea", "sunny_ride", "storm_front", "letters_never_sent")]),
+        SR,
+    )
     return path
 
 
@@ -137,10 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     m2i.generate(song.valence, song.arousal, seed=0)
     timings[f"library generate, 1 image, {defaults.STEPS} {defaults.SCHEDULER} steps (s)"] = time.perf_counter() - t0
-    print(f"models: music {'tiny' if args.tiny else args.music_model}, "
-          f"diffusion {'tiny' if args.tiny or args.tiny_diffusion else args.diffusion_model}; "
-          f"image {m2i.image_size} px; medley: valence {song.valence:.2f}, arousal {song.arousal:.2f}, "
-          f"windows {[(round(w.valence, 1), round(w.arousal, 1)) for w in song.windows]}")
+    print(
+        f"models: music {'tiny' if args.tiny else args.music_model}, "
+        f"diffusion {'tiny' if args.tiny or args.tiny_diffusion else args.diffusion_model}; "
+        f"image {m2i.image_size} px; medley: valence {song.valence:.2f}, arousal {song.arousal:.2f}, "
+        f"windows {[(round(w.valence, 1), round(w.arousal, 1)) for w in song.windows]}"
+    )
     for name, seconds in timings.items():
         print(f"{name:48s} {seconds:7.2f}")
     return 0

@@ -68,13 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         for label, stat, seconds in zip(CONFIGS, stats, step_seconds(unets, args.repeats)):
             rows.append({"config": label, "threads": threads, **stat, "s_per_step": seconds})
     print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
-    print(f"{'config':<32}{'M params':>9}{'GFLOPs':>8}{'threads':>8}{'s/step':>8}{'× prod.':>8}"
-          + "".join(f"{f's/pic {n}':>11}" for n in STEPS))
+    print(
+        f"{'config':<32}{'M params':>9}{'GFLOPs':>8}{'threads':>8}{'s/step':>8}{'× prod.':>8}"
+        + "".join(f"{f's/pic {n}':>11}" for n in STEPS)
+    )
     for r in rows:
         base = next(b for b in rows if b["threads"] == r["threads"])["s_per_step"]
-        print(f"{r['config']:<32}{r['params_M']:>9.2f}{r['gflops_per_forward']:>8.2f}{r['threads']:>8}"
-              f"{r['s_per_step']:>8.3f}{r['s_per_step'] / base:>8.2f}"
-              + "".join(f"{r['s_per_step'] * n:>11.2f}" for n in STEPS))
+        print(
+            f"{r['config']:<32}{r['params_M']:>9.2f}{r['gflops_per_forward']:>8.2f}{r['threads']:>8}"
+            f"{r['s_per_step']:>8.3f}{r['s_per_step'] / base:>8.2f}"
+            + "".join(f"{r['s_per_step'] * n:>11.2f}" for n in STEPS)
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

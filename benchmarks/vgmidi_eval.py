@@ -56,27 +56,50 @@ def table_lines(results: dict[str, dict]) -> list[str]:
     head = "| calibration | phrases | games | macro-F1 | accuracy | valence AUC | arousal AUC | std v / a |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, m in results.items():
-        lines.append(f"| {name} | {m['n']} | {m.get('groups', '–')} | {m['macro_f1']:.1%} | {m['accuracy']:.1%} | "
-                     f"{m['valence_auc']:.3f} | {m['arousal_auc']:.3f} | {m['valence_std']:.2f} / "
-                     f"{m['arousal_std']:.2f} |")
+        lines.append(
+            f"| {name} | {m['n']} | {m.get('groups', '–')} | {m['macro_f1']:.1%} | {m['accuracy']:.1%} | "
+            f"{m['valence_auc']:.3f} | {m['arousal_auc']:.3f} | {m['valence_std']:.2f} / "
+            f"{m['arousal_std']:.2f} |"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", type=Path, default=MUSIC_MODEL_DIR, help="model folder (default: %(default)s)")
-    p.add_argument("--vgmidi", type=Path, default=DEFAULT_VGMIDI,
-                   help="VGMIDI folder with labels.csv and midi/ (default: %(default)s)")
-    p.add_argument("--render-dir", type=Path, default=REPO / "work" / "vgmidi_renders",
-                   help="rendering cache, shared with train/music_emotion.py (default: %(default)s)")
-    p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache",
-                   help="feature cache, shared with train/music_emotion.py (default: %(default)s)")
-    p.add_argument("--soundfont", action="append", metavar="PATH",
-                   help="General MIDI SoundFont; repeatable, the first plays the reference piano "
-                        "(default: those installed, FluidR3 first)")
-    p.add_argument("--augment", type=int, default=0,
-                   help="augmented renderings per phrase to score as well (default: %(default)s, plain rendering only)")
+    p.add_argument(
+        "--vgmidi",
+        type=Path,
+        default=DEFAULT_VGMIDI,
+        help="VGMIDI folder with labels.csv and midi/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--render-dir",
+        type=Path,
+        default=REPO / "work" / "vgmidi_renders",
+        help="rendering cache, shared with train/music_emotion.py (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=REPO / "work" / "music_cache",
+        help="feature cache, shared with train/music_emotion.py (default: %(default)s)",
+    )
+    p.add_argument(
+        "--soundfont",
+        action="append",
+        metavar="PATH",
+        help="General MIDI SoundFont; repeatable, the first plays the reference piano "
+        "(default: those installed, FluidR3 first)",
+    )
+    p.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        help="augmented renderings per phrase to score as well (default: %(default)s, plain rendering only)",
+    )
     p.add_argument("--games", nargs="+", metavar="GAME", help="evaluate only the phrases of these games")
     p.add_argument("--seed", type=int, default=0, help="augmentation seed, as in training (default: %(default)s)")
     p.add_argument("--n-jobs", type=int, default=1, help="feature extraction processes (default: %(default)s)")
@@ -122,22 +145,31 @@ def main(argv: list[str] | None = None) -> int:
     reference = (table["rendering"] == "reference").to_numpy()
     P = preds[shipped][reference]
     frame = pieces.assign(valence_pred=P[:, 0], arousal_pred=P[:, 1])
-    per_piece = frame.groupby("piece").agg(game=("group", "first"), quadrant=("quadrant", "first"),
-                                           v=("valence_pred", "mean"), a=("arousal_pred", "mean"))
+    per_piece = frame.groupby("piece").agg(
+        game=("group", "first"), quadrant=("quadrant", "first"), v=("valence_pred", "mean"), a=("arousal_pred", "mean")
+    )
     per_piece["pred"] = quadrants(per_piece["v"].to_numpy(), per_piece["a"].to_numpy())
     for game, g in per_piece.groupby("game"):
         vpos, apos = g["quadrant"].isin(["Q1", "Q4"]), g["quadrant"].isin(["Q1", "Q2"])
         fmt = lambda s: f"{s.mean():.2f}" if len(s) else "–"  # noqa: E731
         per_game[game.split(":", 1)[1]] = {"phrases": len(g), "accuracy": float((g["pred"] == g["quadrant"]).mean())}
-        print(f"| {game.split(':', 1)[1]} | {len(g)} | {(g['pred'] == g['quadrant']).mean():.0%} | "
-              f"{fmt(g['v'][vpos])} / {fmt(g['v'][~vpos])} | {fmt(g['a'][apos])} / {fmt(g['a'][~apos])} |")
+        print(
+            f"| {game.split(':', 1)[1]} | {len(g)} | {(g['pred'] == g['quadrant']).mean():.0%} | "
+            f"{fmt(g['v'][vpos])} / {fmt(g['v'][~vpos])} | {fmt(g['a'][apos])} / {fmt(g['a'][~apos])} |"
+        )
 
     if args.json:
         for part in overall.values():
             part.pop("predictions", None)
             part.pop("quadrants", None)
-        out = {"model": str(args.model), "trained_on": trained_on, "games": args.games, "augment": args.augment,
-               "results": overall, "per_game": per_game}
+        out = {
+            "model": str(args.model),
+            "trained_on": trained_on,
+            "games": args.games,
+            "augment": args.augment,
+            "results": overall,
+            "per_game": per_game,
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(out, indent=2) + "\n")

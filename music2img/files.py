@@ -57,8 +57,15 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> None:
         )
 
 
-def save_checked_joblib(obj: Any, folder: str | os.PathLike, config: dict, *, model_file: str = "model.joblib",
-                        config_file: str = "model.json", compress: Any = 3) -> Path:
+def save_checked_joblib(
+    obj: Any,
+    folder: str | os.PathLike,
+    config: dict,
+    *,
+    model_file: str = "model.joblib",
+    config_file: str = "model.json",
+    compress: Any = 3,
+) -> Path:
     """Write ``obj`` to ``folder/model_file`` (joblib, ``compress``) and ``config`` plus the file's
     ``"sha256"`` to ``folder/config_file`` (JSON), each atomically; returns ``folder``."""
     import joblib
@@ -73,9 +80,15 @@ def save_checked_joblib(obj: Any, folder: str | os.PathLike, config: dict, *, mo
     return folder
 
 
-def load_checked_joblib(folder: str | os.PathLike, *, model_file: str = "model.joblib",
-                        config_file: str = "model.json", required: Iterable[str] = (),
-                        what: str = "model", hint: str = "") -> tuple[Any, dict]:
+def load_checked_joblib(
+    folder: str | os.PathLike,
+    *,
+    model_file: str = "model.joblib",
+    config_file: str = "model.json",
+    required: Iterable[str] = (),
+    what: str = "model",
+    hint: str = "",
+) -> tuple[Any, dict]:
     """``(object, config)`` from a folder written by :func:`save_checked_joblib`.
 
     The SHA-256 recorded in the config is verified *before* unpickling, so a replaced or truncated
@@ -141,8 +154,12 @@ def verify_weight_hashes(folder: str | os.PathLike, what: str = "model") -> bool
     folder = Path(folder)
     hashes_path = folder / WEIGHT_HASHES_FILE
     if not hashes_path.is_file():
-        warnings.warn(f"the {what} at {folder} records no weight hashes ({WEIGHT_HASHES_FILE}): its weights are "
-                      "loaded unverified (train/record_weight_hashes.py records them)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"the {what} at {folder} records no weight hashes ({WEIGHT_HASHES_FILE}): its weights are "
+            "loaded unverified (train/record_weight_hashes.py records them)",
+            UserWarning,
+            stacklevel=2,
+        )
         return False
     recorded = {}
     for number, line in enumerate(hashes_path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
@@ -158,6 +175,9 @@ def verify_weight_hashes(folder: str | os.PathLike, what: str = "model") -> bool
         verify_sha256(folder / name, digest)
     unlisted = [name for name in weight_files(folder) if name not in recorded]
     if unlisted:
-        warnings.warn(f"{', '.join(unlisted)} of the {what} at {folder} not in {WEIGHT_HASHES_FILE}: loaded unverified",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{', '.join(unlisted)} of the {what} at {folder} not in {WEIGHT_HASHES_FILE}: loaded unverified",
+            UserWarning,
+            stacklevel=2,
+        )
     return not unlisted

@@ -100,8 +100,9 @@ class Film:
     rejected: int = 0
 
 
-def film_span(song_duration: float, start: float = 0.0, duration: float | None = None,
-              max_duration: float = MAX_DURATION) -> tuple[float, float]:
+def film_span(
+    song_duration: float, start: float = 0.0, duration: float | None = None, max_duration: float = MAX_DURATION
+) -> tuple[float, float]:
     """``(start, duration)`` of the stretch of a song of ``song_duration`` seconds to film.
 
     Raises :class:`~music2img.errors.AudioError` when the stretch starts outside the song, is shorter
@@ -115,8 +116,10 @@ def film_span(song_duration: float, start: float = 0.0, duration: float | None =
     if length < MIN_DURATION:
         raise AudioError(f"{length:.1f} s of music is too short for a film (at least {MIN_DURATION:g} s)")
     if length > max_duration:
-        raise AudioError(f"{length / 60:.1f} minutes of music is longer than the film limit of {max_duration / 60:g} "
-                         "minutes: film a part of the song (start, duration) or raise the limit")
+        raise AudioError(
+            f"{length / 60:.1f} minutes of music is longer than the film limit of {max_duration / 60:g} "
+            "minutes: film a part of the song (start, duration) or raise the limit"
+        )
     return float(start), float(length)
 
 
@@ -136,8 +139,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def keyframe_noise(times: np.ndarray, shape: tuple[int, ...], seed: int,
-                   drift: float = DRIFT) -> Iterator[torch.Tensor]:
+def keyframe_noise(
+    times: np.ndarray, shape: tuple[int, ...], seed: int, drift: float = DRIFT
+) -> Iterator[torch.Tensor]:
     """Initial noise of each keyframe: anchors drawn in turn from one generator seeded with ``seed``
     (the first is the noise :meth:`~music2img.music_to_image.MusicToImage.generate` uses), one every
     ``drift`` seconds, spherically interpolated at the keyframe times; ``drift = 0`` keeps the first."""
@@ -159,8 +163,9 @@ class RepaintingPainter:
     toward a fresh draw seeded by ``(seed, keyframe number, k)``, so films stay reproducible. Counts the
     keyframes ``repainted`` and those still ``rejected`` after the last try (which is kept)."""
 
-    def __init__(self, paint: PaintFn, is_landscape: CheckFn, seed: int, repaints: int = REPAINTS,
-                 step: float = REPAINT_STEP):
+    def __init__(
+        self, paint: PaintFn, is_landscape: CheckFn, seed: int, repaints: int = REPAINTS, step: float = REPAINT_STEP
+    ):
         self.paint, self.is_landscape, self.seed = paint, is_landscape, int(seed)
         self.repaints, self.step = int(repaints), float(step)
         self.painted = self.repainted = self.rejected = 0
@@ -184,7 +189,9 @@ class RepaintingPainter:
         return picture
 
 
-def interpolate(keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u: float, method: str = INBETWEEN) -> np.ndarray:
+def interpolate(
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u: float, method: str = INBETWEEN
+) -> np.ndarray:
     """The picture at fraction ``u`` ∈ [0, 1] of the way from ``keys[1]`` to ``keys[2]`` (``keys[0]`` and
     ``keys[3]`` are their outer neighbours, used by ``"cubic"``), clipped to [0, 1]."""
     p0, p1, p2, p3 = keys
@@ -199,8 +206,9 @@ def interpolate(keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u: 
     return np.clip(out, 0.0, 1.0)
 
 
-def camera_box(t: float, side: int, zoom: float = ZOOM,
-               period: float = CAMERA_PERIOD) -> tuple[float, float, float, float]:
+def camera_box(
+    t: float, side: int, zoom: float = ZOOM, period: float = CAMERA_PERIOD
+) -> tuple[float, float, float, float]:
     """The crop ``(left, top, right, bottom)`` of a ``side``-pixel picture seen at time ``t``: the view
     narrows to ``1 / (1 + zoom)`` and back every ``period`` seconds while drifting within the picture."""
     phase = 2 * math.pi * t / period
@@ -211,8 +219,16 @@ def camera_box(t: float, side: int, zoom: float = ZOOM,
     return cx - view / 2, cy - view / 2, cx + view / 2, cy + view / 2
 
 
-def film_frames(keyframes: Iterator[np.ndarray], times: np.ndarray, fps: int, n_frames: int, size: int = SIZE, *,
-                inbetween: str = INBETWEEN, zoom: float = ZOOM) -> Iterator[np.ndarray]:
+def film_frames(
+    keyframes: Iterator[np.ndarray],
+    times: np.ndarray,
+    fps: int,
+    n_frames: int,
+    size: int = SIZE,
+    *,
+    inbetween: str = INBETWEEN,
+    zoom: float = ZOOM,
+) -> Iterator[np.ndarray]:
     """``n_frames`` ``(size, size, 3)`` uint8 frames from pictures painted at the keyframe ``times``
     (at least two, the last at or after the last frame).
 
@@ -235,12 +251,26 @@ def film_frames(keyframes: Iterator[np.ndarray], times: np.ndarray, fps: int, n_
         yield np.asarray(image.resize((size, size), Image.LANCZOS, box=box))
 
 
-def render_film(paint: PaintFn, timeline: EmotionTimeline, out: str | os.PathLike, *, noise_shape: tuple[int, ...],
-                audio: str | os.PathLike | None = None, start: float = 0.0, duration: float, fps: int = FPS,
-                keyframe_interval: float = KEYFRAME_INTERVAL, size: int = SIZE, seed: int = 0, drift: float = DRIFT,
-                inbetween: str = INBETWEEN, zoom: float = ZOOM, encoder_threads: int = ENCODER_THREADS,
-                is_landscape: CheckFn | None = None, repaints: int = REPAINTS
-                ) -> Generator[tuple[float, float], None, Film]:
+def render_film(
+    paint: PaintFn,
+    timeline: EmotionTimeline,
+    out: str | os.PathLike,
+    *,
+    noise_shape: tuple[int, ...],
+    audio: str | os.PathLike | None = None,
+    start: float = 0.0,
+    duration: float,
+    fps: int = FPS,
+    keyframe_interval: float = KEYFRAME_INTERVAL,
+    size: int = SIZE,
+    seed: int = 0,
+    drift: float = DRIFT,
+    inbetween: str = INBETWEEN,
+    zoom: float = ZOOM,
+    encoder_threads: int = ENCODER_THREADS,
+    is_landscape: CheckFn | None = None,
+    repaints: int = REPAINTS,
+) -> Generator[tuple[float, float], None, Film]:
     """Write the film of ``timeline`` to ``out``: yields ``(seconds done, seconds in all)`` after every
     frame and returns the :class:`Film`.
 
@@ -252,8 +282,11 @@ def render_film(paint: PaintFn, timeline: EmotionTimeline, out: str | os.PathLik
     """
     if inbetween not in INBETWEENS:
         raise ValueError(f"unknown in-between method {inbetween!r}; choose one of {', '.join(INBETWEENS)}")
-    fps, zoom, drift = check_range("fps", fps, *limits.FPS, integer=True), check_range("zoom", zoom, *limits.ZOOM), \
-        check_range("drift", drift, 0)
+    fps, zoom, drift = (
+        check_range("fps", fps, *limits.FPS, integer=True),
+        check_range("zoom", zoom, *limits.ZOOM),
+        check_range("drift", drift, 0),
+    )
     keyframe_interval = check_range("keyframe_interval", keyframe_interval, *limits.KEYFRAME_INTERVAL)
     times = keyframe_times(duration, keyframe_interval)
     valence, arousal = timeline(times)

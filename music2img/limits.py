@@ -18,7 +18,14 @@ IMAGES = (1, 64)
 #: Denoising steps: at least one; at most the training schedule's 1000 timesteps for DDPM (whose
 #: default is 1000), and 100 for the other samplers, which converge within 50.
 MAX_STEPS = 100
-SCHEDULER_MAX_STEPS = {"ddpm": 1000, "ddim": MAX_STEPS, "dpm": MAX_STEPS, "dpm3": MAX_STEPS, "unipc": MAX_STEPS, "lcm": MAX_STEPS}
+SCHEDULER_MAX_STEPS = {
+    "ddpm": 1000,
+    "ddim": MAX_STEPS,
+    "dpm": MAX_STEPS,
+    "dpm3": MAX_STEPS,
+    "unipc": MAX_STEPS,
+    "lcm": MAX_STEPS,
+}
 #: Classifier-free guidance scale (≤ 1: unguided).
 GUIDANCE = (0.0, 50.0)
 #: Seeds of torch's generator.
@@ -43,8 +50,15 @@ def _text(bound: float) -> str:
     return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
-def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,
-                integer: bool = False, above: bool = False) -> float | int:
+def check_range(
+    name: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    above: bool = False,
+) -> float | int:
     """``value`` if it is a finite number with ``low ≤ value ≤ high`` (``low < value`` with ``above``;
     either bound may be ``None``), else :class:`OptionError` (``"name must be …, got value"``)."""
     try:
@@ -52,13 +66,19 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be a number, got {value!r}") from None
     whole = math.isfinite(number) and number == int(number)
-    if not (math.isfinite(number) and (low is None or number > low or (number == low and not above))
-            and (high is None or number <= high) and (whole or not integer)):
+    if not (
+        math.isfinite(number)
+        and (low is None or number > low or (number == low and not above))
+        and (high is None or number <= high)
+        and (whole or not integer)
+    ):
         if low is not None and high is not None and not above:
             bounds = f"from {_text(low)} to {_text(high)}"
         else:
-            parts = (None if low is None else f"{'above' if above else 'at least'} {_text(low)}",
-                     None if high is None else f"at most {_text(high)}")
+            parts = (
+                None if low is None else f"{'above' if above else 'at least'} {_text(low)}",
+                None if high is None else f"at most {_text(high)}",
+            )
             bounds = " and ".join(b for b in parts if b)
         raise OptionError(f"{name} must be {'a whole number' if integer else 'a number'} {bounds}, got {value}")
     return int(number) if integer else number

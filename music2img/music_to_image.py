@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -113,8 +113,13 @@ class MusicToImage:
         """Run the pipeline with sampler ``scheduler`` under the lock; returns its images."""
         with self._lock:
             self.pipeline.scheduler = self._scheduler(scheduler)
-            return self.pipeline(valence, arousal, guidance_scale=float(guidance_scale),
-                                 num_inference_steps=int(steps), **pipeline_kwargs).images
+            return self.pipeline(
+                valence,
+                arousal,
+                guidance_scale=float(guidance_scale),
+                num_inference_steps=int(steps),
+                **pipeline_kwargs,
+            ).images
 
     def generate(
         self,
@@ -159,34 +164,79 @@ class MusicToImage:
         """
         num_images = check_images(num_images)
         generator = torch.Generator().manual_seed(int(seed))
-        return self._paint([valence], [arousal], generator, num_images=int(num_images), guidance_scale=guidance_scale,
-                           steps=steps, scheduler=scheduler, guidance_interval=guidance_interval, size=size,
-                           use_upscaler=use_upscaler, progress=progress)
+        return self._paint(
+            [valence],
+            [arousal],
+            generator,
+            num_images=int(num_images),
+            guidance_scale=guidance_scale,
+            steps=steps,
+            scheduler=scheduler,
+            guidance_interval=guidance_interval,
+            size=size,
+            use_upscaler=use_upscaler,
+            progress=progress,
+        )
 
-    def _paint(self, valence: list[float], arousal: list[float], generator, *, num_images: int = 1,
-               guidance_scale: float, steps: int, scheduler: str, guidance_interval: tuple[float, float],
-               size: int | None, use_upscaler: bool = True, progress: ProgressFn | None) -> list[Image.Image]:
+    def _paint(
+        self,
+        valence: list[float],
+        arousal: list[float],
+        generator,
+        *,
+        num_images: int = 1,
+        guidance_scale: float,
+        steps: int,
+        scheduler: str,
+        guidance_interval: tuple[float, float],
+        size: int | None,
+        use_upscaler: bool = True,
+        progress: ProgressFn | None,
+    ) -> list[Image.Image]:
         """One batch through the pipeline (``num_images`` per emotion pair), at ``size``."""
         valence, arousal = check_va_lists(valence, arousal)
         steps = check_steps(steps, scheduler)
         callback = None if progress is None else (lambda step, total, t: progress(step, total))
-        images = self._sample(valence, arousal, num_images_per_prompt=num_images, guidance_scale=guidance_scale,
-                              guidance_interval=tuple(guidance_interval), steps=steps, scheduler=scheduler,
-                              generator=generator, output_type="pil", callback=callback,
-                              size=size if size is not None and size > self.image_size else None,
-                              use_upscaler=use_upscaler)
+        images = self._sample(
+            valence,
+            arousal,
+            num_images_per_prompt=num_images,
+            guidance_scale=guidance_scale,
+            guidance_interval=tuple(guidance_interval),
+            steps=steps,
+            scheduler=scheduler,
+            generator=generator,
+            output_type="pil",
+            callback=callback,
+            size=size if size is not None and size > self.image_size else None,
+            use_upscaler=use_upscaler,
+        )
         return images
 
-    def paint(self, valence: float, arousal: float, noise: torch.Tensor, *,
-              guidance_scale: float = film_lib.GUIDANCE_SCALE,
-              steps: int = film_lib.STEPS, scheduler: str = film_lib.SCHEDULER) -> np.ndarray:
+    def paint(
+        self,
+        valence: float,
+        arousal: float,
+        noise: torch.Tensor,
+        *,
+        guidance_scale: float = film_lib.GUIDANCE_SCALE,
+        steps: int = film_lib.STEPS,
+        scheduler: str = film_lib.SCHEDULER,
+    ) -> np.ndarray:
         """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
         (deterministic samplers give the same picture for the same noise and emotion). Films are made from
         these 128-px pictures: from 512-px keyframes by the upscaler their frames cost 0.59 instead of 0.12
         CPU seconds per second of music (``benchmarks/upscaler.py``), beyond a film's budget."""
         valence, arousal = check_va(valence, arousal)
-        return self._sample(valence, arousal, latents=noise[None], guidance_scale=guidance_scale, steps=steps,
-                            scheduler=scheduler, output_type="np")[0]
+        return self._sample(
+            valence,
+            arousal,
+            latents=noise[None],
+            guidance_scale=guidance_scale,
+            steps=steps,
+            scheduler=scheduler,
+            output_type="np",
+        )[0]
 
     def music_to_image(self, audio_path: str | os.PathLike, **generate_kwargs) -> tuple[SongEmotion, list[Image.Image]]:
         """:meth:`analyse` a song, then :meth:`generate` at its overall valence and arousal."""
@@ -215,13 +265,30 @@ class MusicToImage:
         vs = [float(np.mean([w.valence for w in ws])) for ws in windows]
         as_ = [float(np.mean([w.arousal for w in ws])) for ws in windows]
         generators = [torch.Generator().manual_seed(int(seed)) for _ in groups]
-        images = self._paint(vs, as_, generators, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler,
-                             guidance_interval=guidance_interval, size=size, progress=progress)
-        return [(image, f"{ws[0].start:.0f}–{ws[-1].end:.0f} s · {QUADRANT_NAMES[quadrant(v, a)]}")
-                for image, ws, v, a in zip(images, windows, vs, as_)]
+        images = self._paint(
+            vs,
+            as_,
+            generators,
+            guidance_scale=guidance_scale,
+            steps=steps,
+            scheduler=scheduler,
+            guidance_interval=guidance_interval,
+            size=size,
+            progress=progress,
+        )
+        return [
+            (image, f"{ws[0].start:.0f}–{ws[-1].end:.0f} s · {QUADRANT_NAMES[quadrant(v, a)]}")
+            for image, ws, v, a in zip(images, windows, vs, as_)
+        ]
 
-    def film(self, audio_path: str | os.PathLike, out: str | os.PathLike, *, progress: ProgressFn | None = None,
-             **film_kwargs) -> Film:
+    def film(
+        self,
+        audio_path: str | os.PathLike,
+        out: str | os.PathLike,
+        *,
+        progress: ProgressFn | None = None,
+        **film_kwargs,
+    ) -> Film:
         """Turn a song into a film (MP4 with the song's audio) at ``out``; see :meth:`film_steps` for the
         arguments. ``progress(seconds done, seconds in all)`` is called after every frame."""
         steps = self.film_steps(audio_path, out, **film_kwargs)
@@ -279,12 +346,25 @@ class MusicToImage:
         start, duration = film_lib.film_span(len(y) / SAMPLE_RATE, start, duration, max_duration)
         first = round(start * SAMPLE_RATE)
         with self._lock:
-            timeline = emotion_timeline(self.music_model, y[first:first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
+            timeline = emotion_timeline(self.music_model, y[first : first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
         yield 0.0, duration
         unet = self.pipeline.unet.config
         paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
         checker = self.pipeline.landscape_checker
-        return (yield from film_lib.render_film(
-            paint, timeline, out, noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size), audio=audio_path,
-            start=start, duration=duration, fps=fps, keyframe_interval=keyframe_interval, size=size, seed=seed,
-            is_landscape=None if checker is None else checker.is_landscape, **render_kwargs))
+        return (
+            yield from film_lib.render_film(
+                paint,
+                timeline,
+                out,
+                noise_shape=(unet.in_channels, unet.sample_size, unet.sample_size),
+                audio=audio_path,
+                start=start,
+                duration=duration,
+                fps=fps,
+                keyframe_interval=keyframe_interval,
+                size=size,
+                seed=seed,
+                is_landscape=None if checker is None else checker.is_landscape,
+                **render_kwargs,
+            )
+        )

@@ -62,8 +62,11 @@ def va_plane(
     for q, ((x, y, ha, va), colour) in _QUADRANT_STYLE.items():
         x0 = VA_MID if ha == "right" else VA_MIN
         y0 = VA_MID if va == "top" else VA_MIN
-        ax.add_patch(Rectangle((x0, y0), VA_MID - VA_MIN, VA_MID - VA_MIN, facecolor=colour, alpha=0.35,
-                               edgecolor="none", zorder=0))
+        ax.add_patch(
+            Rectangle(
+                (x0, y0), VA_MID - VA_MIN, VA_MID - VA_MIN, facecolor=colour, alpha=0.35, edgecolor="none", zorder=0
+            )
+        )
         ax.text(x, y, QUADRANT_NAMES[q], ha=ha, va=va, fontsize=10, color="#374151", weight="bold")
     ax.axhline(VA_MID, color="#9ca3af", lw=0.8)
     ax.axvline(VA_MID, color="#9ca3af", lw=0.8)
@@ -74,10 +77,15 @@ def va_plane(
         colour = _POINT_COLOURS[i % len(_POINT_COLOURS)]
         ax.scatter([v], [a], s=140, color=colour, edgecolor="white", linewidth=1.8, zorder=3)
         if labels is not None:
-            ax.annotate(labels[i], (v, a), xytext=(8, 8), textcoords="offset points", fontsize=10, color=colour,
-                        weight="bold")
-    ax.set(xlim=(VA_MIN, VA_MAX), ylim=(VA_MIN, VA_MAX), xlabel="valence  (negative → positive)",
-           ylabel="arousal  (calm → energetic)")
+            ax.annotate(
+                labels[i], (v, a), xytext=(8, 8), textcoords="offset points", fontsize=10, color=colour, weight="bold"
+            )
+    ax.set(
+        xlim=(VA_MIN, VA_MAX),
+        ylim=(VA_MIN, VA_MAX),
+        xlabel="valence  (negative → positive)",
+        ylabel="arousal  (calm → energetic)",
+    )
     ax.set_xticks(range(int(VA_MIN), int(VA_MAX) + 1))
     ax.set_yticks(range(int(VA_MIN), int(VA_MAX) + 1))
     ax.set_aspect("equal")
@@ -99,10 +107,13 @@ def emotion_timeline(song: SongEmotion, *, width: float = 6.4, height: float = 2
         ax.plot(mid, values, "-o", color=colour, lw=2, ms=4, label=name)
         ax.axhline(overall, color=colour, ls="--", lw=1, alpha=0.6)
     ax.axhline(VA_MID, color="#9ca3af", lw=0.8)
-    ax.set(xlim=(0, max(song.duration, float(mid.max(initial=0.0)))), ylim=(VA_MIN, VA_MAX), xlabel="time (s)",
-           ylabel="1–9 scale")
+    ax.set(
+        xlim=(0, max(song.duration, float(mid.max(initial=0.0)))),
+        ylim=(VA_MIN, VA_MAX),
+        xlabel="time (s)",
+        ylabel="1–9 scale",
+    )
     ax.legend(loc="upper right", fontsize=8, ncols=2, frameon=False)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.25)
     return fig
-

@@ -62,7 +62,7 @@ class JobLock:
         self._count = threading.Lock()
         self._waiting = 0
 
-    def __enter__(self) -> "JobLock":
+    def __enter__(self) -> JobLock:
         with self._count:
             self._waiting += 1
         try:

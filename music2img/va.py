@@ -52,10 +52,20 @@ def quadrants(valence: Iterable[float], arousal: Iterable[float]) -> np.ndarray:
     return np.array([quadrant(v, a) for v, a in zip(valence, arousal)])
 
 
-_VALENCE_WORDS = ((2.5, "very negative"), (4.0, "negative"), (6.0, "neutral"), (7.5, "positive"),
-                  (math.inf, "very positive"))
-_AROUSAL_WORDS = ((2.5, "very calm"), (4.0, "calm"), (6.0, "moderate energy"), (7.5, "energetic"),
-                  (math.inf, "very energetic"))
+_VALENCE_WORDS = (
+    (2.5, "very negative"),
+    (4.0, "negative"),
+    (6.0, "neutral"),
+    (7.5, "positive"),
+    (math.inf, "very positive"),
+)
+_AROUSAL_WORDS = (
+    (2.5, "very calm"),
+    (4.0, "calm"),
+    (6.0, "moderate energy"),
+    (7.5, "energetic"),
+    (math.inf, "very energetic"),
+)
 
 
 def describe(valence: float, arousal: float) -> str:

@@ -26,8 +26,9 @@ AUDIO_RATE = 44100
 AUDIO_BITRATE = 160_000
 
 
-def audio_frames(path: str | os.PathLike, start: float = 0.0, duration: float | None = None,
-                 rate: int = AUDIO_RATE) -> Iterator[av.AudioFrame]:
+def audio_frames(
+    path: str | os.PathLike, start: float = 0.0, duration: float | None = None, rate: int = AUDIO_RATE
+) -> Iterator[av.AudioFrame]:
     """The audio of ``path`` from ``start`` for ``duration`` seconds (to the end if ``None``) as
     stereo float frames at ``rate`` Hz, cut to the sample, with ``pts`` counted in samples from 0.
 
@@ -45,8 +46,10 @@ def audio_frames(path: str | os.PathLike, start: float = 0.0, duration: float | 
             for frame in container.decode(container.streams.audio[0]):
                 for out in resampler.resample(frame):
                     samples = out.to_ndarray()
-                    lo, hi = max(first - position,
-                                 0), samples.shape[1] if last is None else min(last - position, samples.shape[1])
+                    lo, hi = (
+                        max(first - position, 0),
+                        samples.shape[1] if last is None else min(last - position, samples.shape[1]),
+                    )
                     position += samples.shape[1]
                     if hi > lo:
                         yield _audio_frame(samples[:, lo:hi], rate, written)
@@ -86,8 +89,16 @@ class FilmWriter:
     file (a full disk) raise :class:`~music2img.errors.OutputError`.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: int, size: int, audio: str | os.PathLike | None = None,
-                 start: float = 0.0, duration: float | None = None, threads: int = 0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: int,
+        size: int,
+        audio: str | os.PathLike | None = None,
+        start: float = 0.0,
+        duration: float | None = None,
+        threads: int = 0,
+    ):
         if int(fps) < 1 or int(size) < 2 or int(size) % 2:
             raise ValueError(f"fps must be at least 1 and size a positive even number, got {fps} and {size}")
         self.fps, self.size, self.frames = int(fps), int(size), 0

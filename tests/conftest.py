@@ -45,8 +45,9 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def synth_music(seconds: float, sr: int = SR, bpm: float = 120.0, root_hz: float = 220.0,
-                minor: bool = False, seed: int = 0) -> np.ndarray:
+def synth_music(
+    seconds: float, sr: int = SR, bpm: float = 120.0, root_hz: float = 220.0, minor: bool = False, seed: int = 0
+) -> np.ndarray:
     """A short synthetic 'song': a chord arpeggio with percussive clicks on the beat."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr

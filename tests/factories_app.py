@@ -34,8 +34,11 @@ def running_app(tmp: Path, ratings_db: Path | None = None) -> Iterator[RunningAp
     from music2img.ratings.page import RatingsPage
 
     m2i = MusicToImage.load(make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu")
-    ratings = None if ratings_db is None else RatingsPage.create(m2i, ratings_db, display_size=app.DISPLAY_SIZE,
-                                                                 pool_size=2, env={})
+    ratings = (
+        None
+        if ratings_db is None
+        else RatingsPage.create(m2i, ratings_db, display_size=app.DISPLAY_SIZE, pool_size=2, env={})
+    )
     demo = app.build_demo(m2i, ratings)
     _, url, _ = app.launch(demo, host="127.0.0.1", port=_free_port(), prevent_thread_lock=True, quiet=True)
     try:

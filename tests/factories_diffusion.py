@@ -12,8 +12,14 @@ from music2img.diffusion.schedulers import consistency_scheduler, training_sched
 from music2img.diffusion.unet import EmotionUNet
 
 #: A UNet config small enough for a test to sample in well under a second.
-TINY_UNET = dict(sample_size=16, block_out_channels=(8, 16), layers_per_block=1, attention_resolutions=(8,),
-                 norm_num_groups=4, emotion_embed_dim=16)
+TINY_UNET = dict(
+    sample_size=16,
+    block_out_channels=(8, 16),
+    layers_per_block=1,
+    attention_resolutions=(8,),
+    norm_num_groups=4,
+    emotion_embed_dim=16,
+)
 
 
 def make_tiny_unet(seed: int = 0, **overrides) -> EmotionUNet:
@@ -33,7 +39,9 @@ def make_tiny_student_pipeline(path: str | Path, seed: int = 0) -> Path:
     """Save a random-initialised tiny consistency student (LCM scheduler, guidance input) to ``path`` and return it."""
     path = Path(path)
     unet = make_tiny_unet(seed, guidance_embedding=True)
-    EmotionLandscapePipeline(unet=unet, scheduler=consistency_scheduler(training_scheduler().config)).save_pretrained(path)
+    EmotionLandscapePipeline(unet=unet, scheduler=consistency_scheduler(training_scheduler().config)).save_pretrained(
+        path
+    )
     return path
 
 

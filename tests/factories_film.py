@@ -52,6 +52,7 @@ class BrightnessUNet(ModelMixin, ConfigMixin):
 def make_loudness_to_brightness() -> MusicToImage:
     """A :class:`MusicToImage` whose pictures are as bright as the music is loud."""
     music = MusicEmotionModel(LoudnessRegressor(), FEATURE_NAMES, SCHEMA_VERSION)
-    pipe = EmotionLandscapePipeline(unet=BrightnessUNet(),
-                                    scheduler=make_scheduler("ddim", training_scheduler().config))
+    pipe = EmotionLandscapePipeline(
+        unet=BrightnessUNet(), scheduler=make_scheduler("ddim", training_scheduler().config)
+    )
     return MusicToImage(music, pipe)

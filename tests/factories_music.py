@@ -51,7 +51,16 @@ def write_vgmidi(folder: Path, seconds: float = 4.0) -> Path:
     for i, (q, v, a) in enumerate([("Q1", 1, 1), ("Q2", -1, 1), ("Q3", -1, -1), ("Q4", 1, -1)]):
         name = f"midi/game{i}_{q}.mid"
         write_midi(folder / name, seconds=seconds, minor=v < 0)
-        rows.append({"file": name, "series": f"game {i}", "game": f"game {i}", "piece": q,
-                     "valence_sign": v, "arousal_sign": a, "quadrant": q})
+        rows.append(
+            {
+                "file": name,
+                "series": f"game {i}",
+                "game": f"game {i}",
+                "piece": q,
+                "valence_sign": v,
+                "arousal_sign": a,
+                "quadrant": q,
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
     return folder

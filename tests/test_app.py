@@ -58,7 +58,14 @@ def test_api_exposes_exactly_the_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(endpoints) == {"/predict_emotion", "/generate", "/music_to_image", "/storyboard", "/film"}
     assert [p["parameter_name"] for p in endpoints["/generate"]["parameters"]] == [
-        "valence", "arousal", "guidance_scale", "steps", "scheduler", "seed", "num_images"]
+        "valence",
+        "arousal",
+        "guidance_scale",
+        "steps",
+        "scheduler",
+        "seed",
+        "num_images",
+    ]
     assert [p["parameter_name"] for p in endpoints["/film"]["parameters"]] == ["audio", "seed", "start", "duration"]
 
 
@@ -85,8 +92,9 @@ def test_generate_is_seeded_png_at_display_size_and_matches_the_library(client, 
     assert _pixels(a[0]).shape == (app.DISPLAY_SIZE, app.DISPLAY_SIZE, 3)
     np.testing.assert_array_equal(_pixels(a[0]), _pixels(b[0]))
     assert not np.array_equal(_pixels(a[0]), _pixels(c[0]))
-    expected = served.m2i.generate(6.0, 3.0, num_images=2, guidance_scale=2.0, steps=3, scheduler="dpm", seed=11,
-                                   size=app.DISPLAY_SIZE)
+    expected = served.m2i.generate(
+        6.0, 3.0, num_images=2, guidance_scale=2.0, steps=3, scheduler="dpm", seed=11, size=app.DISPLAY_SIZE
+    )
     for item, image in zip(a, expected):
         np.testing.assert_array_equal(_pixels(item), np.asarray(image))
 
@@ -177,16 +185,19 @@ def _too_long(tmp_path):
     return path
 
 
-@pytest.mark.parametrize(("endpoint", "make", "message"), [
-    ("/predict_emotion", lambda tmp: None, "No song yet"),
-    ("/predict_emotion", _corrupt, "cannot decode"),
-    ("/predict_emotion", _silent, "silent"),
-    ("/predict_emotion", _too_long, "too long"),
-    ("/music_to_image", lambda tmp: None, "No song yet"),
-    ("/music_to_image", _corrupt, "cannot decode"),
-    ("/film", lambda tmp: None, "No song yet"),
-    ("/film", _silent, "silent"),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "make", "message"),
+    [
+        ("/predict_emotion", lambda tmp: None, "No song yet"),
+        ("/predict_emotion", _corrupt, "cannot decode"),
+        ("/predict_emotion", _silent, "silent"),
+        ("/predict_emotion", _too_long, "too long"),
+        ("/music_to_image", lambda tmp: None, "No song yet"),
+        ("/music_to_image", _corrupt, "cannot decode"),
+        ("/film", lambda tmp: None, "No song yet"),
+        ("/film", _silent, "silent"),
+    ],
+)
 def test_bad_audio_is_a_clear_error_and_the_next_request_works(client, tmp_path, make_audio, make, message, endpoint):
     bad = make(tmp_path)
     args = [None if bad is None else handle_file(bad)]
@@ -200,10 +211,13 @@ def test_bad_audio_is_a_clear_error_and_the_next_request_works(client, tmp_path,
     assert 1.0 <= data["valence"] <= 9.0
 
 
-@pytest.mark.parametrize(("valence", "arousal", "message"), [
-    (12.0, 5.0, "greater than maximum value 9"),
-    (5.0, 0.5, "less than minimum value 1"),
-])
+@pytest.mark.parametrize(
+    ("valence", "arousal", "message"),
+    [
+        (12.0, 5.0, "greater than maximum value 9"),
+        (5.0, 0.5, "less than minimum value 1"),
+    ],
+)
 def test_out_of_range_emotion_is_a_clear_error_and_the_next_request_works(client, valence, arousal, message):
     with pytest.raises(AppError, match=message):
         client.predict(valence, arousal, *GEN.values(), api_name="/generate")

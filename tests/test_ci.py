@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
-
 from skip_allowlist import allowed_patterns
 
 
@@ -51,14 +50,30 @@ def _pytest(tmp_path: Path, allow: str | None) -> subprocess.CompletedProcess:
         "@pytest.mark.skipif(True, reason='no Chromium at /usr/bin/chromium')\n"
         "def test_browser():\n    pass\n\n"
         "@pytest.mark.xfail(reason='known')\n"
-        "def test_known():\n    assert False\n")
+        "def test_known():\n    assert False\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
     env.pop("MUSIC2IMG_ALLOWED_SKIPS", None)
     if allow is not None:
         env["MUSIC2IMG_ALLOWED_SKIPS"] = allow
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "skip_allowlist", "-p", "no:cacheprovider",
-                           str(tmp_path / "test_some.py")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "skip_allowlist",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_some.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_skips_outside_the_allow_list_fail_the_run(tmp_path):
@@ -75,4 +90,5 @@ def test_allowed_skips_and_no_allow_list_pass(tmp_path):
     allow.write_text("# comment\n\n^no Chromium\n" + (REPO / ".ci" / "allowed_skips").read_text())
     assert _pytest(tmp_path, str(allow)).returncode == 0
     assert [p.pattern for p in allowed_patterns(REPO / ".ci" / "allowed_skips")] == [
-        r"^\.\./shared/data is not beside the repository$"]
+        r"^\.\./shared/data is not beside the repository$"
+    ]

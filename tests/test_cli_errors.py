@@ -41,9 +41,16 @@ def files(tmp_path_factory) -> dict[str, str]:
     from PIL import Image
 
     Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(photo)
-    return {"song": str(song), "photo": str(photo), "diffusion": str(diffusion), "bad_diffusion": str(bad_diffusion),
-            "music": str(music), "bad_music": str(bad_music), "bad_image": str(bad_image),
-            "missing": str(root / "missing")}
+    return {
+        "song": str(song),
+        "photo": str(photo),
+        "diffusion": str(diffusion),
+        "bad_diffusion": str(bad_diffusion),
+        "music": str(music),
+        "bad_music": str(bad_music),
+        "bad_image": str(bad_image),
+        "missing": str(root / "missing"),
+    }
 
 
 GENERATE = ["generate", "--valence", "5", "--arousal", "5", "--model", "{diffusion}"]
@@ -70,12 +77,18 @@ CASES = [
     (["generate", "--valence", "5", "--model", "{diffusion}"], "--valence needs --arousal"),
     # generate: models and the song
     (["generate", "--valence", "5", "--arousal", "5", "--model", "{missing}"], "no diffusion model at {missing}"),
-    (["generate", "--valence", "5", "--arousal", "5", "--model", "{bad_diffusion}"],
-     "checksum mismatch for {bad_diffusion}/" + UNET_WEIGHTS),
-    (["generate", "--audio", "{song}", "--music-model", "{missing}", "--model", "{diffusion}"],
-     "no music emotion model at {missing}"),
-    (["generate", "--audio", "{song}", "--music-model", "{bad_music}", "--model", "{diffusion}"],
-     "checksum mismatch for {bad_music}/model.joblib"),
+    (
+        ["generate", "--valence", "5", "--arousal", "5", "--model", "{bad_diffusion}"],
+        "checksum mismatch for {bad_diffusion}/" + UNET_WEIGHTS,
+    ),
+    (
+        ["generate", "--audio", "{song}", "--music-model", "{missing}", "--model", "{diffusion}"],
+        "no music emotion model at {missing}",
+    ),
+    (
+        ["generate", "--audio", "{song}", "--music-model", "{bad_music}", "--model", "{diffusion}"],
+        "checksum mismatch for {bad_music}/model.joblib",
+    ),
     (["generate", "--audio", "{missing}.wav", "--music-model", "{music}", "--model", "{diffusion}"], "{missing}.wav"),
     # film: numbers
     (FILM + ["--threads", "0"], "argument --threads: must be a whole number from 1 to 1024, got 0"),
@@ -138,6 +151,11 @@ def test_the_apps_options(argv, capsys):
 
 
 def test_a_fresh_process_reports_a_bad_option_without_a_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "music2img", "film", "song.wav", "--out", str(tmp_path / "f.mp4"),
-                           "--threads", "0"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "music2img", "film", "song.wav", "--out", str(tmp_path / "f.mp4"), "--threads", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "error: argument --threads" in proc.stderr and "Traceback" not in proc.stderr

@@ -33,27 +33,34 @@ def _same_conv_reference(x, w, stride, depthwise=False):
     out = np.zeros((n, oh, ow, c if depthwise else w.shape[3]))
     for i in range(oh):
         for j in range(ow):
-            patch = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
-            out[:, i, j] = (np.einsum("nhwc,hwc->nc", patch, w[..., 0]) if depthwise
-                            else np.einsum("nhwc,hwco->no", patch, w))
+            patch = xp[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
+            out[:, i, j] = (
+                np.einsum("nhwc,hwc->nc", patch, w[..., 0]) if depthwise else np.einsum("nhwc,hwco->no", patch, w)
+            )
     return out
 
 
 def _tiny_graph(tmp_path, rng):
     """A five-op graph model on disk: fused conv (stride 2, bias, ReLU6), depthwise conv, scale, mean,
     upsampling and concatenation; weights float32 except one float16-quantised tensor."""
-    weights = {"conv_w": rng.normal(size=(3, 3, 2, 4)).astype(np.float32),
-               "conv_b": rng.normal(size=4).astype(np.float32),
-               "dw_w": rng.normal(size=(3, 3, 4, 1)).astype(np.float32),
-               "scale": np.array([0.5, 1.0, 2.0, -1.0], np.float32),
-               "axes": np.array([1, 2], np.int32), "axis": np.array(3, np.int32), "size": np.array([0, 0], np.int32)}
-    nodes = [{"name": "x", "op": "Placeholder", "attr": {}},
-             _conv_node("conv", "_FusedConv2D", ["x", "conv_w", "conv_b"], 2, ["BiasAdd", "Relu6"]),
-             _conv_node("dw", "DepthwiseConv2dNative", ["conv", "dw_w"], 1),
-             {"name": "scaled", "op": "Mul", "input": ["dw", "scale"], "attr": {}},
-             {"name": "pooled", "op": "Mean", "input": ["scaled", "axes"], "attr": {"keep_dims": {"b": True}}},
-             {"name": "up", "op": "ResizeBilinear", "input": ["scaled", "size"], "attr": {}},
-             {"name": "both", "op": "ConcatV2", "input": ["up", "up", "axis"], "attr": {}}]
+    weights = {
+        "conv_w": rng.normal(size=(3, 3, 2, 4)).astype(np.float32),
+        "conv_b": rng.normal(size=4).astype(np.float32),
+        "dw_w": rng.normal(size=(3, 3, 4, 1)).astype(np.float32),
+        "scale": np.array([0.5, 1.0, 2.0, -1.0], np.float32),
+        "axes": np.array([1, 2], np.int32),
+        "axis": np.array(3, np.int32),
+        "size": np.array([0, 0], np.int32),
+    }
+    nodes = [
+        {"name": "x", "op": "Placeholder", "attr": {}},
+        _conv_node("conv", "_FusedConv2D", ["x", "conv_w", "conv_b"], 2, ["BiasAdd", "Relu6"]),
+        _conv_node("dw", "DepthwiseConv2dNative", ["conv", "dw_w"], 1),
+        {"name": "scaled", "op": "Mul", "input": ["dw", "scale"], "attr": {}},
+        {"name": "pooled", "op": "Mean", "input": ["scaled", "axes"], "attr": {"keep_dims": {"b": True}}},
+        {"name": "up", "op": "ResizeBilinear", "input": ["scaled", "size"], "attr": {}},
+        {"name": "both", "op": "ConcatV2", "input": ["up", "up", "axis"], "attr": {}},
+    ]
     manifest, blobs = [], []
     for name, value in weights.items():
         spec = {"name": name, "shape": list(value.shape), "dtype": "int32" if value.dtype == np.int32 else "float32"}
@@ -63,8 +70,9 @@ def _tiny_graph(tmp_path, rng):
         manifest.append(spec)
         blobs.append(value.tobytes())
     (tmp_path / "g.bin").write_bytes(b"".join(blobs))
-    (tmp_path / "model.json").write_text(json.dumps({
-        "modelTopology": {"node": nodes}, "weightsManifest": [{"paths": ["g.bin"], "weights": manifest}]}))
+    (tmp_path / "model.json").write_text(
+        json.dumps({"modelTopology": {"node": nodes}, "weightsManifest": [{"paths": ["g.bin"], "weights": manifest}]})
+    )
     return weights
 
 

@@ -37,8 +37,9 @@ def test_emotion_control_diversity_and_nearest():
 
 
 def _pipe():
-    pipe = EmotionLandscapePipeline(unet=make_tiny_unet(),
-                                    scheduler=make_scheduler("ddim", training_scheduler().config))
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("ddim", training_scheduler().config)
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -53,8 +54,9 @@ def test_generate_grid_matches_single_calls_and_caches(tmp_path):
     points = ev.grid_points((3.0, 7.0))
     first = ev.generate_grid(pipe, points, [0, 1], steps=2, guidance=3.0, cache=tmp_path, sample=sample)
     assert first.images.shape == (2, 4, 16, 16, 3) and calls == [4, 4] and first.seconds_per_image > 0
-    single = pipe(7.0, 3.0, num_inference_steps=2, generator=torch.Generator().manual_seed(1),
-                  output_type="np").images[0]
+    single = pipe(7.0, 3.0, num_inference_steps=2, generator=torch.Generator().manual_seed(1), output_type="np").images[
+        0
+    ]
     assert np.abs(first.images[1, 1] - single).max() <= 1 / 255 + 1e-6  # seed s = the picture a user gets
     again = ev.generate_grid(pipe, points, [0, 1], steps=2, guidance=3.0, cache=tmp_path, sample=sample)
     assert calls == [4, 4] and np.array_equal(again.images, first.images) and np.isnan(again.seconds_per_image)

@@ -13,17 +13,39 @@ from music2img.diffusion.schedulers import training_scheduler
 def test_quality_benchmark_reports_every_measure(tmp_path, capsys):
     bench = load_script("benchmarks/diffusion_quality.py")
     model = tmp_path / "pipe"
-    EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()),
-                             scheduler=training_scheduler()).save_pretrained(model)
+    EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=training_scheduler()).save_pretrained(
+        model
+    )
     old = make_tiny_pipeline(tmp_path / "old", seed=1)
     data = tmp_path / "data"
     make_labelled_folder(data, n=12, size=24)
     (data / "other.csv").write_text("file,category\n0.png,a\n1.png,b\n")
     out = tmp_path / "out"
-    cmd = ["--model", str(model), "--baseline", str(old),
-           "--data", str(data), "--labels", str(data / "labels.csv"), "--other", str(data / "other.csv"),
-           "--seeds", "2", "--control-seeds", "1", "--steps", "2", "--variants", "plain", "map+redraw", "--cache",
-           str(tmp_path / "cache"), "--out", str(out)]
+    cmd = [
+        "--model",
+        str(model),
+        "--baseline",
+        str(old),
+        "--data",
+        str(data),
+        "--labels",
+        str(data / "labels.csv"),
+        "--other",
+        str(data / "other.csv"),
+        "--seeds",
+        "2",
+        "--control-seeds",
+        "1",
+        "--steps",
+        "2",
+        "--variants",
+        "plain",
+        "map+redraw",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    ]
     assert bench.main(cmd) == 0
     stdout = capsys.readouterr().out
     report = json.loads((out / "quality.json").read_text())
@@ -42,11 +64,12 @@ def test_quality_benchmark_reports_every_measure(tmp_path, capsys):
     # a second run paints nothing new
     assert bench.main(cmd) == 0
     rerun = json.loads((out / "quality.json").read_text())["models"]["pipe:map+redraw"]
-    assert rerun.pop("seconds_per_picture") is None and rerun == {k: v for k,
-                                                                  v in redraw.items() if k != "seconds_per_picture"}
+    assert rerun.pop("seconds_per_picture") is None and rerun == {
+        k: v for k, v in redraw.items() if k != "seconds_per_picture"
+    }
     # guiding part of the steps gives other pictures: painted anew, not read from the cache
     half = ["--guidance-interval", "0", "0.5", "--variants", "plain"]
-    assert bench.main([*cmd[:cmd.index("--variants")], *cmd[cmd.index("--cache"):], *half]) == 0
+    assert bench.main([*cmd[: cmd.index("--variants")], *cmd[cmd.index("--cache") :], *half]) == 0
     report = json.loads((out / "quality.json").read_text())
     assert report["settings"]["guidance_interval"] == [0.0, 0.5]
     assert report["models"]["pipe:plain"]["seconds_per_picture"] is not None

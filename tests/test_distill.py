@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import load_script
 from factories_diffusion import make_tiny_unet
+from PIL import Image
+
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
 from music2img.diffusion.schedulers import make_scheduler, scheduler_choices, training_scheduler
 
@@ -50,7 +50,9 @@ def train_teacher(folder, labels: str, steps: int = 150) -> str:
         t = torch.randint(0, 1000, (len(x0),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         drop = torch.rand(len(x0), generator=gen) < 0.2
-        loss = torch.nn.functional.mse_loss(unet(sched.add_noise(x0, noise, t), t, va[:, 0], va[:, 1], drop).sample, noise)
+        loss = torch.nn.functional.mse_loss(
+            unet(sched.add_noise(x0, noise, t), t, va[:, 0], va[:, 1], drop).sample, noise
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -60,9 +62,36 @@ def train_teacher(folder, labels: str, steps: int = 150) -> str:
 
 
 def distill_args(data, labels: str, teacher: str, out, *more: str) -> list[str]:
-    return ["--data", str(data), "--labels", labels, "--teacher", teacher, "--out", str(out), "--threads", "1",
-            "--workers", "1", "--batch-size", "16", "--lr", "1e-3", "--warmup", "10", "--grid-steps", "10",
-            "--target-decay", "0.5", "--checkpoint-every", "0", "--sample-every", "0", "--quiet", *more]
+    return [
+        "--data",
+        str(data),
+        "--labels",
+        labels,
+        "--teacher",
+        teacher,
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--workers",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "10",
+        "--grid-steps",
+        "10",
+        "--target-decay",
+        "0.5",
+        "--checkpoint-every",
+        "0",
+        "--sample-every",
+        "0",
+        "--quiet",
+        *more,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +100,14 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("distill")
     labels = make_gradients(root / "data")
     teacher = train_teacher(root / "data", labels)
-    assert distill.main(distill_args(root / "data", labels, teacher, root / "run", "--steps", "200",
-                                     "--log-every", "25", "--no-final-grid")) == 0
+    assert (
+        distill.main(
+            distill_args(
+                root / "data", labels, teacher, root / "run", "--steps", "200", "--log-every", "25", "--no-final-grid"
+            )
+        )
+        == 0
+    )
     return root, labels, teacher
 
 
@@ -92,8 +127,15 @@ def test_one_step_student_is_closer_to_the_many_step_teacher_than_the_teacher_in
 
     def teacher_pictures(name: str, steps: int) -> torch.Tensor:
         teacher.scheduler = make_scheduler(name, teacher.scheduler.config)
-        return teacher(VALENCE, AROUSAL, latents=noise, num_inference_steps=steps, guidance_scale=9.0,
-                       guidance_interval=(0.0, 0.5), output_type="pt").images
+        return teacher(
+            VALENCE,
+            AROUSAL,
+            latents=noise,
+            num_inference_steps=steps,
+            guidance_scale=9.0,
+            guidance_interval=(0.0, 0.5),
+            output_type="pt",
+        ).images
 
     reference = teacher_pictures("ddim", 100)  # the guided ODE the student learns, solved finely
     one = student(VALENCE, AROUSAL, latents=noise, num_inference_steps=1, output_type="pt").images
@@ -124,14 +166,18 @@ def test_resume_continues_bit_exactly(tiny, tmp_path):
     assert distill.main(distill_args(root / "data", labels, teacher, tmp_path / "a", *common)) == 0
     assert distill.main(distill_args(root / "data", labels, teacher, tmp_path / "b", *common, "--pause-at", "3")) == 0
     assert distill.main(distill_args(root / "data", labels, teacher, tmp_path / "b", *common, "--resume")) == 0
-    losses = [[json.loads(line)["loss"] for line in (tmp_path / d / "log.jsonl").read_text().splitlines()] for d in "ab"]
+    losses = [
+        [json.loads(line)["loss"] for line in (tmp_path / d / "log.jsonl").read_text().splitlines()] for d in "ab"
+    ]
     assert losses[0] == losses[1]
     student = load_pipeline(tmp_path / "b" / "pipeline")
     assert student.unet.config.guidance_embedding
     student.set_progress_bar_config(disable=True)
     noise = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
-    low, high = (student([5.0, 5.0], [5.0, 5.0], guidance_scale=w, num_inference_steps=1, latents=noise,
-                         output_type="pt").images for w in (2.0, 9.0))
+    low, high = (
+        student([5.0, 5.0], [5.0, 5.0], guidance_scale=w, num_inference_steps=1, latents=noise, output_type="pt").images
+        for w in (2.0, 9.0)
+    )
     assert not torch.equal(low, high)  # the scale is an input of the student
 
 

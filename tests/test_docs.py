@@ -46,8 +46,10 @@ def documented_commands(segment: str) -> list[tuple[str, str | None, list[str], 
     """``(kind, name, words, flags)`` for every command in ``segment``: kind ``"cli"`` (name: the
     sub-command) or ``"script"`` (name: its path); ``words`` are the bare words that follow it (a
     script's own sub-command comes first), ``flags`` the ``--flags`` up to the next command or shell operator."""
-    starts = sorted([(m.start(), m.end(), "cli", m.group(1)) for m in CLI.finditer(segment)]
-                    + [(m.start(), m.end(), "script", m.group(1)) for m in SCRIPT.finditer(segment)])
+    starts = sorted(
+        [(m.start(), m.end(), "cli", m.group(1)) for m in CLI.finditer(segment)]
+        + [(m.start(), m.end(), "script", m.group(1)) for m in SCRIPT.finditer(segment)]
+    )
     found = []
     for i, (_, end, kind, name) in enumerate(starts):
         stop = starts[i + 1][0] if i + 1 < len(starts) else len(segment)
@@ -113,9 +115,12 @@ def script_flags(path: str, words: list[str]) -> set[str]:
 
 
 def test_every_linked_file_exists():
-    missing = [f"{doc.relative_to(REPO)}: {target}" for doc in DOCS
-               for target in relative_links(doc.read_text(encoding="utf-8"))
-               if target and not (doc.parent / target).exists()]
+    missing = [
+        f"{doc.relative_to(REPO)}: {target}"
+        for doc in DOCS
+        for target in relative_links(doc.read_text(encoding="utf-8"))
+        if target and not (doc.parent / target).exists()
+    ]
     assert not missing, "links to files that do not exist:\n" + "\n".join(missing)
 
 
@@ -144,16 +149,23 @@ def test_every_documented_flag_exists():
 
 
 def test_the_checks_catch_a_stale_link_and_a_stale_flag(tmp_path):
-    text = ("See [the card](missing/CARD.md), [the site](https://example.org) and [a section](#usage).\n\n"
-            "```bash\nmusic2img generate --valence 7 --no-such-flag \\\n    --seed 0   # --not-a-flag: a comment\n"
-            "python benchmarks/film.py speed --seconds 60 && python app.py --port 1\n```\n"
-            "Run `train/gan.py --resolution 64 …`.\n")
+    text = (
+        "See [the card](missing/CARD.md), [the site](https://example.org) and [a section](#usage).\n\n"
+        "```bash\nmusic2img generate --valence 7 --no-such-flag \\\n    --seed 0   # --not-a-flag: a comment\n"
+        "python benchmarks/film.py speed --seconds 60 && python app.py --port 1\n```\n"
+        "Run `train/gan.py --resolution 64 …`.\n"
+    )
     assert relative_links(text) == ["missing/CARD.md"]
     commands = [c for s in code_segments(text) for c in documented_commands(s)]
-    assert commands == [("cli", "generate", [], ["valence", "no-such-flag", "seed"]),
-                        ("script", "benchmarks/film.py", ["speed"], ["seconds"]),
-                        ("script", "app.py", [], ["port"]),
-                        ("script", "train/gan.py", [], ["resolution"])]
+    assert commands == [
+        ("cli", "generate", [], ["valence", "no-such-flag", "seed"]),
+        ("script", "benchmarks/film.py", ["speed"], ["seconds"]),
+        ("script", "app.py", [], ["port"]),
+        ("script", "train/gan.py", [], ["resolution"]),
+    ]
     assert "no-such-flag" not in cli_parsers()["generate"] and "valence" in cli_parsers()["generate"]
     assert option_flags("usage: x [-h] [--a A]\n\noptions:\n  -h, --help  show\n  --a A, --b A  uses --c\n") == {
-        "help", "a", "b"}
+        "help",
+        "a",
+        "b",
+    }

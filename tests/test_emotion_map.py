@@ -32,9 +32,11 @@ def test_bad_labels_raise():
 
 
 def _pipe(quantiles=None):
-    pipe = EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()),
-                                    scheduler=make_scheduler("ddim", training_scheduler().config),
-                                    emotion_quantiles=quantiles)
+    pipe = EmotionLandscapePipeline(
+        unet=perturb_emotion(make_tiny_unet()),
+        scheduler=make_scheduler("ddim", training_scheduler().config),
+        emotion_quantiles=quantiles,
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -58,6 +60,10 @@ def test_pipeline_paints_the_mapped_emotion_and_keeps_it_when_saved(tmp_path):
 
 def test_pipeline_without_quantiles_paints_requests_as_given():
     pipe = _pipe()
-    out = [pipe(2.0, 8.0, num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0),
-                map_emotion=m).images for m in (True, False)]
+    out = [
+        pipe(
+            2.0, 8.0, num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0), map_emotion=m
+        ).images
+        for m in (True, False)
+    ]
     assert np.array_equal(*out)

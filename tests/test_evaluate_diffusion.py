@@ -16,9 +16,28 @@ def test_evaluation_reports_control_diversity_and_speed(tmp_path, make):
     data = tmp_path / "data"
     make_labelled_folder(data)
     out = tmp_path / "eval"
-    subprocess.run([sys.executable, str(REPO / "train" / "evaluate_diffusion.py"), "--model", str(model),
-                    "--seeds", "2", "--steps", "2", "--threads", "1", "--data", str(data),
-                    "--labels", str(data / "labels.csv"), "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train" / "evaluate_diffusion.py"),
+            "--model",
+            str(model),
+            "--seeds",
+            "2",
+            "--steps",
+            "2",
+            "--threads",
+            "1",
+            "--data",
+            str(data),
+            "--labels",
+            str(data / "labels.csv"),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     report = json.loads((out / "evaluation.json").read_text())
     assert report["images"] == 50 and report["resolution"] == 16
     assert -1 <= report["spearman_valence"] <= 1 and -1 <= report["spearman_arousal"] <= 1

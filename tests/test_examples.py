@@ -18,9 +18,15 @@ ENERGETIC, CALM = EXAMPLES[:2], EXAMPLES[2:]
 def test_notation():
     assert pitches("C4+E4+G4") == [60, 64, 67]
     assert seq("C4/1 r/.5 D4+F#4/2/100", start=4, velocity=70, legato=0.5) == [
-        (4.0, 0.5, 60, 70), (5.5, 1.0, 62, 100), (5.5, 1.0, 66, 100)]
-    assert steps("X.|x-", 36, 100, start=1,
-                 step=0.5) == [(1.0, 0.45, 36, 100), (2.0, 0.45, 36, 80), (2.5, 0.45, 36, 55)]
+        (4.0, 0.5, 60, 70),
+        (5.5, 1.0, 62, 100),
+        (5.5, 1.0, 66, 100),
+    ]
+    assert steps("X.|x-", 36, 100, start=1, step=0.5) == [
+        (1.0, 0.45, 36, 100),
+        (2.0, 0.45, 36, 80),
+        (2.5, 0.45, 36, 55),
+    ]
 
 
 def test_pieces_are_one_per_quadrant_in_order_with_distinct_names():
@@ -56,8 +62,9 @@ def _pitch_classes(piece, lo: int = 0) -> np.ndarray:
     return hist / hist.sum()
 
 
-@pytest.mark.parametrize("piece, tonic, minor",
-                         [(EXAMPLES[0], 0, False), (EXAMPLES[2], 9, True), (EXAMPLES[3], 2, False)])
+@pytest.mark.parametrize(
+    "piece, tonic, minor", [(EXAMPLES[0], 0, False), (EXAMPLES[2], 9, True), (EXAMPLES[3], 2, False)]
+)
 def test_tonal_pieces_dwell_on_their_key_triad(piece, tonic, minor):
     profile = _pitch_classes(piece)
     third = (tonic + (3 if minor else 4)) % 12
@@ -119,8 +126,10 @@ def test_shipped_model_puts_each_example_in_its_quadrant(piece, music_model):
     assert song.quadrant == piece.quadrant, (song.valence, song.arousal)
 
 
-needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(),
-                                      reason="rendering needs fluidsynth and fluid-soundfont-gm")
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(),
+    reason="rendering needs fluidsynth and fluid-soundfont-gm",
+)
 
 
 @needs_fluidsynth

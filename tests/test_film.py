@@ -104,7 +104,7 @@ def test_the_soundtrack_is_the_song(made):
     film, _ = made
     rms = _audio_rms(film.path)
     assert len(rms) == QUIET + LOUD
-    assert rms[int(QUIET):].mean() > 10 * rms[: int(QUIET)].mean() > 0
+    assert rms[int(QUIET) :].mean() > 10 * rms[: int(QUIET)].mean() > 0
 
 
 def test_progress_counts_seconds_of_film(made):
@@ -122,13 +122,16 @@ def test_start_and_duration_film_a_stretch(m2i, song, tmp_path):
     assert _audio_rms(film.path).min() > 0.05
 
 
-@pytest.mark.parametrize(("make", "kwargs", "match"), [
-    (lambda p: p.write_bytes(b"not audio"), {}, "cannot decode"),
-    (lambda p: sf.write(p, np.zeros(10 * SR, dtype=np.float32), SR), {}, "silent"),
-    (None, dict(max_duration=5.0), "longer than the film limit"),
-    (None, dict(start=7.0), "cannot start"),
-    (None, dict(start=4.0), "too short"),
-])
+@pytest.mark.parametrize(
+    ("make", "kwargs", "match"),
+    [
+        (lambda p: p.write_bytes(b"not audio"), {}, "cannot decode"),
+        (lambda p: sf.write(p, np.zeros(10 * SR, dtype=np.float32), SR), {}, "silent"),
+        (None, dict(max_duration=5.0), "longer than the film limit"),
+        (None, dict(start=7.0), "cannot start"),
+        (None, dict(start=4.0), "too short"),
+    ],
+)
 def test_bad_input_gives_a_clear_error(m2i, short_song, tmp_path, make, kwargs, match):
     path = short_song
     if make is not None:
@@ -199,8 +202,9 @@ class _FullDisk:
 
 def test_a_full_disk_gives_a_clear_error_and_no_file(m2i, short_song, tmp_path, monkeypatch):
     real_open = av.open
-    monkeypatch.setattr(video.av, "open", lambda *a,
-                        **k: _FullDisk(real_open(*a, **k)) if "w" in a else real_open(*a, **k))
+    monkeypatch.setattr(
+        video.av, "open", lambda *a, **k: _FullDisk(real_open(*a, **k)) if "w" in a else real_open(*a, **k)
+    )
     out = _previous_film(tmp_path)
     with pytest.raises(OutputError, match="disk is full"):
         m2i.film(short_song, out, **FAST)
@@ -302,6 +306,7 @@ def _noise_painter(noises):
     def paint(valence, arousal, noise):
         noises.append(noise.clone())
         return np.full((4, 4, 3), 0.5)
+
     return paint
 
 
@@ -315,15 +320,18 @@ def test_rejected_keyframes_are_repainted_from_nearby_noise(rejections):
     assert (painter.repainted, painter.rejected) == (int(rejections > 0), int(rejections > 3))
     for k, tried in enumerate(noises[1:], 1):  # k · 0.3 of the way to a fresh draw: near, on the sphere
         cos = float(torch.dot(tried.flatten(), noise.flatten()) / (tried.norm() * noise.norm()))
-        assert cos == pytest.approx(np.cos(k * 0.3 * np.pi / 2), abs=0.05) and float(tried.norm() / noise.norm()) == \
-            pytest.approx(1, abs=0.05)
+        assert cos == pytest.approx(np.cos(k * 0.3 * np.pi / 2), abs=0.05) and float(
+            tried.norm() / noise.norm()
+        ) == pytest.approx(1, abs=0.05)
     again = []
-    film_lib.RepaintingPainter(_noise_painter(again), _Checks(rejections),
-                               seed=7, repaints=3, step=0.3)(5.0, 5.0, noise)
+    film_lib.RepaintingPainter(_noise_painter(again), _Checks(rejections), seed=7, repaints=3, step=0.3)(
+        5.0, 5.0, noise
+    )
     assert all(torch.equal(a, b) for a, b in zip(noises, again))  # reproducible
     other = []
-    film_lib.RepaintingPainter(_noise_painter(other), _Checks(rejections),
-                               seed=8, repaints=3, step=0.3)(5.0, 5.0, noise)
+    film_lib.RepaintingPainter(_noise_painter(other), _Checks(rejections), seed=8, repaints=3, step=0.3)(
+        5.0, 5.0, noise
+    )
     assert rejections == 0 or not torch.equal(noises[1], other[1])  # the fresh draws follow the seed
 
 
@@ -349,9 +357,25 @@ def test_cli_makes_a_film_and_reports_it(tmp_path, make_audio, capsys):
     song = make_audio("song.ogg", seconds=6.0)
     models = dict(music=make_tiny_music_model(tmp_path / "music"), diffusion=make_tiny_pipeline(tmp_path / "diffusion"))
     out = tmp_path / "film.mp4"
-    args = ["film", str(song), "--out", str(out), "--music-model", str(models["music"]), "--model",
-            str(models["diffusion"]),
-            "--fps", "6", "--size", "32", "--steps", "2", "--keyframe-interval", "2", "--quiet"]
+    args = [
+        "film",
+        str(song),
+        "--out",
+        str(out),
+        "--music-model",
+        str(models["music"]),
+        "--model",
+        str(models["diffusion"]),
+        "--fps",
+        "6",
+        "--size",
+        "32",
+        "--steps",
+        "2",
+        "--keyframe-interval",
+        "2",
+        "--quiet",
+    ]
     assert main(args) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["path"] == str(out) and record["frames"] == 36 and record["keyframes"] == 4

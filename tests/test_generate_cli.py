@@ -29,8 +29,23 @@ def _json(out: str) -> dict:
 
 def test_generate_one_png(tiny_model, tmp_path, capsys):
     out = tmp_path / "img.png"
-    rc = main(["generate", "--valence", "7", "--arousal", "3", "--model", str(tiny_model), "--out", str(out),
-               "--steps", "2", "--seed", "5"])
+    rc = main(
+        [
+            "generate",
+            "--valence",
+            "7",
+            "--arousal",
+            "3",
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+        ]
+    )
     assert rc == 0
     record = _json(capsys.readouterr().out)
     assert record["valence"] == 7 and record["arousal"] == 3 and record["seed"] == 5
@@ -43,19 +58,57 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
 
 def test_a_student_paints_with_lcm_by_default_and_refuses_other_samplers(tmp_path, capsys):
     student = make_tiny_student_pipeline(tmp_path / "student")
-    rc = main(["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "a.png")])
+    rc = main(
+        ["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "a.png")]
+    )
     assert rc == 0
     record = _json(capsys.readouterr().out)
-    assert record["scheduler"] == "lcm" and record["steps"] == 4 and Image.open(tmp_path / "a.png").size == (defaults.SIZE,) * 2
+    assert (
+        record["scheduler"] == "lcm"
+        and record["steps"] == 4
+        and Image.open(tmp_path / "a.png").size == (defaults.SIZE,) * 2
+    )
     with pytest.raises(SystemExit):
-        main(["generate", "--valence", "7", "--arousal", "3", "--model", str(student), "--out", str(tmp_path / "b.png"),
-              "--scheduler", "unipc"])
+        main(
+            [
+                "generate",
+                "--valence",
+                "7",
+                "--arousal",
+                "3",
+                "--model",
+                str(student),
+                "--out",
+                str(tmp_path / "b.png"),
+                "--scheduler",
+                "unipc",
+            ]
+        )
     assert "consistency-distilled student" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
 
 
 def test_generate_several_into_folder(tiny_model, tmp_path, capsys):
-    rc = main(["generate", "--valence", "2", "--arousal", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o"),
-               "--num-images", "3", "--scheduler", "ddim", "--steps", "2", "--guidance", "1"])
+    rc = main(
+        [
+            "generate",
+            "--valence",
+            "2",
+            "--arousal",
+            "8",
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(tmp_path / "o"),
+            "--num-images",
+            "3",
+            "--scheduler",
+            "ddim",
+            "--steps",
+            "2",
+            "--guidance",
+            "1",
+        ]
+    )
     assert rc == 0
     paths = _json(capsys.readouterr().out)["paths"]
     assert len(paths) == 3 and all(Path(p).is_file() for p in paths) and len(set(paths)) == 3
@@ -69,20 +122,46 @@ def test_generate_from_audio(tiny_model, make_audio, tmp_path, capsys):
     heard = []
     for name, kw in (("bright.wav", dict(bpm=150)), ("dark.wav", dict(bpm=60, minor=True, root_hz=110.0))):
         song = make_audio(name, seconds=8.0, **kw)
-        rc = main(["generate", "--audio", str(song), "--model", str(tiny_model), "--out", str(tmp_path / f"{name}.png"),
-                   "--steps", "1"])
+        rc = main(
+            [
+                "generate",
+                "--audio",
+                str(song),
+                "--model",
+                str(tiny_model),
+                "--out",
+                str(tmp_path / f"{name}.png"),
+                "--steps",
+                "1",
+            ]
+        )
         assert rc == 0
         record = _json(capsys.readouterr().out)
         expected = music.predict_file(song)
         assert (record["valence"], record["arousal"], record["quadrant"], record["audio"]) == (
-            round(expected.valence, 3), round(expected.arousal, 3), expected.quadrant, str(song))
+            round(expected.valence, 3),
+            round(expected.arousal, 3),
+            expected.quadrant,
+            str(song),
+        )
         heard.append((record["valence"], record["arousal"]))
     assert heard[0] != heard[1]
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
-    rc = main(["generate", "--valence", "5", "--arousal", "5", "--model", str(tmp_path / "none"),
-               "--out", str(tmp_path / "x.png")])
+    rc = main(
+        [
+            "generate",
+            "--valence",
+            "5",
+            "--arousal",
+            "5",
+            "--model",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "x.png"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "no diffusion model" in err and str(tmp_path / "none") in err
@@ -90,13 +169,20 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
 
 
 def test_out_of_range_emotion(tiny_model, tmp_path, capsys):
-    rc = main(["generate", "--valence", "12", "--arousal", "5", "--model", str(tiny_model), "--out",
-               str(tmp_path / "x.png")])
+    rc = main(
+        ["generate", "--valence", "12", "--arousal", "5", "--model", str(tiny_model), "--out", str(tmp_path / "x.png")]
+    )
     assert rc == 2 and "valence" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--valence", "5"], ["--valence", "5", "--arousal", "5", "--num-images", "2"],
-                                  ["--valence", "5", "--arousal", "5", "--guidance-interval", "0.6", "0.2"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--valence", "5"],
+        ["--valence", "5", "--arousal", "5", "--num-images", "2"],
+        ["--valence", "5", "--arousal", "5", "--guidance-interval", "0.6", "0.2"],
+    ],
+)
 def test_usage_errors(tiny_model, tmp_path, argv):
     with pytest.raises(SystemExit) as exc:
         main(["generate", *argv, "--model", str(tiny_model), "--out", str(tmp_path / "x.png")])
@@ -106,30 +192,52 @@ def test_usage_errors(tiny_model, tmp_path, argv):
 def _fresh(*argv: str) -> subprocess.CompletedProcess:
     """``python -m music2img ARGV`` in a new interpreter (the command's own fast exit included)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "music2img", *argv], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "music2img", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_generate_in_a_fresh_process(tiny_model, tmp_path):
     """The saved pipeline (custom UNet class named in model_index.json) loads in a new interpreter; the
     JSON line and the PNG are complete when the process leaves through os._exit."""
-    proc = _fresh("generate", "--valence", "3", "--arousal", "3", "--model", str(tiny_model),
-                  "--out", str(tmp_path / "f.png"), "--steps", "2")
+    proc = _fresh(
+        "generate",
+        "--valence",
+        "3",
+        "--arousal",
+        "3",
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "f.png"),
+        "--steps",
+        "2",
+    )
     assert proc.returncode == 0, proc.stderr
     assert _json(proc.stdout)["paths"] == [str(tmp_path / "f.png")]
     assert Image.open(tmp_path / "f.png").size == (defaults.SIZE, defaults.SIZE)
 
 
 def test_a_fresh_process_exits_with_the_commands_code(tmp_path):
-    proc = _fresh("generate", "--valence", "3", "--arousal", "3", "--model", str(tmp_path / "missing"),
-                  "--out", str(tmp_path / "f.png"))
+    proc = _fresh(
+        "generate",
+        "--valence",
+        "3",
+        "--arousal",
+        "3",
+        "--model",
+        str(tmp_path / "missing"),
+        "--out",
+        str(tmp_path / "f.png"),
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and not (tmp_path / "f.png").exists()
 
 
 def test_the_pipeline_loads_without_the_other_stages_libraries():
     """Import time of a fresh ``music2img generate``: pandas and scikit-learn stay unloaded."""
-    code = ("import sys, music2img.diffusion.pipeline; "
-            "print(sorted({'pandas', 'sklearn', 'librosa'} & set(sys.modules)))")
+    code = (
+        "import sys, music2img.diffusion.pipeline; print(sorted({'pandas', 'sklearn', 'librosa'} & set(sys.modules)))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
 

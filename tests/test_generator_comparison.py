@@ -10,15 +10,37 @@ from PIL import Image
 def test_comparison_writes_one_table_and_one_picture_into_the_document(tmp_path, capsys):
     bench = load_script("benchmarks/generator_comparison.py")
     gan, diffusion = make_tiny_gan_pipeline(tmp_path / "gan"), make_tiny_pipeline(tmp_path / "diffusion")
-    (gan / "MODEL_CARD.md").write_text("- steps: 4 of 4; images seen: 1,024 (2 epochs)\n- device: cpu; training time "
-                                       "2.5 min\n")
+    (gan / "MODEL_CARD.md").write_text(
+        "- steps: 4 of 4; images seen: 1,024 (2 epochs)\n- device: cpu; training time 2.5 min\n"
+    )
     data = make_labelled_folder(tmp_path / "data", n=12, size=24).parent
     doc = tmp_path / "docs" / "comparison.md"
     doc.parent.mkdir()
     doc.write_text(f"# Written by hand\n\nBefore.\n\n{bench.BEGIN}\nold table\n{bench.END}\n\nAfter.\n")
-    cmd = ["--model", f"tiny GAN={gan}", "--model", f"tiny diffusion={diffusion}", "--data", str(data),
-           "--labels", str(data / "labels.csv"), "--seeds", "2", "--control-seeds", "1", "--steps", "2",
-           "--size", "8", "--cache", str(tmp_path / "cache"), "--doc", str(doc), "--note", "A smoke run."]
+    cmd = [
+        "--model",
+        f"tiny GAN={gan}",
+        "--model",
+        f"tiny diffusion={diffusion}",
+        "--data",
+        str(data),
+        "--labels",
+        str(data / "labels.csv"),
+        "--seeds",
+        "2",
+        "--control-seeds",
+        "1",
+        "--steps",
+        "2",
+        "--size",
+        "8",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--doc",
+        str(doc),
+        "--note",
+        "A smoke run.",
+    ]
     assert bench.main(cmd) == 0
     text = doc.read_text()
     assert text.startswith("# Written by hand\n\nBefore.") and text.endswith("After.\n") and "old table" not in text

@@ -32,8 +32,9 @@ def folder(tmp_path) -> tuple[Path, Path]:
         h, w = 40 + 7 * i, 56 - 3 * i
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(src / name)
     (src / "broken.jpg").write_bytes(b"not a jpeg at all")
-    table = pd.DataFrame({"file": names + ["broken.jpg"],
-                          "valence": [v for v, _ in VA] + [5.0], "arousal": [a for _, a in VA] + [5.0]})
+    table = pd.DataFrame(
+        {"file": names + ["broken.jpg"], "valence": [v for v, _ in VA] + [5.0], "arousal": [a for _, a in VA] + [5.0]}
+    )
     table.to_csv(src / "labels.csv", index=False)
     return src, src / "labels.csv"
 
@@ -41,8 +42,24 @@ def folder(tmp_path) -> tuple[Path, Path]:
 def test_pack_reads_back_and_skips_broken(folder, tmp_path, capsys):
     src, labels = folder
     out = tmp_path / "pack"
-    assert make_gpu_pack.main(["--images", str(src), "--labels", str(labels), "--out", str(out),
-                               "--resolution", "16", "--quality", "80", "--quiet"]) == 0
+    assert (
+        make_gpu_pack.main(
+            [
+                "--images",
+                str(src),
+                "--labels",
+                str(labels),
+                "--out",
+                str(out),
+                "--resolution",
+                "16",
+                "--quality",
+                "80",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = capsys.readouterr()
     assert "broken.jpg" in report.err and "1 unreadable image(s) skipped" in report.out
     files, va = read_labels(out, out / "labels.csv")
@@ -72,7 +89,25 @@ def test_impossible_cap_fails_and_keeps_the_old_pack(folder, tmp_path, capsys):
     before = sorted(p.name for p in (out / "images").iterdir())
     with pytest.raises(DatasetError, match="quality 1"):
         make_gpu_pack.make_pack(src, labels, out, resolution=16, max_mb=1e-4, progress=False)
-    assert make_gpu_pack.main(["--images", str(src), "--labels", str(labels), "--out", str(out),
-                               "--resolution", "16", "--quality", "100", "--max-mb", "0.001", "--quiet"]) == 1
+    assert (
+        make_gpu_pack.main(
+            [
+                "--images",
+                str(src),
+                "--labels",
+                str(labels),
+                "--out",
+                str(out),
+                "--resolution",
+                "16",
+                "--quality",
+                "100",
+                "--max-mb",
+                "0.001",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "over --max-mb" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "images").iterdir()) == before

@@ -20,8 +20,11 @@ def test_aside_moves_what_the_gpu_never_reads_and_restore_brings_it_back(tmp_pat
     (repo / "train").mkdir(parents=True)
     shutil.copy(ROOT / "train" / "gpu_train.sh", repo / "train")
     files = {
-        "assets/music_emotion/model.joblib": "m", "assets/examples/a.ogg": "o", "docs/x.md": "d",
-        "assets/diffusion/grid.png": "g", "assets/diffusion/unet/w.safetensors": "w",
+        "assets/music_emotion/model.joblib": "m",
+        "assets/examples/a.ogg": "o",
+        "docs/x.md": "d",
+        "assets/diffusion/grid.png": "g",
+        "assets/diffusion/unet/w.safetensors": "w",
         "assets/diffusion/model_index.json": "{}",
     }
     for name, text in files.items():
@@ -44,8 +47,9 @@ def test_aside_moves_what_the_gpu_never_reads_and_restore_brings_it_back(tmp_pat
     assert r.returncode == 0, r.stderr
     assert all((repo / name).read_text() == text for name, text in files.items())
     assert not (repo / "gpu_aside").exists()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True,
-                            check=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     assert status == ""
 
 

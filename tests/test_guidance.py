@@ -51,7 +51,9 @@ def test_norm_threshold_caps_the_update_and_momentum_carries_over_steps():
     c, u, x = _predictions(2)
     capped = Guider(1.0, projection=AdaptiveProjection(eta=1.0, norm_threshold=0.5), alphas_cumprod=ABAR)
     x0 = _x0(x, capped(c, u, x, 400), 400)
-    assert torch.allclose((x0 - _x0(x, u, 400)).flatten(1).norm(dim=1), torch.full((2,), 0.5, dtype=x0.dtype), atol=1e-3)
+    assert torch.allclose(
+        (x0 - _x0(x, u, 400)).flatten(1).norm(dim=1), torch.full((2,), 0.5, dtype=x0.dtype), atol=1e-3
+    )
     moving = Guider(3.0, projection=AdaptiveProjection(eta=1.0, momentum=-0.5), alphas_cumprod=ABAR)
     first = moving(c, u, x, 400)
     assert torch.allclose(first, u + 3.0 * (c - u), atol=1e-4)  # nothing to average yet
@@ -86,12 +88,21 @@ def test_pipeline_paints_with_each_guidance():
     pipe.set_progress_bar_config(disable=True)
 
     def run(**kw):
-        return pipe(3.0, 7.0, guidance_scale=6.0, num_inference_steps=4, output_type="np",
-                    generator=torch.Generator().manual_seed(0), **kw).images
+        return pipe(
+            3.0,
+            7.0,
+            guidance_scale=6.0,
+            num_inference_steps=4,
+            output_type="np",
+            generator=torch.Generator().manual_seed(0),
+            **kw,
+        ).images
 
     plain = run(guidance_rescale=0.0, guidance_projection=None)
     assert np.allclose(run(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=1.0)), plain, atol=1e-4)
-    for kw in (dict(guidance_rescale=0.7, guidance_projection=None),
-               dict(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=0.0, momentum=-0.5))):
+    for kw in (
+        dict(guidance_rescale=0.7, guidance_projection=None),
+        dict(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=0.0, momentum=-0.5)),
+    ):
         other = run(**kw)
         assert other.shape == plain.shape and np.isfinite(other).all() and not np.allclose(other, plain, atol=1e-3)

@@ -71,7 +71,8 @@ def test_csv_with_broken_rows(tmp_path):
     for n in range(3):
         _img(tmp_path / "img" / f"{n}.png", n)
     (tmp_path / "labels.csv").write_text(
-        "file,valence,arousal\nimg/0.png,3,4\nimg/1.png,abc,4\nimg/2.png,5,0.5\nimg/missing.png,5,5\n")
+        "file,valence,arousal\nimg/0.png,3,4\nimg/1.png,abc,4\nimg/2.png,5,0.5\nimg/missing.png,5,5\n"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = load_datasets([f"csv:{tmp_path / 'labels.csv'}"])

@@ -93,7 +93,11 @@ def test_cli_json_and_bad_file(tiny_model, tmp_path):
     bad.write_text("nope")
     proc = subprocess.run(
         [sys.executable, "-m", "music2img", "image-emotion", str(good), str(bad), "--json", "--model", str(folder)],
-        capture_output=True, text=True, cwd=REPO, timeout=120)
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 1
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert set(lines[0]) == {"file", "valence", "arousal"} and 1 <= lines[0]["valence"] <= 9
@@ -110,8 +114,9 @@ def test_averaged_regressor_columns_and_weights():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     y = 2 * X[:, 0] - X[:, 2]
-    avg = AveragedRegressor([("first", [0], LinearRegression()),
-                             ("all", None, make_pipeline(StandardScaler(), LinearRegression()))])
+    avg = AveragedRegressor(
+        [("first", [0], LinearRegression()), ("all", None, make_pipeline(StandardScaler(), LinearRegression()))]
+    )
     pred = avg.fit(X, y).predict(X)
     alone = LinearRegression().fit(X[:, [0]], y).predict(X[:, [0]])
     assert np.allclose(pred, (alone + y) / 2)
@@ -133,9 +138,9 @@ def test_older_recipes_use_their_own_features_only():
     y = np.column_stack([np.linspace(1, 9, 12), np.linspace(9, 1, 12)])
     v1, v2 = make_v1_regressor().fit(X, y), make_v2_regressor().fit(X, y)
     changed = X.copy()
-    changed[:, len(hand.FEATURE_NAMES):] += 5.0  # the detector's features must not matter to v1 and v2
+    changed[:, len(hand.FEATURE_NAMES) :] += 5.0  # the detector's features must not matter to v1 and v2
     assert np.allclose(v2.predict(changed), v2.predict(X))
-    changed[:, len(SCHEMA1_NAMES):] += 5.0  # nor schema-2 additions to v1
+    changed[:, len(SCHEMA1_NAMES) :] += 5.0  # nor schema-2 additions to v1
     assert np.allclose(v1.predict(changed), v1.predict(X))
     v3 = make_regressor().fit(X, y, sample_weight=np.linspace(0.5, 1, 12))
     assert v3.predict(X).shape == (12, 2) and not np.allclose(v3.predict(changed), v3.predict(X))
@@ -156,8 +161,8 @@ def test_feature_cache(tmp_path):
     hand_file = next(f for f in files if hand.SCHEMA_VERSION in str(f))
     np.save(hand_file, np.zeros(3))  # a part of the wrong length is recomputed
     again = image_file_features(path, tmp_path / "cache")
-    assert np.array_equal(again[:len(hand.FEATURE_NAMES)], fresh[:len(hand.FEATURE_NAMES)])
-    assert np.all(again[len(hand.FEATURE_NAMES):] == 7.0)
+    assert np.array_equal(again[: len(hand.FEATURE_NAMES)], fresh[: len(hand.FEATURE_NAMES)])
+    assert np.all(again[len(hand.FEATURE_NAMES) :] == 7.0)
     with pytest.raises(ImageError):
         image_file_features(tmp_path / "missing.png", tmp_path / "cache")
 

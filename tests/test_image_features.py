@@ -33,8 +33,12 @@ def _feat(img):
 def test_schema_and_finite():
     assert SCHEMA_VERSION and len(FEATURE_NAMES) == len(set(FEATURE_NAMES)) > 50
     rng = np.random.default_rng(0)
-    for img in (_scene(100), rng.integers(0, 256, (70, 90, 3), dtype=np.uint8), np.zeros((32, 32, 3), np.uint8),
-                np.full((40, 40, 3), 255, np.uint8)):
+    for img in (
+        _scene(100),
+        rng.integers(0, 256, (70, 90, 3), dtype=np.uint8),
+        np.zeros((32, 32, 3), np.uint8),
+        np.full((40, 40, 3), 255, np.uint8),
+    ):
         f = image_features(img)
         assert f.shape == (len(FEATURE_NAMES),) and np.isfinite(f).all()
     assert batch_features([_scene(64), _scene(80)]).shape == (2, len(FEATURE_NAMES))
@@ -99,7 +103,7 @@ def test_landscape_features():
     """Horizon, contrast, vividness, diagonal lines and haze move the way their names say."""
     sky_low = np.zeros((64, 64, 3), np.uint8)
     sky_low[:40] = (120, 170, 240)  # bright blue sky over the top 40 rows
-    sky_low[40:] = (40, 70, 30)     # dark ground
+    sky_low[40:] = (40, 70, 30)  # dark ground
     f = _feat(sky_low)
     assert f["sky.horizon"] == pytest.approx(40 / 64, abs=1 / 64) and f["sky.step"] > 0.3
     assert f["sky.blue_share"] > 0.9 and f["sky.dark_share"] == 0 and f["ground.light"] < f["sky.light"]

@@ -23,30 +23,60 @@ def _write_images(folder, n, seed=0):
 
 
 def _run(script, *args):
-    return subprocess.run([sys.executable, str(REPO / "train" / script), *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=240)
+    return subprocess.run(
+        [sys.executable, str(REPO / "train" / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=240,
+    )
 
 
 def test_train_then_label(tmp_path):
     rng = np.random.default_rng(1)
     for source, n, groups in (("setA", 20, ["a", "b", "c", "d"]), ("setB", 12, ["a", "b"])):
         names = _write_images(tmp_path / source, n, seed=n)
-        pd.DataFrame({"file": names, "valence": rng.uniform(1, 9, n).round(2), "arousal": rng.uniform(1, 9, n).round(2),
-                      "group": groups * (n // len(groups)), "category": ["Scenery", "Object"] * (n // 2)}).to_csv(
-            tmp_path / source / f"{source}.csv", index=False)
+        pd.DataFrame(
+            {
+                "file": names,
+                "valence": rng.uniform(1, 9, n).round(2),
+                "arousal": rng.uniform(1, 9, n).round(2),
+                "group": groups * (n // len(groups)),
+                "category": ["Scenery", "Object"] * (n // 2),
+            }
+        ).to_csv(tmp_path / source / f"{source}.csv", index=False)
     out = tmp_path / "model"
     notes = tmp_path / "notes.md"
     notes.write_text("## What the landscapes show\n\nnothing yet\n")
-    proc = _run("image_emotion.py", "--dataset", f"csv:{tmp_path / 'setA' / 'setA.csv'}", "--dataset",
-                f"csv:{tmp_path / 'setB' / 'setB.csv'}", "--weight", "setB=0.5", "--out", out, "--folds", 2,
-                "--cache-dir", tmp_path / "cache", "--notes", notes)
+    proc = _run(
+        "image_emotion.py",
+        "--dataset",
+        f"csv:{tmp_path / 'setA' / 'setA.csv'}",
+        "--dataset",
+        f"csv:{tmp_path / 'setB' / 'setB.csv'}",
+        "--weight",
+        "setB=0.5",
+        "--out",
+        out,
+        "--folds",
+        2,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--notes",
+        notes,
+    )
     assert proc.returncode == 0, proc.stderr
     for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json", "cv_scatter.png"):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
     # setA has 4 groups = 2 × folds: split by group and shuffled; setB (2 groups) shuffled only
-    assert set(card["evaluations"]) == {"within setA, groups unseen", "within setA, shuffled", "within setB",
-                                        "setA unseen", "setB unseen"}
+    assert set(card["evaluations"]) == {
+        "within setA, groups unseen",
+        "within setA, shuffled",
+        "within setB",
+        "setA unseen",
+        "setB unseen",
+    }
     assert card["weights"] == {"setA": 1.0, "setB": 0.5}
     within = card["evaluations"]["within setA, groups unseen"]["subsets"]
     assert within["all"]["n"] == 20 and within["scenery"]["n"] == 10
@@ -59,18 +89,37 @@ def test_train_then_label(tmp_path):
     files = _write_images(folder, 6, seed=3)
     (folder / "broken.webp").write_bytes(b"xx")
     pd.DataFrame({"file": files + ["broken.webp"], "scene": ["sea", "rain"] * 3 + ["sea"]}).to_csv(
-        folder / "index.csv", index=False)
+        folder / "index.csv", index=False
+    )
     labels_csv = tmp_path / "labels.csv"
-    proc = _run("label_images.py", folder, "--out", labels_csv, "--model", out, "--figures", tmp_path / "fig",
-                "--thumbnails", 4, "--rescale", "rank")
+    proc = _run(
+        "label_images.py",
+        folder,
+        "--out",
+        labels_csv,
+        "--model",
+        out,
+        "--figures",
+        tmp_path / "fig",
+        "--thumbnails",
+        4,
+        "--rescale",
+        "rank",
+    )
     assert proc.returncode == 0, proc.stderr
     labels = pd.read_csv(labels_csv)
-    assert labels.file.tolist() == files and ((labels[["valence",
-                                                       "arousal"]] >= 1) & (labels[["valence",
-                                                                                    "arousal"]] <= 9)).all().all()
+    assert (
+        labels.file.tolist() == files
+        and ((labels[["valence", "arousal"]] >= 1) & (labels[["valence", "arousal"]] <= 9)).all().all()
+    )
     assert "broken.webp" in proc.stderr
-    for name in ("scenes_va_plane.png", "scenes_extremes.png", "scenes_scene_means.csv", "scenes_arousal_deciles.png",
-                 "scenes_valence_deciles.png"):
+    for name in (
+        "scenes_va_plane.png",
+        "scenes_extremes.png",
+        "scenes_scene_means.csv",
+        "scenes_arousal_deciles.png",
+        "scenes_valence_deciles.png",
+    ):
         assert (tmp_path / "fig" / name).is_file(), name
     assert set(pd.read_csv(tmp_path / "fig" / "scenes_scene_means.csv").scene) == {"sea", "rain"}
 

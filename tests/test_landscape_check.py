@@ -54,8 +54,11 @@ def test_fit_rejects_bad_input():
     with pytest.raises(ValueError, match="features"):
         LandscapeChecker.fit(np.zeros((2, 5)), np.zeros((1, 5)))
     with pytest.raises(ValueError, match="quantile"):
-        LandscapeChecker.fit(np.random.default_rng(0).normal(size=(10, len(FEATURE_NAMES))),
-                             np.zeros((2, len(FEATURE_NAMES))), quantile=0)
+        LandscapeChecker.fit(
+            np.random.default_rng(0).normal(size=(10, len(FEATURE_NAMES))),
+            np.zeros((2, len(FEATURE_NAMES))),
+            quantile=0,
+        )
 
 
 def test_photo_split_is_a_partition():
@@ -67,17 +70,24 @@ def test_photo_split_is_a_partition():
 
 def _pipe(checker):
     unet = make_tiny_unet()
-    pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("ddim", training_scheduler().config),
-                                    landscape_checker=checker)
+    pipe = EmotionLandscapePipeline(
+        unet=unet, scheduler=make_scheduler("ddim", training_scheduler().config), landscape_checker=checker
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def _paint(pipe, seed=0, **kw):
     steps = []
-    images = pipe([3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np",
-                  generator=[torch.Generator().manual_seed(seed) for _ in range(2)],
-                  callback=lambda i, n, t: steps.append((i, n)), **kw).images
+    images = pipe(
+        [3.0, 7.0],
+        [5.0, 5.0],
+        num_inference_steps=2,
+        output_type="np",
+        generator=[torch.Generator().manual_seed(seed) for _ in range(2)],
+        callback=lambda i, n, t: steps.append((i, n)),
+        **kw,
+    ).images
     return images, steps
 
 
@@ -107,9 +117,15 @@ def test_a_batch_rejected_early_is_abandoned_and_painted_again(checker, monkeypa
 
     def paint(**kw):
         steps = []
-        images = pipe([3.0, 7.0], [5.0, 5.0], num_inference_steps=12, output_type="np",
-                      generator=[torch.Generator().manual_seed(0) for _ in range(2)],
-                      callback=lambda i, n, t: steps.append((i, n)), **kw).images
+        images = pipe(
+            [3.0, 7.0],
+            [5.0, 5.0],
+            num_inference_steps=12,
+            output_type="np",
+            generator=[torch.Generator().manual_seed(0) for _ in range(2)],
+            callback=lambda i, n, t: steps.append((i, n)),
+            **kw,
+        ).images
         return images, steps
 
     early, steps = paint()
@@ -119,8 +135,11 @@ def test_a_batch_rejected_early_is_abandoned_and_painted_again(checker, monkeypa
     assert np.allclose(early, late, atol=1e-5)
     # one picture of the batch passes: nothing is abandoned, the finished pictures are checked as before
     seen = []
-    monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: (seen.append(len(images)),
-                                                                                np.arange(len(images)) == 0)[1])
+    monkeypatch.setattr(
+        LandscapeChecker,
+        "is_landscape",
+        lambda self, images: (seen.append(len(images)), np.arange(len(images)) == 0)[1],
+    )
     _, steps = paint()
     assert steps[11] == (12, 12) and steps[-1] == (24, 24) and seen[:2] == [2, 2]
 
@@ -161,8 +180,10 @@ def test_calibrate_pipeline_adds_checker_and_quantiles(tmp_path, capsys):
         Image.fromarray((im * 255).astype(np.uint8)).save(data / f"{i}.png")
         rows.append(f"{i}.png,{1 + i * 0.2:.1f},{4 + i * 0.05:.2f}")
     (data / "labels.csv").write_text("\n".join(rows) + "\n")
-    assert calibrate.main([str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--quantile",
-                           "0.9"]) == 0
+    assert (
+        calibrate.main([str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--quantile", "0.9"])
+        == 0
+    )
     assert "rejects" in capsys.readouterr().out
     pipe = load_pipeline(model)
     assert pipe.landscape_checker.config.quantile == 0.9

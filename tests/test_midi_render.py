@@ -24,8 +24,9 @@ from music2img.music.midi_render import (
 )
 
 SOUNDFONTS = find_soundfonts()
-needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not SOUNDFONTS,
-                                      reason="fluidsynth and a General MIDI SoundFont are needed")
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not SOUNDFONTS, reason="fluidsynth and a General MIDI SoundFont are needed"
+)
 
 
 def _messages(path: Path, kind: str) -> list:
@@ -58,8 +59,11 @@ def test_rendering_values_and_augmentations():
     with pytest.raises(ValueError, match="positive"):
         Rendering("x.sf2", tempo=0)
     fonts = ["a.sf2", "b.sf2", "c.sf3"]
-    one, again, other = augmentations("p.mid", fonts,
-                                      6), augmentations("p.mid", fonts, 6), augmentations("q.mid", fonts, 6)
+    one, again, other = (
+        augmentations("p.mid", fonts, 6),
+        augmentations("p.mid", fonts, 6),
+        augmentations("q.mid", fonts, 6),
+    )
     assert one == again and one != other and len(one) == 6
     assert [r.soundfont for r in one] == ["b.sf2", "c.sf3", "a.sf2"] * 2
     for r in one + other:
@@ -115,10 +119,28 @@ def test_load_vgmidi(tmp_path):
     for i, (game, v, a, q) in enumerate([("Game A", 1, 1, "Q1"), ("Game A", -1, -1, "Q3"), ("Game B", 1, -1, "Q4")]):
         name = f"midi/{game}_{i}.mid"
         write_midi(root / name, seconds=4.0, minor=v < 0)
-        rows.append({"file": name, "series": game, "game": game, "piece": str(i), "valence_sign": v, "arousal_sign": a,
-                     "quadrant": q})
-    rows.append({"file": "midi/broken.mid", "series": "C", "game": "Game C", "piece": "x", "valence_sign": 1,
-                 "arousal_sign": 1, "quadrant": "Q1"})
+        rows.append(
+            {
+                "file": name,
+                "series": game,
+                "game": game,
+                "piece": str(i),
+                "valence_sign": v,
+                "arousal_sign": a,
+                "quadrant": q,
+            }
+        )
+    rows.append(
+        {
+            "file": "midi/broken.mid",
+            "series": "C",
+            "game": "Game C",
+            "piece": "x",
+            "valence_sign": 1,
+            "arousal_sign": 1,
+            "quadrant": "Q1",
+        }
+    )
     (root / "midi" / "broken.mid").write_bytes(b"not midi")
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     with pytest.warns(UserWarning, match="vgmidi: skipped 1"):

@@ -16,9 +16,15 @@ from music2img.music.audio import (
 )
 
 
-@pytest.mark.parametrize("name, sr, stereo", [
-    ("a.wav", 44100, True), ("b.flac", 16000, False), ("c.ogg", 44100, False), ("d.wav", 16000, True),
-])
+@pytest.mark.parametrize(
+    "name, sr, stereo",
+    [
+        ("a.wav", 44100, True),
+        ("b.flac", 16000, False),
+        ("c.ogg", 44100, False),
+        ("d.wav", 16000, True),
+    ],
+)
 def test_formats_rates_and_channels(make_audio, name, sr, stereo):
     y = load_audio(make_audio(name, seconds=4.0, sr=sr, stereo=stereo))
     assert y.dtype == np.float32 and y.ndim == 1
@@ -32,12 +38,15 @@ def test_stereo_is_averaged(tmp_path):
     assert np.allclose(load_audio(tmp_path / "s.wav"), 0.125)
 
 
-@pytest.mark.parametrize("name, content, match", [
-    ("missing.wav", None, "not found"),
-    ("empty.wav", b"", "empty"),
-    ("junk.mp3", np.random.default_rng(0).bytes(5000), "cannot decode"),
-    ("text.wav", b"RIFF not really a wave file", "cannot decode"),
-])
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("missing.wav", None, "not found"),
+        ("empty.wav", b"", "empty"),
+        ("junk.mp3", np.random.default_rng(0).bytes(5000), "cannot decode"),
+        ("text.wav", b"RIFF not really a wave file", "cannot decode"),
+    ],
+)
 def test_unusable_files(tmp_path, name, content, match):
     if content is not None:
         (tmp_path / name).write_bytes(content)

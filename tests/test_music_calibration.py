@@ -44,8 +44,9 @@ def test_quantile_matches_distribution_and_clamps():
     P, T = _shrunk()
     cal = SpreadCalibration("quantile").fit(P, T)
     out = cal.transform(P)
-    np.testing.assert_allclose(np.quantile(out, [0.1, 0.5, 0.9], axis=0), np.quantile(T, [0.1, 0.5, 0.9], axis=0),
-                               atol=0.1)
+    np.testing.assert_allclose(
+        np.quantile(out, [0.1, 0.5, 0.9], axis=0), np.quantile(T, [0.1, 0.5, 0.9], axis=0), atol=0.1
+    )
     far = cal.transform(np.array([[-100.0, -100.0], [100.0, 100.0]]))
     np.testing.assert_allclose(far, [T.min(axis=0), T.max(axis=0)])
 

@@ -43,7 +43,7 @@ def test_pmemo_rescales_and_skips_bad_rows(shared_data, tmp_path):
     labels = pd.read_csv(shared_data / "music" / "pmemo" / "static_annotations.csv")
     ids = [str(i) for i in labels["musicId"][:4]]
     labels.loc[2, "Valence(mean)"] = np.nan  # a broken label among the real ones
-    labels.loc[3, "Arousal(mean)"] = 1.7     # outside 0–1, so outside 1–9 after rescaling
+    labels.loc[3, "Arousal(mean)"] = 1.7  # outside 0–1, so outside 1–9 after rescaling
     (tmp_path / "annotations").mkdir()
     labels.to_csv(tmp_path / "annotations" / "static_annotations.csv", index=False)
     _write_clips(tmp_path / "chorus", ids)

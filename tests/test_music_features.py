@@ -68,15 +68,19 @@ def test_shared_intermediates_equal_naive_librosa(clip):
 def test_features_ignore_level_and_the_top_octave(clip):
     """Gain changes nothing; content above FMAX (what a 16 kHz or low-bit-rate version lacks)
     changes nothing but the few broadband descriptors."""
-    clip = clip + np.random.default_rng(0).normal(0, 1e-3,
-                                                  len(clip)).astype(np.float32)  # a noise floor, as recordings have
+    clip = clip + np.random.default_rng(0).normal(0, 1e-3, len(clip)).astype(
+        np.float32
+    )  # a noise floor, as recordings have
     x = extract_features(clip, SR)
     np.testing.assert_allclose(extract_features(clip * 0.1, SR), x, rtol=1e-3, atol=1e-4)
     t = np.arange(len(clip)) / SR
     hiss = 0.003 * np.sin(2 * np.pi * 9500 * t) * (1 + np.sin(2 * np.pi * 3 * t))
     bright = extract_features((clip + hiss).astype(np.float32), SR)
-    spectral = [i for i, n in enumerate(FEATURE_NAMES)
-                if n.startswith(("mfcc", "mel_band", "spectral_", "tempo", "onset_strength"))]
+    spectral = [
+        i
+        for i, n in enumerate(FEATURE_NAMES)
+        if n.startswith(("mfcc", "mel_band", "spectral_", "tempo", "onset_strength"))
+    ]
     np.testing.assert_allclose(bright[spectral], x[spectral], rtol=0.02, atol=0.02)
 
 
@@ -84,10 +88,12 @@ def test_summary_order_matches_names(clip):
     frames, onset_env = frame_features(clip, SR)
     x = extract_features(clip, SR)
     assert x[FEATURE_NAMES.index("mfcc03_mean")] == pytest.approx(frames["mfcc"][3].mean(), rel=1e-5)
-    assert x[FEATURE_NAMES.index("spectral_centroid_std")] == pytest.approx(frames["spectral_centroid"][0].std(),
-                                                                            rel=1e-5)
-    assert x[FEATURE_NAMES.index("mel_band04_delta")] == pytest.approx(np.abs(np.diff(frames["mel_band"][4])).mean(),
-                                                                       rel=1e-5)
+    assert x[FEATURE_NAMES.index("spectral_centroid_std")] == pytest.approx(
+        frames["spectral_centroid"][0].std(), rel=1e-5
+    )
+    assert x[FEATURE_NAMES.index("mel_band04_delta")] == pytest.approx(
+        np.abs(np.diff(frames["mel_band"][4])).mean(), rel=1e-5
+    )
     assert x[FEATURE_NAMES.index("tempo")] == pytest.approx(float(librosa.feature.tempo(y=clip, sr=SR)[0]), rel=1e-6)
     assert x[FEATURE_NAMES.index("onset_strength_mean")] == pytest.approx(onset_env.mean(), rel=1e-5)
     rms = frames["rms"][0]
@@ -100,8 +106,9 @@ def test_key_stability_and_chord_changes():
     """A song that turns from major to minor has an unstable segment mode; an arpeggio changes its
     chroma from frame to frame far more than one sustained note."""
     steady = synth_music(12.0, root_hz=261.63, minor=False, seed=6)
-    turning = np.concatenate([synth_music(6.0, root_hz=261.63, minor=False, seed=6),
-                              synth_music(6.0, root_hz=261.63, minor=True, seed=6)])
+    turning = np.concatenate(
+        [synth_music(6.0, root_hz=261.63, minor=False, seed=6), synth_music(6.0, root_hz=261.63, minor=True, seed=6)]
+    )
     mode_std = FEATURE_NAMES.index("segment_mode_std")
     assert extract_features(turning, SR)[mode_std] > 2 * extract_features(steady, SR)[mode_std]
     t = np.arange(int(6.0 * SR)) / SR
@@ -145,7 +152,7 @@ def test_windows_share_work_but_match_separate_extraction():
     y = np.concatenate([synth_music(8.0, bpm=100, seed=1), synth_music(8.0, bpm=140, root_hz=330, seed=2)])
     spans = [(0.0, 6.0), (6.0, 12.0), (10.0, 16.0)]
     shared = extract_windows(y, SR, spans)
-    separate = np.stack([extract_features(y[int(s * SR):int(e * SR)], SR) for s, e in spans])
+    separate = np.stack([extract_features(y[int(s * SR) : int(e * SR)], SR) for s, e in spans])
     assert shared.shape == separate.shape
     # Same values up to the tuning estimate and a few edge frames: close, and far closer than
     # the difference between the two halves of the signal.
@@ -155,5 +162,7 @@ def test_windows_share_work_but_match_separate_extraction():
     assert close < 0.02 and close < far / 10
     # Windows with gaps between them are extracted one by one: exactly extract_features.
     gapped = [(0.0, 5.0), (10.0, 15.0)]
-    np.testing.assert_array_equal(extract_windows(y, SR, gapped),
-                                  np.stack([extract_features(y[int(s * SR):int(e * SR)], SR) for s, e in gapped]))
+    np.testing.assert_array_equal(
+        extract_windows(y, SR, gapped),
+        np.stack([extract_features(y[int(s * SR) : int(e * SR)], SR) for s, e in gapped]),
+    )

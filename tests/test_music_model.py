@@ -102,8 +102,9 @@ class _Constant:
         return np.tile(self.va, (len(X), 1))
 
 
-@pytest.mark.parametrize(("valence", "arousal", "expected"), [(7.2, 6.1, "Q1"), (2.5, 7.9, "Q2"), (3.0, 2.0, "Q3"),
-                                                              (6.4, 2.7, "Q4")])
+@pytest.mark.parametrize(
+    ("valence", "arousal", "expected"), [(7.2, 6.1, "Q1"), (2.5, 7.9, "Q2"), (3.0, 2.0, "Q3"), (6.4, 2.7, "Q4")]
+)
 def test_a_songs_quadrant_is_where_its_emotion_lies(valence, arousal, expected):
     model = MusicEmotionModel(_Constant(valence, arousal), FEATURE_NAMES, SCHEMA_VERSION)
     song = model.predict_audio(synth_music(5.0), SR)
@@ -140,4 +141,4 @@ def test_a_model_on_musicnn_features_computes_them(tmp_path):
         MusicEmotionModel(LinearRegression(), names[:-1] + ["x"], "5+musicnn-1")
     with pytest.raises(ModelFileError, match="musicnn vmusicnn-1"):
         MusicEmotionModel(LinearRegression(), names, "5+musicnn-0")
-    assert MusicEmotionModel(LinearRegression(), names[len(FEATURE_NAMES):], "musicnn-1").parts == ("musicnn",)
+    assert MusicEmotionModel(LinearRegression(), names[len(FEATURE_NAMES) :], "musicnn-1").parts == ("musicnn",)

@@ -35,8 +35,9 @@ def test_shifts_measure_predictions_quadrants_and_the_features_that_move():
 
 
 def test_pick_clips_takes_every_quadrant_alike():
-    table = pd.DataFrame({"id": [f"c{i}" for i in range(20)],
-                          "quadrant": ["Q1"] * 11 + ["Q2"] * 3 + ["Q3"] * 3 + ["Q4"] * 3})
+    table = pd.DataFrame(
+        {"id": [f"c{i}" for i in range(20)], "quadrant": ["Q1"] * 11 + ["Q2"] * 3 + ["Q3"] * 3 + ["Q4"] * 3}
+    )
     picked = bench.pick_clips(table, 8, seed=0)
     assert sorted(r.quadrant for r in picked) == ["Q1", "Q1", "Q2", "Q2", "Q3", "Q3", "Q4", "Q4"]
     assert [r.id for r in bench.pick_clips(table, 8, seed=0)] == [r.id for r in picked]
@@ -51,8 +52,13 @@ def test_robustness_benchmark_end_to_end(tmp_path, capsys):
         sf.write(root / "audio" / f"S{i}.mp3", np.stack([y, 0.5 * y], 1), 22050)
         rows.append({"Song": f"S{i}", "Artist": f"A{i}", "Quadrant": quad, "MoodsStrSplit": mood})
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
-    pd.DataFrame({"word": ["happy", "angry", "sad", "calm"], "valence_mean": [8.0, 2.5, 2.1, 6.9],
-                  "arousal_mean": [6.0, 6.2, 3.5, 1.7]}).to_csv(root / "mood_lexicon.csv", index=False)
+    pd.DataFrame(
+        {
+            "word": ["happy", "angry", "sad", "calm"],
+            "valence_mean": [8.0, 2.5, 2.1, 6.9],
+            "arousal_mean": [6.0, 6.2, 3.5, 1.7],
+        }
+    ).to_csv(root / "mood_lexicon.csv", index=False)
     out = tmp_path / "out"
     model = make_tiny_music_model(tmp_path / "model")
     cmd = ["--dataset", f"4q:{root}", "--model", str(model), "--clips", "4", "--out", str(out)]

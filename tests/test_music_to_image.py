@@ -52,8 +52,9 @@ def test_generate_matches_the_pipeline_with_the_chosen_scheduler(m2i):
     assert type(m2i.pipeline.scheduler).__name__ == "DPMSolverMultistepScheduler"
     reference = MusicToImage(m2i.music_model, m2i.pipeline)  # same weights, fresh scheduler cache
     reference.pipeline.scheduler = make_scheduler("dpm", m2i._scheduler_config)
-    (theirs,) = reference.pipeline(2.0, 8.0, guidance_scale=4.0, num_inference_steps=4,
-                                    generator=torch.Generator().manual_seed(5)).images
+    (theirs,) = reference.pipeline(
+        2.0, 8.0, guidance_scale=4.0, num_inference_steps=4, generator=torch.Generator().manual_seed(5)
+    ).images
     np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
 
 
@@ -81,15 +82,18 @@ def test_progress_reports_every_step(m2i):
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    (dict(valence=0.0, arousal=5.0), EmotionRangeError, "valence"),
-    (dict(valence=5.0, arousal=float("nan")), EmotionRangeError, "arousal"),
-    (dict(valence=5.0, arousal=5.0, scheduler="euler"), ValueError, "unknown scheduler"),
-    (dict(valence=5.0, arousal=5.0, steps=0), OptionError, "steps must be a whole number from 1 to 100, got 0"),
-    (dict(valence=5.0, arousal=5.0, steps=101), OptionError, "steps must be a whole number from 1 to 100, got 101"),
-    (dict(valence=5.0, arousal=5.0, steps=1001, scheduler="ddpm"), OptionError, "from 1 to 1000, got 1001"),
-    (dict(valence=5.0, arousal=5.0, num_images=0), OptionError, "num_images must be a whole number from 1 to 64"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(valence=0.0, arousal=5.0), EmotionRangeError, "valence"),
+        (dict(valence=5.0, arousal=float("nan")), EmotionRangeError, "arousal"),
+        (dict(valence=5.0, arousal=5.0, scheduler="euler"), ValueError, "unknown scheduler"),
+        (dict(valence=5.0, arousal=5.0, steps=0), OptionError, "steps must be a whole number from 1 to 100, got 0"),
+        (dict(valence=5.0, arousal=5.0, steps=101), OptionError, "steps must be a whole number from 1 to 100, got 101"),
+        (dict(valence=5.0, arousal=5.0, steps=1001, scheduler="ddpm"), OptionError, "from 1 to 1000, got 1001"),
+        (dict(valence=5.0, arousal=5.0, num_images=0), OptionError, "num_images must be a whole number from 1 to 64"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(m2i, kwargs, error, match):
     with pytest.raises(error, match=match):
         m2i.generate(**{"steps": 2, **kwargs})
@@ -120,8 +124,9 @@ def test_music_to_image_paints_the_analysed_emotion(m2i, make_audio):
     path = make_audio("song.wav", seconds=6.0)
     song, images = m2i.music_to_image(path, seed=3, **FAST)
     assert song == m2i.analyse(path)
-    np.testing.assert_array_equal(np.asarray(images[0]),
-                                  np.asarray(m2i.generate(song.valence, song.arousal, seed=3, **FAST)[0]))
+    np.testing.assert_array_equal(
+        np.asarray(images[0]), np.asarray(m2i.generate(song.valence, song.arousal, seed=3, **FAST)[0])
+    )
 
 
 def test_analyse_rejects_bad_audio(m2i, tmp_path):
@@ -172,8 +177,9 @@ def test_analysis_and_painting_take_turns(m2i, monkeypatch):
 def test_guidance_interval_reaches_the_pipeline(m2i, monkeypatch):
     batches = []
     forward = m2i.pipeline.unet.forward
-    monkeypatch.setattr(m2i.pipeline.unet, "forward", lambda x, *a,
-                        **k: (batches.append(len(x)), forward(x, *a, **k))[1])
+    monkeypatch.setattr(
+        m2i.pipeline.unet, "forward", lambda x, *a, **k: (batches.append(len(x)), forward(x, *a, **k))[1]
+    )
     m2i.generate(2.0, 8.0, guidance_scale=5.0, guidance_interval=(0.0, 0.5), seed=4, **FAST)
     assert batches == [2, 2, 1]  # steps 0 and 1 of 3 guided (cond + uncond), step 2 conditional only
 

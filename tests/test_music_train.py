@@ -19,8 +19,12 @@ from music2img.music.midi_render import find_soundfonts
 #: Tag → (valence, arousal), one word per quadrant, in QUADRANT_SOUND order (Q1, Q2, Q3, Q4).
 TAGS = {"cheerful": (8.0, 7.0), "angry": (2.5, 7.5), "gloomy": (2.0, 3.0), "serene": (7.5, 2.0)}
 #: synth_music settings per quadrant: fast major, fast minor, slow minor, slow major.
-QUADRANT_SOUND = [{"bpm": 150, "minor": False, "root_hz": 330.0}, {"bpm": 170, "minor": True, "root_hz": 220.0},
-                  {"bpm": 70, "minor": True, "root_hz": 147.0}, {"bpm": 70, "minor": False, "root_hz": 262.0}]
+QUADRANT_SOUND = [
+    {"bpm": 150, "minor": False, "root_hz": 330.0},
+    {"bpm": 170, "minor": True, "root_hz": 220.0},
+    {"bpm": 70, "minor": True, "root_hz": 147.0},
+    {"bpm": 70, "minor": False, "root_hz": 262.0},
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,30 +41,64 @@ def tiny_4q(tmp_path):
         q = i % 4
         song = f"MT{i:04d}"
         sf.write(root / "audio" / f"{song}.mp3", synth_music(4.0, seed=i, **QUADRANT_SOUND[q]), 22050, format="MP3")
-        rows.append({"Song": song, "Artist": f"artist {i}", "Title": f"song {i}", "Quadrant": f"Q{q + 1}",
-                     "MoodsStrSplit": list(TAGS)[q]})
+        rows.append(
+            {
+                "Song": song,
+                "Artist": f"artist {i}",
+                "Title": f"song {i}",
+                "Quadrant": f"Q{q + 1}",
+                "MoodsStrSplit": list(TAGS)[q],
+            }
+        )
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
     pd.DataFrame([{"word": w, "valence_mean": v, "arousal_mean": a} for w, (v, a) in TAGS.items()]).to_csv(
-        tmp_path / "lexicon.csv", index=False)
+        tmp_path / "lexicon.csv", index=False
+    )
     return root, tmp_path / "lexicon.csv"
 
 
 def test_train_end_to_end(train_module, tiny_4q, tmp_path, capsys):
     root, lexicon = tiny_4q
     out, storage = tmp_path / "model", f"sqlite:///{tmp_path / 'study.db'}"
-    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir",
-              str(tmp_path / "cache"),
-              "--storage", storage, "--cv-folds", "2", "--seed", "1"]
-    assert train_module.main(common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets",
-                                       "--nested"]) == 0
-    for name in ("model.joblib", "model.json", "MODEL_CARD.md", "model_card.json",
-                 "pred_vs_true.png", "feature_importance.png", "confusion.png", "spread.png"):
+    common = [
+        "--dataset",
+        f"4q:{root}",
+        "--lexicon",
+        str(lexicon),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--storage",
+        storage,
+        "--cv-folds",
+        "2",
+        "--seed",
+        "1",
+    ]
+    assert (
+        train_module.main(
+            common + ["--trials", "2", "--eval-folds", "2", "--eval-repeats", "2", "--center-targets", "--nested"]
+        )
+        == 0
+    )
+    for name in (
+        "model.joblib",
+        "model.json",
+        "MODEL_CARD.md",
+        "model_card.json",
+        "pred_vs_true.png",
+        "feature_importance.png",
+        "confusion.png",
+        "spread.png",
+    ):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
     assert card["data"]["clips"] == 12 and card["split"]["train"] + card["split"]["test"] == 12
     assert set(card["held_out"]["regression"]) == {"valence", "arousal"}
-    assert {"mse", "mae", "rmse", "r2", "explained_variance",
-            "pearson_r"} <= set(card["held_out"]["regression"]["valence"])
+    assert {"mse", "mae", "rmse", "r2", "explained_variance", "pearson_r"} <= set(
+        card["held_out"]["regression"]["valence"]
+    )
     assert 0 <= card["held_out"]["quadrant_dataset"]["macro_f1"] <= 1
     assert card["cross_validation"]["tuned"]["folds"] == 2 and card["tuning"]["trials"] == 2
     assert card["cross_validation"]["tuned"]["repeats"] == 2
@@ -101,17 +139,46 @@ def test_bad_dataset_argument(train_module, capsys):
     assert "KIND:PATH" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not find_soundfonts() or shutil.which("fluidsynth") is None,
-                    reason="fluidsynth and a General MIDI SoundFont are needed")
+@pytest.mark.skipif(
+    not find_soundfonts() or shutil.which("fluidsynth") is None,
+    reason="fluidsynth and a General MIDI SoundFont are needed",
+)
 def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
     """4Q plus sign-labelled MIDI phrases of four games: folds by game, VGMIDI metrics per phrase."""
     root, lexicon = tiny_4q
     vg = write_vgmidi(tmp_path / "vgmidi")
     out = tmp_path / "model"
-    assert train_module.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--dataset", f"vgmidi:{vg}",
-                              "--render-dir", str(tmp_path / "renders"), "--augment", "1", "--out", str(out),
-                              "--cache-dir", str(tmp_path / "cache"), "--cv-folds", "2", "--test-size", "0.5",
-                              "--trials", "1", "--eval-folds", "0", "--center-targets", "--nested"]) == 0
+    assert (
+        train_module.main(
+            [
+                "--dataset",
+                f"4q:{root}",
+                "--lexicon",
+                str(lexicon),
+                "--dataset",
+                f"vgmidi:{vg}",
+                "--render-dir",
+                str(tmp_path / "renders"),
+                "--augment",
+                "1",
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--cv-folds",
+                "2",
+                "--test-size",
+                "0.5",
+                "--trials",
+                "1",
+                "--eval-folds",
+                "0",
+                "--center-targets",
+                "--nested",
+            ]
+        )
+        == 0
+    )
     card = json.loads((out / "model_card.json").read_text())
     assert card["data"]["datasets"]["vgmidi"] == {"clips": 8, "groups": 4, "skipped": 0, "pieces": 4}
     # Every phrase is a test phrase once; its game is never in the training part.
@@ -131,8 +198,16 @@ def test_train_with_vgmidi(train_module, tiny_4q, tmp_path):
 
 def test_centring_shifts_sign_targets_on_their_own(train_module):
     """--center-targets: the continuous rows share one offset; VGMIDI's sign rows are centred separately."""
-    Y = np.array([[6.0, 5.5], [4.0, 4.5], [5.0, 5.0],       # continuous: mean 5.0, 5.0
-                  [6.56, 5.79], [6.56, 4.21], [3.44, 5.79]])  # signs: 2 of 3 happy, 2 of 3 excited
+    Y = np.array(
+        [
+            [6.0, 5.5],
+            [4.0, 4.5],
+            [5.0, 5.0],  # continuous: mean 5.0, 5.0
+            [6.56, 5.79],
+            [6.56, 4.21],
+            [3.44, 5.79],
+        ]
+    )  # signs: 2 of 3 happy, 2 of 3 excited
     table = pd.DataFrame({"weight": 1.0, "continuous": [True] * 3 + [False] * 3})
     data = train_module.Data(np.zeros((6, 1)), Y, table)
     targets, offset = data.shifted(True)
@@ -163,10 +238,26 @@ def test_train_on_reencoded_copies(train_module, tiny_4q, tmp_path, capsys, monk
     """Copies are made once (cached), fitted with --train-reencoded, and every test clip's shift reported."""
     root, lexicon = tiny_4q
     out = tmp_path / "model"
-    common = ["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out), "--cache-dir",
-              str(tmp_path / "cache"),
-              "--reencode-dir", str(tmp_path / "copies"), "--cv-folds", "2", "--trials", "2", "--eval-folds", "0",
-              "--seed", "1"]
+    common = [
+        "--dataset",
+        f"4q:{root}",
+        "--lexicon",
+        str(lexicon),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--reencode-dir",
+        str(tmp_path / "copies"),
+        "--cv-folds",
+        "2",
+        "--trials",
+        "2",
+        "--eval-folds",
+        "0",
+        "--seed",
+        "1",
+    ]
     assert train_module.main(common + ["--train-reencoded"]) == 2
     assert "needs at least one --reencode" in capsys.readouterr().err
     monkeypatch.setattr(train_module, "have_ffmpeg", lambda: False)
@@ -194,8 +285,12 @@ def test_reencoding_shifts_per_source(train_module):
     four = shifts["4q"]["ogg-q0"]
     assert four["n"] == 2 and four["mean_shift"] == {"valence": 1.25, "arousal": 0.5}
     assert four["quadrant_changed"] == 0.5  # (4, 6) in Q2 → (6, 5) in Q1
-    assert shifts["vgmidi"]["ogg-q0"] == {"n": 1, "mean_shift": {"valence": 0.0, "arousal": 0.5},
-                                          "p90_shift": {"valence": 0.0, "arousal": 0.5}, "quadrant_changed": 0.0}
+    assert shifts["vgmidi"]["ogg-q0"] == {
+        "n": 1,
+        "mean_shift": {"valence": 0.0, "arousal": 0.5},
+        "p90_shift": {"valence": 0.0, "arousal": 0.5},
+        "quadrant_changed": 0.0,
+    }
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is needed to re-encode")
@@ -204,7 +299,9 @@ def test_a_copy_that_cannot_be_made_is_skipped(train_module, tmp_path, capsys):
     good, bad = tmp_path / "good.wav", tmp_path / "bad.mp3"
     sf.write(good, synth_music(3.0, seed=0), 22050)
     bad.write_bytes(b"not audio")
-    args = argparse.Namespace(reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1, features=("librosa",))
+    args = argparse.Namespace(
+        reencode_dir=tmp_path / "copies", cache_dir=tmp_path / "cache", n_jobs=1, features=("librosa",)
+    )
     X = train_module.reencoded_features(pd.DataFrame({"audio_path": [str(bad), str(good)]}), "ogg-q0", args)
     assert np.isnan(X[0]).all() and np.isfinite(X[1]).all()
     assert "skipped the ogg-q0 copy of" in capsys.readouterr().err
@@ -214,9 +311,29 @@ def test_train_on_musicnn_features(train_module, tiny_4q, tmp_path):
     """--features librosa+musicnn: the forest reads both parts, the saved model computes both."""
     root, lexicon = tiny_4q
     out = tmp_path / "model"
-    assert train_module.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--out", str(out),
-                              "--cache-dir", str(tmp_path / "cache"), "--trials", "1", "--cv-folds", "2",
-                              "--eval-folds", "0", "--features", "librosa+musicnn"]) == 0
+    assert (
+        train_module.main(
+            [
+                "--dataset",
+                f"4q:{root}",
+                "--lexicon",
+                str(lexicon),
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--trials",
+                "1",
+                "--cv-folds",
+                "2",
+                "--eval-folds",
+                "0",
+                "--features",
+                "librosa+musicnn",
+            ]
+        )
+        == 0
+    )
     card = json.loads((out / "model_card.json").read_text())
     assert card["feature_parts"] == ["librosa", "musicnn"] and card["schema_version"] == "5+musicnn-1"
     assert card["n_features"] == len(card["feature_names"]) == 1170
@@ -232,8 +349,24 @@ def test_linear_and_kernel_heads_in_the_nested_evaluation(tiny_4q, tmp_path):
     heads = load_script("train/music_heads.py")
     root, lexicon = tiny_4q
     out = tmp_path / "heads.json"
-    assert heads.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--cache-dir", str(tmp_path / "cache"),
-                       "--cv-folds", "2", "--center-targets", "--json", str(out)]) == 0
+    assert (
+        heads.main(
+            [
+                "--dataset",
+                f"4q:{root}",
+                "--lexicon",
+                str(lexicon),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--cv-folds",
+                "2",
+                "--center-targets",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["features"] == ["librosa"] and set(result["heads"]) == {"forest", "ridge", "svr"}
     for metrics in result["heads"].values():
@@ -242,11 +375,37 @@ def test_linear_and_kernel_heads_in_the_nested_evaluation(tiny_4q, tmp_path):
     # The model card compares the forest with the heads, each in its own nested evaluation.
     train = load_script("train/music_emotion.py")
     model = tmp_path / "model"
-    assert train.main(["--dataset", f"4q:{root}", "--lexicon", str(lexicon), "--cache-dir", str(tmp_path / "cache"),
-                       "--out", str(model), "--trials", "1", "--cv-folds", "2", "--eval-folds", "0", "--center-targets",
-                       "--nested", "--compare", str(out)]) == 0
+    assert (
+        train.main(
+            [
+                "--dataset",
+                f"4q:{root}",
+                "--lexicon",
+                str(lexicon),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--out",
+                str(model),
+                "--trials",
+                "1",
+                "--cv-folds",
+                "2",
+                "--eval-folds",
+                "0",
+                "--center-targets",
+                "--nested",
+                "--compare",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads((model / "model_card.json").read_text())["comparison"]
-    assert [r["label"] for r in rows] == ["untuned forest on librosa", "ridge on librosa", "svr on librosa",
-                                          "forest on librosa (this model)"]
+    assert [r["label"] for r in rows] == [
+        "untuned forest on librosa",
+        "ridge on librosa",
+        "svr on librosa",
+        "forest on librosa (this model)",
+    ]
     assert rows[1]["macro_f1"] == result["heads"]["ridge"]["quadrant_dataset"]["macro_f1"]
     assert "| svr on librosa |" in (model / "MODEL_CARD.md").read_text()

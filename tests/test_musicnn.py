@@ -66,12 +66,13 @@ def test_patches_cover_whole_3_second_stretches():
 def test_window_features_summarise_each_window_on_its_own():
     sr = 22050
     t = np.arange(sr * 14) / sr
-    y = np.concatenate([0.3 * np.sin(2 * np.pi * 220 * t[:sr * 7]),
-                        0.3 * np.random.default_rng(1).standard_normal(sr * 7)]).astype(np.float32)
+    y = np.concatenate(
+        [0.3 * np.sin(2 * np.pi * 220 * t[: sr * 7]), 0.3 * np.random.default_rng(1).standard_normal(sr * 7)]
+    ).astype(np.float32)
     rows = musicnn_windows(y, sr, [(0.0, 7.0), (7.0, 14.0)])
     assert rows.shape == (2, len(FEATURE_NAMES)) == (2, 900) and rows.dtype == np.float32
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
     assert {"msd.tag.sad", "mtt.tag.slow", "msd.emb199_std"} <= set(FEATURE_NAMES)
-    np.testing.assert_allclose(rows[1], musicnn_features(y[sr * 7:], sr), atol=1e-5)
+    np.testing.assert_allclose(rows[1], musicnn_features(y[sr * 7 :], sr), atol=1e-5)
     tags = [i for i, n in enumerate(FEATURE_NAMES) if ".tag." in n]
     assert np.all((rows[:, tags] >= 0) & (rows[:, tags] <= 1)) and np.abs(rows[0, tags] - rows[1, tags]).max() > 0.1

@@ -21,13 +21,35 @@ def test_quadrant_shares_leave_out_the_centre_lines():
 def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys):
     bench = load_script("benchmarks/picture_quality.py")
     model = tmp_path / "pipe"
-    EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=training_scheduler()).save_pretrained(model)
+    EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=training_scheduler()).save_pretrained(
+        model
+    )
     data = tmp_path / "data"
     make_labelled_folder(data, n=10, size=24)
     out = tmp_path / "out"
-    cmd = ["--model", str(model), "--data", str(data), "--labels", str(data / "labels.csv"), "--photos", "6",
-           "--seeds", "2", "--steps", "2", "--threads", "1", "--variants", "clip", "clip-apg",
-           "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    cmd = [
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--labels",
+        str(data / "labels.csv"),
+        "--photos",
+        "6",
+        "--seeds",
+        "2",
+        "--steps",
+        "2",
+        "--threads",
+        "1",
+        "--variants",
+        "clip",
+        "clip-apg",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    ]
     assert bench.main(cmd) == 0
     report = json.loads((out / "picture_quality.json").read_text())
     assert set(report["rows"]) == {"pipe:clip", "pipe:clip-apg"}
@@ -41,4 +63,6 @@ def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys):
     assert (out / "pipe_clip-apg_seed1.png").is_file()
     assert "| pipe:clip-apg |" in capsys.readouterr().out
     assert bench.main(cmd) == 0  # a second run reads the pictures from the cache
-    assert json.loads((out / "picture_quality.json").read_text())["rows"]["pipe:clip-apg"]["seconds_per_picture"] is None
+    assert (
+        json.loads((out / "picture_quality.json").read_text())["rows"]["pipe:clip-apg"]["seconds_per_picture"] is None
+    )

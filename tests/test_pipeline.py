@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from conftest import REPO
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from factories_diffusion import make_tiny_pipeline, make_tiny_unet
 from PIL import Image
 
@@ -46,8 +46,9 @@ def _gen(seed=0):
 def test_scalar_and_list_inputs_and_output_types(pipe):
     out = pipe(3.0, 7.0, num_inference_steps=2, generator=_gen())
     assert len(out.images) == 1 and isinstance(out.images[0], Image.Image) and out.images[0].size == (16, 16)
-    arr = pipe([2, 8], [3, 6], num_images_per_prompt=3, num_inference_steps=2, output_type="np",
-               generator=_gen()).images
+    arr = pipe(
+        [2, 8], [3, 6], num_images_per_prompt=3, num_inference_steps=2, output_type="np", generator=_gen()
+    ).images
     assert isinstance(arr, np.ndarray) and arr.shape == (6, 16, 16, 3) and 0 <= arr.min() and arr.max() <= 1
     pt = pipe(np.array([5.0]), torch.tensor([5.0]), num_inference_steps=2, output_type="pt", return_dict=False)[0]
     assert isinstance(pt, torch.Tensor) and pt.shape == (1, 3, 16, 16)
@@ -154,8 +155,9 @@ def test_save_and_load_roundtrip(pipe, tmp_path):
     loaded.set_progress_bar_config(disable=True)
     assert type(loaded.unet).__name__ == "EmotionUNet" and isinstance(loaded.scheduler, DDIMScheduler)
     kw = dict(num_inference_steps=3, output_type="np")
-    assert np.array_equal(pipe([2, 7], [8, 3], generator=_gen(), **kw).images,
-                          loaded([2, 7], [8, 3], generator=_gen(), **kw).images)
+    assert np.array_equal(
+        pipe([2, 7], [8, 3], generator=_gen(), **kw).images, loaded([2, 7], [8, 3], generator=_gen(), **kw).images
+    )
 
 
 def test_factory_pipeline_saves_training_scheduler(tmp_path):
@@ -217,8 +219,10 @@ def test_damaged_weights_without_hashes_are_a_model_file_error(tmp_path, how):
     folder = make_tiny_pipeline(tmp_path / "tiny")
     (folder / WEIGHT_HASHES_FILE).unlink()
     _damage(folder / UNET_WEIGHTS, how)
-    with pytest.warns(UserWarning, match="records no weight hashes"), \
-            pytest.raises(ModelFileError, match="cannot load the diffusion model"):
+    with (
+        pytest.warns(UserWarning, match="records no weight hashes"),
+        pytest.raises(ModelFileError, match="cannot load the diffusion model"),
+    ):
         load_pipeline(folder)
 
 
@@ -254,8 +258,11 @@ def test_the_shipped_weights_match_their_recorded_hashes():
 
     lines = (DIFFUSION_MODEL_DIR / WEIGHT_HASHES_FILE).read_text().splitlines()
     recorded = dict(line.split("  ")[::-1] for line in lines)
-    assert set(recorded) == {UNET_WEIGHTS, "landscape_checker/diffusion_pytorch_model.safetensors",
-                             "upscaler/diffusion_pytorch_model.safetensors"}
+    assert set(recorded) == {
+        UNET_WEIGHTS,
+        "landscape_checker/diffusion_pytorch_model.safetensors",
+        "upscaler/diffusion_pytorch_model.safetensors",
+    }
     assert all(sha256sum(DIFFUSION_MODEL_DIR / name) == digest for name, digest in recorded.items())
     assert verify_weight_hashes(DIFFUSION_MODEL_DIR)
 
@@ -313,8 +320,10 @@ def shipped_checker():
 def test_the_shipped_checker_rejects_flat_colour_and_noise(shipped_checker):
     rng = np.random.default_rng(0)
     flat = [np.full((128, 128, 3), colour, np.uint8) for colour in ([230, 110, 190], [128, 128, 128], [20, 200, 40])]
-    noise = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8),
-             (rng.normal(0.5, 0.15, (128, 128, 3)).clip(0, 1) * 255).astype(np.uint8)]
+    noise = [
+        rng.integers(0, 256, (128, 128, 3), dtype=np.uint8),
+        (rng.normal(0.5, 0.15, (128, 128, 3)).clip(0, 1) * 255).astype(np.uint8),
+    ]
     stripes = np.zeros((128, 128, 3), np.uint8)
     stripes[::8] = [255, 0, 255]
     assert not shipped_checker.is_landscape(np.stack([*flat, *noise, stripes])).any()

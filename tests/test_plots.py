@@ -15,8 +15,9 @@ from music2img.va import QUADRANT_NAMES
 
 
 def _song(n_windows: int = 5):
-    windows = [SimpleNamespace(start=3.0 * i, end=3.0 * i + 6.0, valence=3.0 + i,
-                               arousal=8.0 - i) for i in range(n_windows)]
+    windows = [
+        SimpleNamespace(start=3.0 * i, end=3.0 * i + 6.0, valence=3.0 + i, arousal=8.0 - i) for i in range(n_windows)
+    ]
     return SimpleNamespace(valence=5.0, arousal=6.0, duration=3.0 * n_windows + 3.0, windows=windows)
 
 

@@ -54,8 +54,10 @@ def _shown_hash(page) -> str:
 def _click_grid(page, x: float, y: float) -> None:
     """Click the grid picture at its own pixel ``(x, y)``, wherever and however large it is drawn."""
     img = page.locator("#affect_grid img")
-    box = img.evaluate("img => { const r = img.getBoundingClientRect(); "
-                       "return [r.width, r.height, img.naturalWidth, img.naturalHeight]; }")
+    box = img.evaluate(
+        "img => { const r = img.getBoundingClientRect(); "
+        "return [r.width, r.height, img.naturalWidth, img.naturalHeight]; }"
+    )
     w, h, nw, nh = box
     scale = min(w / nw, h / nh, 1)
     img.click(position={"x": (w - nw * scale) / 2 + x * scale, "y": (h - nh * scale) / 2 + y * scale})
@@ -86,8 +88,15 @@ def test_clicks_on_the_grid_are_stored_once_per_answer_with_the_picture_shown(se
     assert (row["question"], row["answer_valence"], row["answer_arousal"], row["picture"]) == ("grid", 7, 3, first)
     assert (row["valence"], row["arousal"], row["seed"]) in design()
     expect(alice.locator("#rate_status")).to_contain_text(f"valence {row['valence']:.1f}, arousal {row['arousal']:.1f}")
-    again = served[0].m2i.generate(row["valence"], row["arousal"], seed=row["seed"], size=row["size"],
-                                   guidance_scale=row["guidance_scale"], steps=row["steps"], scheduler=row["scheduler"])
+    again = served[0].m2i.generate(
+        row["valence"],
+        row["arousal"],
+        seed=row["seed"],
+        size=row["size"],
+        guidance_scale=row["guidance_scale"],
+        steps=row["steps"],
+        scheduler=row["scheduler"],
+    )
     assert picture_hash(again[0]) == row["picture"]  # the row is enough to paint the picture again
 
     _click_grid(alice, 3, 3)  # on the words around the grid: not an answer

@@ -27,8 +27,9 @@ SETTINGS = dict(guidance_scale=3.0, steps=3, scheduler="ddim")
 @pytest.fixture(scope="module")
 def m2i(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("models")
-    return MusicToImage.load(make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu",
-                             num_threads=1)
+    return MusicToImage.load(
+        make_tiny_music_model(tmp / "music"), make_tiny_pipeline(tmp / "diffusion"), device="cpu", num_threads=1
+    )
 
 
 def test_the_design_spreads_requests_evenly_over_the_plane_and_the_seeds():
@@ -157,7 +158,7 @@ def test_a_click_on_the_grid_is_stored_then_the_emotion_is_revealed_and_the_next
     assert visitor2 == visitor and warnings == []
     assert "Thank you!" in text and "pleasant, a little sleepy" in text and "You have rated 1 picture;" in text
     req = shown["request"]
-    assert f"painted for **" in text and f"valence {req['valence']:.1f}, arousal {req['arousal']:.1f}" in text
+    assert "painted for **" in text and f"valence {req['valence']:.1f}, arousal {req['arousal']:.1f}" in text
     assert session2["shown"]["picture"] != shown["picture"] == session2["seen"][0]
     [row] = page.store.rows()
     assert (row["question"], row["visitor"], row["answer_valence"], row["answer_arousal"]) == ("grid", visitor, 7, 3)
@@ -194,7 +195,13 @@ def test_the_fit_question_records_the_song_and_the_pictures(page, monkeypatch, t
     [row] = page.store.rows()
     assert (row["question"], row["fit"], row["song_valence"], row["song_arousal"]) == ("fit", 4, 6.234, 3.41)
     assert (row["valence"], row["arousal"], row["seed"], row["num_images"], row["size"], row["scheduler"]) == (
-        6.2, 3.4, 5, 2, 24, "ddim")
+        6.2,
+        3.4,
+        5,
+        2,
+        24,
+        "ddim",
+    )
     page.answer_fit(visitor, session, 5)  # the same answer replayed
     page.answer_fit(visitor, {"fit": {**session["fit"], "answer_id": "e" * 32}}, 5)  # a second answer
     page.answer_fit(visitor, {"fit": {**session["fit"], "answer_id": "f" * 32}}, 9)

@@ -9,12 +9,12 @@ import sqlite3
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
+from test_ratings_store import _schema_1_file
 
 from music2img.cli import main
 from music2img.ratings.pool import design
 from music2img.ratings.report import analyse, icc1, load_answers, spearman_ci, write_report
 from music2img.ratings.store import Answer, RatingStore, Request, new_id
-from test_ratings_store import _schema_1_file
 
 NOISE = {"valence": 1.5, "arousal": 2.5}  # the synthetic raters' noise, in grid squares
 DESIGN = design(64)
@@ -38,13 +38,33 @@ def synthetic_db(path, visitors=30, per_visitor=20, seed=0, fits=True) -> Rating
         for i in rng.choice(len(DESIGN), per_visitor, replace=False):
             v, a, s = DESIGN[i]
             cell = _answer(DESIGN[i], rng.normal(0, [NOISE["valence"], NOISE["arousal"]]))
-            store.add(Answer(new_id(), visitor, "grid", Request(v, a, s, 9.0, 12, "unipc", size=384), _picture(i),
-                             {"diffusion": "d" * 16, "music": "m" * 16},
-                             answer_valence=cell[0], answer_arousal=cell[1]))
+            store.add(
+                Answer(
+                    new_id(),
+                    visitor,
+                    "grid",
+                    Request(v, a, s, 9.0, 12, "unipc", size=384),
+                    _picture(i),
+                    {"diffusion": "d" * 16, "music": "m" * 16},
+                    answer_valence=cell[0],
+                    answer_arousal=cell[1],
+                )
+            )
         if fits:
             sv, sa = rng.uniform(1, 9, 2)
-            store.add(Answer(new_id(), visitor, "fit", Request(round(sv, 1), round(sa, 1), 0, 9.0, 12, "unipc"),
-                             new_id() * 2, {}, fit=int(rng.integers(1, 6)), song_valence=sv, song_arousal=sa))
+            store.add(
+                Answer(
+                    new_id(),
+                    visitor,
+                    "fit",
+                    Request(round(sv, 1), round(sa, 1), 0, 9.0, 12, "unipc"),
+                    new_id() * 2,
+                    {},
+                    fit=int(rng.integers(1, 6)),
+                    song_valence=sv,
+                    song_arousal=sa,
+                )
+            )
     return store
 
 
@@ -101,15 +121,19 @@ def test_the_report_states_its_numbers_with_the_answers_they_rest_on(tmp_path):
     lines = text.splitlines()
     assert lines[0] == "# What people see in music2img's pictures"
     assert lines[2].startswith("**132 answers** from **12 visitors**: 120 blind Affect-Grid ratings and 12 ")
-    for heading in ("## Do people see the emotion that was asked for?", "### By quadrant of the request",
-                    "## Do people agree with each other?", "## The image-emotion model against people",
-                    "## Does the picture fit the music?"):
+    for heading in (
+        "## Do people see the emotion that was asked for?",
+        "### By quadrant of the request",
+        "## Do people agree with each other?",
+        "## The image-emotion model against people",
+        "## Does the picture fit the music?",
+    ):
         assert heading in lines
     assert "| valence | " in text and "| 120 | 12 |" in text and "Not computed (no models given" in text
-    quadrant_rows = [l for l in lines if l.startswith("| Q") and "%" in l]
-    assert len(quadrant_rows) == 4 and sum(int(l.split("|")[2]) for l in quadrant_rows) == 120
-    fit_rows = [l for l in lines if l.count("|") == 9 and l.startswith("| Q")]
-    assert sum(int(l.split("|")[2]) for l in fit_rows) == 12
+    quadrant_rows = [line for line in lines if line.startswith("| Q") and "%" in line]
+    assert len(quadrant_rows) == 4 and sum(int(line.split("|")[2]) for line in quadrant_rows) == 120
+    fit_rows = [line for line in lines if line.count("|") == 9 and line.startswith("| Q")]
+    assert sum(int(line.split("|")[2]) for line in fit_rows) == 12
     for plot in ("ratings_vs_request.png", "affect_grid.png", "fit_by_quadrant.png"):
         assert (tmp_path / "out" / plot).stat().st_size > 10_000 and f"]({plot})" in text
 
@@ -148,8 +172,9 @@ def test_the_model_section_paints_rated_pictures_again_and_compares(tmp_path):
             self.seen += images
             return np.array([1 + 8 * np.asarray(im, float).mean(axis=(0, 1))[:2] / 255 for im in images])
 
-    m2i = MusicToImage.load(make_tiny_music_model(tmp_path / "m"), make_tiny_pipeline(tmp_path / "d"), device="cpu",
-                            num_threads=1)
+    m2i = MusicToImage.load(
+        make_tiny_music_model(tmp_path / "m"), make_tiny_pipeline(tmp_path / "d"), device="cpu", num_threads=1
+    )
     image_model = MeanColour()
     weights = weights_versions(m2i)
     store = RatingStore.open(tmp_path / "r.sqlite")
@@ -161,9 +186,18 @@ def test_the_model_section_paints_rated_pictures_again_and_compares(tmp_path):
             picture = "0" * 64  # a stored hash the painting no longer gives
         for _ in range(2):
             cell = _answer((v, a), rng.normal(0, 1, 2))
-            store.add(Answer(new_id(), new_id(), "grid", Request(v, a, s, size=32, **settings), picture,
-                             {**weights, "diffusion": "x" * 16} if i == 5 else weights,
-                             answer_valence=cell[0], answer_arousal=cell[1]))
+            store.add(
+                Answer(
+                    new_id(),
+                    new_id(),
+                    "grid",
+                    Request(v, a, s, size=32, **settings),
+                    picture,
+                    {**weights, "diffusion": "x" * 16} if i == 5 else weights,
+                    answer_valence=cell[0],
+                    answer_arousal=cell[1],
+                )
+            )
     text = write_report(store.path, tmp_path / "out", m2i=m2i, image_model=image_model, n_boot=100).read_text()
     assert "4 of 6 pictures were recovered (1 painted by other weights, 1 painted again differently)" in text
     assert "Per picture (8 answers)" in text and (tmp_path / "out" / "model_vs_people.png").is_file()
@@ -179,8 +213,21 @@ def test_export_and_report_on_the_command_line(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert len(rows) == 15 and rows[0]["created_utc"].endswith("+00:00") and rows[0]["question"] == "grid"
     assert {r["answer_id"] for r in rows} == {r["answer_id"] for r in load_answers(tmp_path / "r.sqlite")}
-    assert main(["ratings", "report", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "o"), "--no-models",
-                 "--boot", "50"]) == 0
+    assert (
+        main(
+            [
+                "ratings",
+                "report",
+                str(tmp_path / "r.sqlite"),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-models",
+                "--boot",
+                "50",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == str(tmp_path / "o" / "report.md")
     assert main(["ratings", "export", str(tmp_path / "missing.sqlite"), str(tmp_path / "b.csv")]) == 2
     assert "error: no ratings database at" in capsys.readouterr().err and not (tmp_path / "b.csv").exists()

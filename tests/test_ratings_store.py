@@ -15,8 +15,19 @@ from pathlib import Path
 import pytest
 
 from music2img.ratings import store as store_mod
-from music2img.ratings.store import (COLUMNS, SCHEMA_VERSION, Answer, RatingRefused, RatingSchemaError, RatingStore,
-                                     RatingStoreUnavailable, Request, configured_path, default_path, new_id)
+from music2img.ratings.store import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    Answer,
+    RatingRefused,
+    RatingSchemaError,
+    RatingStore,
+    RatingStoreUnavailable,
+    Request,
+    configured_path,
+    default_path,
+    new_id,
+)
 from music2img.ratings.upload import Uploader, uploader_from_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,18 +35,51 @@ WEIGHTS = {"diffusion": "0123456789abcdef", "music": "fedcba9876543210"}
 
 
 def _request(**kw) -> Request:
-    return Request(**{**dict(valence=6.3, arousal=2.1, seed=42, guidance_scale=9.0, steps=12, scheduler="unipc",
-                             num_images=1, size=384), **kw})
+    return Request(
+        **{
+            **dict(
+                valence=6.3,
+                arousal=2.1,
+                seed=42,
+                guidance_scale=9.0,
+                steps=12,
+                scheduler="unipc",
+                num_images=1,
+                size=384,
+            ),
+            **kw,
+        }
+    )
 
 
 def _grid(visitor=None, picture="a" * 64, v=7, a=3, **kw) -> Answer:
-    return Answer(new_id(), visitor or new_id(), "grid", kw.pop("request", _request()), picture, WEIGHTS,
-                  answer_valence=v, answer_arousal=a, seconds=2.5, **kw)
+    return Answer(
+        new_id(),
+        visitor or new_id(),
+        "grid",
+        kw.pop("request", _request()),
+        picture,
+        WEIGHTS,
+        answer_valence=v,
+        answer_arousal=a,
+        seconds=2.5,
+        **kw,
+    )
 
 
 def _fit(visitor=None, picture="b" * 64, fit=4, **kw) -> Answer:
-    return Answer(new_id(), visitor or new_id(), "fit", _request(), picture, WEIGHTS, fit=fit,
-                  song_valence=6.25, song_arousal=3.5, **kw)
+    return Answer(
+        new_id(),
+        visitor or new_id(),
+        "fit",
+        _request(),
+        picture,
+        WEIGHTS,
+        fit=fit,
+        song_valence=6.25,
+        song_arousal=3.5,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -51,7 +95,14 @@ def test_answers_are_stored_one_row_each_with_every_field(store):
     g, f = rows
     assert (g["answer_id"], g["visitor"], g["picture"]) == (grid.answer_id, grid.visitor, grid.picture)
     assert (g["valence"], g["arousal"], g["seed"], g["guidance_scale"], g["steps"], g["scheduler"], g["size"]) == (
-        6.3, 2.1, 42, 9.0, 12, "unipc", 384)
+        6.3,
+        2.1,
+        42,
+        9.0,
+        12,
+        "unipc",
+        384,
+    )
     assert (g["answer_valence"], g["answer_arousal"], g["fit"], g["seconds"]) == (7, 3, None, 2.5)
     assert (g["diffusion_weights"], g["music_weights"]) == (WEIGHTS["diffusion"], WEIGHTS["music"])
     assert (g["song_valence"], f["song_valence"], f["song_arousal"], f["fit"]) == (None, 6.25, 3.5, 4)
@@ -61,26 +112,29 @@ def test_answers_are_stored_one_row_each_with_every_field(store):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-@pytest.mark.parametrize("answer, message", [
-    (_grid(v=0), "the grid's valence must be a whole number from 1 to 9, got 0: click one of the 9 × 9 cells"),
-    (_grid(a=10), "the grid's arousal must be a whole number from 1 to 9"),
-    (_grid(v=4.5), "the grid's valence must be a whole number"),
-    (_grid(v=True), "the grid's valence must be a whole number"),
-    (_grid(a=float("nan")), "the grid's arousal"),
-    (_grid(v=None), "the grid's valence"),
-    (_fit(fit=6), "fit must be a whole number from 1 to 5, got 6: answer 1 (not at all) to 5 (perfectly)"),
-    (_fit(fit=0), "fit must be a whole number from 1 to 5"),
-    (dataclasses.replace(_grid(), fit=3), "a grid answer has no 'fit' value"),
-    (dataclasses.replace(_fit(), answer_valence=3), "a 'fit' answer has no grid cell"),
-    (dataclasses.replace(_grid(), question="mood"), "unknown question 'mood'"),
-    (dataclasses.replace(_grid(), visitor="x' OR 1=1 --"), "visitor must be 32 lower-case hex digits"),
-    (dataclasses.replace(_grid(), answer_id=""), "answer_id must be 32 lower-case hex digits"),
-    (dataclasses.replace(_grid(), picture="pic.png"), "picture must be a SHA-256 in hex"),
-    (_grid(request=_request(valence=9.5)), "requested valence must be a number from 1 to 9, got 9.5"),
-    (_grid(request=_request(seed=-1)), "seed must be a whole number"),
-    (_grid(request=_request(steps=0)), "steps must be a whole number from 1"),
-    (_grid(song_valence=5.0), "the song's valence and arousal go together"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (_grid(v=0), "the grid's valence must be a whole number from 1 to 9, got 0: click one of the 9 × 9 cells"),
+        (_grid(a=10), "the grid's arousal must be a whole number from 1 to 9"),
+        (_grid(v=4.5), "the grid's valence must be a whole number"),
+        (_grid(v=True), "the grid's valence must be a whole number"),
+        (_grid(a=float("nan")), "the grid's arousal"),
+        (_grid(v=None), "the grid's valence"),
+        (_fit(fit=6), "fit must be a whole number from 1 to 5, got 6: answer 1 (not at all) to 5 (perfectly)"),
+        (_fit(fit=0), "fit must be a whole number from 1 to 5"),
+        (dataclasses.replace(_grid(), fit=3), "a grid answer has no 'fit' value"),
+        (dataclasses.replace(_fit(), answer_valence=3), "a 'fit' answer has no grid cell"),
+        (dataclasses.replace(_grid(), question="mood"), "unknown question 'mood'"),
+        (dataclasses.replace(_grid(), visitor="x' OR 1=1 --"), "visitor must be 32 lower-case hex digits"),
+        (dataclasses.replace(_grid(), answer_id=""), "answer_id must be 32 lower-case hex digits"),
+        (dataclasses.replace(_grid(), picture="pic.png"), "picture must be a SHA-256 in hex"),
+        (_grid(request=_request(valence=9.5)), "requested valence must be a number from 1 to 9, got 9.5"),
+        (_grid(request=_request(seed=-1)), "seed must be a whole number"),
+        (_grid(request=_request(steps=0)), "steps must be a whole number from 1"),
+        (_grid(song_valence=5.0), "the song's valence and arousal go together"),
+    ],
+)
 def test_bad_answers_are_refused_with_a_clear_message_and_nothing_is_written(store, answer, message):
     with pytest.raises(RatingRefused) as err:
         store.add(answer)
@@ -102,8 +156,14 @@ def test_a_replayed_answer_id_and_a_second_answer_about_a_picture_are_refused(st
 
 def _expected(writer: int, i: int) -> dict:
     """The fields a concurrent writer's i-th answer carries: each derived from (writer, i)."""
-    return dict(seed=writer * 1000 + i, valence=1 + (writer * 7 + i) % 81 / 10, answer_valence=1 + (writer + i) % 9,
-                answer_arousal=1 + (writer * 3 + i) % 9, visitor=f"{writer:032x}", picture=f"{writer:032x}{i:032x}")
+    return dict(
+        seed=writer * 1000 + i,
+        valence=1 + (writer * 7 + i) % 81 / 10,
+        answer_valence=1 + (writer + i) % 9,
+        answer_arousal=1 + (writer * 3 + i) % 9,
+        visitor=f"{writer:032x}",
+        picture=f"{writer:032x}{i:032x}",
+    )
 
 
 WRITER = """
@@ -135,9 +195,18 @@ def test_many_writer_threads_lose_and_tear_no_rows(store):
     def write(w):
         for i in range(n):
             e = _expected(w, i)
-            store.add(Answer(new_id(), e["visitor"], "grid", _request(valence=e["valence"], seed=e["seed"]),
-                             e["picture"], WEIGHTS, answer_valence=e["answer_valence"],
-                             answer_arousal=e["answer_arousal"]))
+            store.add(
+                Answer(
+                    new_id(),
+                    e["visitor"],
+                    "grid",
+                    _request(valence=e["valence"], seed=e["seed"]),
+                    e["picture"],
+                    WEIGHTS,
+                    answer_valence=e["answer_valence"],
+                    answer_arousal=e["answer_arousal"],
+                )
+            )
 
     threads = [threading.Thread(target=write, args=(w,)) for w in writers]
     for t in threads:
@@ -149,8 +218,12 @@ def test_many_writer_threads_lose_and_tear_no_rows(store):
 
 def test_many_writer_processes_lose_and_tear_no_rows(store):
     writers, n = range(6), 40
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.path), str(w), str(n)], cwd=REPO,
-                              stderr=subprocess.PIPE, text=True) for w in writers]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(store.path), str(w), str(n)], cwd=REPO, stderr=subprocess.PIPE, text=True
+        )
+        for w in writers
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * len(procs), errors
     _check_rows(store, writers, n)
@@ -162,10 +235,12 @@ def _schema_1_file(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.executescript(store_mod._SCHEMA_1 + "PRAGMA user_version = 1;")
         for i, visitor in enumerate(("1" * 32, "2" * 32)):
-            conn.execute("INSERT INTO ratings (answer_id, created, visitor, valence, arousal, seed, guidance_scale, "
-                         "steps, scheduler, diffusion_weights, picture, answer_valence, answer_arousal) "
-                         "VALUES (?, ?, ?, 2.5, 8.0, ?, 9.0, 12, 'unipc', 'w1', ?, ?, 9)",
-                         (f"{i:032x}", 1.7e9 + i, visitor, i, "c" * 64, 1 + i))
+            conn.execute(
+                "INSERT INTO ratings (answer_id, created, visitor, valence, arousal, seed, guidance_scale, "
+                "steps, scheduler, diffusion_weights, picture, answer_valence, answer_arousal) "
+                "VALUES (?, ?, ?, 2.5, 8.0, ?, 9.0, 12, 'unipc', 'w1', ?, ?, 9)",
+                (f"{i:032x}", 1.7e9 + i, visitor, i, "c" * 64, 1 + i),
+            )
 
 
 def test_a_schema_1_database_is_migrated_with_its_answers_kept(tmp_path):
@@ -173,9 +248,19 @@ def test_a_schema_1_database_is_migrated_with_its_answers_kept(tmp_path):
     _schema_1_file(path)
     store = RatingStore.open(path)
     rows = list(store.rows())
-    assert [(r["question"], r["visitor"], r["answer_valence"], r["answer_arousal"], r["seed"], r["num_images"],
-             r["fit"], r["diffusion_weights"]) for r in rows] == [
-        ("grid", "1" * 32, 1, 9, 0, 1, None, "w1"), ("grid", "2" * 32, 2, 9, 1, 1, None, "w1")]
+    assert [
+        (
+            r["question"],
+            r["visitor"],
+            r["answer_valence"],
+            r["answer_arousal"],
+            r["seed"],
+            r["num_images"],
+            r["fit"],
+            r["diffusion_weights"],
+        )
+        for r in rows
+    ] == [("grid", "1" * 32, 1, 9, 0, 1, None, "w1"), ("grid", "2" * 32, 2, 9, 1, 1, None, "w1")]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {"answers"}
@@ -205,8 +290,11 @@ def test_newer_foreign_and_broken_files_are_refused_untouched(tmp_path):
     with sqlite3.connect(foreign) as conn:
         conn.execute("CREATE TABLE songs (title TEXT)")
     broken.write_bytes(b"not a database at all" * 100)
-    for path, message in ((newer, "schema 99, newer than this music2img's 2"), (foreign, "without a ratings schema"),
-                          (broken, "is not a ratings database")):
+    for path, message in (
+        (newer, "schema 99, newer than this music2img's 2"),
+        (foreign, "without a ratings schema"),
+        (broken, "is not a ratings database"),
+    ):
         before = path.read_bytes()
         with pytest.raises(RatingSchemaError, match=message):
             RatingStore.open(path)
@@ -303,13 +391,23 @@ def test_upload_is_off_unless_a_repo_and_a_token_are_configured(tmp_path, caplog
     assert "no token" in caplog.text and made == []
     up = uploader_from_env(tmp_path / "up", {"MUSIC2IMG_RATINGS_REPO": "me/ratings", "HF_TOKEN": "hf_x"}, factory)
     assert isinstance(up, Uploader) and len(made) == 1
-    assert made[0].kwargs == dict(repo_id="me/ratings", repo_type="dataset", folder_path=tmp_path / "up",
-                                  path_in_repo="answers", every=10.0, token="hf_x", private=True)
+    assert made[0].kwargs == dict(
+        repo_id="me/ratings",
+        repo_type="dataset",
+        folder_path=tmp_path / "up",
+        path_in_repo="answers",
+        every=10.0,
+        token="hf_x",
+        private=True,
+    )
     from huggingface_hub import CommitScheduler  # the real one takes these arguments (checked without calling it)
 
     inspect.signature(CommitScheduler).bind(**made[0].kwargs)
-    up2 = uploader_from_env(tmp_path / "up", {"MUSIC2IMG_RATINGS_REPO": "me/ratings", "HF_TOKEN": "hf_x",
-                                              "MUSIC2IMG_RATINGS_TOKEN": "hf_y"}, factory)
+    up2 = uploader_from_env(
+        tmp_path / "up",
+        {"MUSIC2IMG_RATINGS_REPO": "me/ratings", "HF_TOKEN": "hf_x", "MUSIC2IMG_RATINGS_TOKEN": "hf_y"},
+        factory,
+    )
     assert made[1].kwargs["token"] == "hf_y" and up2.file != up.file
 
 

@@ -51,8 +51,9 @@ def labelled(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(labelled, tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
-    load_script("train/scene_model.py").main(["--images", str(labelled), "--labels", str(labelled / "labels.csv"),
-                                              "--out", str(out)])
+    load_script("train/scene_model.py").main(
+        ["--images", str(labelled), "--labels", str(labelled / "labels.csv"), "--out", str(out)]
+    )
     return out
 
 
@@ -93,8 +94,11 @@ def test_curation_keeps_scenes_and_rated_scenes_that_are_landscapes(trained, tmp
     images = tmp_path / "images"
     for name in ("landscapes", "emotion6", "oasis"):
         (images / name / "images").mkdir(parents=True)
-    pictures = {"landscapes": [_scene(rng), _texture(rng), _scene(rng)],
-                "emotion6": [_scene(rng), _texture(rng)], "oasis": [_scene(rng)]}
+    pictures = {
+        "landscapes": [_scene(rng), _texture(rng), _scene(rng)],
+        "emotion6": [_scene(rng), _texture(rng)],
+        "oasis": [_scene(rng)],
+    }
     for name, pics in pictures.items():
         files = [f"images/{i}.png" for i in range(len(pics))]
         for f, im in zip(files, pics):
@@ -102,16 +106,22 @@ def test_curation_keeps_scenes_and_rated_scenes_that_are_landscapes(trained, tmp
         table = pd.DataFrame({"file": files, "valence_1to9": 3.0, "arousal_1to9": 7.0})
         table.to_csv(images / name / ("index.csv" if name == "landscapes" else "labels.csv"), index=False)
     labels = tmp_path / "landscape_labels.csv"
-    pd.DataFrame({"file": [f"images/{i}.png" for i in range(3)], "valence": [2.0, 5.0, 8.0],
-                  "arousal": [4.0, 5.0, 6.0]}).to_csv(labels, index=False)
+    pd.DataFrame(
+        {"file": [f"images/{i}.png" for i in range(3)], "valence": [2.0, 5.0, 8.0], "arousal": [4.0, 5.0, 6.0]}
+    ).to_csv(labels, index=False)
     features = np.stack([hand.image_features(im) for pics in pictures.values() for im in pics])
     checker = LandscapeChecker.fit(features, features, quantile=1.0)  # every scene passes
     script = load_script("train/curate_scenes.py")
     table = script.curate(images, labels, SceneModel.load(trained), checker, 0.5, 0.5, tmp_path / "cache")
-    assert table["file"].tolist() == ["landscapes/images/0.png", "landscapes/images/2.png",
-                                      "emotion6/images/0.png", "oasis/images/0.png"]
+    assert table["file"].tolist() == [
+        "landscapes/images/0.png",
+        "landscapes/images/2.png",
+        "emotion6/images/0.png",
+        "oasis/images/0.png",
+    ]
     assert table["valence"].tolist() == [2.0, 8.0, 3.0, 3.0]  # landscapes keep their labels, rated photos their ratings
     strict = LandscapeChecker.fit(features, features, quantile=1.0)
     strict.register_to_config(threshold=-1.0)  # rejects everything
-    assert set(script.curate(images, labels, SceneModel.load(trained), strict, 0.5, 0.5, tmp_path / "cache")["source"]) \
-        == {"landscapes"}
+    assert set(
+        script.curate(images, labels, SceneModel.load(trained), strict, 0.5, 0.5, tmp_path / "cache")["source"]
+    ) == {"landscapes"}

@@ -52,9 +52,34 @@ def data(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def _args(data, out, *extra) -> list[str]:
     root, labels, config = data
-    return ["--data", str(root), "--labels", str(labels), "--out", str(out), "--config", str(config),
-            "--resolution", "16", "--batch-size", "4", "--warmup", "2", "--lr", "2e-3", "--log-every", "1",
-            "--sample-every", "0", "--checkpoint-every", "0", "--workers", "1", "--quiet", *extra]
+    return [
+        "--data",
+        str(root),
+        "--labels",
+        str(labels),
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--resolution",
+        "16",
+        "--batch-size",
+        "4",
+        "--warmup",
+        "2",
+        "--lr",
+        "2e-3",
+        "--log-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--workers",
+        "1",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _losses(out: Path) -> list[float]:
@@ -212,8 +237,21 @@ def test_auto_steps_fits_the_schedule_to_the_budget(data, tmp_path, monkeypatch)
     clock = TickingClock()
     monkeypatch.setattr(loop, "time", clock)
     monkeypatch.setattr(diffusion, "time", clock)
-    rc = diffusion.main(_args(data, tmp_path, "--steps", "100000", "--max-minutes", "0.05", "--reserve-minutes", "0",
-                              "--auto-steps", "4", "--no-final-grid"))
+    rc = diffusion.main(
+        _args(
+            data,
+            tmp_path,
+            "--steps",
+            "100000",
+            "--max-minutes",
+            "0.05",
+            "--reserve-minutes",
+            "0",
+            "--auto-steps",
+            "4",
+            "--no-final-grid",
+        )
+    )
     assert rc == 0
     state = _ckpt(tmp_path)
     assert state["args"]["auto_steps_done"] and 4 <= state["args"]["steps"] < 100000
@@ -243,8 +281,19 @@ def test_init_from_starts_from_the_saved_weights_with_a_fresh_schedule(data, pre
 
 
 def test_train_only_conditioning_freezes_the_rest_and_resumes_bit_exactly(data, pretrained, tmp_path):
-    common = ("--steps", "6", "--no-final-grid", "--init-from", str(pretrained), "--train-only", "conditioning",
-              "--crop", "8", "--lr", "1e-2")
+    common = (
+        "--steps",
+        "6",
+        "--no-final-grid",
+        "--init-from",
+        str(pretrained),
+        "--train-only",
+        "conditioning",
+        "--crop",
+        "8",
+        "--lr",
+        "1e-2",
+    )
     assert diffusion.main(_args(data, tmp_path / "a", *common)) == 0
     assert diffusion.main(_args(data, tmp_path / "b", *common, "--pause-at", "3")) == 0
     assert diffusion.main(_args(data, tmp_path / "b", *common, "--resume")) == 0
@@ -266,8 +315,9 @@ def test_train_only_conditioning_freezes_the_rest_and_resumes_bit_exactly(data, 
     assert len(a["optimizer"]["state"]) == len(emotion)
     assert "trained only the emotion conditioning" in (tmp_path / "a" / "pipeline" / "MODEL_CARD.md").read_text()
     with pytest.raises(SystemExit, match="--train-only conditioning"):
-        diffusion.main(_args(data, tmp_path / "b", "--steps", "8", "--init-from", str(pretrained), "--crop", "8",
-                             "--resume"))
+        diffusion.main(
+            _args(data, tmp_path / "b", "--steps", "8", "--init-from", str(pretrained), "--crop", "8", "--resume")
+        )
 
 
 def test_crop_and_init_from_errors(data, tmp_path):
@@ -279,7 +329,7 @@ def test_crop_and_init_from_errors(data, tmp_path):
 
 #: Runs train/diffusion.py's main in each process of `accelerate launch`, recording the valences each
 #: process trains on (the tiny data set's valence is 1 + the image's index) and its final weights.
-RECORDING_LAUNCH = '''
+RECORDING_LAUNCH = """
 import json, sys
 sys.path.insert(0, {repo!r})
 import torch
@@ -303,7 +353,7 @@ tr = trainers[0]
 torch.save(tr.model.state_dict(), tr.out / f"rank{{tr.rank}}_model.pt")
 (tr.out / f"rank{{tr.rank}}.json").write_text(json.dumps({{"world": tr.world, "seen": seen}}))
 sys.exit(rc)
-'''
+"""
 
 
 def test_accelerate_launch_trains_data_parallel_on_two_processes(data, tmp_path):
@@ -314,10 +364,30 @@ def test_accelerate_launch_trains_data_parallel_on_two_processes(data, tmp_path)
         port = s.getsockname()[1]
     common = ("--steps", "4", "--no-final-grid", "--device", "cpu", "--checkpoint-every", "2")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                           "--main_process_port", str(port), str(script), *_args(data, tmp_path / "dp", *common)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(port),
+            str(script),
+            *_args(data, tmp_path / "dp", *common),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / "dp" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]

@@ -24,10 +24,36 @@ data = test_train_diffusion.data  # the tiny labelled image folder (a module-sco
 
 def _args(data, out, *extra) -> list[str]:
     root, labels, _ = data
-    return ["--data", str(root), "--labels", str(labels), "--out", str(out), "--resolution", "16",
-            "--channels", "8,8,4", "--latent-dim", "8", "--emotion-dim", "4", "--batch-size", "4",
-            "--phase-steps", "2", "--log-every", "1", "--sample-every", "0", "--checkpoint-every", "0",
-            "--workers", "1", "--quiet", *extra]
+    return [
+        "--data",
+        str(root),
+        "--labels",
+        str(labels),
+        "--out",
+        str(out),
+        "--resolution",
+        "16",
+        "--channels",
+        "8,8,4",
+        "--latent-dim",
+        "8",
+        "--emotion-dim",
+        "4",
+        "--batch-size",
+        "4",
+        "--phase-steps",
+        "2",
+        "--log-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--workers",
+        "1",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _log(out: Path) -> list[dict]:
@@ -89,10 +115,36 @@ def test_generator_learns_the_picture_layout(landscapes, tmp_path):
         top, bottom = images[:, :4].mean((0, 1, 2)), images[:, 4:].mean((0, 1, 2))
         return float(np.abs(top - SKY * 0.5).mean() + np.abs(bottom - GROUND * 0.5).mean())
 
-    args = ["--data", str(landscapes), "--labels", str(landscapes / "labels.csv"), "--out", str(tmp_path),
-            "--resolution", "8", "--channels", "16,16", "--latent-dim", "8", "--batch-size", "8", "--phase-steps", "20",
-            "--steps", "120", "--log-every", "20", "--sample-every", "0", "--checkpoint-every", "0", "--workers", "1",
-            "--quiet", "--no-final-grid"]
+    args = [
+        "--data",
+        str(landscapes),
+        "--labels",
+        str(landscapes / "labels.csv"),
+        "--out",
+        str(tmp_path),
+        "--resolution",
+        "8",
+        "--channels",
+        "16,16",
+        "--latent-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--phase-steps",
+        "20",
+        "--steps",
+        "120",
+        "--log-every",
+        "20",
+        "--sample-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--workers",
+        "1",
+        "--quiet",
+        "--no-final-grid",
+    ]
     assert gan.main(args) == 0
     gens = [torch.Generator().manual_seed(s) for s in range(16)]
     trained = load_gan_pipeline(tmp_path / "pipeline")
@@ -139,8 +191,21 @@ def test_auto_steps_fits_growth_into_the_budget(data, tmp_path, monkeypatch):
     clock = _Clock(0.05)
     monkeypatch.setattr(gan, "time", clock)
     monkeypatch.setattr(gan.loop, "time", clock)
-    rc = gan.main(_args(data, tmp_path, "--max-minutes", "0.1", "--reserve-minutes", "0", "--auto-steps", "2",
-                        "--no-final-grid", "--phase-steps", "1000"))
+    rc = gan.main(
+        _args(
+            data,
+            tmp_path,
+            "--max-minutes",
+            "0.1",
+            "--reserve-minutes",
+            "0",
+            "--auto-steps",
+            "2",
+            "--no-final-grid",
+            "--phase-steps",
+            "1000",
+        )
+    )
     assert rc == 0
     state = _ckpt(tmp_path)
     phase, total = state["args"]["phase_steps"], state["args"]["steps"]

@@ -30,13 +30,18 @@ def test_shapes_and_outputs():
     (tup,) = unet(x, t, 3.0, 4.0, return_dict=False)
     assert tup.shape == x.shape
     # scalar timestep and emotion broadcast to the batch
-    assert torch.allclose(unet(x, 10, 3.0, 4.0).sample[0], unet(x[:1], torch.tensor([10]), 3.0, 4.0).sample[0],
-                          atol=1e-5)
+    assert torch.allclose(
+        unet(x, 10, 3.0, 4.0).sample[0], unet(x[:1], torch.tensor([10]), 3.0, 4.0).sample[0], atol=1e-5
+    )
 
 
-@pytest.mark.parametrize("config",
-                         [dict(block_out_channels=(8, 16, 16), layers_per_block=2, attention_resolutions=(8, 4)),
-                                    dict(sample_size=32, block_out_channels=(8, 16), attention_resolutions=())])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(block_out_channels=(8, 16, 16), layers_per_block=2, attention_resolutions=(8, 4)),
+        dict(sample_size=32, block_out_channels=(8, 16), attention_resolutions=()),
+    ],
+)
 def test_other_configs(config):
     unet = make_tiny_unet(**config)
     size = unet.config.sample_size
@@ -112,7 +117,9 @@ def test_guidance_input_is_off_by_default_and_a_no_op_when_switched_on():
         base = teacher(x, t, 5.0, 5.0).sample
         assert torch.equal(student(x, t, 5.0, 5.0, guidance=9.0).sample, base)  # zero-initialised output layer
         student.guidance_mlp[2].weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(0))
-        assert not torch.allclose(student(x, t, 5.0, 5.0, guidance=2.0).sample, student(x, t, 5.0, 5.0, guidance=9.0).sample)
+        assert not torch.allclose(
+            student(x, t, 5.0, 5.0, guidance=2.0).sample, student(x, t, 5.0, 5.0, guidance=9.0).sample
+        )
     with pytest.raises(ValueError, match="takes a guidance scale"):
         student(x, t, 5.0, 5.0)
     with pytest.raises(ValueError, match="no guidance input"):

@@ -60,7 +60,7 @@ def test_conversion_rejects_other_models():
     model = json.loads((TINY / "rdn" / "model.json").read_text())
     layers = model["modelTopology"]["config"]["layers"]
     with pytest.raises(ValueError, match="not an idealo"):
-        keras_config({"modelTopology": {"config": {"layers": [l for l in layers if l["name"] != "F_m1"]}}})
+        keras_config({"modelTopology": {"config": {"layers": [layer for layer in layers if layer["name"] != "F_m1"]}}})
 
 
 @pytest.mark.parametrize("arch", ["rdn", "rrdn"])
@@ -77,21 +77,26 @@ def test_output_size_range_and_tiles(arch):
 
 
 def _pipeline(upscaler: Upscaler | None) -> EmotionLandscapePipeline:
-    pipe = EmotionLandscapePipeline(unet=make_tiny_unet(), scheduler=make_scheduler("ddim", training_scheduler().config),
-                                    upscaler=upscaler)
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("ddim", training_scheduler().config), upscaler=upscaler
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def _paint(pipe, **kwargs):
-    return pipe(3.0, 7.0, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt",
-                **kwargs).images
+    return pipe(
+        3.0, 7.0, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt", **kwargs
+    ).images
 
 
 def test_pipeline_saves_and_loads_the_upscaler(tmp_path):
     pipe = _pipeline(_tiny())
     pipe.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "model_index.json").read_text())["upscaler"] == ["music2img.diffusion.upscaler", "Upscaler"]
+    assert json.loads((tmp_path / "model_index.json").read_text())["upscaler"] == [
+        "music2img.diffusion.upscaler",
+        "Upscaler",
+    ]
     assert (tmp_path / "upscaler" / LICENSE_NAME).read_text() == "MIT License (test)"
     loaded = load_pipeline(tmp_path)
     assert isinstance(loaded.upscaler, Upscaler) and loaded.upscaler.config.name == "tiny-rdn"
@@ -143,8 +148,13 @@ def test_corrupt_or_missing_weights_give_a_clear_error(tmp_path, damage):
         (folder / LICENSE_NAME).unlink()
     else:
         (folder / CHECKSUMS_NAME).unlink()
-    expected = {"flip": "checksum mismatch", "truncate": "checksum mismatch", "delete": "not found",
-                "licence": "not found.*LICENSE", "checksums": "checksums"}[damage]
+    expected = {
+        "flip": "checksum mismatch",
+        "truncate": "checksum mismatch",
+        "delete": "not found",
+        "licence": "not found.*LICENSE",
+        "checksums": "checksums",
+    }[damage]
     with pytest.raises(ModelFileError, match=expected) as err:
         load_pipeline(tmp_path)
     assert "upscaler" in str(err.value)
@@ -163,14 +173,20 @@ def test_generate_cli_size_and_upscaler(tmp_path, capsys):
     _pipeline(_tiny()).save_pretrained(tmp_path / "model")
     common = ["generate", "--valence", "7", "--arousal", "3", "--model", str(tmp_path / "model"), "--steps", "1"]
     outputs = {}
-    for name, extra in {"default": [], "lanczos": ["--upscaler", "lanczos", "--size", "256"],
-                        "small": ["--size", "128", "--upscaler", "tiny-rdn"]}.items():
+    for name, extra in {
+        "default": [],
+        "lanczos": ["--upscaler", "lanczos", "--size", "256"],
+        "small": ["--size", "128", "--upscaler", "tiny-rdn"],
+    }.items():
         out = tmp_path / f"{name}.png"
         assert main([*common, "--out", str(out), *extra]) == 0
         record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         outputs[name] = (record["size"], record["upscaler"], Image.open(out).size)
-    assert outputs == {"default": (512, "tiny-rdn", (512, 512)), "lanczos": (256, "lanczos", (256, 256)),
-                       "small": (128, "tiny-rdn", (128, 128))}
+    assert outputs == {
+        "default": (512, "tiny-rdn", (512, 512)),
+        "lanczos": (256, "lanczos", (256, 256)),
+        "small": (128, "tiny-rdn", (128, 128)),
+    }
     assert main([*common, "--out", str(tmp_path / "x.png"), "--upscaler", "esrgan-huge"]) == 2
     assert "--upscaler esrgan-huge: this model offers lanczos or tiny-rdn" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
@@ -184,10 +200,13 @@ def test_music_to_image_enlarges_with_the_network(tmp_path):
     _pipeline(_tiny()).save_pretrained(tmp_path / "diffusion")
     m2i = MusicToImage.load(make_tiny_music_model(tmp_path / "music"), tmp_path / "diffusion", device="cpu")
     fast = dict(steps=2, scheduler="ddim", seed=3)
-    (small,), (big,), (lanczos,) = (m2i.generate(5.0, 5.0, **fast), m2i.generate(5.0, 5.0, size=64, **fast),
-                                    m2i.generate(5.0, 5.0, size=64, use_upscaler=False, **fast))
+    (small,), (big,), (lanczos,) = (
+        m2i.generate(5.0, 5.0, **fast),
+        m2i.generate(5.0, 5.0, size=64, **fast),
+        m2i.generate(5.0, 5.0, size=64, use_upscaler=False, **fast),
+    )
     x = torch.from_numpy(np.asarray(small, np.float32) / 255).permute(2, 0, 1)[None]
     assert big.size == lanczos.size == (64, 64)
     assert np.abs(np.asarray(big, np.float32) - np.asarray(lanczos, np.float32)).mean() > 1
-    network = (m2i.pipeline.upscaler.upscale(x)[0].permute(1, 2, 0).numpy() * 255)
+    network = m2i.pipeline.upscaler.upscale(x)[0].permute(1, 2, 0).numpy() * 255
     assert np.abs(np.asarray(big, np.float32) - network).mean() < 1  # the 8-bit picture vs the float one

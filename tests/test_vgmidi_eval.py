@@ -11,8 +11,10 @@ from factories_music import make_tiny_music_model, write_vgmidi
 
 from music2img.music.midi_render import find_soundfonts
 
-pytestmark = pytest.mark.skipif(not find_soundfonts() or shutil.which("fluidsynth") is None,
-                                reason="fluidsynth and a General MIDI SoundFont are needed")
+pytestmark = pytest.mark.skipif(
+    not find_soundfonts() or shutil.which("fluidsynth") is None,
+    reason="fluidsynth and a General MIDI SoundFont are needed",
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +25,16 @@ def vgmidi_eval():
 def test_scores_every_phrase_and_restricts_to_games(vgmidi_eval, tmp_path, capsys):
     vg = write_vgmidi(tmp_path / "vgmidi")
     model = make_tiny_music_model(tmp_path / "model")
-    common = ["--model", str(model), "--vgmidi", str(vg), "--render-dir", str(tmp_path / "renders"),
-              "--cache-dir", str(tmp_path / "cache")]
+    common = [
+        "--model",
+        str(model),
+        "--vgmidi",
+        str(vg),
+        "--render-dir",
+        str(tmp_path / "renders"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert vgmidi_eval.main([*common, "--json", str(tmp_path / "all.json")]) == 0
     out = capsys.readouterr().out
     assert "macro-F1" in out and "| game 3 | 1 |" in out

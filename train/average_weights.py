@@ -24,10 +24,10 @@ from safetensors import safe_open
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.errors import Music2ImgError  # noqa: E402
-from music2img.files import record_weight_hashes  # noqa: E402
-from train.loop import export_folder  # noqa: E402
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.errors import Music2ImgError
+from music2img.files import record_weight_hashes
+from train.loop import export_folder
 
 
 def average_state_dicts(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
@@ -44,8 +44,12 @@ def saved_dtype(pipeline: Path) -> torch.dtype:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("pipelines", type=Path, nargs="+",
-                   help="pipeline folders (at least two); the first gives everything but the UNet")
+    p.add_argument(
+        "pipelines",
+        type=Path,
+        nargs="+",
+        help="pipeline folders (at least two); the first gives everything but the UNet",
+    )
     p.add_argument("--weights", type=float, nargs="+", help="one non-negative weight per pipeline (default: equal)")
     p.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
     args = p.parse_args(argv)

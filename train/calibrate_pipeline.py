@@ -26,13 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.emotion_map import label_quantiles  # noqa: E402
-from music2img.diffusion.evaluation import photo_statistics  # noqa: E402
-from music2img.diffusion.landscape_check import LandscapeChecker, photo_split  # noqa: E402
-from music2img.diffusion.pipeline import load_pipeline  # noqa: E402
-from music2img.errors import Music2ImgError  # noqa: E402
-from music2img.files import atomic_path, record_weight_hashes  # noqa: E402
-from music2img.image.labelled_folder import read_labels  # noqa: E402
+from music2img.diffusion.emotion_map import label_quantiles
+from music2img.diffusion.evaluation import photo_statistics
+from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.errors import Music2ImgError
+from music2img.files import atomic_path, record_weight_hashes
+from music2img.image.labelled_folder import read_labels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("pipeline", type=Path, help="pipeline folder to update")
     p.add_argument("--data", type=Path, required=True, help="the training photo folder")
     p.add_argument("--labels", type=Path, help="the training labels CSV (file, valence, arousal)")
-    p.add_argument("--quantile", type=float, default=0.99,
-                   help="share of real photos the checker passes (default: %(default)s)")
+    p.add_argument(
+        "--quantile", type=float, default=0.99, help="share of real photos the checker passes (default: %(default)s)"
+    )
     p.add_argument("--no-checker", action="store_true", help="keep the pipeline's landscape checker")
     p.add_argument("--no-quantiles", action="store_true", help="keep the pipeline's label quantiles")
     args = p.parse_args(argv)
@@ -65,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                     out.write_bytes((Path(tmp) / name).read_bytes())
         record_weight_hashes(args.pipeline)
         index["landscape_checker"] = [LandscapeChecker.__module__, LandscapeChecker.__name__]
-        print(f"landscape checker: threshold {checker.config.threshold:.3f} ({args.quantile:g} quantile of "
-              f"{len(calibrate)} photos); rejects {rejected:.2%} of {len(test)} held-out photos")
+        print(
+            f"landscape checker: threshold {checker.config.threshold:.3f} ({args.quantile:g} quantile of "
+            f"{len(calibrate)} photos); rejects {rejected:.2%} of {len(test)} held-out photos"
+        )
     if not args.no_quantiles:
         index["emotion_quantiles"] = label_quantiles(labels)
         levels = np.quantile(labels, [0, 0.25, 0.5, 0.75, 1], axis=0).round(2)

@@ -53,16 +53,25 @@ def convert(checkpoint: Path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
 
     def bn(target: str, k: int) -> None:
-        for src, dst in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
-                         ("moving_variance", "running_var")):
+        for src, dst in (
+            ("gamma", "weight"),
+            ("beta", "bias"),
+            ("moving_mean", "running_mean"),
+            ("moving_variance", "running_var"),
+        ):
             out[f"{target}.{dst}"] = var("batch_normalization", k, src)
         out[f"{target}.num_batches_tracked"] = np.zeros((), dtype=np.int64)
 
     # creation order in models.build_musicnn: input BN; f74, f77, s128, s64, s32 (conv + BN each);
     # three mid-end layers (conv + BN each); back-end BN, dense, BN, dense.
     bn("input_bn", 0)
-    front = [("timbral.0", "timbral_bn.0"), ("timbral.1", "timbral_bn.1"), ("temporal.0", "temporal_bn.0"),
-             ("temporal.1", "temporal_bn.1"), ("temporal.2", "temporal_bn.2")]
+    front = [
+        ("timbral.0", "timbral_bn.0"),
+        ("timbral.1", "timbral_bn.1"),
+        ("temporal.0", "temporal_bn.0"),
+        ("temporal.1", "temporal_bn.1"),
+        ("temporal.2", "temporal_bn.2"),
+    ]
     for k, (conv, norm) in enumerate(front):
         # (kh, kw, in, out) → (out, in, kh, kw)
         out[f"{conv}.weight"] = var("conv2d", k, "kernel").transpose(3, 2, 0, 1)
@@ -77,8 +86,11 @@ def convert(checkpoint: Path) -> dict[str, np.ndarray]:
     out["dense.weight"], out["dense.bias"] = var("dense", 0, "kernel").T, var("dense", 0, "bias")
     bn("dense_bn", 10)
     out["logits.weight"], out["logits.bias"] = var("dense", 1, "kernel").T, var("dense", 1, "bias")
-    used = {f"batch_normalization{'_' + str(k) if k else ''}" for k in range(11)} | \
-        {f"conv2d{'_' + str(k) if k else ''}" for k in range(8)} | {"dense", "dense_1"}
+    used = (
+        {f"batch_normalization{'_' + str(k) if k else ''}" for k in range(11)}
+        | {f"conv2d{'_' + str(k) if k else ''}" for k in range(8)}
+        | {"dense", "dense_1"}
+    )
     unused = sorted(n for n in names if n.split("/")[0] not in used)
     if unused:
         raise SystemExit(f"{checkpoint.name}: checkpoint variables not converted: {unused}")
@@ -112,15 +124,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--package", type=Path, required=True, help="the unpacked wheel's musicnn/ folder")
     p.add_argument("--out", type=Path, default=REPO / "assets" / "music_emotion" / "musicnn")
-    p.add_argument("--reference", type=Path, nargs="?", const=REPO / "tests" / "data" / "musicnn_reference.npz",
-                   help="also write the original's outputs on the example songs (default path: %(const)s)")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        nargs="?",
+        const=REPO / "tests" / "data" / "musicnn_reference.npz",
+        help="also write the original's outputs on the example songs (default path: %(const)s)",
+    )
     args = p.parse_args(argv)
     from safetensors.numpy import save_file
 
     args.out.mkdir(parents=True, exist_ok=True)
     for model in MODELS:
-        state = {k: np.ascontiguousarray(v.astype(np.float16) if v.dtype == np.float32 else v)
-                 for k, v in convert(args.package / model).items()}  # save_file writes the buffer, not the view
+        state = {
+            k: np.ascontiguousarray(v.astype(np.float16) if v.dtype == np.float32 else v)
+            for k, v in convert(args.package / model).items()
+        }  # save_file writes the buffer, not the view
         target = args.out / f"{model}.safetensors"
         with tempfile.NamedTemporaryFile(dir=args.out, delete=False) as tmp:
             # one metadata key: several are written in random order, and the SHA-256 must be reproducible

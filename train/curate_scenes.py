@@ -29,16 +29,19 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402
-from music2img.diffusion.landscape_check import LandscapeChecker  # noqa: E402
-from music2img.errors import DatasetError  # noqa: E402
-from music2img.files import atomic_path  # noqa: E402
-from music2img.image import features as hand  # noqa: E402
-from music2img.image.emotion_model import load_rgb  # noqa: E402
-from music2img.image.scene_model import THRESHOLD, SceneModel  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR
+from music2img.diffusion.landscape_check import LandscapeChecker
+from music2img.errors import DatasetError
+from music2img.files import atomic_path
+from music2img.image import features as hand
+from music2img.image.emotion_model import load_rgb
+from music2img.image.scene_model import THRESHOLD, SceneModel
 
 #: Rated photo sets: folder, labels file, its valence and arousal columns.
-RATED = (("emotion6", "labels.csv", "valence_1to9", "arousal_1to9"), ("oasis", "labels.csv", "valence_1to9", "arousal_1to9"))
+RATED = (
+    ("emotion6", "labels.csv", "valence_1to9", "arousal_1to9"),
+    ("oasis", "labels.csv", "valence_1to9", "arousal_1to9"),
+)
 
 
 def features_of(folder: Path, files: list[str], cache: Path | None) -> np.ndarray:
@@ -55,34 +58,65 @@ def features_of(folder: Path, files: list[str], cache: Path | None) -> np.ndarra
     return X
 
 
-def curate(images: Path, landscape_labels: Path, scene: SceneModel, checker: LandscapeChecker, threshold: float,
-           rated_threshold: float, cache: Path | None) -> pd.DataFrame:
+def curate(
+    images: Path,
+    landscape_labels: Path,
+    scene: SceneModel,
+    checker: LandscapeChecker,
+    threshold: float,
+    rated_threshold: float,
+    cache: Path | None,
+) -> pd.DataFrame:
     """The curated table (see the module docstring)."""
     land = pd.read_csv(landscape_labels)
     if not {"file", "valence", "arousal"} <= set(land.columns):
         raise DatasetError(f"{landscape_labels} needs columns file, valence, arousal")
     p = scene.predict_proba_features(features_of(images / "landscapes", land["file"].tolist(), cache))
-    parts = [pd.DataFrame({"file": "landscapes/" + land["file"], "valence": land["valence"], "arousal": land["arousal"],
-                           "source": "landscapes", "scene_probability": p.round(3)})[p >= threshold]]
+    parts = [
+        pd.DataFrame(
+            {
+                "file": "landscapes/" + land["file"],
+                "valence": land["valence"],
+                "arousal": land["arousal"],
+                "source": "landscapes",
+                "scene_probability": p.round(3),
+            }
+        )[p >= threshold]
+    ]
     for name, labels, v, a in RATED:
         table = pd.read_csv(images / name / labels)
         X = features_of(images / name, table["file"].tolist(), cache)
         p = scene.predict_proba_features(X)
         keep = (p >= rated_threshold) & (checker.distance_of_features(X) <= checker.config.threshold)
-        parts.append(pd.DataFrame({"file": f"{name}/" + table["file"], "valence": table[v].round(4),
-                                   "arousal": table[a].round(4), "source": name, "scene_probability": p.round(3)})[keep])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "file": f"{name}/" + table["file"],
+                    "valence": table[v].round(4),
+                    "arousal": table[a].round(4),
+                    "source": name,
+                    "scene_probability": p.round(3),
+                }
+            )[keep]
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=Path, required=True, help="folder holding landscapes/, emotion6/ and oasis/")
-    p.add_argument("--landscape-labels", type=Path, required=True, help="labels of the landscape photos (file, valence, arousal)")
+    p.add_argument(
+        "--landscape-labels", type=Path, required=True, help="labels of the landscape photos (file, valence, arousal)"
+    )
     p.add_argument("--out", type=Path, required=True, help="labels CSV to write")
     p.add_argument("--scene-model", type=Path, help="scene model folder (default: the shipped one)")
-    p.add_argument("--checker", type=Path, default=DIFFUSION_MODEL_DIR / "landscape_checker", help="landscape checker folder")
+    p.add_argument(
+        "--checker", type=Path, default=DIFFUSION_MODEL_DIR / "landscape_checker", help="landscape checker folder"
+    )
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="least scene probability kept")
-    p.add_argument("--rated-threshold", type=float, default=0.8, help="least scene probability kept of the rated photos")
+    p.add_argument(
+        "--rated-threshold", type=float, default=0.8, help="least scene probability kept of the rated photos"
+    )
     p.add_argument("--cache", type=Path, help="folder for the photos' features")
     args = p.parse_args(argv)
     for flag in ("threshold", "rated_threshold"):
@@ -95,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
-    print(table.groupby("source").agg(photos=("file", "size"), valence=("valence", "mean"), arousal=("arousal", "mean"))
-          .round(2).to_string())
+    print(
+        table.groupby("source")
+        .agg(photos=("file", "size"), valence=("valence", "mean"), arousal=("arousal", "mean"))
+        .round(2)
+        .to_string()
+    )
     print(f"wrote {len(table)} rows to {args.out}")
     return 0
 

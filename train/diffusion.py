@@ -62,8 +62,9 @@ TRAIN_ONLY = ("all", "conditioning")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     loop.add_run_arguments(p)
     g = p.add_argument_group("model (defaults: the production EmotionUNet config)")
     default = {k: v.default for k, v in inspect.signature(EmotionUNet.__init__).parameters.items()}
@@ -73,10 +74,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--attention-resolutions", default=",".join(map(str, default["attention_resolutions"])))
     g.add_argument("--dropout", type=float, default=default["dropout"])
     g.add_argument("--config", type=Path, help="JSON of EmotionUNet arguments (overrides the flags above)")
-    g.add_argument("--init-from", metavar="PIPELINE_DIR_OR_REPO", help="start from this saved pipeline's (EMA) "
-                   "weights and UNet config (the model flags above are then ignored); fresh optimiser and schedule")
-    g.add_argument("--train-only", choices=TRAIN_ONLY, default="all", help="train every parameter, or only the "
-                   "emotion conditioning (emotion MLP, AdaIN projections, 'no emotion' vector) with the rest frozen")
+    g.add_argument(
+        "--init-from",
+        metavar="PIPELINE_DIR_OR_REPO",
+        help="start from this saved pipeline's (EMA) "
+        "weights and UNet config (the model flags above are then ignored); fresh optimiser and schedule",
+    )
+    g.add_argument(
+        "--train-only",
+        choices=TRAIN_ONLY,
+        default="all",
+        help="train every parameter, or only the "
+        "emotion conditioning (emotion MLP, AdaIN projections, 'no emotion' vector) with the rest frozen",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, default=30000, help="total optimiser steps (sets the cosine schedule)")
     g.add_argument("--batch-size", type=int, default=64)
@@ -107,7 +117,6 @@ def unet_config(args: argparse.Namespace) -> dict:
     if args.config:
         config.update(json.loads(args.config.read_text()))
     return config
-
 
 
 @torch.no_grad()
@@ -167,8 +176,9 @@ class DiffusionTrainer(loop.Trainer):
         self.scheduler = training_scheduler()
         self.opt = torch.optim.AdamW(self.trained, lr=args.lr, weight_decay=args.weight_decay)
         # reads args.steps at every step, so that --auto-steps can set the length once measured
-        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
-                                                          lambda s: loop.lr_factor(s, args.warmup, args.steps))
+        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: loop.lr_factor(s, args.warmup, args.steps)
+        )
         self.noise_gen = torch.Generator(self.device).manual_seed(args.seed + 1)
         self.forward = self.accelerator.prepare_model(self.model) if self.accelerator else self.model  # DDP
         self.forward = torch.compile(self.forward) if cuda and not args.no_compile else self.forward
@@ -179,9 +189,14 @@ class DiffusionTrainer(loop.Trainer):
     def state(self) -> dict:
         state = super().state()
         state["rng"]["noise"] = self.noise_gen.get_state()
-        return {**state, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.opt.state_dict(), "lr_scheduler": self.lr_sched.state_dict(),
-                "unet_config": dict(self.config)}
+        return {
+            **state,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "lr_scheduler": self.lr_sched.state_dict(),
+            "unet_config": dict(self.config),
+        }
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
@@ -239,29 +254,48 @@ class DiffusionTrainer(loop.Trainer):
         a = self.args
         n_trained = sum(p.numel() for p in self.trained)
         lines = [
-            "# music2img emotion-conditioned landscape diffusion model", "",
+            "# music2img emotion-conditioned landscape diffusion model",
+            "",
             "Pixel-space DDPM (ε-prediction, 1000-step cosine schedule) whose UNet is conditioned on "
             "valence and arousal (1–9) through AdaIN, with a learned 'no emotion' embedding for "
-            "classifier-free guidance. Weights: EMA, fp16 safetensors.", "",
-            "## Training", "",
+            "classifier-free guidance. Weights: EMA, fp16 safetensors.",
+            "",
+            "## Training",
+            "",
             f"- data: `{a.data}` with labels `{a.labels or 'CGnA10766 layout'}`, {self.n_images} images at "
             f"{self.config['sample_size']}×{self.config['sample_size']}, random horizontal flips"
             + (f", random {a.crop}×{a.crop} crops" if a.crop else "")
-            + (f"; drawn in proportion to count(cell)^-{a.balance_emotion:g} over an 8×8 valence/arousal grid"
-               if a.balance_emotion else ""),
+            + (
+                f"; drawn in proportion to count(cell)^-{a.balance_emotion:g} over an 8×8 valence/arousal grid"
+                if a.balance_emotion
+                else ""
+            ),
             *([f"- fine-tuned from `{a.init_from}` (its EMA weights)"] if a.init_from else []),
-            *([f"- trained only the emotion conditioning ({n_trained / 1e6:.2f} M parameters: emotion MLP, AdaIN "
-               "projections, 'no emotion' vector); the rest frozen"] if a.train_only == "conditioning" else []),
+            *(
+                [
+                    f"- trained only the emotion conditioning ({n_trained / 1e6:.2f} M parameters: emotion MLP, AdaIN "
+                    "projections, 'no emotion' vector); the rest frozen"
+                ]
+                if a.train_only == "conditioning"
+                else []
+            ),
             f"- steps: {self.step} of {a.steps}; batch {a.batch_size}; images seen: {self.images_seen:,} "
             f"({self.images_seen / self.n_images:.1f} epochs)",
             f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps + cosine "
             f"decay, gradient clip {a.grad_clip:g}; EMA decay {a.ema_decay:g}; condition dropout {a.cond_drop:g}",
             f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; training time "
             f"{self.elapsed() / 60:.1f} min",
-            f"- final loss (mean of the last logged window): {final_loss:.4f}" if final_loss is not None
+            f"- final loss (mean of the last logged window): {final_loss:.4f}"
+            if final_loss is not None
             else "- final loss: n/a",
-            f"- parameters: {self.parameters_m():.2f} M", "",
-            "## UNet config", "", "```json", json.dumps(unet_config_dict(self.model), indent=2), "```", "",
+            f"- parameters: {self.parameters_m():.2f} M",
+            "",
+            "## UNet config",
+            "",
+            "```json",
+            json.dumps(unet_config_dict(self.model), indent=2),
+            "```",
+            "",
         ]
         lines += loop.card_end("train/diffusion.py", images, "same noise", "For research and demonstration use.")
         return "\n".join(lines)

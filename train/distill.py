@@ -56,18 +56,18 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.assets import DIFFUSION_MODEL_DIR  # noqa: E402
-from music2img.diffusion import defaults  # noqa: E402
-from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline  # noqa: E402
-from music2img.diffusion.schedulers import (  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR
+from music2img.diffusion import defaults
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from music2img.diffusion.schedulers import (
     CONSISTENCY_GRID_STEPS,
     consistency_scheduler,
     make_scheduler,
     training_scheduler,
 )
-from music2img.diffusion.unet import EmotionUNet  # noqa: E402
-from train import loop  # noqa: E402
-from train.diffusion import unet_config_dict  # noqa: E402
+from music2img.diffusion.unet import EmotionUNet
+from train import loop
+from train.diffusion import unet_config_dict
 
 LOSSES = ("huber", "l2")
 #: σ_data of LCM's boundary conditions (its ``timestep_scaling`` is the scheduler's, 10).
@@ -75,20 +75,44 @@ SIGMA_DATA = 0.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     loop.add_run_arguments(p)
     g = p.add_argument_group("teacher and student")
-    g.add_argument("--teacher", default=str(DIFFUSION_MODEL_DIR), metavar="PIPELINE_DIR_OR_REPO",
-                   help="the pipeline to distil; the student starts from its weights")
+    g.add_argument(
+        "--teacher",
+        default=str(DIFFUSION_MODEL_DIR),
+        metavar="PIPELINE_DIR_OR_REPO",
+        help="the pipeline to distil; the student starts from its weights",
+    )
     g.add_argument("--guidance", type=float, default=defaults.GUIDANCE_SCALE, help="the teacher's guidance scale")
-    g.add_argument("--guidance-range", type=float, nargs=2, metavar=("LO", "HI"),
-                   help="draw the scale uniformly from LO–HI per example and give it to the student as an input")
-    g.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL,
-                   metavar=("START", "END"), help="the part of the teacher sampler's steps that is guided")
-    g.add_argument("--teacher-sampler", default=defaults.SCHEDULER, help="the teacher's sampler (which timesteps it guides)")
+    g.add_argument(
+        "--guidance-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="draw the scale uniformly from LO–HI per example and give it to the student as an input",
+    )
+    g.add_argument(
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        default=defaults.GUIDANCE_INTERVAL,
+        metavar=("START", "END"),
+        help="the part of the teacher sampler's steps that is guided",
+    )
+    g.add_argument(
+        "--teacher-sampler", default=defaults.SCHEDULER, help="the teacher's sampler (which timesteps it guides)"
+    )
     g.add_argument("--teacher-steps", type=int, default=defaults.STEPS)
-    g.add_argument("--grid-steps", type=int, default=CONSISTENCY_GRID_STEPS, help="skipping-step grid: the teacher's "
-                   "ODE solver takes steps of T / N timesteps (fewer: faster propagation, larger solver error)")
+    g.add_argument(
+        "--grid-steps",
+        type=int,
+        default=CONSISTENCY_GRID_STEPS,
+        help="skipping-step grid: the teacher's "
+        "ODE solver takes steps of T / N timesteps (fewer: faster propagation, larger solver error)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, default=4000, help="total optimiser steps (sets the cosine schedule)")
     g.add_argument("--batch-size", type=int, default=64)
@@ -122,8 +146,8 @@ def guided_timesteps(sampler: str, steps: int, interval: tuple[float, float], nu
 def boundary_scalings(t: torch.Tensor, timestep_scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
     """LCM's ``c_skip``, ``c_out`` at integer timesteps ``t`` (as ``LCMScheduler`` computes them)."""
     scaled = t.float() * timestep_scaling
-    c_skip = SIGMA_DATA ** 2 / (scaled ** 2 + SIGMA_DATA ** 2)
-    c_out = scaled / (scaled ** 2 + SIGMA_DATA ** 2) ** 0.5
+    c_skip = SIGMA_DATA**2 / (scaled**2 + SIGMA_DATA**2)
+    c_out = scaled / (scaled**2 + SIGMA_DATA**2) ** 0.5
     return c_skip, c_out
 
 
@@ -138,16 +162,30 @@ def sample_grid(pipe: EmotionLandscapePipeline, seed: int, steps: int, guidance:
     vs, as_ = loop.grid_va()
     device = next(pipe.unet.parameters()).device
     gens = [torch.Generator(device).manual_seed(seed) for _ in vs]
-    images = pipe(vs, as_, guidance_scale=guidance, num_inference_steps=steps, generator=gens, output_type="np",
-                  map_emotion=False, max_redraws=0).images
+    images = pipe(
+        vs,
+        as_,
+        guidance_scale=guidance,
+        num_inference_steps=steps,
+        generator=gens,
+        output_type="np",
+        map_emotion=False,
+        max_redraws=0,
+    ).images
     return loop.grid_picture(images)
 
 
 class DistillTrainer(loop.Trainer):
     """Teacher (frozen), student, its target network (EMA), AdamW and random state; driven by :func:`loop.run`."""
 
-    resume_flags = {**loop.Trainer.resume_flags, "crop": None, "guidance": defaults.GUIDANCE_SCALE,
-                    "guidance_range": None, "loss": "huber", "grid_steps": CONSISTENCY_GRID_STEPS}
+    resume_flags = {
+        **loop.Trainer.resume_flags,
+        "crop": None,
+        "guidance": defaults.GUIDANCE_SCALE,
+        "guidance_range": None,
+        "loss": "huber",
+        "grid_steps": CONSISTENCY_GRID_STEPS,
+    }
     data_parallel = True
 
     def __init__(self, args: argparse.Namespace):
@@ -156,8 +194,11 @@ class DistillTrainer(loop.Trainer):
             raise SystemExit(f"error: --guidance-range needs 1 ≤ LO ≤ HI, got {args.guidance_range}")
         teacher = load_pipeline(args.teacher)
         self.teacher_pipe = teacher
-        self.config = self.resume["unet_config"] if self.resume else {
-            **unet_config_dict(teacher.unet), "guidance_embedding": args.guidance_range is not None}
+        self.config = (
+            self.resume["unet_config"]
+            if self.resume
+            else {**unet_config_dict(teacher.unet), "guidance_embedding": args.guidance_range is not None}
+        )
         resolution = self.config["sample_size"]
         if args.crop is not None and not 8 <= args.crop <= resolution:
             raise SystemExit(f"error: --crop must lie between 8 and the model's {resolution} pixels, got {args.crop}")
@@ -183,10 +224,13 @@ class DistillTrainer(loop.Trainer):
         if not 1 <= args.grid_steps <= total or total % args.grid_steps:
             raise SystemExit(f"error: --grid-steps must divide {total}, got {args.grid_steps}")
         self.skip = total // args.grid_steps
-        self.guided = guided_timesteps(args.teacher_sampler, args.teacher_steps, tuple(args.guidance_interval),
-                                       total).to(self.device)
+        self.guided = guided_timesteps(
+            args.teacher_sampler, args.teacher_steps, tuple(args.guidance_interval), total
+        ).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: loop.lr_factor(s, args.warmup, args.steps))
+        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: loop.lr_factor(s, args.warmup, args.steps)
+        )
         self.noise_gen = torch.Generator(self.device).manual_seed(args.seed + 1)
         self.forward = self.accelerator.prepare_model(self.model) if self.accelerator else self.model  # DDP
         compiled = cuda and not args.no_compile
@@ -200,9 +244,14 @@ class DistillTrainer(loop.Trainer):
     def state(self) -> dict:
         state = super().state()
         state["rng"]["noise"] = self.noise_gen.get_state()
-        return {**state, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.opt.state_dict(), "lr_scheduler": self.lr_sched.state_dict(),
-                "unet_config": dict(self.config)}
+        return {
+            **state,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "lr_scheduler": self.lr_sched.state_dict(),
+            "unet_config": dict(self.config),
+        }
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
@@ -223,15 +272,17 @@ class DistillTrainer(loop.Trainer):
         return column(c_skip) * x + column(c_out) * x0
 
     @torch.no_grad()
-    def teacher_step(self, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor, va: torch.Tensor,
-                     w: torch.Tensor) -> torch.Tensor:
+    def teacher_step(
+        self, x: torch.Tensor, t: torch.Tensor, s: torch.Tensor, va: torch.Tensor, w: torch.Tensor
+    ) -> torch.Tensor:
         """One DDIM step of the teacher's guided ODE from x_t to x_s, x̂₀ clipped to [-1, 1] (both branches
         for every row, one batched forward of fixed shape, so that a compiled teacher is compiled once)."""
         n = len(x)
         drop = torch.arange(2 * n, device=x.device) >= n
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.teacher_forward(torch.cat([x, x]), t.repeat(2), va[:, 0].repeat(2), va[:, 1].repeat(2),
-                                       drop_emotion=drop).sample.float()
+            out = self.teacher_forward(
+                torch.cat([x, x]), t.repeat(2), va[:, 0].repeat(2), va[:, 1].repeat(2), drop_emotion=drop
+            ).sample.float()
         eps_c, eps_u = out.chunk(2)
         eps = torch.where(column(self.guided[t]), eps_u + column(w) * (eps_c - eps_u), eps_c)
         abar_t, abar_s = column(self.alphas[t]), column(self.alphas[s])
@@ -253,8 +304,9 @@ class DistillTrainer(loop.Trainer):
         noise = torch.randn((b, *x0.shape[1:]), generator=self.noise_gen, device=self.device)[mine]
         return x0, va, n, noise, w[mine].to(self.device)
 
-    def loss(self, x0: torch.Tensor, va: torch.Tensor, n: torch.Tensor, noise: torch.Tensor,
-             w: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, x0: torch.Tensor, va: torch.Tensor, n: torch.Tensor, noise: torch.Tensor, w: torch.Tensor
+    ) -> torch.Tensor:
         """The consistency distillation loss of the student on photos ``x0`` noised to grid position ``n``."""
         t = n * self.skip - 1
         s = (t - self.skip).clamp(min=0)
@@ -269,7 +321,7 @@ class DistillTrainer(loop.Trainer):
         pred = self.consistency(out, x_t, t)
         if self.args.loss == "huber":
             c = self.args.huber_c
-            return (((pred - target) ** 2 + c ** 2).sqrt() - c).mean()
+            return (((pred - target) ** 2 + c**2).sqrt() - c).mean()
         return F.mse_loss(pred, target)
 
     def optimise(self, loss: torch.Tensor) -> None:
@@ -294,17 +346,25 @@ class DistillTrainer(loop.Trainer):
     def student_pipeline(self, unet: EmotionUNet) -> EmotionLandscapePipeline:
         """``unet`` with the student's scheduler and the teacher's landscape checker and emotion mapping."""
         scheduler = consistency_scheduler(self.teacher_pipe.scheduler.config, self.args.grid_steps)
-        return EmotionLandscapePipeline(unet=unet, scheduler=scheduler,
-                                        landscape_checker=self.teacher_pipe.landscape_checker,
-                                        emotion_quantiles=self.teacher_pipe.config.emotion_quantiles)
+        return EmotionLandscapePipeline(
+            unet=unet,
+            scheduler=scheduler,
+            landscape_checker=self.teacher_pipe.landscape_checker,
+            emotion_quantiles=self.teacher_pipe.config.emotion_quantiles,
+        )
 
     def sample_grid(self) -> Image.Image:
-        return sample_grid(self.student_pipeline(self.ema.model), self.args.seed, self.args.sample_steps,
-                           self.args.guidance)
+        return sample_grid(
+            self.student_pipeline(self.ema.model), self.args.seed, self.args.sample_steps, self.args.guidance
+        )
 
     def plot(self) -> None:
-        loop.plot_loss(self.log_path, self.out / "loss_curve.png", ylabel=f"{self.args.loss} (consistency)",
-                       title="consistency distillation loss")
+        loop.plot_loss(
+            self.log_path,
+            self.out / "loss_curve.png",
+            ylabel=f"{self.args.loss} (consistency)",
+            title="consistency distillation loss",
+        )
 
     def export(self, final: dict | None, grid: Path | None) -> Path:
         """Save the target network's weights as an fp16 student pipeline with its model card in ``OUT/pipeline``."""
@@ -321,19 +381,25 @@ class DistillTrainer(loop.Trainer):
 
     def model_card(self, final_loss: float | None, images: list[str]) -> str:
         a = self.args
-        w = (f"drawn uniformly from {a.guidance_range[0]:g}–{a.guidance_range[1]:g} per example and given to the "
-             "student as an input (the app's guidance slider sets it)" if a.guidance_range else
-             f"fixed at {a.guidance:g} (baked in: the student ignores the guidance scale it is given)")
+        w = (
+            f"drawn uniformly from {a.guidance_range[0]:g}–{a.guidance_range[1]:g} per example and given to the "
+            "student as an input (the app's guidance slider sets it)"
+            if a.guidance_range
+            else f"fixed at {a.guidance:g} (baked in: the student ignores the guidance scale it is given)"
+        )
         guided = np.flatnonzero(self.guided.cpu().numpy())
         lines = [
-            "# music2img few-step student (consistency distillation)", "",
+            "# music2img few-step student (consistency distillation)",
+            "",
             f"A consistency model distilled from `{a.teacher}` sampled as the app does: {a.teacher_sampler} "
             f"{a.teacher_steps} steps, guidance on the steps from {a.guidance_interval[0]:g} to "
             f"{a.guidance_interval[1]:g} of the way (timesteps {guided.min()}–{guided.max()}), scale {w}. "
             "It paints with diffusers' `LCMScheduler` (`--scheduler lcm`, 1–8 steps, 4 by default), one UNet "
             "forward per step. Same UNet as the teacher, predicting v; the target network's weights (EMA), "
-            "fp16 safetensors. The landscape checker and emotion mapping are the teacher's.", "",
-            "## Training", "",
+            "fp16 safetensors. The landscape checker and emotion mapping are the teacher's.",
+            "",
+            "## Training",
+            "",
             f"- data: `{a.data}` with labels `{a.labels or 'CGnA10766 layout'}`, {self.n_images} images at "
             f"{self.config['sample_size']}×{self.config['sample_size']}, random horizontal flips"
             + (f", random {a.crop}×{a.crop} crops" if a.crop else ""),
@@ -343,12 +409,22 @@ class DistillTrainer(loop.Trainer):
             f"student's and the target network's consistency functions; target EMA decay {a.target_decay:g}",
             f"- steps: {self.step} of {a.steps}; batch {a.batch_size}; images seen: {self.images_seen:,} "
             f"({self.images_seen / self.n_images:.2f} epochs)",
-            f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps + cosine decay, "
+            f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps "
+            "+ cosine decay, "
             f"gradient clip {a.grad_clip:g}",
-            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; training time {self.elapsed() / 60:.1f} min",
-            f"- final loss (mean of the last logged window): {final_loss:.5f}" if final_loss is not None else "- final loss: n/a",
-            f"- parameters: {self.parameters_m():.2f} M", "",
-            "## UNet config", "", "```json", json.dumps(unet_config_dict(self.model), indent=2), "```", "",
+            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; "
+            f"training time {self.elapsed() / 60:.1f} min",
+            f"- final loss (mean of the last logged window): {final_loss:.5f}"
+            if final_loss is not None
+            else "- final loss: n/a",
+            f"- parameters: {self.parameters_m():.2f} M",
+            "",
+            "## UNet config",
+            "",
+            "```json",
+            json.dumps(unet_config_dict(self.model), indent=2),
+            "```",
+            "",
         ]
         lines += loop.card_end("train/distill.py", images, "same noise", "For research and demonstration use.")
         return "\n".join(lines)

@@ -70,9 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     asked = generated.requested
     control = emotion_control(asked, rated)
     report = {
-        "model": str(args.model), **({"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance}
-                                     if diffusion else {"generator": "GAN"}),
-        "images": int(len(asked)), "resolution": int(generated.images.shape[2]), "threads": args.threads,
+        "model": str(args.model),
+        **(
+            {"scheduler": args.scheduler, "steps": args.steps, "guidance": args.guidance}
+            if diffusion
+            else {"generator": "GAN"}
+        ),
+        "images": int(len(asked)),
+        "resolution": int(generated.images.shape[2]),
+        "threads": args.threads,
         "seconds_per_image": float(f"{generated.seconds_per_image:.3g}"),
         **{k: round(v, 3) for k, v in control.items()},
         "rated_mean_by_requested_valence": {str(v): round(float(rated[asked[:, 0] == v, 0].mean()), 3) for v in GRID},
@@ -82,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         files, _ = read_labels(args.data, args.labels)
         pick = np.random.default_rng(0).choice(len(files), size=min(200, len(files)), replace=False)
-        ref = load_images([files[i] for i in pick], generated.images.shape[2],
-                          progress=False).permute(0, 2, 3, 1).numpy() / 255.0
-        report["diversity_training_images"] = round(pairwise_rms(ref[:args.seeds * 10]), 4)
+        ref = (
+            load_images([files[i] for i in pick], generated.images.shape[2], progress=False).permute(0, 2, 3, 1).numpy()
+            / 255.0
+        )
+        report["diversity_training_images"] = round(pairwise_rms(ref[: args.seeds * 10]), 4)
 
     save_grid(out / "evaluation_grid.png", generated.images[0], len(GRID), flip_rows=True, scale=2)  # arousal up
     with atomic_path(out / "evaluation.json") as tmp:

@@ -49,13 +49,14 @@ from train import loop
 
 def default_channels(resolution: int) -> list[int]:
     """Feature widths from 4×4 up to ``resolution``: 1024/r, between 16 and 128 (CPU-sized)."""
-    sizes = [4 * 2 ** i for i in range(max(1, resolution.bit_length() - 2))]
+    sizes = [4 * 2**i for i in range(max(1, resolution.bit_length() - 2))]
     return [max(16, min(128, 1024 // r)) for r in sizes]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     loop.add_run_arguments(p)
     g = p.add_argument_group("model")
     g.add_argument("--resolution", type=int, default=64, help="final resolution (64 on the CPU, 128 on a GPU)")
@@ -122,19 +123,28 @@ class GANTrainer(loop.Trainer):
         if args.auto_steps and not args.auto_steps_done:
             self.fit_schedule()
         if self.step == 0 and args.steps <= growth_steps(args.phase_steps, self.levels):
-            raise SystemExit(f"error: --steps {args.steps} ends before {self.g_config['resolution']}×"
-                             f"{self.g_config['resolution']} is faded in (step "
-                             f"{growth_steps(args.phase_steps, self.levels)}); "
-                             "raise --steps or lower --phase-steps")
+            raise SystemExit(
+                f"error: --steps {args.steps} ends before {self.g_config['resolution']}×"
+                f"{self.g_config['resolution']} is faded in (step "
+                f"{growth_steps(args.phase_steps, self.levels)}); "
+                "raise --steps or lower --phase-steps"
+            )
         self.t0 = time.monotonic()
 
     # --- state -----------------------------------------------------------------------------
     def state(self) -> dict:
         state = super().state()
         state["rng"]["noise"] = self.noise_gen.get_state()
-        return {**state, "generator": self.G.state_dict(), "critic": self.D.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
-                "generator_config": dict(self.g_config), "critic_config": dict(self.d_config)}
+        return {
+            **state,
+            "generator": self.G.state_dict(),
+            "critic": self.D.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "generator_config": dict(self.g_config),
+            "critic_config": dict(self.d_config),
+        }
 
     def load_state(self, state: dict) -> None:
         if self.args.auto_steps and state["args"].get("auto_steps_done"):
@@ -179,15 +189,17 @@ class GANTrainer(loop.Trainer):
         args.phase_steps = max(1, int(grow / per_phase)) if self.levels > 1 else 1
         args.steps = growth_steps(args.phase_steps, self.levels) + max(1, int((left - grow) / seconds[-1]))
         args.auto_steps_done = True
-        sizes = ", ".join(f"{4 * 2 ** i}: {s * 1000:.0f}" for i, s in enumerate(seconds))
-        print(f"ms/step by resolution ({sizes}): {args.phase_steps} steps per phase, {args.steps} in total",
-              file=sys.stderr)
+        sizes = ", ".join(f"{4 * 2**i}: {s * 1000:.0f}" for i, s in enumerate(seconds))
+        print(
+            f"ms/step by resolution ({sizes}): {args.phase_steps} steps per phase, {args.steps} in total",
+            file=sys.stderr,
+        )
 
     # --- training --------------------------------------------------------------------------
     def real_batch(self, level: int, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Real pictures at the stage's resolution (area-downsampled; blended like the generator's fade-in)."""
         x, va = self.batch()
-        x = F.avg_pool2d(x, x.shape[-1] // (4 * 2 ** level)) if x.shape[-1] > 4 * 2 ** level else x
+        x = F.avg_pool2d(x, x.shape[-1] // (4 * 2**level)) if x.shape[-1] > 4 * 2**level else x
         if level > 0 and alpha < 1.0:
             x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0, mode="nearest"), x, alpha)
         return x, va
@@ -221,9 +233,15 @@ class GANTrainer(loop.Trainer):
         loss_g.backward()
         self.opt_g.step()
         self.ema.update(self.G)
-        return {"wasserstein": wasserstein.detach(), "gp": gp.detach(), "emotion_real": emotion_real.detach(),
-                "emotion_fake": emotion_fake.detach(), "afm": afm.detach(), "critic": loss_d.detach(),
-                "generator": loss_g.detach()}
+        return {
+            "wasserstein": wasserstein.detach(),
+            "gp": gp.detach(),
+            "emotion_real": emotion_real.detach(),
+            "emotion_fake": emotion_fake.detach(),
+            "afm": afm.detach(),
+            "critic": loss_d.detach(),
+            "generator": loss_g.detach(),
+        }
 
     def train_step(self) -> dict[str, torch.Tensor]:
         losses = self.update(*self.stage())
@@ -233,11 +251,17 @@ class GANTrainer(loop.Trainer):
 
     def log_fields(self) -> dict:
         level, alpha = self.stage(self.step - 1)
-        return {"resolution": 4 * 2 ** level, "alpha": round(alpha, 4), "lr": self.args.lr}
+        return {"resolution": 4 * 2**level, "alpha": round(alpha, 4), "lr": self.args.lr}
 
     def plot(self) -> None:
-        loop.plot_loss(self.log_path, self.out / "loss_curve.png", self.loss_keys, ylabel="loss term",
-                       title="GAN training (Wasserstein estimate, GP, emotion MSE, AFM)", yscale="linear")
+        loop.plot_loss(
+            self.log_path,
+            self.out / "loss_curve.png",
+            self.loss_keys,
+            ylabel="loss term",
+            title="GAN training (Wasserstein estimate, GP, emotion MSE, AFM)",
+            yscale="linear",
+        )
 
     @torch.no_grad()
     def sample_grid(self) -> Image.Image:
@@ -245,8 +269,13 @@ class GANTrainer(loop.Trainer):
         level, alpha = self.stage(max(0, self.step - 1))
         vs, as_ = loop.grid_va()
         z = torch.randn(1, self.G.config.latent_dim, generator=torch.Generator().manual_seed(self.args.seed))
-        x = self.ema.model(z.repeat(len(vs), 1).to(self.device), torch.tensor(vs, device=self.device),
-                           torch.tensor(as_, device=self.device), level, alpha)
+        x = self.ema.model(
+            z.repeat(len(vs), 1).to(self.device),
+            torch.tensor(vs, device=self.device),
+            torch.tensor(as_, device=self.device),
+            level,
+            alpha,
+        )
         x = F.interpolate(x, size=self.G.config.resolution, mode="nearest")
         return loop.grid_picture((x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
 
@@ -266,30 +295,42 @@ class GANTrainer(loop.Trainer):
     def model_card(self, final: dict | None, images: list[str]) -> str:
         a, r = self.args, self.g_config["resolution"]
         level, alpha = self.stage(max(0, self.step - 1))
-        reached = 4 * 2 ** level
+        reached = 4 * 2**level
         n_g = sum(p.numel() for p in self.G.parameters()) / 1e6
         n_d = sum(p.numel() for p in self.D.parameters()) / 1e6
         lines = [
-            "# music2img emotional-landscape GAN (baseline)", "",
+            "# music2img emotional-landscape GAN (baseline)",
+            "",
             "Progressive WGAN-GP generator with Emotional Residual Units and the Affective Feature Matching "
             "loss (Park & Lee, ACCV 2020), trained as a baseline for the diffusion model. Weights: the "
-            "generator's EMA, fp16 safetensors.", "",
-            "## Training", "",
+            "generator's EMA, fp16 safetensors.",
+            "",
+            "## Training",
+            "",
             f"- data: `{a.data}` with labels `{a.labels or 'CGnA10766 layout'}`, {self.n_images} images at "
             f"{r}×{r}, random horizontal flips",
             f"- steps: {self.step} of {a.steps}; {a.phase_steps} per fade-in / stabilisation phase; batch "
             f"{a.batch_size}; images seen: {self.images_seen:,} ({self.images_seen / self.n_images:.1f} epochs)",
-            f"- reached: {reached}×{reached}" + (f", fade-in α = {alpha:.2f}" if alpha < 1 else "")
-            + ("" if reached == r and alpha == 1
-               else f" — **not the full {r}×{r}: the pipeline's output is untrained**"),
+            f"- reached: {reached}×{reached}"
+            + (f", fade-in α = {alpha:.2f}" if alpha < 1 else "")
+            + (
+                ""
+                if reached == r and alpha == 1
+                else f" — **not the full {r}×{r}: the pipeline's output is untrained**"
+            ),
             f"- losses: WGAN-GP (gradient penalty {a.gp_weight:g}, drift {a.drift:g}), critic valence/arousal "
             f"MSE ×{a.emotion_weight:g}, AFM ×{a.afm_weight:g}; Adam lr {a.lr:g}, β = (0, 0.99); EMA decay "
             f"{a.ema_decay:g}",
             f"- device: {self.device}; training time {self.elapsed() / 60:.1f} min",
             "- last logged window: " + (", ".join(f"{k} {v:.4f}" for k, v in final.items()) if final else "n/a"),
-            f"- parameters: generator {n_g:.2f} M, critic {n_d:.2f} M", "",
-            "## Config", "", "```json", json.dumps({"generator": self.g_config, "critic": self.d_config}, indent=2),
-            "```", "",
+            f"- parameters: generator {n_g:.2f} M, critic {n_d:.2f} M",
+            "",
+            "## Config",
+            "",
+            "```json",
+            json.dumps({"generator": self.g_config, "critic": self.d_config}, indent=2),
+            "```",
+            "",
         ]
         lines += loop.card_end("train/gan.py", images, "one latent", "A research baseline, not part of the product.")
         return "\n".join(lines)

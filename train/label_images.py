@@ -77,11 +77,17 @@ def plot_va_plane(path: Path, folder: Path, labels: pd.DataFrame, n: int, seed: 
     fig, ax = plt.subplots(figsize=(13, 11))
     for row in sample.itertuples():
         thumb = load_rgb(folder / row.file)
-        ax.imshow(thumb,
-                  extent=(row.valence - half_w, row.valence + half_w, row.arousal - half_h, row.arousal + half_h))
-    ax.set(xlim=(v.min() - 2 * half_w, v.max() + 2 * half_w), ylim=(a.min() - 2 * half_h, a.max() + 2 * half_h),
-           xlabel="valence (1 negative – 9 positive)", ylabel="arousal (1 calm – 9 excited)", aspect="auto",
-           title=f"{len(sample)} of {len(labels)} images on the valence/arousal plane")
+        ax.imshow(
+            thumb, extent=(row.valence - half_w, row.valence + half_w, row.arousal - half_h, row.arousal + half_h)
+        )
+    ax.set(
+        xlim=(v.min() - 2 * half_w, v.max() + 2 * half_w),
+        ylim=(a.min() - 2 * half_h, a.max() + 2 * half_h),
+        xlabel="valence (1 negative – 9 positive)",
+        ylabel="arousal (1 calm – 9 excited)",
+        aspect="auto",
+        title=f"{len(sample)} of {len(labels)} images on the valence/arousal plane",
+    )
     ax.axvline(5, color="grey", lw=0.5)
     ax.axhline(5, color="grey", lw=0.5)
     _save_fig(fig, path)
@@ -107,8 +113,9 @@ def plot_extremes(path: Path, folder: Path, labels: pd.DataFrame, k: int = 10) -
                 item = part.iloc[c]
                 ax.imshow(load_rgb(folder / item.file))
                 ax.set_title(f"{dim[0]}={item[dim]:.2f}", fontsize=8)
-        axes[r,
-             0].text(-0.1, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
+        axes[r, 0].text(
+            -0.1, 0.5, title, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9
+        )
     fig.tight_layout()
     _save_fig(fig, path)
 
@@ -133,8 +140,9 @@ def plot_deciles(path: Path, folder: Path, labels: pd.DataFrame, dim: str, k: in
                 ax.imshow(load_rgb(folder / labels.file.iloc[chosen[c]]))
         if len(members):
             values = labels[dim].to_numpy()[members]
-            axes[row, 0].set_title(f"{dim} tenth {10 - row}: {values.min():.2f}–{values.max():.2f}", fontsize=7,
-                                   loc="left")
+            axes[row, 0].set_title(
+                f"{dim} tenth {10 - row}: {values.min():.2f}–{values.max():.2f}", fontsize=7, loc="left"
+            )
     fig.tight_layout(pad=0.3)
     _save_fig(fig, path)
 
@@ -144,11 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="folder of images (with an optional index.csv)")
     parser.add_argument("--out", type=Path, required=True, help="CSV to write: file, valence, arousal")
     parser.add_argument("--model", type=Path, default=IMAGE_MODEL_DIR, help="image emotion model folder")
-    parser.add_argument("--figures", type=Path, default=None,
-                        help="folder for the pictures and scene table (default: the model folder)")
+    parser.add_argument(
+        "--figures", type=Path, default=None, help="folder for the pictures and scene table (default: the model folder)"
+    )
     parser.add_argument("--name", default=None, help="prefix of the figure files (default: the folder's name)")
-    parser.add_argument("--rescale", choices=("none", "rank"), default="none",
-                        help="rank: spread labels like the training ratings (see module doc)")
+    parser.add_argument(
+        "--rescale",
+        choices=("none", "rank"),
+        default="none",
+        help="rank: spread labels like the training ratings (see module doc)",
+    )
     parser.add_argument("--thumbnails", type=int, default=300, help="thumbnails on the valence/arousal plane")
     parser.add_argument("--seed", type=int, default=0, help="seed of the thumbnail sample")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache folder (keyed by file content)")
@@ -184,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_path(args.out) as tmp:
         labels.round(4).to_csv(tmp, index=False)
     print(f"wrote {len(labels)} labels to {args.out}" + (f" ({failed} unreadable images skipped)" if failed else ""))
-    print("label distribution:\n" + labels[list(DIMENSIONS)].describe().loc[["mean", "std", "min", "50%", "max"]]
-          .round(3).to_string())
+    print(
+        "label distribution:\n"
+        + labels[list(DIMENSIONS)].describe().loc[["mean", "std", "min", "50%", "max"]].round(3).to_string()
+    )
 
     figures = args.figures or args.model
     figures.mkdir(parents=True, exist_ok=True)

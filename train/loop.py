@@ -65,20 +65,35 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run control and outputs")
     g.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/checkpoint.pt or the given file")
     g.add_argument("--max-minutes", type=float, help="stop training inside this budget (then checkpoint + export)")
-    g.add_argument("--auto-steps", type=int, metavar="N", help="with --max-minutes: after N steps, set --steps "
-                   "from the measured speed so that the schedule ends inside the budget")
-    g.add_argument("--reserve-minutes", type=float, default=1.0,
-                   help="part of --max-minutes kept for the final grid and export (with --auto-steps)")
+    g.add_argument(
+        "--auto-steps",
+        type=int,
+        metavar="N",
+        help="with --max-minutes: after N steps, set --steps "
+        "from the measured speed so that the schedule ends inside the budget",
+    )
+    g.add_argument(
+        "--reserve-minutes",
+        type=float,
+        default=1.0,
+        help="part of --max-minutes kept for the final grid and export (with --auto-steps)",
+    )
     g.add_argument("--pause-at", type=int, help="checkpoint and exit (no export) once this step is reached")
     g.add_argument("--checkpoint-every", type=int, default=1000)
     g.add_argument("--log-every", type=int, default=50)
     g.add_argument("--sample-every", type=int, default=2500, help="sample grid + loss plot every N steps (0: never)")
     g.add_argument("--no-final-grid", action="store_true", help="skip the sample grid at the end")
-    g.add_argument("--balance-emotion", type=float, default=0.0, metavar="ALPHA",
-                   help="draw images in proportion to count(cell)^-ALPHA over an 8×8 valence/arousal grid, so that "
-                   "rare emotions are seen more often (0: plain epochs; 0.5: square-root balance; 1: every cell alike)")
-    g.add_argument("--pid-file", type=Path,
-                   help="where to write the process id while training (default: OUT/train.pid)")
+    g.add_argument(
+        "--balance-emotion",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="draw images in proportion to count(cell)^-ALPHA over an 8×8 valence/arousal grid, so that "
+        "rare emotions are seen more often (0: plain epochs; 0.5: square-root balance; 1: every cell alike)",
+    )
+    g.add_argument(
+        "--pid-file", type=Path, help="where to write the process id while training (default: OUT/train.pid)"
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -99,7 +114,7 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int, weights: torch.
     epoch, i = divmod(step, per_epoch)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
     perm = perm.repeat(math.ceil(batch_size / n)) if n < batch_size else perm
-    return perm[i * batch_size:(i + 1) * batch_size]
+    return perm[i * batch_size : (i + 1) * batch_size]
 
 
 def balance_weights(va: np.ndarray, alpha: float, bins: int = 8) -> np.ndarray:
@@ -137,8 +152,14 @@ class EMA:
         self.updates = state["updates"]
 
 
-def plot_loss(log_path: Path, out_png: Path, keys: Sequence[str] = ("loss",), ylabel: str = "MSE (ε)",
-              title: str = "diffusion training loss", yscale: str = "log") -> None:
+def plot_loss(
+    log_path: Path,
+    out_png: Path,
+    keys: Sequence[str] = ("loss",),
+    ylabel: str = "MSE (ε)",
+    title: str = "diffusion training loss",
+    yscale: str = "log",
+) -> None:
     """Plot the logged ``keys`` against images seen."""
     import matplotlib
 
@@ -168,9 +189,13 @@ def card_end(script: str, images: list[str], same_in_every_cell: str, use: str) 
     """The model card's command, samples and terms sections (lines)."""
     lines = ["## Command", "", "```", f"python {script} " + " ".join(sys.argv[1:]), "```", ""]
     if images:
-        lines += ["## Samples and loss", "",
-                  "Grid: valence 2, 3.5, 5, 6.5, 8 left to right; arousal 8 … 2 top to bottom; "
-                  f"{same_in_every_cell} in every cell.", ""]
+        lines += [
+            "## Samples and loss",
+            "",
+            "Grid: valence 2, 3.5, 5, 6.5, 8 left to right; arousal 8 … 2 top to bottom; "
+            f"{same_in_every_cell} in every cell.",
+            "",
+        ]
         lines += [f"![{name}]({name})" for name in images] + [""]
     return lines + ["## Terms", "", f"Trained on research-use data; the images keep their owners' copyright. {use}", ""]
 
@@ -241,7 +266,7 @@ class Trainer:
             raise SystemExit(f"error: --balance-emotion must be at least 0, got {alpha}")
         files, va = read_labels(self.args.data, self.args.labels)
         if self.args.limit:
-            files, va = files[:self.args.limit], va[:self.args.limit]
+            files, va = files[: self.args.limit], va[: self.args.limit]
         self.images = load_images(files, resolution, self.args.workers, not self.args.quiet).to(self.device)
         self.va = torch.from_numpy(va).to(self.device)
         self.n_images = len(files)
@@ -256,7 +281,7 @@ class Trainer:
         if crop is not None:
             r = x.shape[-1]
             offsets = torch.randint(0, r - crop + 1, (b, 2), generator=self.gen)[mine].tolist()
-            x = torch.stack([im[:, y:y + crop, z:z + crop] for im, (y, z) in zip(x, offsets)])
+            x = torch.stack([im[:, y : y + crop, z : z + crop] for im, (y, z) in zip(x, offsets)])
         x = x.float() / 127.5 - 1
         flip = (torch.rand(b, generator=self.gen) < 0.5)[mine].to(self.device)
         return torch.where(flip[:, None, None, None], x.flip(3), x), self.va[idx]
@@ -270,11 +295,14 @@ class Trainer:
         """Everything needed to continue bit-exactly; subclasses add their models and optimisers."""
         per_epoch = max(1, self.n_images // self.args.batch_size)
         return {
-            "step": self.step, "images_seen": self.images_seen,
+            "step": self.step,
+            "images_seen": self.images_seen,
             "data_position": {"epoch": self.step // per_epoch, "batch": self.step % per_epoch},
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
-                    "batch": self.gen.get_state()},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+                "batch": self.gen.get_state(),
+            },
             "elapsed_s": self.elapsed(),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(self.args).items()},
         }
@@ -283,8 +311,10 @@ class Trainer:
         for flag, default in self.resume_flags.items():
             was, now = state["args"].get(flag, default), getattr(self.args, flag)
             if was != now:
-                raise SystemExit(f"error: the checkpoint was made with --{flag.replace('_', '-')} {was}; "
-                                 f"resume with the same value (got {now})")
+                raise SystemExit(
+                    f"error: the checkpoint was made with --{flag.replace('_', '-')} {was}; "
+                    f"resume with the same value (got {now})"
+                )
         self.step, self.images_seen, self.elapsed_before = state["step"], state["images_seen"], state["elapsed_s"]
         if self.args.auto_steps and state["args"].get("auto_steps_done"):
             self.args.steps, self.args.auto_steps_done = state["args"]["steps"], True
@@ -351,8 +381,11 @@ class Trainer:
         return names
 
 
-def main(argv: list[str] | None, parse: Callable[[list[str] | None], argparse.Namespace],
-         make: Callable[[argparse.Namespace], Trainer]) -> int:
+def main(
+    argv: list[str] | None,
+    parse: Callable[[list[str] | None], argparse.Namespace],
+    make: Callable[[argparse.Namespace], Trainer],
+) -> int:
     """Parse, then :func:`run` with SIGTERM/SIGINT turned into a checkpoint and a clean exit; the
     process id (of the first process) is in ``OUT/train.pid`` (or ``--pid-file``) while it runs."""
     args = parse(argv)
@@ -394,8 +427,10 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
     args.auto_steps_done = False  # set by --auto-steps, or restored from the checkpoint
     tr = make(args)
     say = functools.partial(print, file=sys.stderr) if tr.is_main else lambda *a: None
-    say(f"{tr.n_images} images, {tr.parameters_m():.2f} M parameters, device {tr.device}"
-        f"{f', {tr.world} processes' if tr.world > 1 else ''}, starting at step {tr.step}")
+    say(
+        f"{tr.n_images} images, {tr.parameters_m():.2f} M parameters, device {tr.device}"
+        f"{f', {tr.world} processes' if tr.world > 1 else ''}, starting at step {tr.step}"
+    )
     t_calib = [tr.step, None]  # (first step of this process, time at the start of the measured window)
     sums, window, last, grid = {}, 0, None, None
     t_window, seen_window, step_time = time.monotonic(), 0, 0.0
@@ -412,9 +447,14 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
             if tr.step % args.log_every == 0 or tr.step == args.steps:
                 now = time.monotonic()
                 last = {k: tr.reduce(v, "mean").item() / window for k, v in sums.items()}
-                row = {"step": tr.step, **last, **tr.log_fields(),
-                       "images_per_s": seen_window / (now - t_window), "images_seen": tr.images_seen,
-                       "elapsed_s": round(tr.elapsed(), 3)}
+                row = {
+                    "step": tr.step,
+                    **last,
+                    **tr.log_fields(),
+                    "images_per_s": seen_window / (now - t_window),
+                    "images_seen": tr.images_seen,
+                    "elapsed_s": round(tr.elapsed(), 3),
+                }
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 key = tr.loss_keys[0]
@@ -434,8 +474,14 @@ def run(args: argparse.Namespace, stop: dict, make: Callable[[argparse.Namespace
                     bar.total = args.steps
             time_up = args.max_minutes is not None and time.monotonic() - t_start + step_time >= 60 * args.max_minutes
             if tr.world > 1:  # all processes stop at the same step: on anyone's signal, by the first one's clock
-                agreed = tr.reduce(torch.tensor([stop["signal"] or 0, time_up * tr.is_main, args.steps * tr.is_main],
-                                                dtype=torch.float64, device=tr.device), "max").tolist()
+                agreed = tr.reduce(
+                    torch.tensor(
+                        [stop["signal"] or 0, time_up * tr.is_main, args.steps * tr.is_main],
+                        dtype=torch.float64,
+                        device=tr.device,
+                    ),
+                    "max",
+                ).tolist()
                 stop["signal"], time_up, args.steps = int(agreed[0]) or None, bool(agreed[1]), int(agreed[2])
             if stop["signal"] is not None:
                 bar.close()

@@ -50,12 +50,15 @@ def pick_quality(sample: list[np.ndarray], n_images: int, budget: int) -> int:
 
     Raises :class:`~music2img.errors.DatasetError` when not even quality 1 fits.
     """
+
     def estimate(q: int) -> float:
         return n_images * float(np.mean([len(encode_webp(im, q)) for im in sample]))
 
     if estimate(1) > budget:
-        raise DatasetError(f"{n_images} images do not fit in {budget / MIB:.2f} MiB even at WebP quality 1: "
-                           "raise --max-mb or lower --resolution")
+        raise DatasetError(
+            f"{n_images} images do not fit in {budget / MIB:.2f} MiB even at WebP quality 1: "
+            "raise --max-mb or lower --resolution"
+        )
     lo, hi = 1, 100  # estimate(lo) fits; find the largest such quality (size grows with quality)
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -63,8 +66,9 @@ def pick_quality(sample: list[np.ndarray], n_images: int, budget: int) -> int:
     return lo
 
 
-def encode_all(files: list[Path], resolution: int, quality: int, progress: bool = True
-               ) -> tuple[list[int], list[bytes], list[tuple[Path, str]]]:
+def encode_all(
+    files: list[Path], resolution: int, quality: int, progress: bool = True
+) -> tuple[list[int], list[bytes], list[tuple[Path, str]]]:
     """Decode and re-encode ``files``: indices kept, their WebP bytes, and (file, reason) of those skipped."""
     kept, blobs, skipped = [], [], []
     for i, f in enumerate(tqdm(files, desc=f"encoding (quality {quality})", disable=not progress)):
@@ -113,8 +117,17 @@ def write_pack(out: Path, names: list[str], blobs: list[bytes], labels: bytes) -
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def make_pack(images: Path, labels: Path | None, out: Path, resolution: int = 128, max_mb: float = 45.0,
-              quality: int | None = None, sample: int = 256, seed: int = 0, progress: bool = True) -> dict:
+def make_pack(
+    images: Path,
+    labels: Path | None,
+    out: Path,
+    resolution: int = 128,
+    max_mb: float = 45.0,
+    quality: int | None = None,
+    sample: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Build the pack (see the module docstring); return ``count``, ``skipped``, ``quality`` and ``bytes``.
 
     Raises :class:`~music2img.errors.DatasetError` for a bad folder or labels file, or a pack that
@@ -146,8 +159,9 @@ def make_pack(images: Path, labels: Path | None, out: Path, resolution: int = 12
             break
         if fixed or quality == 1:
             advice = "leave out --quality" if fixed else "raise --max-mb or lower --resolution"
-            raise DatasetError(f"the pack takes {total / MIB:.2f} MiB at WebP quality {quality}, over --max-mb "
-                               f"{max_mb:g}: {advice}")
+            raise DatasetError(
+                f"the pack takes {total / MIB:.2f} MiB at WebP quality {quality}, over --max-mb {max_mb:g}: {advice}"
+            )
         quality = max(1, min(quality - 1, int(quality * budget / total)))
         print(f"{total / MIB:.2f} MiB is over the cap; encoding again at quality {quality}", file=sys.stderr)
     write_pack(out, [names[i] for i in kept], blobs, table)
@@ -155,15 +169,21 @@ def make_pack(images: Path, labels: Path | None, out: Path, resolution: int = 12
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--images", type=Path, required=True, help="image folder (as train/diffusion.py --data)")
     p.add_argument("--labels", type=Path, help="CSV with file, valence, arousal (default: CGnA10766 layout)")
     p.add_argument("--out", type=Path, required=True, help="pack folder to write (replaced when complete)")
     p.add_argument("--resolution", type=int, default=128, help="side of the square images in the pack")
     p.add_argument("--max-mb", type=float, default=45.0, help="size cap of the whole pack in MiB")
-    p.add_argument("--quality", type=int, choices=range(1, 101), metavar="1..100",
-                   help="WebP quality (default: the highest that fits --max-mb)")
+    p.add_argument(
+        "--quality",
+        type=int,
+        choices=range(1, 101),
+        metavar="1..100",
+        help="WebP quality (default: the highest that fits --max-mb)",
+    )
     p.add_argument("--sample", type=int, default=256, help="images sampled to choose the quality")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -173,16 +193,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        info = make_pack(args.images, args.labels, args.out, args.resolution, args.max_mb, args.quality,
-                         args.sample, args.seed, not args.quiet)
+        info = make_pack(
+            args.images,
+            args.labels,
+            args.out,
+            args.resolution,
+            args.max_mb,
+            args.quality,
+            args.sample,
+            args.seed,
+            not args.quiet,
+        )
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for f, reason in info["skipped"]:
         print(f"skipped {f}: {reason}", file=sys.stderr)
-    print(f"{args.out}: {info['count']} images at {args.resolution}x{args.resolution}, WebP quality "
-          f"{info['quality']}, {info['bytes'] / MIB:.2f} MiB ({info['bytes']:,} bytes; cap {args.max_mb:g} MiB); "
-          f"{len(info['skipped'])} unreadable image(s) skipped")
+    print(
+        f"{args.out}: {info['count']} images at {args.resolution}x{args.resolution}, WebP quality "
+        f"{info['quality']}, {info['bytes'] / MIB:.2f} MiB ({info['bytes']:,} bytes; cap {args.max_mb:g} MiB); "
+        f"{len(info['skipped'])} unreadable image(s) skipped"
+    )
     return 0
 
 

@@ -46,8 +46,13 @@ def plot_spread(Y_true, by_method: dict[str, np.ndarray], quad: np.ndarray, path
         ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6, c=[colours.get(q, "#6b7280") for q in quad])
         ax.axhline(VA_MID, color="#9ca3af", lw=0.8)
         ax.axvline(VA_MID, color="#9ca3af", lw=0.8)
-        ax.set(xlim=(1, 9), ylim=(1, 9), xlabel="valence", ylabel="arousal",
-               title=name if name == "targets" else f"{name}: std {P[:, 0].std():.2f} / {P[:, 1].std():.2f}")
+        ax.set(
+            xlim=(1, 9),
+            ylim=(1, 9),
+            xlabel="valence",
+            ylabel="arousal",
+            title=name if name == "targets" else f"{name}: std {P[:, 0].std():.2f} / {P[:, 1].std():.2f}",
+        )
         ax.set_aspect("equal")
     fig.suptitle(title)
     _save_figure(fig, path)
@@ -70,8 +75,15 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
     ax.imshow(cm, cmap="Blues")
     for (i, j), n in np.ndenumerate(cm):
         ax.text(j, i, str(n), ha="center", va="center", color="white" if n > cm.max() / 2 else "black")
-    ax.set(xticks=range(4), yticks=range(4), xticklabels=QUADRANTS, yticklabels=QUADRANTS,
-           xlabel="predicted quadrant", ylabel="true quadrant", title="held-out quadrants")
+    ax.set(
+        xticks=range(4),
+        yticks=range(4),
+        xticklabels=QUADRANTS,
+        yticklabels=QUADRANTS,
+        xlabel="predicted quadrant",
+        ylabel="true quadrant",
+        title="held-out quadrants",
+    )
     _save_figure(fig, path)
 
 
@@ -85,7 +97,8 @@ MUSICNN_TEXT = (
     "2019, ISC licence), converted once from its TensorFlow checkpoints by `train/convert_musicnn.py` to float16 "
     "safetensors, shipped in `musicnn/` with the licence and checked by SHA-256 on load; the torch port "
     "(`music2img/music/musicnn.py`) matches the original package's tag probabilities within 0.005 "
-    "(`tests/test_musicnn.py`).")
+    "(`tests/test_musicnn.py`)."
+)
 
 
 def _fmt(x: float) -> str:
@@ -96,17 +109,21 @@ LIBROSA_TEXT = (
     "mean, standard deviation and mean frame-to-frame change of MFCC, chroma STFT/CQT/CENS relative to the "
     "estimated key, spectral contrast, centroid, bandwidth, roll-off, ZCR, RMS, tonnetz and 16 log-mel bands; tempo, "
     "key clarity, mode and their stability over 3 s segments, chord-change rate, onset rate, spectral flux, "
-    "low-energy rate, dynamic range, pulse clarity, tempogram bands")
+    "low-energy rate, dynamic range, pulse clarity, tempogram bands"
+)
 ROBUSTNESS_TEXT = (
     "Each analysed stretch is first scaled to a fixed RMS level, and the spectral descriptors look at frequencies up "
     "to 8 kHz only, so that level, 16 kHz resampling and low-bit-rate codecs move the features little "
-    "(`docs/music_robustness.md`). ")
+    "(`docs/music_robustness.md`). "
+)
 
 
 def intro(card: dict, parts: list[str]) -> str:
     """The model card's first paragraph up to the windows: what the features are."""
-    head = (f"Predicts valence and arousal (1–9) of music from {card['n_features']} features "
-            f"(schema v{card['schema_version']}")
+    head = (
+        f"Predicts valence and arousal (1–9) of music from {card['n_features']} features "
+        f"(schema v{card['schema_version']}"
+    )
     if parts == ["librosa"]:
         return f"{head}: {LIBROSA_TEXT}). {ROBUSTNESS_TEXT}"
     text = f"{head}): "
@@ -121,24 +138,27 @@ def model_card(card: dict) -> str:
     lines = [
         f"# Music emotion model (Random Forest on {' and '.join(parts)} features)",
         "",
-        intro(card, parts)
-        + "Songs are analysed in 30 s windows; the song value is the mean over windows.",
+        intro(card, parts) + "Songs are analysed in 30 s windows; the song value is the mean over windows.",
         "",
         "## Data",
         "",
     ]
     for name, d in card["data"]["datasets"].items():
         if "pieces" in d:
-            lines.append(f"- **{name}**: {d['pieces']} phrases of {d['groups']} games rendered to {d['clips']} clips "
-                         f"(the windows of a reference piano rendering, and {card['data']['augment']} augmented "
-                         f"renderings of one window each), {d['skipped']} phrases skipped")
+            lines.append(
+                f"- **{name}**: {d['pieces']} phrases of {d['groups']} games rendered to {d['clips']} clips "
+                f"(the windows of a reference piano rendering, and {card['data']['augment']} augmented "
+                f"renderings of one window each), {d['skipped']} phrases skipped"
+            )
         else:
             lines.append(f"- **{name}**: {d['clips']} clips, {d['groups']} groups, {d['skipped']} rows skipped")
     if card["data"].get("train_reencoded"):
-        lines.append("- fitted on re-encoded copies too: every clip (and VGMIDI window) also as "
-                     + ", ".join(ENCODINGS[n].label for n in card["data"]["reencode"])
-                     + " (ffmpeg), beside its clip with its targets, the clip's weight shared between them; "
-                     "a test clip's copies are never in training")
+        lines.append(
+            "- fitted on re-encoded copies too: every clip (and VGMIDI window) also as "
+            + ", ".join(ENCODINGS[n].label for n in card["data"]["reencode"])
+            + " (ffmpeg), beside its clip with its targets, the clip's weight shared between them; "
+            "a test clip's copies are never in training"
+        )
     lines += [
         f"- feature extraction failed for {card['data']['failed']} clips (skipped)",
         f"- split: {card['split']['train']} training / {card['split']['test']} held-out clips, "
@@ -152,49 +172,71 @@ def model_card(card: dict) -> str:
     ]
     for dim in DIMENSIONS:
         m = t["regression"][dim]
-        lines.append(f"| {dim} | {_fmt(m['mse'])} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['r2'])} | "
-                     f"{_fmt(m['explained_variance'])} | {_fmt(m['pearson_r'])} |")
+        lines.append(
+            f"| {dim} | {_fmt(m['mse'])} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['r2'])} | "
+            f"{_fmt(m['explained_variance'])} | {_fmt(m['pearson_r'])} |"
+        )
     lines.append("")
-    for key, label in (("quadrant_dataset", "the dataset's own quadrant labels"),
-                       ("quadrant_targets", "quadrants of the continuous targets")):
+    for key, label in (
+        ("quadrant_dataset", "the dataset's own quadrant labels"),
+        ("quadrant_targets", "quadrants of the continuous targets"),
+    ):
         if key in t:
-            lines.append(f"- quadrant accuracy {t[key]['accuracy']:.1%}, macro-F1 **{t[key]['macro_f1']:.1%}** "
-                         f"against {label} ({t[key]['n']} clips)")
+            lines.append(
+                f"- quadrant accuracy {t[key]['accuracy']:.1%}, macro-F1 **{t[key]['macro_f1']:.1%}** "
+                f"against {label} ({t[key]['n']} clips)"
+            )
     if card.get("nested"):
         n = card["nested"]
         q = n.get("quadrant_dataset", n["quadrant_targets"])
-        lines += ["", f"## Nested grouped CV ({n['folds']} outer folds, each tuned and tested on its own)", "",
-                  f"Every clip is a test clip once, predicted by a forest tuned and fitted without its artist: "
-                  f"valence R² {n['regression']['valence']['r2']:.3f} "
-                  f"(r {n['regression']['valence']['pearson_r']:.3f}), "
-                  f"arousal R² {n['regression']['arousal']['r2']:.3f} "
-                  f"(r {n['regression']['arousal']['pearson_r']:.3f}); "
-                  f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over "
-                  f"{q['n']} clips, {np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} "
-                  "per fold."]
+        lines += [
+            "",
+            f"## Nested grouped CV ({n['folds']} outer folds, each tuned and tested on its own)",
+            "",
+            f"Every clip is a test clip once, predicted by a forest tuned and fitted without its artist: "
+            f"valence R² {n['regression']['valence']['r2']:.3f} "
+            f"(r {n['regression']['valence']['pearson_r']:.3f}), "
+            f"arousal R² {n['regression']['arousal']['r2']:.3f} "
+            f"(r {n['regression']['arousal']['pearson_r']:.3f}); "
+            f"quadrant accuracy {q['accuracy']:.1%}, macro-F1 **{q['macro_f1']:.1%}** pooled over "
+            f"{q['n']} clips, {np.mean(n['macro_f1_per_fold']):.1%} ± {np.std(n['macro_f1_per_fold']):.1%} "
+            "per fold.",
+        ]
     spread = card.get("nested") or card["held_out"]
-    lines += ["", "## Spread calibration", "",
-              f"The forest's predictions crowd the middle of the plane. A monotone map per dimension, fitted on "
-              f"out-of-fold predictions of the training part only ({card['tuning']['cv_folds']}-fold grouped CV), "
-              "stretches them back to the targets' spread without changing their order. Measured on "
-              + ("the nested artist-disjoint test predictions (every clip once):" if card.get("nested")
-                 else "the held-out clips:"), "",
-              "| calibration | MSE v | MSE a | R² v | R² a | Pearson r v / a "
-              "| quadrant macro-F1 | std v / a (targets) |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Spread calibration",
+        "",
+        f"The forest's predictions crowd the middle of the plane. A monotone map per dimension, fitted on "
+        f"out-of-fold predictions of the training part only ({card['tuning']['cv_folds']}-fold grouped CV), "
+        "stretches them back to the targets' spread without changing their order. Measured on "
+        + (
+            "the nested artist-disjoint test predictions (every clip once):"
+            if card.get("nested")
+            else "the held-out clips:"
+        ),
+        "",
+        "| calibration | MSE v | MSE a | R² v | R² a | Pearson r v / a | quadrant macro-F1 | std v / a (targets) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for method, m in spread["by_calibration"].items():
         r, q = m["regression"], m.get("quadrant_dataset", m["quadrant_targets"])
         shipped = " (shipped)" if method == card["calibration"] else ""
-        lines.append(f"| {method}{shipped} | {_fmt(r['valence']['mse'])} | {_fmt(r['arousal']['mse'])} | "
-                     f"{_fmt(r['valence']['r2'])} | {_fmt(r['arousal']['r2'])} | "
-                     f"{r['valence']['pearson_r']:.3f} / {r['arousal']['pearson_r']:.3f} | {q['macro_f1']:.1%} | "
-                     f"{r['valence']['pred_std']:.2f} / {r['arousal']['pred_std']:.2f} "
-                     f"({r['valence']['true_std']:.2f} / {r['arousal']['true_std']:.2f}) |")
-    lines += ["", "The trade-off: when a prediction is uncertain, the mean is the guess with the smallest squared "
-              "error, so the uncalibrated forest has the best MSE and R²; stretched predictions err further when "
-              "they are wrong (MSE up, R² down) but use the whole plane, so that songs of different moods get "
-              "different pictures. The order of the songs, and so the Pearson r, is unchanged "
-              "(`spread.png`: targets, raw and calibrated predictions)."]
+        lines.append(
+            f"| {method}{shipped} | {_fmt(r['valence']['mse'])} | {_fmt(r['arousal']['mse'])} | "
+            f"{_fmt(r['valence']['r2'])} | {_fmt(r['arousal']['r2'])} | "
+            f"{r['valence']['pearson_r']:.3f} / {r['arousal']['pearson_r']:.3f} | {q['macro_f1']:.1%} | "
+            f"{r['valence']['pred_std']:.2f} / {r['arousal']['pred_std']:.2f} "
+            f"({r['valence']['true_std']:.2f} / {r['arousal']['true_std']:.2f}) |"
+        )
+    lines += [
+        "",
+        "The trade-off: when a prediction is uncertain, the mean is the guess with the smallest squared "
+        "error, so the uncalibrated forest has the best MSE and R²; stretched predictions err further when "
+        "they are wrong (MSE up, R² down) but use the whole plane, so that songs of different moods get "
+        "different pictures. The order of the songs, and so the Pearson r, is unchanged "
+        "(`spread.png`: targets, raw and calibrated predictions).",
+    ]
     if spread.get("reencoded"):
         lines += reencoding_section(card, spread)
     if "vgmidi" in spread:
@@ -204,12 +246,16 @@ def model_card(card: dict) -> str:
     if card.get("cross_validation"):
         lines += ["", "## Grouped cross-validation (for comparison with the literature)", ""]
         for cv in card["cross_validation"].values():
-            lines.append(f"- {cv['repeats']}× {cv['folds']}-fold grouped CV over all labelled clips, "
-                         f"{cv['description']}: "
-                         f"macro-F1 {cv['macro_f1_mean']:.1%} (± {cv['macro_f1_std']:.1%} between folds, "
-                         f"± {cv['macro_f1_repeat_std']:.1%} between repeats), pooled {cv['pooled']['macro_f1']:.1%}")
-        lines.append("- reference (Panda et al. 2018, 900 clips, 20×10-fold CV, SVM): 67.4% standard features, "
-                     "76.4% with their novel features")
+            lines.append(
+                f"- {cv['repeats']}× {cv['folds']}-fold grouped CV over all labelled clips, "
+                f"{cv['description']}: "
+                f"macro-F1 {cv['macro_f1_mean']:.1%} (± {cv['macro_f1_std']:.1%} between folds, "
+                f"± {cv['macro_f1_repeat_std']:.1%} between repeats), pooled {cv['pooled']['macro_f1']:.1%}"
+            )
+        lines.append(
+            "- reference (Panda et al. 2018, 900 clips, 20×10-fold CV, SVM): 67.4% standard features, "
+            "76.4% with their novel features"
+        )
     lines += [
         "",
         "## Model",
@@ -226,15 +272,18 @@ def model_card(card: dict) -> str:
     ]
     if card["center_targets"]:
         off = card["target_offset_final"]
-        lines.append(f"- targets re-centred: valence {off[0]:+.3f}, arousal {off[1]:+.3f} added so the training mean "
-                     "sits at the neutral 5 (quadrant boundary at the data's balance point; errors unchanged)")
+        lines.append(
+            f"- targets re-centred: valence {off[0]:+.3f}, arousal {off[1]:+.3f} added so the training mean "
+            "sits at the neutral 5 (quadrant boundary at the data's balance point; errors unchanged)"
+        )
     if card["calibration"] != "none":
         scale = card["calibration_scale"]
-        lines.append(f"- spread calibration `{card['calibration']}` fitted on out-of-fold predictions of all clips: "
-                     f"valence stretched ×{scale[0]:.2f}, arousal ×{scale[1]:.2f} (applied by `MusicEmotionModel`, "
-                     "stored in model.json)")
+        lines.append(
+            f"- spread calibration `{card['calibration']}` fitted on out-of-fold predictions of all clips: "
+            f"valence stretched ×{scale[0]:.2f}, arousal ×{scale[1]:.2f} (applied by `MusicEmotionModel`, "
+            "stored in model.json)"
+        )
     lines += [
-
         "- plots: `pred_vs_true.png`, `feature_importance.png`, `confusion.png` (held-out part), `spread.png`",
         "",
         "## Limits",
@@ -249,13 +298,20 @@ def model_card(card: dict) -> str:
 def comparison_row(label: str, metrics: dict) -> dict:
     """The headline figures of nested-evaluation ``metrics`` (:func:`train.music_emotion.evaluate`'s)."""
     r, q = metrics["regression"], metrics.get("quadrant_dataset", metrics["quadrant_targets"])
-    row = {"label": label, "macro_f1": q["macro_f1"], "n": q["n"],
-           **{f"{d}_r": r[d]["pearson_r"] for d in DIMENSIONS},
-           **{f"{d}_std_ratio": r[d]["pred_std"] / r[d]["true_std"] for d in DIMENSIONS}}
+    row = {
+        "label": label,
+        "macro_f1": q["macro_f1"],
+        "n": q["n"],
+        **{f"{d}_r": r[d]["pearson_r"] for d in DIMENSIONS},
+        **{f"{d}_std_ratio": r[d]["pred_std"] / r[d]["true_std"] for d in DIMENSIONS},
+    }
     if "vgmidi" in metrics:
         v = metrics["vgmidi"]
-        row |= {"vgmidi_macro_f1": v["macro_f1"], "vgmidi_valence_auc": v["valence_auc"],
-                "vgmidi_arousal_auc": v["arousal_auc"]}
+        row |= {
+            "vgmidi_macro_f1": v["macro_f1"],
+            "vgmidi_valence_auc": v["valence_auc"],
+            "vgmidi_arousal_auc": v["arousal_auc"],
+        }
     return row
 
 
@@ -266,8 +322,10 @@ def comparison_rows(paths: list[Path]) -> list[dict]:
     for path in paths:
         data = json.loads(Path(path).read_text())
         if "heads" in data:
-            rows += [comparison_row(f"{'untuned forest' if head == 'forest' else head} on {'+'.join(data['features'])}", m)
-                     for head, m in data["heads"].items()]
+            rows += [
+                comparison_row(f"{'untuned forest' if head == 'forest' else head} on {'+'.join(data['features'])}", m)
+                for head, m in data["heads"].items()
+            ]
         elif data.get("nested"):
             rows.append(comparison_row(f"forest on {'+'.join(data.get('feature_parts', ['librosa']))}", data["nested"]))
         else:
@@ -277,74 +335,108 @@ def comparison_rows(paths: list[Path]) -> list[dict]:
 
 def comparison_section(rows: list[dict], note: str = "") -> list[str]:
     """Model card lines: the nested figures of several feature sets and heads side by side."""
-    lines = ["", "## Feature comparison (nested, every artist and game held out once)", "",
-             "Each row is its own nested evaluation on the same data and outer folds (train/music_emotion.py "
-             "`--features …`; train/music_heads.py for the linear and kernel heads); std = the predictions' standard "
-             "deviation relative to the targets'." + (f" {note}" if note else ""), ""]
+    lines = [
+        "",
+        "## Feature comparison (nested, every artist and game held out once)",
+        "",
+        "Each row is its own nested evaluation on the same data and outer folds (train/music_emotion.py "
+        "`--features …`; train/music_heads.py for the linear and kernel heads); std = the predictions' standard "
+        "deviation relative to the targets'." + (f" {note}" if note else ""),
+        "",
+    ]
     if any("musicnn" in row["label"] for row in rows):
         lines += [MUSICNN_TEXT, ""]
     lines += [
-             "| features, model | 4Q macro-F1 | valence r | arousal r | std v / a | VGMIDI macro-F1 | VGMIDI AUC v / a |",
-             "|---|---|---|---|---|---|---|"]
+        "| features, model | 4Q macro-F1 | valence r | arousal r | std v / a | VGMIDI macro-F1 | VGMIDI AUC v / a |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        vg = (f"{row['vgmidi_macro_f1']:.1%} | {row['vgmidi_valence_auc']:.2f} / {row['vgmidi_arousal_auc']:.2f}"
-              if "vgmidi_macro_f1" in row else "– | –")
-        lines.append(f"| {row['label']} | {row['macro_f1']:.1%} | {row['valence_r']:.3f} | {row['arousal_r']:.3f} | "
-                     f"{row['valence_std_ratio']:.0%} / {row['arousal_std_ratio']:.0%} | {vg} |")
+        vg = (
+            f"{row['vgmidi_macro_f1']:.1%} | {row['vgmidi_valence_auc']:.2f} / {row['vgmidi_arousal_auc']:.2f}"
+            if "vgmidi_macro_f1" in row
+            else "– | –"
+        )
+        lines.append(
+            f"| {row['label']} | {row['macro_f1']:.1%} | {row['valence_r']:.3f} | {row['arousal_r']:.3f} | "
+            f"{row['valence_std_ratio']:.0%} / {row['arousal_std_ratio']:.0%} | {vg} |"
+        )
     return lines
 
 
 def reencoding_section(card: dict, part: dict) -> list[str]:
     """Model card lines on how far the test clips' predictions move on their re-encoded copies."""
     trained = card["data"].get("train_reencoded")
-    lines = ["", "## The same clips stored differently", "",
-             "Each test clip's re-encoded copy predicted by the same forest "
-             + ("(nested: every clip once)" if card.get("nested") else "(held-out clips)")
-             + f", calibrated (`{card['calibration']}`), against the clip's own prediction; "
-             + ("copies of the training clips were fitted too (never a test clip's)." if trained
-                else "the forest saw no re-encoded copy."), "",
-             "| data | copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## The same clips stored differently",
+        "",
+        "Each test clip's re-encoded copy predicted by the same forest "
+        + ("(nested: every clip once)" if card.get("nested") else "(held-out clips)")
+        + f", calibrated (`{card['calibration']}`), against the clip's own prediction; "
+        + (
+            "copies of the training clips were fitted too (never a test clip's)."
+            if trained
+            else "the forest saw no re-encoded copy."
+        ),
+        "",
+        "| data | copy | clips | mean \\|Δ\\| valence / arousal | 90th percentile | quadrant changed |",
+        "|---|---|---|---|---|---|",
+    ]
     by_source = part["reencoded"]
     if any("n" in v for v in by_source.values()):  # cards written before the shifts were split by source
         by_source = {"clips": by_source}
     for source, shifts in by_source.items():
         for name, r in shifts.items():
-            lines.append(f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "
-                         f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / "
-                         f"{r['p90_shift']['arousal']:.2f} | "
-                         f"{r['quadrant_changed']:.0%} |")
+            lines.append(
+                f"| {source} | {ENCODINGS[name].label} | {r['n']} | {r['mean_shift']['valence']:.2f} / "
+                f"{r['mean_shift']['arousal']:.2f} | {r['p90_shift']['valence']:.2f} / "
+                f"{r['p90_shift']['arousal']:.2f} | "
+                f"{r['quadrant_changed']:.0%} |"
+            )
     return lines
 
 
 def vgmidi_section(card: dict, part: dict) -> list[str]:
     """Model card lines on the sign-labelled VGMIDI phrases of games held out."""
     vg = part["vgmidi"]
-    lines = ["", "## VGMIDI piano phrases of unseen games", "",
-             f"{vg['n']} phrases of {vg['groups']} games, each predicted by a forest that saw no phrase of its game "
-             + ("(nested: every game held out once)" if card.get("nested") else "(held-out games)")
-             + ": the mean prediction over the analysis windows of its reference rendering (General MIDI piano, "
-             "as written) against the listeners' quadrant; AUC = how well the predicted valence (arousal) "
-             "separates the phrases heard as positive from those heard as negative (0.5 = chance). Augmented: each "
-             "augmented window (other SoundFont, instrument, tempo, velocity, level) on its own.", "",
-             "| calibration | quadrant macro-F1 | accuracy | valence AUC | arousal AUC | std v / a | augmented: "
-             "macro-F1, AUC v / a |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## VGMIDI piano phrases of unseen games",
+        "",
+        f"{vg['n']} phrases of {vg['groups']} games, each predicted by a forest that saw no phrase of its game "
+        + ("(nested: every game held out once)" if card.get("nested") else "(held-out games)")
+        + ": the mean prediction over the analysis windows of its reference rendering (General MIDI piano, "
+        "as written) against the listeners' quadrant; AUC = how well the predicted valence (arousal) "
+        "separates the phrases heard as positive from those heard as negative (0.5 = chance). Augmented: each "
+        "augmented window (other SoundFont, instrument, tempo, velocity, level) on its own.",
+        "",
+        "| calibration | quadrant macro-F1 | accuracy | valence AUC | arousal AUC | std v / a | augmented: "
+        "macro-F1, AUC v / a |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method, m in part["by_calibration"].items():
         v, aug = m["vgmidi"], m["vgmidi"].get("augmented")
         shipped = " (shipped)" if method == card["calibration"] else ""
         extra = f"{aug['macro_f1']:.1%}, {aug['valence_auc']:.2f} / {aug['arousal_auc']:.2f}" if aug else "–"
-        lines.append(f"| {method}{shipped} | {v['macro_f1']:.1%} | {v['accuracy']:.1%} | {v['valence_auc']:.3f} | "
-                     f"{v['arousal_auc']:.3f} | {v['valence_std']:.2f} / {v['arousal_std']:.2f} | {extra} |")
-    lines += ["", f"VGMIDI's labels are signs; as targets, valence = 5 ± {card['data']['vgmidi_levels'][0]:.2f} and "
-              f"arousal = 5 ± {card['data']['vgmidi_levels'][1]:.2f}: the mean distance from 5 of the 4Q targets of "
-              "the songs in the quadrants of that sign, so a phrase heard as positive sits where a typical positive "
-              "4Q song does. "
-              + ("They are re-centred on their own (not with the 4Q targets), so that the balance of VGMIDI's "
-                 "labels (more happy than sad phrases) is not learnt as the sound of a piano. "
-                 if card["center_targets"] else "")
-              + "They take no part in the calibration or the regression metrics. "
-              "`vgmidi.png`: the phrases on the plane, coloured by the listeners' quadrant."]
+        lines.append(
+            f"| {method}{shipped} | {v['macro_f1']:.1%} | {v['accuracy']:.1%} | {v['valence_auc']:.3f} | "
+            f"{v['arousal_auc']:.3f} | {v['valence_std']:.2f} / {v['arousal_std']:.2f} | {extra} |"
+        )
+    lines += [
+        "",
+        f"VGMIDI's labels are signs; as targets, valence = 5 ± {card['data']['vgmidi_levels'][0]:.2f} and "
+        f"arousal = 5 ± {card['data']['vgmidi_levels'][1]:.2f}: the mean distance from 5 of the 4Q targets of "
+        "the songs in the quadrants of that sign, so a phrase heard as positive sits where a typical positive "
+        "4Q song does. "
+        + (
+            "They are re-centred on their own (not with the 4Q targets), so that the balance of VGMIDI's "
+            "labels (more happy than sad phrases) is not learnt as the sound of a piano. "
+            if card["center_targets"]
+            else ""
+        )
+        + "They take no part in the calibration or the regression metrics. "
+        "`vgmidi.png`: the phrases on the plane, coloured by the listeners' quadrant.",
+    ]
     return lines
 
 
@@ -359,9 +451,15 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("folder", type=Path, help="model folder with model_card.json (e.g. assets/music_emotion)")
-    p.add_argument("--compare", type=Path, action="append", default=[], metavar="JSON",
-                   help="nested runs to compare (model_card.json of train/music_emotion.py --nested, or the JSON of "
-                        "train/music_heads.py); repeatable; replaces the card's comparison")
+    p.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="nested runs to compare (model_card.json of train/music_emotion.py --nested, or the JSON of "
+        "train/music_heads.py); repeatable; replaces the card's comparison",
+    )
     p.add_argument("--note", default="", help="a sentence on how the compared runs were made")
     args = p.parse_args(argv)
     card = json.loads((args.folder / "model_card.json").read_text())

@@ -102,8 +102,12 @@ def load_table(specs: list[tuple[str, Path]], args) -> tuple[pd.DataFrame, dict[
         if kind == "4q":
             kwargs = {"lexicon_csv": args.lexicon}
         elif kind == "vgmidi":
-            kwargs = {"render_dir": args.render_dir, "soundfonts": args.soundfont, "augment": args.augment,
-                      "seed": args.seed}
+            kwargs = {
+                "render_dir": args.render_dir,
+                "soundfonts": args.soundfont,
+                "augment": args.augment,
+                "seed": args.seed,
+            }
         tables.append(load_dataset(kind, path, **kwargs))
         skipped[kind] = skipped.get(kind, 0) + len(tables[-1].attrs.get("skipped", []))
     table = pd.concat(tables, ignore_index=True)
@@ -143,8 +147,11 @@ class Data:
         have = [np.isfinite(c).all(axis=1) for c in self.copies.values()]
         share = self.W / (1 + np.sum(have, axis=0))
         X = np.concatenate([self.X, *(c[h] for c, h in zip(self.copies.values(), have))])
-        return X, np.concatenate([targets,
-                                  *(targets[h] for h in have)]), np.concatenate([share, *(share[h] for h in have)])
+        return (
+            X,
+            np.concatenate([targets, *(targets[h] for h in have)]),
+            np.concatenate([share, *(share[h] for h in have)]),
+        )
 
     def shifted(self, center: bool) -> tuple[np.ndarray, np.ndarray]:
         """``(targets, offset)``: the targets with ``offset`` added to the continuous rows, putting
@@ -205,8 +212,9 @@ def grouped_folds(y_quadrant: np.ndarray, groups: np.ndarray, n_splits: int, see
 
     X = np.zeros(len(groups))
     if pd.Series(y_quadrant).value_counts().min() >= n_splits:
-        return list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True,
-                                         random_state=seed).split(X, y_quadrant, groups))
+        return list(
+            StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y_quadrant, groups)
+        )
     return list(GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y_quadrant, groups))
 
 
@@ -216,8 +224,9 @@ def make_folds(table: pd.DataFrame, n_splits: int, seed: int):
     folds = [(np.array([], dtype=int), np.array([], dtype=int))] * n_splits
     for _, part in table.groupby("source", sort=True):
         rows = part.index.to_numpy()
-        for k, (tr, te) in enumerate(grouped_folds(part["label_quadrant"].to_numpy(), part["group"].to_numpy(),
-                                                   n_splits, seed)):
+        for k, (tr, te) in enumerate(
+            grouped_folds(part["label_quadrant"].to_numpy(), part["group"].to_numpy(), n_splits, seed)
+        ):
             folds[k] = (np.concatenate([folds[k][0], rows[tr]]), np.concatenate([folds[k][1], rows[te]]))
     return [(np.sort(tr), np.sort(te)) for tr, te in folds]
 
@@ -247,8 +256,18 @@ def tune(data: Data, args, study_name: str) -> optuna.Study:  # noqa: F821
         for step, (tr, va) in enumerate(folds):
             pred = fit_forest(params, data.sub(tr), data.Y[tr], args).predict(data.X[va])
             if args.objective == "macro_f1":
-                losses.append(1.0 - float(f1_score(quad[va], quadrants(pred[:, 0], pred[:, 1]), labels=list(QUADRANTS),
-                                                   average="macro", zero_division=0)))
+                losses.append(
+                    1.0
+                    - float(
+                        f1_score(
+                            quad[va],
+                            quadrants(pred[:, 0], pred[:, 1]),
+                            labels=list(QUADRANTS),
+                            average="macro",
+                            zero_division=0,
+                        )
+                    )
+                )
             else:
                 losses.append(float(np.average(((pred - data.Y[va]) ** 2).mean(axis=1), weights=data.W[va])))
             trial.report(float(np.mean(losses)), step)
@@ -257,7 +276,10 @@ def tune(data: Data, args, study_name: str) -> optuna.Study:  # noqa: F821
         return float(np.mean(losses))
 
     study = optuna.create_study(
-        study_name=study_name, storage=args.storage, load_if_exists=True, direction="minimize",
+        study_name=study_name,
+        storage=args.storage,
+        load_if_exists=True,
+        direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
     )
@@ -315,8 +337,10 @@ def quadrant_metrics(true_q: np.ndarray, Y_pred: np.ndarray) -> dict:
 def split_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, dataset_quadrants: np.ndarray) -> dict:
     """Regression metrics, and quadrant metrics against the targets' quadrants and (where the
     dataset has them, non-null entries of ``dataset_quadrants``) the dataset's own labels."""
-    out = {"regression": regression_metrics(Y_true, Y_pred),
-           "quadrant_targets": quadrant_metrics(quadrants(Y_true[:, 0], Y_true[:, 1]), Y_pred) | {"n": len(Y_true)}}
+    out = {
+        "regression": regression_metrics(Y_true, Y_pred),
+        "quadrant_targets": quadrant_metrics(quadrants(Y_true[:, 0], Y_true[:, 1]), Y_pred) | {"n": len(Y_true)},
+    }
     known = pd.notna(dataset_quadrants)
     if known.any():
         out["quadrant_dataset"] = quadrant_metrics(dataset_quadrants[known], Y_pred[known]) | {"n": int(known.sum())}
@@ -340,13 +364,21 @@ def sign_metrics(table: pd.DataFrame, Y_pred: np.ndarray) -> dict:
         return out
 
     reference = (table["rendering"] == "reference").to_numpy()
-    pieces = pd.DataFrame(Y_pred[reference], columns=list(DIMENSIONS)).assign(
-        piece=table["piece"].to_numpy()[reference], quadrant=table["quadrant"].to_numpy()[reference],
-        group=table["group"].to_numpy()[reference]).groupby("piece", sort=True)
+    pieces = (
+        pd.DataFrame(Y_pred[reference], columns=list(DIMENSIONS))
+        .assign(
+            piece=table["piece"].to_numpy()[reference],
+            quadrant=table["quadrant"].to_numpy()[reference],
+            group=table["group"].to_numpy()[reference],
+        )
+        .groupby("piece", sort=True)
+    )
     per_piece = pieces[list(DIMENSIONS)].mean()
     out = metrics(pieces["quadrant"].first().to_numpy(), per_piece.to_numpy()) | {
-        "groups": int(pieces["group"].first().nunique()), "predictions": per_piece.to_numpy().tolist(),
-        "quadrants": pieces["quadrant"].first().tolist()}
+        "groups": int(pieces["group"].first().nunique()),
+        "predictions": per_piece.to_numpy().tolist(),
+        "quadrants": pieces["quadrant"].first().tolist(),
+    }
     if (~reference).any():
         out["augmented"] = metrics(table["quadrant"].to_numpy()[~reference], Y_pred[~reference])
     return out
@@ -364,9 +396,11 @@ def reencoding_shifts(table: pd.DataFrame, Y_pred: np.ndarray, copies: dict[str,
                 continue
             d = np.abs(P[rows] - Y_pred[rows])
             out.setdefault(source, {})[name] = {
-                "n": len(rows), "mean_shift": dict(zip(DIMENSIONS, d.mean(axis=0).round(3).tolist())),
+                "n": len(rows),
+                "mean_shift": dict(zip(DIMENSIONS, d.mean(axis=0).round(3).tolist())),
                 "p90_shift": dict(zip(DIMENSIONS, np.percentile(d, 90, axis=0).round(3).tolist())),
-                "quadrant_changed": float(np.mean(quadrants(*P[rows].T) != quadrants(*Y_pred[rows].T)))}
+                "quadrant_changed": float(np.mean(quadrants(*P[rows].T) != quadrants(*Y_pred[rows].T))),
+            }
     return out
 
 
@@ -415,11 +449,13 @@ def tune_fit_evaluate(data: Data, train_idx, test_idx, args, study_name: str):
             copies[name][have] = np.clip(calibrate(forest.predict(Xc[have])), 1.0, 9.0)
     test_targets = test.Y + offset * test.continuous[:, None]
     by_calibration = {m: evaluate(test, test_targets, p) for m, p in preds.items()}
-    metrics = by_calibration[args.calibration] | {"target_offset": offset.tolist(), "by_calibration": by_calibration,
-                                                  "predictions": {m: p.tolist() for m, p in preds.items()},
-                                                  "reencoded": reencoding_shifts(test.table, preds[args.calibration],
-                                                                                 copies),
-                                                  "copy_predictions": {n: p.tolist() for n, p in copies.items()}}
+    metrics = by_calibration[args.calibration] | {
+        "target_offset": offset.tolist(),
+        "by_calibration": by_calibration,
+        "predictions": {m: p.tolist() for m, p in preds.items()},
+        "reencoded": reencoding_shifts(test.table, preds[args.calibration], copies),
+        "copy_predictions": {n: p.tolist() for n, p in copies.items()},
+    }
     return study, forest, preds[args.calibration], metrics
 
 
@@ -445,12 +481,14 @@ def nested_evaluation(data: Data, folds, args, first: dict) -> dict:
         if "regression" in metrics:
             per_fold.append(metrics.get("quadrant_dataset", metrics["quadrant_targets"])["macro_f1"])
     by_calibration = {m: evaluate(data, targets, p) for m, p in Y_pred.items()}
-    return by_calibration[args.calibration] | {"folds": len(folds), "macro_f1_per_fold": per_fold,
-                                               "by_calibration": by_calibration,
-                                               "reencoded": reencoding_shifts(data.table, Y_pred[args.calibration],
-                                                                              copies),
-                                               "predictions": {m: p.tolist() for m, p in Y_pred.items()},
-                                               "targets": targets.tolist()}
+    return by_calibration[args.calibration] | {
+        "folds": len(folds),
+        "macro_f1_per_fold": per_fold,
+        "by_calibration": by_calibration,
+        "reencoded": reencoding_shifts(data.table, Y_pred[args.calibration], copies),
+        "predictions": {m: p.tolist() for m, p in Y_pred.items()},
+        "targets": targets.tolist(),
+    }
 
 
 def target_offset(Y: np.ndarray, center: bool) -> np.ndarray:
@@ -478,79 +516,157 @@ def cross_validated_f1(data: Data, params: dict, n_splits: int, args, repeats: i
     for r in range(repeats):
         pred = out_of_fold(data, params, n_splits, args.seed + r, args)
         folds = make_folds(data.table, n_splits, args.seed + r)
-        fold_f1 += [f1_score(quad[va][c[va]], quadrants(pred[va][c[va], 0], pred[va][c[va], 1]), labels=list(QUADRANTS),
-                             average="macro", zero_division=0) for _, va in folds]
-        repeat_f1.append(np.mean(fold_f1[-len(folds):]))
+        fold_f1 += [
+            f1_score(
+                quad[va][c[va]],
+                quadrants(pred[va][c[va], 0], pred[va][c[va], 1]),
+                labels=list(QUADRANTS),
+                average="macro",
+                zero_division=0,
+            )
+            for _, va in folds
+        ]
+        repeat_f1.append(np.mean(fold_f1[-len(folds) :]))
         pooled.append(quadrant_metrics(quad[c], pred[c]))
-    return {"folds": n_splits, "repeats": repeats, "macro_f1_mean": float(np.mean(fold_f1)),
-            "macro_f1_std": float(np.std(fold_f1)), "macro_f1_repeat_std": float(np.std(repeat_f1)),
-            "pooled": pooled[0] | {"macro_f1": float(np.mean([m["macro_f1"] for m in pooled]))}}
+    return {
+        "folds": n_splits,
+        "repeats": repeats,
+        "macro_f1_mean": float(np.mean(fold_f1)),
+        "macro_f1_std": float(np.std(fold_f1)),
+        "macro_f1_repeat_std": float(np.std(repeat_f1)),
+        "pooled": pooled[0] | {"macro_f1": float(np.mean([m["macro_f1"] for m in pooled]))},
+    }
 
 
 # --------------------------------------------------------------------------- main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--dataset", action="append", type=parse_dataset, required=True, metavar="KIND:PATH",
-                   help=f"a dataset folder in its original layout; KIND is one of {', '.join(LOADERS)}; repeatable")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument(
+        "--dataset",
+        action="append",
+        type=parse_dataset,
+        required=True,
+        metavar="KIND:PATH",
+        help=f"a dataset folder in its original layout; KIND is one of {', '.join(LOADERS)}; repeatable",
+    )
     p.add_argument("--lexicon", type=Path, help="mood_lexicon.csv for 4Q (default: beside the 4Q folder)")
-    p.add_argument("--render-dir", type=Path, default=REPO / "work" / "vgmidi_renders",
-                   help="where VGMIDI's MIDI files are rendered to audio (default: %(default)s)")
-    p.add_argument("--soundfont", action="append", metavar="PATH",
-                   help="General MIDI SoundFont for VGMIDI; repeatable, the first plays the reference piano "
-                        "(default: those installed, FluidR3 first)")
-    p.add_argument("--augment", type=int, default=4,
-                   help="augmented renderings per VGMIDI phrase (default: %(default)s)")
-    p.add_argument("--vgmidi-weight", type=float, default=1.0,
-                   help="total training weight of one VGMIDI phrase's rows, relative to one clip of the other "
-                        "datasets (default: %(default)s)")
-    p.add_argument("--reencode", action="append", choices=list(ENCODINGS), default=[], metavar="ENCODING",
-                   help="also analyse a copy of every clip (and VGMIDI window) stored this way (ffmpeg, cached in "
-                        f"--reencode-dir; one of {', '.join(ENCODINGS)}; repeatable) and report how far the test "
-                        "clips' predictions move on it")
-    p.add_argument("--train-reencoded", action="store_true",
-                   help="fit on the --reencode copies too (beside their clip, sharing its weight), so that the "
-                        "forest learns what stays the same when a recording is stored differently")
-    p.add_argument("--reencode-dir", type=Path, default=REPO / "work" / "reencoded",
-                   help="where the re-encoded copies are kept (default: %(default)s)")
-    p.add_argument("--features", type=parse_parts, default=("librosa",), metavar="PART[+PART]",
-                   help=f"feature parts the forest reads, joined by '+', of {', '.join(PARTS)} (musicnn: the pretrained "
-                        "taggers' tags and embedding statistics; default: %(default)s)")
-    p.add_argument("--compare", type=Path, action="append", default=[], metavar="JSON",
-                   help="another nested run to compare with in the model card: its model_card.json, or the JSON of "
-                        "train/music_heads.py; repeatable")
+    p.add_argument(
+        "--render-dir",
+        type=Path,
+        default=REPO / "work" / "vgmidi_renders",
+        help="where VGMIDI's MIDI files are rendered to audio (default: %(default)s)",
+    )
+    p.add_argument(
+        "--soundfont",
+        action="append",
+        metavar="PATH",
+        help="General MIDI SoundFont for VGMIDI; repeatable, the first plays the reference piano "
+        "(default: those installed, FluidR3 first)",
+    )
+    p.add_argument(
+        "--augment", type=int, default=4, help="augmented renderings per VGMIDI phrase (default: %(default)s)"
+    )
+    p.add_argument(
+        "--vgmidi-weight",
+        type=float,
+        default=1.0,
+        help="total training weight of one VGMIDI phrase's rows, relative to one clip of the other "
+        "datasets (default: %(default)s)",
+    )
+    p.add_argument(
+        "--reencode",
+        action="append",
+        choices=list(ENCODINGS),
+        default=[],
+        metavar="ENCODING",
+        help="also analyse a copy of every clip (and VGMIDI window) stored this way (ffmpeg, cached in "
+        f"--reencode-dir; one of {', '.join(ENCODINGS)}; repeatable) and report how far the test "
+        "clips' predictions move on it",
+    )
+    p.add_argument(
+        "--train-reencoded",
+        action="store_true",
+        help="fit on the --reencode copies too (beside their clip, sharing its weight), so that the "
+        "forest learns what stays the same when a recording is stored differently",
+    )
+    p.add_argument(
+        "--reencode-dir",
+        type=Path,
+        default=REPO / "work" / "reencoded",
+        help="where the re-encoded copies are kept (default: %(default)s)",
+    )
+    p.add_argument(
+        "--features",
+        type=parse_parts,
+        default=("librosa",),
+        metavar="PART[+PART]",
+        help=f"feature parts the forest reads, joined by '+', of {', '.join(PARTS)} (musicnn: the pretrained "
+        "taggers' tags and embedding statistics; default: %(default)s)",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="another nested run to compare with in the model card: its model_card.json, or the JSON of "
+        "train/music_heads.py; repeatable",
+    )
     p.add_argument("--out", type=Path, default=MUSIC_MODEL_DIR, help="output model folder (default: %(default)s)")
-    p.add_argument("--cache-dir", type=Path, default=REPO / "work" / "music_cache",
-                   help="feature cache (default: %(default)s)")
+    p.add_argument(
+        "--cache-dir", type=Path, default=REPO / "work" / "music_cache", help="feature cache (default: %(default)s)"
+    )
     p.add_argument("--trials", type=int, default=50, help="Optuna trials (default: %(default)s)")
     p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///work/music_optuna.db (resumable)")
     p.add_argument("--study-name", default="music_emotion", help="Optuna study name (default: %(default)s)")
-    p.add_argument("--objective", choices=["mse", "macro_f1"], default="mse",
-                   help="what the Optuna CV minimises: mean squared error of (valence, arousal), or "
-                        "1 - quadrant macro-F1 (default: %(default)s)")
+    p.add_argument(
+        "--objective",
+        choices=["mse", "macro_f1"],
+        default="mse",
+        help="what the Optuna CV minimises: mean squared error of (valence, arousal), or "
+        "1 - quadrant macro-F1 (default: %(default)s)",
+    )
     p.add_argument("--cv-folds", type=int, default=5, help="grouped CV folds for tuning (default: %(default)s)")
-    p.add_argument("--nested", action="store_true",
-                   help="also hold out each of the other outer folds in turn, tuning anew each time (nested CV: every "
-                        "clip is a test clip once; costs (folds - 1) more Optuna studies)")
-    p.add_argument("--eval-folds", type=int, default=10,
-                   help="grouped CV folds for the comparison macro-F1 over all clips; 0 skips it (default: "
-                        "%(default)s)")
-    p.add_argument("--eval-repeats", type=int, default=5,
-                   help="repetitions of that CV with different folds (default: %(default)s)")
+    p.add_argument(
+        "--nested",
+        action="store_true",
+        help="also hold out each of the other outer folds in turn, tuning anew each time (nested CV: every "
+        "clip is a test clip once; costs (folds - 1) more Optuna studies)",
+    )
+    p.add_argument(
+        "--eval-folds",
+        type=int,
+        default=10,
+        help="grouped CV folds for the comparison macro-F1 over all clips; 0 skips it (default: %(default)s)",
+    )
+    p.add_argument(
+        "--eval-repeats", type=int, default=5, help="repetitions of that CV with different folds (default: %(default)s)"
+    )
     p.add_argument("--test-size", type=float, default=0.2, help="held-out share, approximately (default: %(default)s)")
-    p.add_argument("--center-targets", action="store_true",
-                   help="shift the targets so the training clips' mean valence/arousal sit at the neutral 5 (the "
-                        "continuous datasets together, VGMIDI's sign targets on their own); for quadrant-balanced "
-                        "data such as 4Q, whose lexicon targets centre on 5.1/4.8")
-    p.add_argument("--calibration", choices=["none", *METHODS], default="linear",
-                   help="spread calibration shipped with the model and used for the reported metrics; all are "
-                        "measured (default: %(default)s)")
+    p.add_argument(
+        "--center-targets",
+        action="store_true",
+        help="shift the targets so the training clips' mean valence/arousal sit at the neutral 5 (the "
+        "continuous datasets together, VGMIDI's sign targets on their own); for quadrant-balanced "
+        "data such as 4Q, whose lexicon targets centre on 5.1/4.8",
+    )
+    p.add_argument(
+        "--calibration",
+        choices=["none", *METHODS],
+        default="linear",
+        help="spread calibration shipped with the model and used for the reported metrics; all are "
+        "measured (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--n-jobs", type=int, default=1,
-                   help="worker processes for features and forests (default: %(default)s)")
+    p.add_argument(
+        "--n-jobs", type=int, default=1, help="worker processes for features and forests (default: %(default)s)"
+    )
     return p
 
 
@@ -578,15 +694,19 @@ def main(argv: list[str] | None = None) -> int:
     n_splits = max(2, round(1 / args.test_size))
     fewest = table.groupby("source")["group"].nunique()
     if fewest.min() < 2 * n_splits:
-        print(f"error: need at least {2 * n_splits} groups (artists/songs/games) in each dataset, got "
-              f"{fewest.to_dict()}", file=sys.stderr)
+        print(
+            f"error: need at least {2 * n_splits} groups (artists/songs/games) in each dataset, got {fewest.to_dict()}",
+            file=sys.stderr,
+        )
         return 2
 
     outer = make_folds(table, n_splits, args.seed)
     train_idx, test_idx = outer[0]
     groups = table["group"].to_numpy()
-    print(f"split: {len(train_idx)} training / {len(test_idx)} held-out clips, "
-          f"{len(set(groups[train_idx]))} / {len(set(groups[test_idx]))} groups")
+    print(
+        f"split: {len(train_idx)} training / {len(test_idx)} held-out clips, "
+        f"{len(set(groups[train_idx]))} / {len(set(groups[test_idx]))} groups"
+    )
 
     study, forest, pred, held_out = tune_fit_evaluate(data, train_idx, test_idx, args, args.study_name)
     test = data.sub(test_idx)
@@ -604,13 +724,16 @@ def main(argv: list[str] | None = None) -> int:
     cross_validation = {}
     if args.eval_folds >= 2:
         default = {"n_estimators": 200, "max_features": "sqrt"}
-        for key, p, desc in (("tuned", params,
-                              "tuned hyper-parameters (tuned on the training part, so slightly optimistic)"),
-                             ("untuned", default, f"untuned forest {default}")):
+        for key, p, desc in (
+            ("tuned", params, "tuned hyper-parameters (tuned on the training part, so slightly optimistic)"),
+            ("untuned", default, f"untuned forest {default}"),
+        ):
             cv = cross_validated_f1(data, p, args.eval_folds, args, repeats=max(1, args.eval_repeats))
             cross_validation[key] = cv | {"description": desc}
-            print(f"{cv['repeats']}× {args.eval_folds}-fold grouped CV macro-F1 ({key}): {cv['macro_f1_mean']:.1%} "
-                  f"± {cv['macro_f1_repeat_std']:.1%} between repeats")
+            print(
+                f"{cv['repeats']}× {args.eval_folds}-fold grouped CV macro-F1 ({key}): {cv['macro_f1_mean']:.1%} "
+                f"± {cv['macro_f1_repeat_std']:.1%} between repeats"
+            )
 
     args.out.mkdir(parents=True, exist_ok=True)
     shown = held_out.get("quadrant_dataset", held_out.get("quadrant_targets"))
@@ -623,12 +746,21 @@ def main(argv: list[str] | None = None) -> int:
     quad = table["label_quadrant"].to_numpy() if nested else test.table["label_quadrant"].to_numpy()
     what = "nested artist-disjoint test predictions" if nested else "held-out predictions"
     if spread_rows.any():
-        plot_spread(spread_true[spread_rows], {m: np.asarray(p)[spread_rows] for m, p in spread["predictions"].items()},
-                    quad[spread_rows], args.out / "spread.png", what)
+        plot_spread(
+            spread_true[spread_rows],
+            {m: np.asarray(p)[spread_rows] for m, p in spread["predictions"].items()},
+            quad[spread_rows],
+            args.out / "spread.png",
+            what,
+        )
     if "vgmidi" in spread:
-        plot_spread(None, {m: np.asarray(v["vgmidi"]["predictions"]) for m, v in spread["by_calibration"].items()},
-                    np.asarray(spread["vgmidi"]["quadrants"]), args.out / "vgmidi.png",
-                    f"VGMIDI phrases of unseen games ({what.split(' test')[0].replace('artist-disjoint', 'by game')})")
+        plot_spread(
+            None,
+            {m: np.asarray(v["vgmidi"]["predictions"]) for m, v in spread["by_calibration"].items()},
+            np.asarray(spread["vgmidi"]["quadrants"]),
+            args.out / "vgmidi.png",
+            f"VGMIDI phrases of unseen games ({what.split(' test')[0].replace('artist-disjoint', 'by game')})",
+        )
     strip_predictions(held_out)
     strip_predictions(nested)
     names, schema = feature_names(args.features), schema_version(args.features)
@@ -647,14 +779,28 @@ def main(argv: list[str] | None = None) -> int:
         "feature_parts": list(args.features),
         "n_features": len(names),
         "seed": args.seed,
-        "data": {"datasets": datasets, "clips": int(len(table)), "failed": len(extraction.errors),
-                 "sources": [f"{k}:{p}" for k, p in args.dataset], "augment": args.augment,
-                 "vgmidi_weight": args.vgmidi_weight, "vgmidi_levels": list(VGMIDI_LEVELS),
-                 "reencode": args.reencode, "train_reencoded": bool(args.train_reencoded)},
-        "split": {"train": int(len(train_idx)), "test": int(len(test_idx)),
-                  "grouped_by": "artist (4Q) / song (DEAM, PMEmo) / game (VGMIDI)"},
-        "tuning": {"trials": len(study.trials), "cv_folds": args.cv_folds, "objective": args.objective,
-                   "best_cv": best_cv(study, args)},
+        "data": {
+            "datasets": datasets,
+            "clips": int(len(table)),
+            "failed": len(extraction.errors),
+            "sources": [f"{k}:{p}" for k, p in args.dataset],
+            "augment": args.augment,
+            "vgmidi_weight": args.vgmidi_weight,
+            "vgmidi_levels": list(VGMIDI_LEVELS),
+            "reencode": args.reencode,
+            "train_reencoded": bool(args.train_reencoded),
+        },
+        "split": {
+            "train": int(len(train_idx)),
+            "test": int(len(test_idx)),
+            "grouped_by": "artist (4Q) / song (DEAM, PMEmo) / game (VGMIDI)",
+        },
+        "tuning": {
+            "trials": len(study.trials),
+            "cv_folds": args.cv_folds,
+            "objective": args.objective,
+            "best_cv": best_cv(study, args),
+        },
         "params": params,
         "center_targets": bool(args.center_targets),
         "target_offset_final": final_offset.tolist(),
@@ -663,17 +809,32 @@ def main(argv: list[str] | None = None) -> int:
         "held_out": held_out,
         "nested": nested,
         "cross_validation": cross_validation,
-        "comparison": comparison_rows(args.compare) + ([comparison_row(f"forest on {'+'.join(args.features)} (this model)",
-                                                                       nested)] if args.compare and nested else []),
+        "comparison": comparison_rows(args.compare)
+        + (
+            [comparison_row(f"forest on {'+'.join(args.features)} (this model)", nested)]
+            if args.compare and nested
+            else []
+        ),
         "train_seconds": round(time.perf_counter() - started, 1),
     }
-    summary = {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMENSIONS} \
-        if "regression" in held_out else {}
-    model = MusicEmotionModel(final, names, schema, metadata={
-        "params": params, "target_offset": final_offset.tolist(), "trained_on": card["data"]["sources"],
-        "clips": card["data"]["clips"],
-        "held_out": summary | ({"quadrant_macro_f1": shown["macro_f1"]} if shown else {}),
-    }, calibration=calibration)
+    summary = (
+        {d: {k: held_out["regression"][d][k] for k in ("r2", "pearson_r", "rmse")} for d in DIMENSIONS}
+        if "regression" in held_out
+        else {}
+    )
+    model = MusicEmotionModel(
+        final,
+        names,
+        schema,
+        metadata={
+            "params": params,
+            "target_offset": final_offset.tolist(),
+            "trained_on": card["data"]["sources"],
+            "clips": card["data"]["clips"],
+            "held_out": summary | ({"quadrant_macro_f1": shown["macro_f1"]} if shown else {}),
+        },
+        calibration=calibration,
+    )
     model.save(args.out)
     card["model_size_mb"] = (args.out / MODEL_FILE).stat().st_size / 2**20
     card["feature_names"] = names
@@ -690,22 +851,28 @@ def report(metrics: dict, what: str) -> None:
     if "regression" in metrics:
         r = metrics["regression"]
         q = metrics.get("quadrant_dataset", metrics["quadrant_targets"])
-        print(f"{what}: valence R² {r['valence']['r2']:.3f} (r {r['valence']['pearson_r']:.3f}, std "
-              f"{r['valence']['pred_std']:.2f}"
-              f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r "
-              f"{r['arousal']['pearson_r']:.3f}, "
-              f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy "
-              f"{q['accuracy']:.1%}, "
-              f"macro-F1 {q['macro_f1']:.1%}")
+        print(
+            f"{what}: valence R² {r['valence']['r2']:.3f} (r {r['valence']['pearson_r']:.3f}, std "
+            f"{r['valence']['pred_std']:.2f}"
+            f" vs {r['valence']['true_std']:.2f}), arousal R² {r['arousal']['r2']:.3f} (r "
+            f"{r['arousal']['pearson_r']:.3f}, "
+            f"std {r['arousal']['pred_std']:.2f} vs {r['arousal']['true_std']:.2f}); quadrant accuracy "
+            f"{q['accuracy']:.1%}, "
+            f"macro-F1 {q['macro_f1']:.1%}"
+        )
     for source, shifts in metrics.get("reencoded", {}).items():
         for name, r in shifts.items():
-            print(f"{what} {source} {ENCODINGS[name].label} copies ({r['n']} clips): mean |Δ| valence "
-                  f"{r['mean_shift']['valence']:.2f}, arousal {r['mean_shift']['arousal']:.2f}; "
-                  f"quadrant changed {r['quadrant_changed']:.0%}")
+            print(
+                f"{what} {source} {ENCODINGS[name].label} copies ({r['n']} clips): mean |Δ| valence "
+                f"{r['mean_shift']['valence']:.2f}, arousal {r['mean_shift']['arousal']:.2f}; "
+                f"quadrant changed {r['quadrant_changed']:.0%}"
+            )
     if "vgmidi" in metrics:
         v = metrics["vgmidi"]
-        print(f"{what} VGMIDI ({v['n']} phrases, {v['groups']} games): macro-F1 {v['macro_f1']:.1%}, "
-              f"valence AUC {v['valence_auc']:.3f}, arousal AUC {v['arousal_auc']:.3f}")
+        print(
+            f"{what} VGMIDI ({v['n']} phrases, {v['groups']} games): macro-F1 {v['macro_f1']:.1%}, "
+            f"valence AUC {v['valence_auc']:.3f}, arousal AUC {v['arousal_auc']:.3f}"
+        )
 
 
 def strip_predictions(metrics: dict) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.files import record_weight_hashes, weight_files  # noqa: E402
+from music2img.files import record_weight_hashes, weight_files
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.errors import DatasetError  # noqa: E402
-from music2img.image import features as hand  # noqa: E402
-from music2img.image.emotion_model import load_rgb  # noqa: E402
-from music2img.image.scene_model import SCENE_MODEL_DIR, THRESHOLD, SceneModel, make_classifier  # noqa: E402
+from music2img.errors import DatasetError
+from music2img.image import features as hand
+from music2img.image.emotion_model import load_rgb
+from music2img.image.scene_model import SCENE_MODEL_DIR, THRESHOLD, SceneModel, make_classifier
+
 
 def read_scene_labels(images: Path, labels: Path) -> pd.DataFrame:
     """The labels table, checked: columns ``path`` and ``scene`` (0/1), every file present."""
@@ -46,15 +47,19 @@ def read_scene_labels(images: Path, labels: Path) -> pd.DataFrame:
 def evaluate(X: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray], seed: int = 0) -> dict:
     """Out-of-fold scene probabilities (5-fold); ROC AUC and accuracy overall and for each boolean
     mask of ``groups``."""
-    proba = cross_val_predict(make_classifier(seed), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                              method="predict_proba")[:, 1]
+    proba = cross_val_predict(
+        make_classifier(seed), X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba"
+    )[:, 1]
     scores = {}
     for name, mask in {"all": np.ones(len(y), bool), **groups}.items():
-        scores[name] = {"photos": int(mask.sum()), "scenes": int(y[mask].sum()),
-                        "roc_auc": round(float(roc_auc_score(y[mask], proba[mask])), 3),
-                        "accuracy": round(float(accuracy_score(y[mask], proba[mask] >= THRESHOLD)), 3),
-                        "non_scenes_caught": round(float(np.mean(proba[mask][y[mask] == 0] < THRESHOLD)), 3),
-                        "scenes_kept": round(float(np.mean(proba[mask][y[mask] == 1] >= THRESHOLD)), 3)}
+        scores[name] = {
+            "photos": int(mask.sum()),
+            "scenes": int(y[mask].sum()),
+            "roc_auc": round(float(roc_auc_score(y[mask], proba[mask])), 3),
+            "accuracy": round(float(accuracy_score(y[mask], proba[mask] >= THRESHOLD)), 3),
+            "non_scenes_caught": round(float(np.mean(proba[mask][y[mask] == 0] < THRESHOLD)), 3),
+            "scenes_kept": round(float(np.mean(proba[mask][y[mask] == 1] >= THRESHOLD)), 3),
+        }
     return scores
 
 
@@ -70,16 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     y = table["scene"].to_numpy()
     source = table["path"].str.split("/").str[0]
     sample = table["sample"] if "sample" in table else pd.Series("all", index=table.index)
-    groups = {f"{s} / {k}": ((source == s) & (sample == k)).to_numpy()
-              for s in sorted(source.unique()) for k in sorted(sample.unique()) if ((source == s) & (sample == k)).any()}
+    groups = {
+        f"{s} / {k}": ((source == s) & (sample == k)).to_numpy()
+        for s in sorted(source.unique())
+        for k in sorted(sample.unique())
+        if ((source == s) & (sample == k)).any()
+    }
     scores = evaluate(X, y, groups)
-    metadata = {"labels": str(args.labels), "photos": len(y), "scenes": int(y.sum()), "threshold": THRESHOLD,
-                "cross_validated": scores}
+    metadata = {
+        "labels": str(args.labels),
+        "photos": len(y),
+        "scenes": int(y.sum()),
+        "threshold": THRESHOLD,
+        "cross_validated": scores,
+    }
     SceneModel(make_classifier().fit(X, y), hand.SCHEMA_VERSION, metadata).save(args.out)
     print("5-fold cross-validation (each photo scored by a model not trained on it):")
     for name, s in scores.items():
-        print(f"  {name:<52} {s['photos']:>4} photos ({s['scenes']} scenes): ROC AUC {s['roc_auc']:.3f}, accuracy "
-              f"{s['accuracy']:.3f}, non-scenes caught {s['non_scenes_caught']:.0%}, scenes kept {s['scenes_kept']:.0%}")
+        print(
+            f"  {name:<52} {s['photos']:>4} photos ({s['scenes']} scenes): ROC AUC {s['roc_auc']:.3f}, accuracy "
+            f"{s['accuracy']:.3f}, non-scenes caught {s['non_scenes_caught']:.0%}, scenes kept {s['scenes_kept']:.0%}"
+        )
     print(f"saved {args.out}")
     return 0
 

@@ -14,8 +14,9 @@ COMMANDS = ("emotion", "image_emotion", "generate", "film", "ratings")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="music2img",
-                                     description="Turn music into a landscape picture through emotion.")
+    parser = argparse.ArgumentParser(
+        prog="music2img", description="Turn music into a landscape picture through emotion."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)

@@ -17,9 +17,14 @@ def report_error(exc: Exception, code: int = 2) -> int:
     return code
 
 
-def run_per_file(files: Iterable[Path], load_model: Callable[[], Any], predict: Callable[[Any, Path], Any],
-                 to_record: Callable[[Path, Any], dict], to_text: Callable[[Path, Any], str],
-                 as_json: bool = False) -> int:
+def run_per_file(
+    files: Iterable[Path],
+    load_model: Callable[[], Any],
+    predict: Callable[[Any, Path], Any],
+    to_record: Callable[[Path, Any], dict],
+    to_text: Callable[[Path, Any], str],
+    as_json: bool = False,
+) -> int:
     """Load a model and print one prediction per file; the exit code of a per-file command.
 
     ``load_model()`` failing with :class:`Music2ImgError` prints ``error: …`` on stderr and returns 2.

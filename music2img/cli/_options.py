@@ -4,7 +4,7 @@ that a bad value ends in argparse's ``error: argument --x: …`` (exit code 2) b
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import OptionError
 from ..limits import check_range
@@ -29,7 +29,8 @@ def checked(parse: type, check: Callable[..., float]) -> Callable[[str], float]:
     return convert
 
 
-def ranged(parse: type, low: float | None = None, high: float | None = None, *, above: bool = False
-           ) -> Callable[[str], float]:
+def ranged(
+    parse: type, low: float | None = None, high: float | None = None, *, above: bool = False
+) -> Callable[[str], float]:
     """An argparse ``type`` for a number within ``low``–``high`` (see :func:`~music2img.limits.check_range`)."""
     return checked(parse, lambda value, name: check_range(name, value, low, high, integer=parse is int, above=above))

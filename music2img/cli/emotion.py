@@ -11,8 +11,11 @@ from ._files import run_per_file
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("emotion", help="predict the emotion (valence, arousal, quadrant) of audio files",
-                              description="Predict valence and arousal (1–9) and the Russell quadrant of audio files.")
+    p = subparsers.add_parser(
+        "emotion",
+        help="predict the emotion (valence, arousal, quadrant) of audio files",
+        description="Predict valence and arousal (1–9) and the Russell quadrant of audio files.",
+    )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files (wav, flac, ogg, mp3, …)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.add_argument("--timeline", action="store_true", help="also print the values of each 30 s window")
@@ -26,11 +29,23 @@ def _line(name: str, valence: float, arousal: float, quadrant: str | None = None
 
 
 def _record(path: Path, song, timeline: bool) -> dict:
-    record = {"file": str(path), "valence": round(song.valence, 2), "arousal": round(song.arousal, 2),
-              "quadrant": song.quadrant, "duration": round(song.duration, 2)}
+    record = {
+        "file": str(path),
+        "valence": round(song.valence, 2),
+        "arousal": round(song.arousal, 2),
+        "quadrant": song.quadrant,
+        "duration": round(song.duration, 2),
+    }
     if timeline:
-        record["windows"] = [{"start": round(w.start, 2), "end": round(w.end, 2), "valence": round(w.valence, 2),
-                              "arousal": round(w.arousal, 2)} for w in song.windows]
+        record["windows"] = [
+            {
+                "start": round(w.start, 2),
+                "end": round(w.end, 2),
+                "valence": round(w.valence, 2),
+                "arousal": round(w.arousal, 2),
+            }
+            for w in song.windows
+        ]
     return record
 
 
@@ -44,7 +59,11 @@ def _text(path: Path, song, timeline: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..music.emotion_model import MusicEmotionModel
 
-    return run_per_file(args.files, lambda: MusicEmotionModel.load(args.model),
-                        lambda model, path: model.predict_file(path),
-                        to_record=lambda path, song: _record(path, song, args.timeline),
-                        to_text=lambda path, song: _text(path, song, args.timeline), as_json=args.json)
+    return run_per_file(
+        args.files,
+        lambda: MusicEmotionModel.load(args.model),
+        lambda model, path: model.predict_file(path),
+        to_record=lambda path, song: _record(path, song, args.timeline),
+        to_text=lambda path, song: _text(path, song, args.timeline),
+        as_json=args.json,
+    )

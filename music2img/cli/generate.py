@@ -19,35 +19,70 @@ SCHEDULER_NAMES = ("ddpm", "ddim", "dpm", "dpm3", "unipc", "lcm")
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "generate", help="generate landscape images for an emotion or a song",
-        description="Generate landscape images for a valence/arousal point (1–9) or for the emotion of an audio file.")
+        "generate",
+        help="generate landscape images for an emotion or a song",
+        description="Generate landscape images for a valence/arousal point (1–9) or for the emotion of an audio file.",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--valence", type=float, help="valence on the 1–9 scale (with --arousal)")
     src.add_argument("--audio", type=Path, metavar="FILE", help="take valence and arousal from this song")
     p.add_argument("--arousal", type=float, help="arousal on the 1–9 scale (with --valence)")
     p.add_argument("--seed", type=checked(int, check_seed), default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--steps", type=ranged(int, 1, max(SCHEDULER_MAX_STEPS.values())),
-                   help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, 50 for ddim, 1000 for ddpm, "
-                        "4 for lcm; at most 100, 1000 for ddpm)")
-    p.add_argument("--guidance", type=checked(float, check_guidance), default=defaults.GUIDANCE_SCALE,
-                   help="classifier-free guidance scale (default: %(default)s)")
-    p.add_argument("--guidance-interval", type=float, nargs=2, default=defaults.GUIDANCE_INTERVAL,
-                   metavar=("START", "END"),
-                   help="guide only this part of the steps, as fractions (default: %(default)s)")
-    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, help=f"sampler (default: {defaults.SCHEDULER}; lcm, the "
-                   "only one, for a consistency-distilled student from train/distill.py)")
+    p.add_argument(
+        "--steps",
+        type=ranged(int, 1, max(SCHEDULER_MAX_STEPS.values())),
+        help="denoising steps (default: 12 for unipc, 25 for dpm and dpm3, 50 for ddim, 1000 for ddpm, "
+        "4 for lcm; at most 100, 1000 for ddpm)",
+    )
+    p.add_argument(
+        "--guidance",
+        type=checked(float, check_guidance),
+        default=defaults.GUIDANCE_SCALE,
+        help="classifier-free guidance scale (default: %(default)s)",
+    )
+    p.add_argument(
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        default=defaults.GUIDANCE_INTERVAL,
+        metavar=("START", "END"),
+        help="guide only this part of the steps, as fractions (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scheduler",
+        choices=SCHEDULER_NAMES,
+        help=f"sampler (default: {defaults.SCHEDULER}; lcm, the "
+        "only one, for a consistency-distilled student from train/distill.py)",
+    )
     p.add_argument("--threads", type=checked(int, check_threads), help="torch threads (default: one per core)")
-    p.add_argument("--num-images", type=ranged(int, *IMAGES), default=1, metavar="K",
-                   help="images to generate (default: %(default)s)")
-    p.add_argument("--size", type=int, choices=defaults.SIZES, default=defaults.SIZE,
-                   help="side of the pictures in pixels; the model paints 128 (default: %(default)s)")
-    p.add_argument("--upscaler", metavar="NAME", help="how pictures are enlarged: lanczos, or the model's upscaler "
-                   "network by name (default: the network if the model has one, else lanczos)")
-    p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), metavar="DIR_OR_REPO",
-                   help="pipeline folder or Hugging Face repo id (default: %(default)s)")
+    p.add_argument(
+        "--num-images",
+        type=ranged(int, *IMAGES),
+        default=1,
+        metavar="K",
+        help="images to generate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        choices=defaults.SIZES,
+        default=defaults.SIZE,
+        help="side of the pictures in pixels; the model paints 128 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--upscaler",
+        metavar="NAME",
+        help="how pictures are enlarged: lanczos, or the model's upscaler "
+        "network by name (default: the network if the model has one, else lanczos)",
+    )
+    p.add_argument(
+        "--model",
+        default=str(DIFFUSION_MODEL_DIR),
+        metavar="DIR_OR_REPO",
+        help="pipeline folder or Hugging Face repo id (default: %(default)s)",
+    )
     p.add_argument("--music-model", type=Path, help="music emotion model folder for --audio (default: the shipped one)")
-    p.add_argument("--out", type=Path, required=True,
-                   help="output folder, or a .png file when --num-images is 1")
+    p.add_argument("--out", type=Path, required=True, help="output folder, or a .png file when --num-images is 1")
     p.set_defaults(func=run, parser=p)
 
 
@@ -113,20 +148,36 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         args.parser.error(str(exc))
     steps = DEFAULT_STEPS[args.scheduler] if args.steps is None else args.steps
-    images = pipe(valence, arousal, num_images_per_prompt=args.num_images, guidance_scale=args.guidance,
-                  guidance_interval=tuple(args.guidance_interval), num_inference_steps=steps,
-                  generator=torch.Generator().manual_seed(args.seed), size=args.size,
-                  use_upscaler=upscaler != "lanczos").images
+    images = pipe(
+        valence,
+        arousal,
+        num_images_per_prompt=args.num_images,
+        guidance_scale=args.guidance,
+        guidance_interval=tuple(args.guidance_interval),
+        num_inference_steps=steps,
+        generator=torch.Generator().manual_seed(args.seed),
+        size=args.size,
+        use_upscaler=upscaler != "lanczos",
+    ).images
     try:
         for image, path in zip(images, paths):
             with atomic_path(path) as tmp:
                 image.save(tmp, format="PNG")
     except OSError as exc:
         return report_error(f"cannot write {path}: {exc.strerror or exc}")
-    record = {"valence": round(valence, 3), "arousal": round(arousal, 3), **extra, "seed": args.seed,
-              "scheduler": args.scheduler, "steps": steps, "guidance": args.guidance,
-              "guidance_interval": list(args.guidance_interval), "size": args.size, "upscaler": upscaler,
-              "model": str(args.model),
-              "paths": [str(p) for p in paths]}
+    record = {
+        "valence": round(valence, 3),
+        "arousal": round(arousal, 3),
+        **extra,
+        "seed": args.seed,
+        "scheduler": args.scheduler,
+        "steps": steps,
+        "guidance": args.guidance,
+        "guidance_interval": list(args.guidance_interval),
+        "size": args.size,
+        "upscaler": upscaler,
+        "model": str(args.model),
+        "paths": [str(p) for p in paths],
+    }
     print(json.dumps(record), flush=True)
     return 0

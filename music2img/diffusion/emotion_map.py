@@ -29,8 +29,9 @@ def label_quantiles(labels: np.ndarray, n: int = N_QUANTILES) -> list[list[float
     return [np.round(np.quantile(labels[:, i], levels), 4).tolist() for i in range(2)]
 
 
-def map_to_labels(valence: Sequence[float], arousal: Sequence[float], quantiles: Sequence[Sequence[float]]
-                  ) -> tuple[list[float], list[float]]:
+def map_to_labels(
+    valence: Sequence[float], arousal: Sequence[float], quantiles: Sequence[Sequence[float]]
+) -> tuple[list[float], list[float]]:
     """Map requests on the 1–9 scale onto the labels' distribution: a request ``r`` becomes the
     labels' quantile at level ``(r − 1) / 8`` (linear between the stored levels)."""
     out = []

@@ -114,14 +114,36 @@ def generate_grid(
     points = [(float(v), float(a)) for v, a in points]
     diffusion = is_diffusion(pipe)
     if sample is None:
+
         def sample(vs, as_, generators):
-            settings = {"guidance_scale": guidance, "guidance_interval": guidance_interval,
-                        "num_inference_steps": steps, "max_redraws": 0} if diffusion else {}
+            settings = (
+                {
+                    "guidance_scale": guidance,
+                    "guidance_interval": guidance_interval,
+                    "num_inference_steps": steps,
+                    "max_redraws": 0,
+                }
+                if diffusion
+                else {}
+            )
             return pipe(vs, as_, generator=generators, output_type="np", **settings).images
+
     sampler = pipe.scheduler if diffusion else None
     scheduler = sorted((k, v) for k, v in sampler.config.items() if not k.startswith("_")) if diffusion else []
-    key = hashlib.sha256(repr((weights_digest(pipe) if cache else "", type(sampler).__name__, scheduler,
-                               steps, guidance, tuple(guidance_interval), points, tag)).encode())
+    key = hashlib.sha256(
+        repr(
+            (
+                weights_digest(pipe) if cache else "",
+                type(sampler).__name__,
+                scheduler,
+                steps,
+                guidance,
+                tuple(guidance_interval),
+                points,
+                tag,
+            )
+        ).encode()
+    )
     images, seconds, painted = [], 0.0, 0
     for seed in tqdm(list(seeds), desc="painting", unit="seed"):
         file = Path(cache) / f"{key.hexdigest()[:20]}_seed{seed}.npz" if cache else None
@@ -129,8 +151,9 @@ def generate_grid(
             images.append(np.load(file)["images"].astype(np.float32) / 255)
             continue
         start = time.perf_counter()
-        batch = sample([v for v, _ in points], [a for _, a in points],
-                       [torch.Generator().manual_seed(int(seed)) for _ in points])
+        batch = sample(
+            [v for v, _ in points], [a for _, a in points], [torch.Generator().manual_seed(int(seed)) for _ in points]
+        )
         batch = np.clip(np.asarray(batch) * 255 + 0.5, 0, 255).astype(np.uint8)  # what a saved PNG holds
         seconds += time.perf_counter() - start
         painted += len(points)
@@ -154,8 +177,12 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     if images.shape[1] == size:
         return np.asarray(images, dtype=np.float32)
     method = Image.LANCZOS if images.shape[1] < size else Image.BOX
-    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), method)) for im in to_uint8(images)]
-                    ).astype(np.float32) / 255
+    return (
+        np.stack([np.asarray(Image.fromarray(im).resize((size, size), method)) for im in to_uint8(images)]).astype(
+            np.float32
+        )
+        / 255
+    )
 
 
 def laplacian_variance(images: np.ndarray) -> np.ndarray:
@@ -167,8 +194,9 @@ def laplacian_variance(images: np.ndarray) -> np.ndarray:
 def detail_ratio(generated: np.ndarray, photos: np.ndarray, size: int = 128) -> float:
     """Median :func:`laplacian_variance` of the generated pictures ÷ that of the photos, both at
     ``size × size`` (1 = as detailed as the photos; a smear is near 0, noise far above 1)."""
-    return float(np.median(laplacian_variance(resize(generated, size)))
-                 / np.median(laplacian_variance(resize(photos, size))))
+    return float(
+        np.median(laplacian_variance(resize(generated, size))) / np.median(laplacian_variance(resize(photos, size)))
+    )
 
 
 def colour_statistics(images: np.ndarray) -> dict[str, float]:
@@ -178,9 +206,11 @@ def colour_statistics(images: np.ndarray) -> dict[str, float]:
     rgb = to_uint8(images)
     x = rgb.astype(np.float32) / 255
     sat = rgb_to_hsv(x)[1]
-    return {"saturated": float(np.mean(sat > 0.85)),
-            "colourfulness": float(np.median([colourfulness(im) for im in x])),
-            "clipped": float(np.mean(((rgb == 0) | (rgb == 255)).any(-1)))}
+    return {
+        "saturated": float(np.mean(sat > 0.85)),
+        "colourfulness": float(np.median([colourfulness(im) for im in x])),
+        "clipped": float(np.mean(((rgb == 0) | (rgb == 255)).any(-1))),
+    }
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -207,14 +237,16 @@ def diversity_across_seeds(generated: Generated) -> float:
 
 def emotion_control(requested: np.ndarray, rated: np.ndarray) -> dict[str, float]:
     """Spearman ρ between requested and rated valence and arousal (``(n, 2)`` arrays)."""
-    return {f"spearman_{name}": float(spearmanr(requested[:, i], rated[:, i]).statistic)
-            for i, name in enumerate(("valence", "arousal"))}
+    return {
+        f"spearman_{name}": float(spearmanr(requested[:, i], rated[:, i]).statistic)
+        for i, name in enumerate(("valence", "arousal"))
+    }
 
 
 def nearest(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index and L2 distance of each query row's nearest reference row (both ``(n, d)``)."""
     q, r = np.asarray(queries, np.float64), np.asarray(references, np.float64)
-    d2 = (q ** 2).sum(1)[:, None] - 2 * q @ r.T + (r ** 2).sum(1)[None]
+    d2 = (q**2).sum(1)[:, None] - 2 * q @ r.T + (r**2).sum(1)[None]
     idx = d2.argmin(1)
     return idx, np.sqrt(np.maximum(d2[np.arange(len(q)), idx], 0))
 
@@ -229,23 +261,25 @@ def tile(images: np.ndarray, columns: int, *, pad: int = 2, scale: int = 1, flip
     for i, im in enumerate(images):
         row = rows - 1 - i // columns if flip_rows else i // columns
         y, x = pad + row * (r + pad), pad + (i % columns) * (r + pad)
-        sheet[y:y + r, x:x + r] = im
+        sheet[y : y + r, x : x + r] = im
     picture = Image.fromarray(sheet)
     if scale != 1:
         picture = picture.resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST)
     return picture
 
 
-def save_grid(path: str | os.PathLike, images: np.ndarray, columns: int, *, pad: int = 2, scale: int = 1,
-              flip_rows: bool = False) -> None:
+def save_grid(
+    path: str | os.PathLike, images: np.ndarray, columns: int, *, pad: int = 2, scale: int = 1, flip_rows: bool = False
+) -> None:
     """:func:`tile` ``images`` into a PNG file."""
     picture = tile(images, columns, pad=pad, scale=scale, flip_rows=flip_rows)
     with atomic_path(path) as tmp:
         picture.save(tmp, format="PNG")
 
 
-def photo_statistics(files: Sequence[str | os.PathLike], size: int = 128, thumb: int = 32,
-                     progress: bool = True) -> dict[str, np.ndarray]:
+def photo_statistics(
+    files: Sequence[str | os.PathLike], size: int = 128, thumb: int = 32, progress: bool = True
+) -> dict[str, np.ndarray]:
     """What the measures compare generated pictures with, for each photo decoded at ``size × size``
     as training decodes it: ``thumbs`` (``thumb × thumb`` uint8), ``features``
     (:func:`music2img.image.features.image_features`) and ``laplacian`` (:func:`laplacian_variance`)."""

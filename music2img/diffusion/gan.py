@@ -39,8 +39,16 @@ from ..files import verify_weight_hashes
 from .pipeline import RecordsWeightHashes, check_request, to_output
 from .unet import normalize_va
 
-__all__ = ["CriticOutput", "EmotionGANPipeline", "EmotionalResidualUnit", "ProgressiveCritic",
-           "ProgressiveGenerator", "affective_feature_matching", "gradient_penalty", "load_gan_pipeline"]
+__all__ = [
+    "CriticOutput",
+    "EmotionGANPipeline",
+    "EmotionalResidualUnit",
+    "ProgressiveCritic",
+    "ProgressiveGenerator",
+    "affective_feature_matching",
+    "gradient_penalty",
+    "load_gan_pipeline",
+]
 
 
 class EqualizedConv2d(nn.Conv2d):
@@ -97,8 +105,10 @@ def _levels(resolution: int, channels: Sequence[int]) -> int:
     if resolution < 4 or 2 ** (levels + 1) != resolution:
         raise ValueError(f"resolution must be a power of two ≥ 4, got {resolution}")
     if len(channels) != levels:
-        raise ValueError(f"{resolution}×{resolution} needs {levels} channel widths (4×4 … {resolution}×{resolution}), "
-                         f"got {len(channels)}")
+        raise ValueError(
+            f"{resolution}×{resolution} needs {levels} channel widths (4×4 … {resolution}×{resolution}), "
+            f"got {len(channels)}"
+        )
     return levels
 
 
@@ -132,8 +142,14 @@ class ProgressiveGenerator(ModelMixin, ConfigMixin):
         self.erus = nn.ModuleList(EmotionalResidualUnit(ch) for ch in c)
         self.to_rgb = nn.ModuleList(EqualizedConv2d(ch, 3, 1, gain=1.0) for ch in c)
 
-    def forward(self, z: torch.Tensor, valence: torch.Tensor, arousal: torch.Tensor,
-                level: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        valence: torch.Tensor,
+        arousal: torch.Tensor,
+        level: int | None = None,
+        alpha: float = 1.0,
+    ) -> torch.Tensor:
         r"""Images ``(batch, 3, r, r)`` around [-1, 1] at ``r = 4·2^level`` (default: the full resolution).
 
         Args:
@@ -155,8 +171,9 @@ class ProgressiveGenerator(ModelMixin, ConfigMixin):
             h = self.erus[i](h, va)
         rgb = self.to_rgb[level](h)
         if level > 0 and alpha < 1.0:
-            rgb = torch.lerp(F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2.0, mode="nearest"), rgb,
-                             alpha)
+            rgb = torch.lerp(
+                F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2.0, mode="nearest"), rgb, alpha
+            )
         return rgb
 
 
@@ -189,8 +206,13 @@ class ProgressiveCritic(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, resolution: int = 64, channels: tuple[int, ...] = (128, 128, 64, 32, 16),
-                 emotion_dim: int = 64, minibatch_group: int = 4):
+    def __init__(
+        self,
+        resolution: int = 64,
+        channels: tuple[int, ...] = (128, 128, 64, 32, 16),
+        emotion_dim: int = 64,
+        minibatch_group: int = 4,
+    ):
         super().__init__()
         self.levels = _levels(resolution, channels)
         c = list(channels)
@@ -221,8 +243,13 @@ class ProgressiveCritic(ModelMixin, ConfigMixin):
         return CriticOutput(score=self.score(h).squeeze(1), va=self.va_head(features), features=features)
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     weight: float = 10.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 10.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """WGAN-GP: ``weight · E[(‖∇ critic(x̂)‖₂ − 1)²]`` at random points ``x̂`` between real and fake images."""
     eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device, real.dtype)
     mixed = torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)

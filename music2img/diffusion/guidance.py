@@ -47,8 +47,13 @@ class Guider:
             predictions directly.
     """
 
-    def __init__(self, scale: float, rescale: float = 0.0, projection: AdaptiveProjection | None = None,
-                 alphas_cumprod: torch.Tensor | None = None):
+    def __init__(
+        self,
+        scale: float,
+        rescale: float = 0.0,
+        projection: AdaptiveProjection | None = None,
+        alphas_cumprod: torch.Tensor | None = None,
+    ):
         if not 0.0 <= rescale <= 1.0:
             raise ValueError(f"guidance_rescale must lie in [0, 1], got {rescale}")
         from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
@@ -57,8 +62,9 @@ class Guider:
         self.alphas_cumprod = alphas_cumprod
         self.momentum = MomentumBuffer(projection.momentum) if projection and projection.momentum else None
 
-    def __call__(self, eps_cond: torch.Tensor, eps_uncond: torch.Tensor, sample: torch.Tensor,
-                 timestep: torch.Tensor | int) -> torch.Tensor:
+    def __call__(
+        self, eps_cond: torch.Tensor, eps_uncond: torch.Tensor, sample: torch.Tensor, timestep: torch.Tensor | int
+    ) -> torch.Tensor:
         """The guided noise prediction at ``sample`` (x_t) and ``timestep``."""
         import torch
         from diffusers.guiders.guider_utils import rescale_noise_cfg

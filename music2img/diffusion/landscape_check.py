@@ -54,8 +54,10 @@ class LandscapeChecker(ModelMixin, ConfigMixin):
 
         features, held_out = np.asarray(features, np.float64), np.asarray(held_out, np.float64)
         if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES) or len(features) < 3 or len(held_out) < 1:
-            raise ValueError(f"expected (n ≥ 3, {len(FEATURE_NAMES)}) features and some held-out rows, "
-                             f"got {features.shape} and {held_out.shape}")
+            raise ValueError(
+                f"expected (n ≥ 3, {len(FEATURE_NAMES)}) features and some held-out rows, "
+                f"got {features.shape} and {held_out.shape}"
+            )
         if not 0.0 < quantile <= 1.0:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
         mean, scale = features.mean(0), features.std(0) + 1e-9
@@ -81,10 +83,11 @@ class LandscapeChecker(ModelMixin, ConfigMixin):
         return self.distance(images) <= self.config.threshold
 
 
-def photo_split(n: int, seed: int = 0, calibrate: float = 0.1,
-                test: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def photo_split(
+    n: int, seed: int = 0, calibrate: float = 0.1, test: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of ``n`` training photos split at random into the part a checker is fitted on, the part
     its threshold is set on, and a test part left for measuring how many real photos it rejects."""
     order = np.random.default_rng(seed).permutation(n)
     n_cal, n_test = int(round(n * calibrate)), int(round(n * test))
-    return np.sort(order[n_cal + n_test:]), np.sort(order[:n_cal]), np.sort(order[n_cal:n_cal + n_test])
+    return np.sort(order[n_cal + n_test :]), np.sort(order[:n_cal]), np.sort(order[n_cal : n_cal + n_test])

@@ -19,11 +19,10 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import record_weight_hashes, verify_weight_hashes
 from ..va import check_va
-from .defaults import EARLY_CHECK
-from .emotion_map import map_to_labels
-from .landscape_check import LandscapeChecker
 from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE
+from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider
+from .landscape_check import LandscapeChecker
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
 from .upscaler import Upscaler, lanczos_resize
@@ -37,8 +36,9 @@ def _as_list(x: float | Sequence[float]) -> list:
     return list(x) if isinstance(x, Sequence) else [x]
 
 
-def check_va_lists(valence: float | Sequence[float],
-                   arousal: float | Sequence[float]) -> tuple[list[float], list[float]]:
+def check_va_lists(
+    valence: float | Sequence[float], arousal: float | Sequence[float]
+) -> tuple[list[float], list[float]]:
     """Validate scalars or equal-length sequences of valence and arousal (1–9) into two float lists."""
     vs, as_ = _as_list(valence), _as_list(arousal)
     if len(vs) != len(as_) or not vs:
@@ -47,8 +47,9 @@ def check_va_lists(valence: float | Sequence[float],
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def check_request(valence: float | Sequence[float], arousal: float | Sequence[float], num_images_per_prompt: int,
-                  output_type: str) -> tuple[list[float], list[float]]:
+def check_request(
+    valence: float | Sequence[float], arousal: float | Sequence[float], num_images_per_prompt: int, output_type: str
+) -> tuple[list[float], list[float]]:
     """Validate a generation request (see :func:`check_va_lists`) into two float lists."""
     vs, as_ = check_va_lists(valence, arousal)
     if num_images_per_prompt < 1:
@@ -106,8 +107,14 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
     model_cpu_offload_seq = "unet"
     _optional_components = ["landscape_checker", "upscaler"]
 
-    def __init__(self, unet: EmotionUNet, scheduler: SchedulerMixin, landscape_checker: LandscapeChecker | None = None,
-                 emotion_quantiles: list[list[float]] | None = None, upscaler: Upscaler | None = None):
+    def __init__(
+        self,
+        unet: EmotionUNet,
+        scheduler: SchedulerMixin,
+        landscape_checker: LandscapeChecker | None = None,
+        emotion_quantiles: list[list[float]] | None = None,
+        upscaler: Upscaler | None = None,
+    ):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler, landscape_checker=landscape_checker, upscaler=upscaler)
         self.register_to_config(emotion_quantiles=emotion_quantiles)
@@ -184,8 +191,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         a = torch.tensor(as_, device=device).repeat_interleave(num_images_per_prompt)
         start, end = guidance_interval
         if not 0.0 <= start <= end <= 1.0:
-            raise ValueError(f"guidance_interval must be (start, end) with 0 ≤ start ≤ end ≤ 1, got "
-                             f"{guidance_interval}")
+            raise ValueError(
+                f"guidance_interval must be (start, end) with 0 ≤ start ≤ end ≤ 1, got {guidance_interval}"
+            )
         # guided steps: one batched forward, conditional rows first, then the "no emotion" rows
         v2, a2, drop = v.repeat(2), a.repeat(2), torch.arange(2 * n, device=device) >= n
 
@@ -204,8 +212,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         step_kwargs = {"generator": generator} if takes_generator else {}
         checking = max_redraws > 0 and self.landscape_checker is not None and latents is None
         check_at = self._early_check_step(early_check, total) if checking else None
-        guider = Guider(guidance_scale, guidance_rescale, guidance_projection,
-                        getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None)
+        guider = Guider(
+            guidance_scale,
+            guidance_rescale,
+            guidance_projection,
+            getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None,
+        )
         done, abandoned = total, False
         student = isinstance(self.scheduler, LCMScheduler)
         w = {"guidance": guidance_scale} if self.unet.config.guidance_embedding else {}
@@ -227,12 +239,28 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         redraws = [0] * len(image)
         if checking:
             per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
-            bad = np.arange(len(image)) if abandoned else np.flatnonzero(~self.landscape_checker.is_landscape(
-                (to_output(image, "np") * 255 + 0.5).astype(np.uint8)))
-            image, redraws = self._redraw(image, bad, *per_image, generator, done, callback, max_redraws=max_redraws,
-                                          guidance_scale=guidance_scale, guidance_interval=guidance_interval,
-                                          guidance_rescale=guidance_rescale, guidance_projection=guidance_projection,
-                                          num_inference_steps=num_inference_steps, early_check=early_check)
+            bad = (
+                np.arange(len(image))
+                if abandoned
+                else np.flatnonzero(
+                    ~self.landscape_checker.is_landscape((to_output(image, "np") * 255 + 0.5).astype(np.uint8))
+                )
+            )
+            image, redraws = self._redraw(
+                image,
+                bad,
+                *per_image,
+                generator,
+                done,
+                callback,
+                max_redraws=max_redraws,
+                guidance_scale=guidance_scale,
+                guidance_interval=guidance_interval,
+                guidance_rescale=guidance_rescale,
+                guidance_projection=guidance_projection,
+                num_inference_steps=num_inference_steps,
+                early_check=early_check,
+            )
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
         image = to_output(image, output_type)
@@ -258,8 +286,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         The estimate needs a scheduler whose samples are ``x_t`` of the training schedule and a model
         that predicts ε (DDPM, DDIM, DPM-Solver, UniPC; not the σ-scaled samples of Euler-type
         schedulers, nor a v-predicting student)."""
-        if (fraction is None or self.scheduler.init_noise_sigma != 1.0 or not hasattr(self.scheduler, "alphas_cumprod")
-                or self.scheduler.config.get("prediction_type", "epsilon") != "epsilon"):
+        if (
+            fraction is None
+            or self.scheduler.init_noise_sigma != 1.0
+            or not hasattr(self.scheduler, "alphas_cumprod")
+            or self.scheduler.config.get("prediction_type", "epsilon") != "epsilon"
+        ):
             return None
         step = max(2, math.ceil(fraction * total))
         return step if step < total else None
@@ -271,10 +303,18 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         x0 = (sample.float() - (1 - abar).sqrt() * eps.float()) / abar.sqrt()
         return (to_output(x0.clamp(-1, 1), "np") * 255 + 0.5).astype(np.uint8)
 
-    def _redraw(self, image: torch.Tensor, bad: np.ndarray, vs: list[float], as_: list[float],
-                generator: torch.Generator | list[torch.Generator] | None, done: int,
-                callback: Callable[[int, int, int], None] | None, max_redraws: int, **sampling
-                ) -> tuple[torch.Tensor, list[int]]:
+    def _redraw(
+        self,
+        image: torch.Tensor,
+        bad: np.ndarray,
+        vs: list[float],
+        as_: list[float],
+        generator: torch.Generator | list[torch.Generator] | None,
+        done: int,
+        callback: Callable[[int, int, int], None] | None,
+        max_redraws: int,
+        **sampling,
+    ) -> tuple[torch.Tensor, list[int]]:
         """Paint again, with the same (already mapped) emotions and settings, the pictures ``bad`` of
         ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the landscape checker rejected, after ``done``
         steps; also returns how many times each was redrawn."""
@@ -283,8 +323,16 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             return image, redraws
         gens = [generator[i] for i in bad] if isinstance(generator, list) else generator
         more = None if callback is None else (lambda i, n, t: callback(done + i, done + n, t))
-        again = self([vs[i] for i in bad], [as_[i] for i in bad], generator=gens, output_type="pt", callback=more,
-                     map_emotion=False, max_redraws=max_redraws - 1, **sampling)
+        again = self(
+            [vs[i] for i in bad],
+            [as_[i] for i in bad],
+            generator=gens,
+            output_type="pt",
+            callback=more,
+            map_emotion=False,
+            max_redraws=max_redraws - 1,
+            **sampling,
+        )
         image = image.clone()
         image[torch.as_tensor(bad)] = again.images.to(image) * 2 - 1
         for i, n in zip(bad, again.redraws):
@@ -333,7 +381,12 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
     if upscaler is not None:
         upscaler = upscaler.float().to(memory_format=torch.channels_last)
-    pipe = EmotionLandscapePipeline(unet=unet.float(), scheduler=scheduler, landscape_checker=checker,
-                                    emotion_quantiles=index.get("emotion_quantiles"), upscaler=upscaler)
+    pipe = EmotionLandscapePipeline(
+        unet=unet.float(),
+        scheduler=scheduler,
+        landscape_checker=checker,
+        emotion_quantiles=index.get("emotion_quantiles"),
+        upscaler=upscaler,
+    )
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)

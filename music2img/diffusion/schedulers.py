@@ -88,9 +88,16 @@ def consistency_scheduler(config: Any, grid_steps: int = CONSISTENCY_GRID_STEPS)
     timestep scaling 10, v-prediction (the student's output; x̂₀ = √ᾱ·x_t − √(1−ᾱ)·v stays finite at
     t = T, where the teacher's ε-prediction divides by √ᾱ_T ≈ 5·10⁻⁵) and x̂₀ clipped to the image range."""
     config = {k: v for k, v in config.items() if k in inspect.signature(LCMScheduler.__init__).parameters}
-    return LCMScheduler.from_config(config, prediction_type="v_prediction", clip_sample=True, clip_sample_range=1.0,
-                                    thresholding=False, original_inference_steps=grid_steps,
-                                    timestep_scaling=10.0, set_alpha_to_one=True)
+    return LCMScheduler.from_config(
+        config,
+        prediction_type="v_prediction",
+        clip_sample=True,
+        clip_sample_range=1.0,
+        thresholding=False,
+        original_inference_steps=grid_steps,
+        timestep_scaling=10.0,
+        set_alpha_to_one=True,
+    )
 
 
 def is_student(config: Any) -> bool:
@@ -121,8 +128,9 @@ def make_scheduler(name: str, config: Any, **options: Any) -> SchedulerMixin:
         raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
     if name not in scheduler_choices(config):
         kind = "a consistency-distilled student" if is_student(config) else "not a distilled student"
-        raise ValueError(f"scheduler {name!r} does not fit this model ({kind}); choose one of "
-                         f"{', '.join(scheduler_choices(config))}")
+        raise ValueError(
+            f"scheduler {name!r} does not fit this model ({kind}); choose one of {', '.join(scheduler_choices(config))}"
+        )
     if name == STUDENT_SCHEDULER:
         return SCHEDULERS[name].from_config(config, **options)
     threshold = THRESHOLD if name in _THRESHOLDED else {}

@@ -87,8 +87,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, hgt, wid = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads,
-                                                 hgt * wid).transpose(-1, -2).unbind(1)
+        q, k, v = (
+            self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, hgt * wid).transpose(-1, -2).unbind(1)
+        )
         h = F.scaled_dot_product_attention(q, k, v)  # (b, heads, hw, c/heads)
         return x + self.out(h.transpose(-1, -2).reshape(b, c, hgt, wid))
 
@@ -96,8 +97,15 @@ class SelfAttention(nn.Module):
 class Level(nn.Module):
     """Residual blocks (each optionally followed by attention) at one resolution."""
 
-    def __init__(self, channels: list[tuple[int, int]], attention: bool, time_dim: int, emotion_dim: int,
-                 groups: int, dropout: float):
+    def __init__(
+        self,
+        channels: list[tuple[int, int]],
+        attention: bool,
+        time_dim: int,
+        emotion_dim: int,
+        groups: int,
+        dropout: float,
+    ):
         super().__init__()
         self.resnets = nn.ModuleList(ResBlock(i, o, time_dim, emotion_dim, groups, dropout) for i, o in channels)
         self.attentions = nn.ModuleList(SelfAttention(o, groups) if attention else nn.Identity() for _, o in channels)
@@ -183,11 +191,15 @@ class EmotionUNet(ModelMixin, ConfigMixin):
     def emotion_parameters(self) -> dict[str, nn.Parameter]:
         """The parameters that carry the emotion, by name: the emotion MLP, the "no emotion" vector and
         every residual block's AdaIN projection (what re-conditioning on new labels trains)."""
-        return {name: p for name, p in self.named_parameters()
-                if name.startswith(("emotion_mlp.", "null_emotion")) or ".adain." in name}
+        return {
+            name: p
+            for name, p in self.named_parameters()
+            if name.startswith(("emotion_mlp.", "null_emotion")) or ".adain." in name
+        }
 
-    def embed_emotion(self, valence: torch.Tensor, arousal: torch.Tensor,
-                      drop_emotion: torch.Tensor | None = None) -> torch.Tensor:
+    def embed_emotion(
+        self, valence: torch.Tensor, arousal: torch.Tensor, drop_emotion: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The emotion embedding ``(batch, emotion_embed_dim)``; rows where ``drop_emotion`` is true get the null
         vector."""
         va = normalize_va(torch.stack([valence, arousal], dim=-1).to(self.null_emotion.dtype))
@@ -225,10 +237,15 @@ class EmotionUNet(ModelMixin, ConfigMixin):
         dim = self.config.block_out_channels[0]
         temb = self.time_mlp(timestep_embedding(batch(timestep), dim).to(sample.dtype))
         if (guidance is None) == self.config.guidance_embedding:
-            raise ValueError("this UNet takes a guidance scale (guidance=w)" if guidance is None
-                             else "this UNet has no guidance input (guidance_embedding=False)")
+            raise ValueError(
+                "this UNet takes a guidance scale (guidance=w)"
+                if guidance is None
+                else "this UNet has no guidance input (guidance_embedding=False)"
+            )
         if guidance is not None:
-            temb = temb + self.guidance_mlp(timestep_embedding(GUIDANCE_EMBED_SCALE * batch(guidance), dim).to(sample.dtype))
+            temb = temb + self.guidance_mlp(
+                timestep_embedding(GUIDANCE_EMBED_SCALE * batch(guidance), dim).to(sample.dtype)
+            )
         eemb = self.embed_emotion(batch(valence), batch(arousal), drop_emotion).to(sample.dtype)
 
         h = self.conv_in(sample)

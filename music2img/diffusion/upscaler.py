@@ -58,9 +58,20 @@ class Upscaler(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, architecture: str = "rdn", scale: int = 4, blocks: int = 10, dense_blocks: int = 3,
-                 layers: int = 1, growth: int = 64, features: int = 64, pixel_range: float = 255.0,
-                 name: str = "upscaler", license: str = "", source: str = ""):
+    def __init__(
+        self,
+        architecture: str = "rdn",
+        scale: int = 4,
+        blocks: int = 10,
+        dense_blocks: int = 3,
+        layers: int = 1,
+        growth: int = 64,
+        features: int = 64,
+        pixel_range: float = 255.0,
+        name: str = "upscaler",
+        license: str = "",
+        source: str = "",
+    ):
         super().__init__()
         if architecture not in ("rdn", "rrdn"):
             raise ValueError(f"architecture must be 'rdn' or 'rrdn', got {architecture!r}")
@@ -73,8 +84,8 @@ class Upscaler(ModelMixin, ConfigMixin):
                     convs[f"F_{d}_{i}"] = _conv(g0 + (i - 1) * g, g, 3)
                 convs[f"LFF_{d}"] = _conv(g0 + c * g, g0, 1)
             convs["GFF_1"], convs["GFF_2"] = _conv(blocks * g0, g0, 1), _conv(g0, g0, 3)
-            convs["UPN1"], convs["UPN2"], convs["UPN3"] = _conv(g0, 64, 5), _conv(64, 32, 3), _conv(32, 3 * scale ** 2, 3)
-            convs["SR"] = _conv(3 * scale ** 2, 3, 3)
+            convs["UPN1"], convs["UPN2"], convs["UPN3"] = _conv(g0, 64, 5), _conv(64, 32, 3), _conv(32, 3 * scale**2, 3)
+            convs["SR"] = _conv(3 * scale**2, 3, 3)
         else:
             convs["Pre_blocks_conv"] = _conv(3, g0, 3)
             for t in range(1, blocks + 1):
@@ -82,7 +93,7 @@ class Upscaler(ModelMixin, ConfigMixin):
                     for i in range(1, c + 1):
                         convs[f"F_{t}_{d}_{i}"] = _conv(g0 + (i - 1) * g, g, 3)
                     convs[f"LFF_{t}_{d}"] = _conv(g0 + c * g, g0, 3)
-            convs["post_blocks_conv"], convs["PreShuffle"] = _conv(g0, g0, 3), _conv(g0, 3 * scale ** 2, 3)
+            convs["post_blocks_conv"], convs["PreShuffle"] = _conv(g0, g0, 3), _conv(g0, 3 * scale**2, 3)
             convs["SR"] = _conv(3, 3, 3)
         self.conv = nn.ModuleDict(convs)
         #: The licence's text, written beside the weights by :meth:`save_pretrained`.
@@ -124,8 +135,10 @@ class Upscaler(ModelMixin, ConfigMixin):
                 h = conv[f"LFF_{d}"](self._dense(h, str(d))) + h
                 local.append(h)
             h = conv["GFF_2"](conv["GFF_1"](torch.cat(local, 1))) + shallow
-            y = F.pixel_shuffle(F.conv2d(conv["UPN3"](F.relu(conv["UPN2"](F.relu(conv["UPN1"](h))))),
-                                         *self._subpixel_sr(), padding=1), cfg.scale)
+            y = F.pixel_shuffle(
+                F.conv2d(conv["UPN3"](F.relu(conv["UPN2"](F.relu(conv["UPN1"](h))))), *self._subpixel_sr(), padding=1),
+                cfg.scale,
+            )
         else:
             shallow = conv["Pre_blocks_conv"](x)
             h = shallow
@@ -163,8 +176,9 @@ class Upscaler(ModelMixin, ConfigMixin):
                 y1, x1 = min(top + tile + r, h), min(left + tile + r, w)
                 piece = self(x[:, :, y0:y1, x0:x1])
                 bottom, right = min(top + tile, h), min(left + tile, w)
-                out[:, :, s * top:s * bottom, s * left:s * right] = piece[
-                    :, :, s * (top - y0):s * (bottom - y0), s * (left - x0):s * (right - x0)]
+                out[:, :, s * top : s * bottom, s * left : s * right] = piece[
+                    :, :, s * (top - y0) : s * (bottom - y0), s * (left - x0) : s * (right - x0)
+                ]
         return out.clamp(0, 1)
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, license_text: str | None = None, **kwargs):
@@ -190,8 +204,10 @@ class Upscaler(ModelMixin, ConfigMixin):
         folder = Path(pretrained_model_name_or_path) / (subfolder or "")
         sums_path = folder / CHECKSUMS_NAME
         if not sums_path.is_file():
-            raise ModelFileError(f"no upscaler checksums at {sums_path}: the upscaler folder is incomplete "
-                                 "(convert it again with train/convert_upscaler.py)")
+            raise ModelFileError(
+                f"no upscaler checksums at {sums_path}: the upscaler folder is incomplete "
+                "(convert it again with train/convert_upscaler.py)"
+            )
         try:
             sums = json.loads(sums_path.read_text())
             expected = {name: str(sums[name]) for name in (WEIGHTS_NAME, LICENSE_NAME)}
@@ -207,6 +223,10 @@ class Upscaler(ModelMixin, ConfigMixin):
 def lanczos_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """``images`` ``(n, 3, h, w)`` in [0, 1] resampled to ``size × size`` with Lanczos (PIL, in floats)."""
     arrays = images.detach().float().cpu().numpy()
-    out = np.stack([[np.asarray(Image.fromarray(channel, mode="F").resize((size, size), Image.LANCZOS))
-                     for channel in image] for image in arrays])
+    out = np.stack(
+        [
+            [np.asarray(Image.fromarray(channel, mode="F").resize((size, size), Image.LANCZOS)) for channel in image]
+            for image in arrays
+        ]
+    )
     return torch.from_numpy(out).to(images.device, images.dtype).clamp(0, 1)

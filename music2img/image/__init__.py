@@ -7,9 +7,12 @@ load pandas and scikit-learn for the others.
 
 import lazy_loader
 
-__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
-    "datasets": ["load_datasets"],
-    "emotion_model": ["ImageEmotionModel"],
-    "features": ["FEATURE_NAMES", "image_features"],
-    "labelled_folder": ["load_images", "read_labels"],
-})
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "datasets": ["load_datasets"],
+        "emotion_model": ["ImageEmotionModel"],
+        "features": ["FEATURE_NAMES", "image_features"],
+        "labelled_folder": ["load_images", "read_labels"],
+    },
+)

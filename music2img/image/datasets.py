@@ -82,8 +82,15 @@ def load_emotion6(folder: str | os.PathLike) -> pd.DataFrame:
     """Emotion6 as in ``shared/data/images/emotion6``: ``labels.csv`` + images; group = keyword folder."""
     folder = Path(folder)
     raw = _read_csv(folder / "labels.csv", ("file", "keyword_folder", "valence_1to9", "arousal_1to9"))
-    rows = pd.DataFrame({"file": raw["file"], "valence": raw["valence_1to9"], "arousal": raw["arousal_1to9"],
-                         "group": raw["keyword_folder"], "category": raw["keyword_folder"]})
+    rows = pd.DataFrame(
+        {
+            "file": raw["file"],
+            "valence": raw["valence_1to9"],
+            "arousal": raw["arousal_1to9"],
+            "group": raw["keyword_folder"],
+            "category": raw["keyword_folder"],
+        }
+    )
     return _finish(rows, folder, "emotion6")
 
 
@@ -92,8 +99,15 @@ def load_oasis(folder: str | os.PathLike) -> pd.DataFrame:
     folder = Path(folder)
     raw = _read_csv(folder / "labels.csv", ("file", "category", "valence_1to9", "arousal_1to9"))
     theme = raw["file"].map(lambda f: Path(f).stem.rsplit("_", 1)[0])
-    rows = pd.DataFrame({"file": raw["file"], "valence": raw["valence_1to9"], "arousal": raw["arousal_1to9"],
-                         "group": theme, "category": raw["category"]})
+    rows = pd.DataFrame(
+        {
+            "file": raw["file"],
+            "valence": raw["valence_1to9"],
+            "arousal": raw["arousal_1to9"],
+            "group": theme,
+            "category": raw["category"],
+        }
+    )
     return _finish(rows, folder, "oasis")
 
 
@@ -113,8 +127,15 @@ def load_cgna(folder: str | os.PathLike) -> pd.DataFrame:
     if len(valence) != len(arousal):
         raise DatasetError(f"CGnA10766: {CGNA_VALENCE} has {len(valence)} lines but {CGNA_AROUSAL} has {len(arousal)}")
     first = 0 if (folder / "0.jpg").is_file() and not (folder / f"{len(valence)}.jpg").is_file() else 1
-    rows = pd.DataFrame({"file": [f"{first + i}.jpg" for i in range(len(valence))],
-                         "valence": valence, "arousal": arousal, "group": "cgna", "category": ""})
+    rows = pd.DataFrame(
+        {
+            "file": [f"{first + i}.jpg" for i in range(len(valence))],
+            "valence": valence,
+            "arousal": arousal,
+            "group": "cgna",
+            "category": "",
+        }
+    )
     return _finish(rows, folder, "cgna")
 
 
@@ -124,8 +145,15 @@ def load_csv(path: str | os.PathLike) -> pd.DataFrame:
     raw = _read_csv(path, ("file", "valence", "arousal"))
     group = raw["group"] if "group" in raw.columns else path.stem
     category = raw["category"] if "category" in raw.columns else ""
-    rows = pd.DataFrame({"file": raw["file"], "valence": raw["valence"], "arousal": raw["arousal"], "group": group,
-                         "category": category})
+    rows = pd.DataFrame(
+        {
+            "file": raw["file"],
+            "valence": raw["valence"],
+            "arousal": raw["arousal"],
+            "group": group,
+            "category": category,
+        }
+    )
     return _finish(rows, path.parent, path.stem)
 
 

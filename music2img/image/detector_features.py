@@ -40,13 +40,18 @@ _BLOCK = "tower_0/MobilenetV3/expanded_conv_{}/add"
 #: Layers whose channels are summarised: three backbone stages (strides 16, 16, 32) and the head's
 #: top feature map, chosen by cross-validation on rated photos (earlier stages and the 80 class
 #: heat maps scored lower).
-TAPS = {"b9": _BLOCK.format(9), "b11": _BLOCK.format(11), "b14": _BLOCK.format(14),
-        "head": "tower_0/CenternetHead/Relu_2"}
+TAPS = {
+    "b9": _BLOCK.format(9),
+    "b11": _BLOCK.format(11),
+    "b14": _BLOCK.format(14),
+    "head": "tower_0/CenternetHead/Relu_2",
+}
 #: Channels of each tapped layer.
 TAP_CHANNELS = {"b9": 64, "b11": 88, "b14": 120, "head": 128}
 #: Names of the features, in the order of :func:`detector_features`.
-FEATURE_NAMES: tuple[str, ...] = tuple(f"net.{tap}_{stat}_{i:03d}" for tap, n in TAP_CHANNELS.items()
-                                       for stat in ("mean", "std") for i in range(n))
+FEATURE_NAMES: tuple[str, ...] = tuple(
+    f"net.{tap}_{stat}_{i:03d}" for tap, n in TAP_CHANNELS.items() for stat in ("mean", "std") for i in range(n)
+)
 
 
 def _attr_str(node: dict, key: str) -> str:
@@ -143,7 +148,7 @@ class TFJSGraph:
         self.weights = weights
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TFJSGraph":
+    def load(cls, path: str | os.PathLike) -> TFJSGraph:
         """Read ``model.json`` at ``path`` and the weights it names (see :func:`read_tfjs_model`)."""
         return cls(*read_tfjs_model(path))
 
@@ -191,8 +196,12 @@ class TFJSGraph:
             elif op in ("Add", "AddV2", "Mul", "Sub"):
                 out = {"Mul": torch.mul, "Sub": torch.sub}.get(op, torch.add)(args[0], args[1])
             elif op in ("Relu", "Relu6", "Sigmoid", "Identity"):
-                out = {"Relu": F.relu, "Relu6": lambda t: t.clamp(0, 6), "Sigmoid": torch.sigmoid,
-                       "Identity": lambda t: t}[op](args[0])
+                out = {
+                    "Relu": F.relu,
+                    "Relu6": lambda t: t.clamp(0, 6),
+                    "Sigmoid": torch.sigmoid,
+                    "Identity": lambda t: t,
+                }[op](args[0])
             elif op == "Mean":
                 keep = node["attr"].get("keep_dims", {}).get("b", False)
                 out = args[0].mean([int(d) for d in args[1].reshape(-1)], keepdim=keep)

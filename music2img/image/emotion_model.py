@@ -112,8 +112,13 @@ class AveragedRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
-        return np.mean([est.predict(X if columns is None else X[:, columns])
-                        for (_, columns, _), est in zip(self.members, self.estimators_)], axis=0)
+        return np.mean(
+            [
+                est.predict(X if columns is None else X[:, columns])
+                for (_, columns, _), est in zip(self.members, self.estimators_)
+            ],
+            axis=0,
+        )
 
 
 #: Feature groups left out of the v2 recipe's tree and ridge members (measured: they help only the SVR).
@@ -153,20 +158,30 @@ def make_regressor(seed: int = 0) -> Any:
     and detector; chosen by cross-validation within and across rated photo sets, see
     ``assets/image_emotion/MODEL_CARD.md``; the components keep the SVR's stored support vectors small
     at the same scores)."""
-    return MultiOutputRegressor(AveragedRegressor([("svr", None, _svr(C=2.0, components=128)),
-                                                   ("ridge", None, _ridge())]))
+    return MultiOutputRegressor(
+        AveragedRegressor([("svr", None, _svr(C=2.0, components=128)), ("ridge", None, _ridge())])
+    )
 
 
 def make_v2_regressor(seed: int = 0) -> Any:
     """The v2 image model's recipe, unfitted, for comparison: hand-crafted features only, per dimension
     the mean of an RBF SVR on all of them, extra trees and ridge on those outside :data:`DENSE_GROUPS`."""
     compact = [i for i in HAND_COLUMNS if feature_group(FEATURE_NAMES[i]) not in DENSE_GROUPS]
-    return MultiOutputRegressor(AveragedRegressor([
-        ("svr", HAND_COLUMNS, _svr()),
-        ("extra_trees", compact, ExtraTreesRegressor(n_estimators=100, min_samples_leaf=8, max_features=0.3,
-                                                     random_state=seed, n_jobs=1)),
-        ("ridge", compact, _ridge()),
-    ]))
+    return MultiOutputRegressor(
+        AveragedRegressor(
+            [
+                ("svr", HAND_COLUMNS, _svr()),
+                (
+                    "extra_trees",
+                    compact,
+                    ExtraTreesRegressor(
+                        n_estimators=100, min_samples_leaf=8, max_features=0.3, random_state=seed, n_jobs=1
+                    ),
+                ),
+                ("ridge", compact, _ridge()),
+            ]
+        )
+    )
 
 
 def make_v1_regressor() -> Any:
@@ -177,8 +192,10 @@ def make_v1_regressor() -> Any:
 
 
 #: The two parts of the feature vector: schema, length and function of an RGB array.
-_PARTS = ((hand.SCHEMA_VERSION, len(hand.FEATURE_NAMES), hand.image_features),
-          (detector.SCHEMA_VERSION, len(detector.FEATURE_NAMES), detector.detector_features))
+_PARTS = (
+    (hand.SCHEMA_VERSION, len(hand.FEATURE_NAMES), hand.image_features),
+    (detector.SCHEMA_VERSION, len(detector.FEATURE_NAMES), detector.detector_features),
+)
 
 
 def rgb_features(rgb: np.ndarray) -> np.ndarray:
@@ -212,12 +229,15 @@ def image_file_features(path: str | os.PathLike, cache_dir: str | os.PathLike | 
     return np.concatenate(parts)
 
 
-def features_of(images: Iterable[ImageLike], progress: bool = False,
-                cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+def features_of(
+    images: Iterable[ImageLike], progress: bool = False, cache_dir: str | os.PathLike | None = None
+) -> np.ndarray:
     """``(n, n_features)`` feature matrix of images given as PIL images, paths or arrays
     (``progress`` shows a tqdm bar; features of image files are cached in ``cache_dir`` when given)."""
-    rows = [image_file_features(img, cache_dir) if isinstance(img, (str, os.PathLike)) else rgb_features(load_rgb(img))
-            for img in tqdm(images, desc="image features", unit="img", disable=not progress)]
+    rows = [
+        image_file_features(img, cache_dir) if isinstance(img, (str, os.PathLike)) else rgb_features(load_rgb(img))
+        for img in tqdm(images, desc="image features", unit="img", disable=not progress)
+    ]
     return np.vstack(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
 
 
@@ -232,13 +252,13 @@ class ImageEmotionModel:
     metadata : free-form JSON-able facts (training data, cross-validated scores) kept in ``model.json``.
     """
 
-    def __init__(self, regressor: Any, feature_names: Sequence[str], schema_version: str,
-                 metadata: dict | None = None):
+    def __init__(self, regressor: Any, feature_names: Sequence[str], schema_version: str, metadata: dict | None = None):
         if schema_version != SCHEMA_VERSION or tuple(feature_names) != FEATURE_NAMES:
             raise ModelFileError(
                 f"image model was trained on feature schema {schema_version!r} "
                 f"({len(feature_names)} features) but this code computes {SCHEMA_VERSION!r} "
-                f"({len(FEATURE_NAMES)} features); retrain with train/image_emotion.py")
+                f"({len(FEATURE_NAMES)} features); retrain with train/image_emotion.py"
+            )
         self.regressor = regressor
         self.feature_names = tuple(feature_names)
         self.schema_version = schema_version
@@ -264,16 +284,26 @@ class ImageEmotionModel:
 
     def save(self, path: str | os.PathLike = IMAGE_MODEL_DIR) -> Path:
         """Write ``model.joblib`` (compressed) and ``model.json`` (config + SHA-256) into folder ``path``."""
-        config = {"schema_version": self.schema_version, "feature_names": list(self.feature_names),
-                  "outputs": ["valence", "arousal"], "metadata": self.metadata}
-        return save_checked_joblib(self.regressor, path, config, model_file=MODEL_FILE, config_file=CONFIG_FILE,
-                                   compress=("xz", 6))
+        config = {
+            "schema_version": self.schema_version,
+            "feature_names": list(self.feature_names),
+            "outputs": ["valence", "arousal"],
+            "metadata": self.metadata,
+        }
+        return save_checked_joblib(
+            self.regressor, path, config, model_file=MODEL_FILE, config_file=CONFIG_FILE, compress=("xz", 6)
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike = IMAGE_MODEL_DIR) -> ImageEmotionModel:
         """Load a saved model, verifying the checksum before unpickling; :class:`ModelFileError` if
         missing, corrupt or built for another feature schema."""
         regressor, config = load_checked_joblib(
-            path, model_file=MODEL_FILE, config_file=CONFIG_FILE, required=("feature_names", "schema_version"),
-            what="image emotion model", hint="train one with train/image_emotion.py")
+            path,
+            model_file=MODEL_FILE,
+            config_file=CONFIG_FILE,
+            required=("feature_names", "schema_version"),
+            what="image emotion model",
+            hint="train one with train/image_emotion.py",
+        )
         return cls(regressor, config["feature_names"], config["schema_version"], config.get("metadata"))

@@ -59,10 +59,13 @@ def prepare(rgb: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     h, w = rgb.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = rgb[top:top + side, left:left + side]
+    square = rgb[top : top + side, left : left + side]
     if side != size:
-        square = np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BICUBIC if side < size
-                                                             else Image.Resampling.BOX))
+        square = np.asarray(
+            Image.fromarray(square).resize(
+                (size, size), Image.Resampling.BICUBIC if side < size else Image.Resampling.BOX
+            )
+        )
     return square.astype(np.float32) / 255.0
 
 
@@ -82,9 +85,10 @@ def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of a float sRGB image: L in ``[0, 100]``, a and b roughly ``[-100, 100]``."""
     lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    m = np.array([[0.4124564, 0.3575761, 0.1804375],
-                  [0.2126729, 0.7151522, 0.0721750],
-                  [0.0193339, 0.1191920, 0.9503041]], dtype=np.float32)
+    m = np.array(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
+        dtype=np.float32,
+    )
     xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
@@ -109,10 +113,15 @@ def _light(lum: np.ndarray) -> dict[str, float]:
     hist = np.histogram(lum, bins=16, range=(0.0, 1.0))[0] / lum.size
     p10, p50, p90 = np.percentile(lum, [10, 50, 90])
     return {
-        "light.mean": float(lum.mean()), "light.std": float(lum.std()),
-        "light.p10": float(p10), "light.p50": float(p50), "light.p90": float(p90),
-        "light.dark_share": float((lum < 0.2).mean()), "light.bright_share": float((lum > 0.8).mean()),
-        "light.entropy": _entropy(hist), "light.local_rms": float(blocks.mean()),
+        "light.mean": float(lum.mean()),
+        "light.std": float(lum.std()),
+        "light.p10": float(p10),
+        "light.p50": float(p50),
+        "light.p90": float(p90),
+        "light.dark_share": float((lum < 0.2).mean()),
+        "light.bright_share": float((lum > 0.8).mean()),
+        "light.entropy": _entropy(hist),
+        "light.local_rms": float(blocks.mean()),
         "light.local_rms_std": float(blocks.std()),
     }
 
@@ -120,11 +129,14 @@ def _light(lum: np.ndarray) -> dict[str, float]:
 def _color(rgb: np.ndarray, sat: np.ndarray, lab: np.ndarray) -> dict[str, float]:
     chroma = np.hypot(lab[..., 1], lab[..., 2])
     return {
-        "color.sat_mean": float(sat.mean()), "color.sat_std": float(sat.std()),
+        "color.sat_mean": float(sat.mean()),
+        "color.sat_std": float(sat.std()),
         "color.sat_p90": float(np.percentile(sat, 90)),
-        "color.chroma_mean": float(chroma.mean()) / 100, "color.chroma_std": float(chroma.std()) / 100,
+        "color.chroma_mean": float(chroma.mean()) / 100,
+        "color.chroma_std": float(chroma.std()) / 100,
         "color.colourfulness": colourfulness(rgb) / 100,
-        "color.a_mean": float(lab[..., 1].mean()) / 100, "color.b_mean": float(lab[..., 2].mean()) / 100,
+        "color.a_mean": float(lab[..., 1].mean()) / 100,
+        "color.b_mean": float(lab[..., 2].mean()) / 100,
         "color.warmth": float((rgb[..., 0] - rgb[..., 2]).mean()),
         "color.green_excess": float((rgb[..., 1] - 0.5 * (rgb[..., 0] + rgb[..., 2])).mean()),
     }
@@ -137,8 +149,9 @@ def _hue(hue: np.ndarray, sat: np.ndarray, val: np.ndarray) -> dict[str, float]:
     angle = 2 * np.pi * hue.ravel()
     cos, sin = float((weight * np.cos(angle)).sum() / total), float((weight * np.sin(angle)).sum() / total)
     out = {f"hue.hist{i:02d}": float(h) for i, h in enumerate(hist)}
-    out.update({"hue.cos": cos, "hue.sin": sin, "hue.concentration": float(np.hypot(cos, sin)),
-                "hue.entropy": _entropy(hist)})
+    out.update(
+        {"hue.cos": cos, "hue.sin": sin, "hue.concentration": float(np.hypot(cos, sin)), "hue.entropy": _entropy(hist)}
+    )
     return out
 
 
@@ -166,8 +179,11 @@ def _names(hue: np.ndarray, sat: np.ndarray, val: np.ndarray) -> dict[str, float
 def _layout(lum: np.ndarray, sat: np.ndarray, lab: np.ndarray) -> dict[str, float]:
     out = {}
     third = lum.shape[0] // 3
-    parts = {"top": slice(0, third), "mid": slice(third, lum.shape[0] - third),
-             "bottom": slice(lum.shape[0] - third, None)}
+    parts = {
+        "top": slice(0, third),
+        "mid": slice(third, lum.shape[0] - third),
+        "bottom": slice(lum.shape[0] - third, None),
+    }
     for name, rows in parts.items():
         out[f"layout.{name}_light"] = float(lum[rows].mean())
         out[f"layout.{name}_sat"] = float(sat[rows].mean())
@@ -193,8 +209,11 @@ def _edge(lum: np.ndarray) -> dict[str, float]:
     mag_half = np.hypot(hx, hy)
     ax, ay = np.abs(gx).sum(), np.abs(gy).sum()
     return {
-        "edge.mean": float(mag.mean()), "edge.std": float(mag.std()), "edge.p90": float(np.percentile(mag, 90)),
-        "edge.density": float((mag > 0.05).mean()), "edge.strong_density": float((mag > 0.15).mean()),
+        "edge.mean": float(mag.mean()),
+        "edge.std": float(mag.std()),
+        "edge.p90": float(np.percentile(mag, 90)),
+        "edge.density": float((mag > 0.05).mean()),
+        "edge.strong_density": float((mag > 0.15).mean()),
         "edge.horizontal_share": float(ay / (ax + ay + _EPS)),
         "edge.half_mean": float(mag_half.mean()),
         "edge.fine_to_coarse": float(mag.mean() / (mag_half.mean() + 1e-3)),
@@ -205,7 +224,7 @@ def _texture(lum: np.ndarray) -> dict[str, float]:
     centre = lum[1:-1, 1:-1]
     h, w = lum.shape
     offsets = ((0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0))  # clockwise ring
-    bits = np.stack([lum[dy:dy + h - 2, dx:dx + w - 2] >= centre + 0.01 for dy, dx in offsets])
+    bits = np.stack([lum[dy : dy + h - 2, dx : dx + w - 2] >= centre + 0.01 for dy, dx in offsets])
     transitions = (bits != np.roll(bits, 1, axis=0)).sum(axis=0)
     code = np.where(transitions <= 2, bits.sum(axis=0), _LBP_BINS - 1)
     hist = np.bincount(code.ravel(), minlength=_LBP_BINS) / code.size
@@ -225,8 +244,8 @@ def _freq(lum: np.ndarray) -> dict[str, float]:
     for name, lo, hi in (("low", 0, 0.125), ("mid", 0.125, 0.5), ("high", 0.5, 1.0)):
         out[f"freq.{name}"] = float(power[(radius > lo) & (radius <= hi)].sum() / total)
     ring = np.clip((radius * n / 2).astype(int), 0, n // 2)
-    radial = np.bincount(ring.ravel(), weights=power.ravel(), minlength=n // 2 + 1)[1: n // 2]
-    counts = np.bincount(ring.ravel(), minlength=n // 2 + 1)[1: n // 2]
+    radial = np.bincount(ring.ravel(), weights=power.ravel(), minlength=n // 2 + 1)[1 : n // 2]
+    counts = np.bincount(ring.ravel(), minlength=n // 2 + 1)[1 : n // 2]
     f = np.arange(1, n // 2)
     out["freq.slope"] = float(np.polyfit(np.log(f), np.log(radial / counts + 1e-10), 1)[0])
     return out
@@ -235,18 +254,25 @@ def _freq(lum: np.ndarray) -> dict[str, float]:
 def _haze(rgb: np.ndarray) -> dict[str, float]:
     dark = ndimage.minimum_filter(rgb.min(axis=-1), size=5)
     bright = ndimage.maximum_filter(rgb.max(axis=-1), size=5)
-    return {"haze.dark_channel": float(dark.mean()), "haze.bright_channel": float(bright.mean()),
-            "haze.dark_p90": float(np.percentile(dark, 90))}
+    return {
+        "haze.dark_channel": float(dark.mean()),
+        "haze.bright_channel": float(bright.mean()),
+        "haze.dark_p90": float(np.percentile(dark, 90)),
+    }
 
 
 def _mehrabian(sat: np.ndarray, val: np.ndarray) -> dict[str, float]:
     b, s = float(val.mean()), float(sat.mean())
-    return {"vm.pleasure": 0.69 * b + 0.22 * s, "vm.arousal": -0.31 * b + 0.60 * s,
-            "vm.dominance": -0.76 * b + 0.32 * s}
+    return {
+        "vm.pleasure": 0.69 * b + 0.22 * s,
+        "vm.arousal": -0.31 * b + 0.60 * s,
+        "vm.dominance": -0.76 * b + 0.32 * s,
+    }
 
 
-def _drama(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, val: np.ndarray,
-           lab: np.ndarray) -> dict[str, float]:
+def _drama(
+    rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, val: np.ndarray, lab: np.ndarray
+) -> dict[str, float]:
     p2, p10, p90, p98 = np.percentile(lum, [2, 10, 90, 98])
     deg = hue * 360.0
     chroma = np.hypot(lab[..., 1], lab[..., 2])
@@ -254,7 +280,8 @@ def _drama(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, v
     coarse = lum[: n * 16, : n * 16].reshape(n, 16, n, 16).mean(axis=(1, 3))
     bright = lum >= p90
     return {
-        "drama.range": float(p98 - p2), "drama.michelson": float((p98 - p2) / (p98 + p2 + 1e-3)),
+        "drama.range": float(p98 - p2),
+        "drama.michelson": float((p98 - p2) / (p98 + p2 + 1e-3)),
         "drama.highlight_shadow": float(lum[bright].mean() - lum[lum <= p10].mean()),
         "drama.coarse_contrast": float(coarse.std()),
         "drama.vivid_share": float(((sat > 0.6) & (val > 0.6)).mean()),
@@ -264,8 +291,15 @@ def _drama(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, v
     }
 
 
-def _horizon(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray, val: np.ndarray,
-             lab: np.ndarray, mag: np.ndarray) -> dict[str, float]:
+def _horizon(
+    rgb: np.ndarray,
+    lum: np.ndarray,
+    hue: np.ndarray,
+    sat: np.ndarray,
+    val: np.ndarray,
+    lab: np.ndarray,
+    mag: np.ndarray,
+) -> dict[str, float]:
     rows = lum.mean(axis=1)
     n = len(rows)
     k = np.arange(n // 8, n - n // 8 + 1)
@@ -276,12 +310,18 @@ def _horizon(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray,
     top = slice(0, n // 3)
     deg = hue[top] * 360.0
     return {
-        "sky.horizon": split / n, "sky.step": float(rows[sky].mean() - rows[ground].mean()),
-        "sky.light": float(lum[sky].mean()), "sky.light_std": float(lum[sky].std()),
-        "sky.sat": float(sat[sky].mean()), "sky.b": float(lab[sky, :, 2].mean()) / 100,
-        "sky.colourfulness": colourfulness(rgb[sky]) / 100, "sky.edge": float(mag[sky].mean()),
-        "ground.light": float(lum[ground].mean()), "ground.light_std": float(lum[ground].std()),
-        "ground.sat": float(sat[ground].mean()), "ground.colourfulness": colourfulness(rgb[ground]) / 100,
+        "sky.horizon": split / n,
+        "sky.step": float(rows[sky].mean() - rows[ground].mean()),
+        "sky.light": float(lum[sky].mean()),
+        "sky.light_std": float(lum[sky].std()),
+        "sky.sat": float(sat[sky].mean()),
+        "sky.b": float(lab[sky, :, 2].mean()) / 100,
+        "sky.colourfulness": colourfulness(rgb[sky]) / 100,
+        "sky.edge": float(mag[sky].mean()),
+        "ground.light": float(lum[ground].mean()),
+        "ground.light_std": float(lum[ground].std()),
+        "ground.sat": float(sat[ground].mean()),
+        "ground.colourfulness": colourfulness(rgb[ground]) / 100,
         "ground.edge": float(mag[ground].mean()),
         "sky.blue_share": float(((deg >= 180) & (deg < 250) & (sat[top] > 0.15) & (val[top] > 0.4)).mean()),
         "sky.grey_share": float(((sat[top] < 0.15) & (lum[top] > 0.35) & (lum[top] < 0.8)).mean()),
@@ -293,15 +333,19 @@ def _horizon(rgb: np.ndarray, lum: np.ndarray, hue: np.ndarray, sat: np.ndarray,
 def _orientation(gx: np.ndarray, gy: np.ndarray) -> dict[str, float]:
     mag = np.hypot(gx, gy)
     angle = np.arctan2(gy, gx) % np.pi
-    hist = np.bincount((angle / np.pi * _ORIENT_BINS).astype(int).ravel() % _ORIENT_BINS, weights=mag.ravel(),
-                       minlength=_ORIENT_BINS) / (mag.sum() + _EPS)
+    hist = np.bincount(
+        (angle / np.pi * _ORIENT_BINS).astype(int).ravel() % _ORIENT_BINS, weights=mag.ravel(), minlength=_ORIENT_BINS
+    ) / (mag.sum() + _EPS)
     n = gx.shape[0] // 8
     tiles = [g[: n * 8, : n * 8].reshape(n, 8, n, 8) for g in (gx * gx, gy * gy, gx * gy)]
     jxx, jyy, jxy = (t.sum(axis=(1, 3)) for t in tiles)
-    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (jxx + jyy + 1e-6)
+    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + 1e-6)
     diagonal = (np.arange(_ORIENT_BINS) // (_ORIENT_BINS // 4)) % 2 == 1  # bins around 45° and 135°
-    return {"orient.diagonal": float(hist[np.roll(diagonal, -(_ORIENT_BINS // 8))].sum()),
-            "orient.entropy": _entropy(hist), "orient.coherence": float(coherence.mean())}
+    return {
+        "orient.diagonal": float(hist[np.roll(diagonal, -(_ORIENT_BINS // 8))].sum()),
+        "orient.entropy": _entropy(hist),
+        "orient.coherence": float(coherence.mean()),
+    }
 
 
 def _gist(lum: np.ndarray) -> dict[str, float]:
@@ -314,11 +358,11 @@ def _gist(lum: np.ndarray) -> dict[str, float]:
     half = n // 2
     out = {}
     for s, f0 in enumerate(_GIST_FREQS):
-        radial = np.exp(-np.log(radius / f0) ** 2 / (2 * np.log(0.55) ** 2))
+        radial = np.exp(-(np.log(radius / f0) ** 2) / (2 * np.log(0.55) ** 2))
         radial[0, 0] = 0.0
         for o in range(_GIST_ORIENTS):
             d = (theta - o * np.pi / _GIST_ORIENTS + np.pi / 2) % np.pi - np.pi / 2
-            response = np.real(np.fft.ifft2(spectrum * radial * np.exp(-d ** 2 / (2 * (np.pi / 8) ** 2)))) ** 2
+            response = np.real(np.fft.ifft2(spectrum * radial * np.exp(-(d**2) / (2 * (np.pi / 8) ** 2)))) ** 2
             cells = response[: half * 2, : half * 2].reshape(2, half, 2, half).mean(axis=(1, 3))
             for c, e in enumerate(np.sqrt(cells).ravel()):
                 out[f"gist.s{s}o{o}c{c}"] = float(e)
@@ -336,8 +380,11 @@ def _haze2(rgb: np.ndarray) -> dict[str, float]:
     airlight = float(np.percentile(rgb.max(axis=-1)[dark >= np.percentile(dark, 99)], 50))
     transmission = 1 - 0.95 * dark / max(airlight, 0.05)
     half = dark.shape[0] // 2
-    return {"haze.airlight": airlight, "haze.transmission": float(np.clip(transmission, 0, 1).mean()),
-            "haze.top_minus_bottom_dark": float(dark[:half].mean() - dark[half:].mean())}
+    return {
+        "haze.airlight": airlight,
+        "haze.transmission": float(np.clip(transmission, 0, 1).mean()),
+        "haze.top_minus_bottom_dark": float(dark[:half].mean() - dark[half:].mean()),
+    }
 
 
 def _feature_dict(rgb: np.ndarray, schema1_only: bool = False) -> dict[str, float]:

@@ -25,8 +25,9 @@ from ..va import VA_MAX, VA_MIN
 from .datasets import CGNA_AROUSAL, CGNA_VALENCE
 
 
-def read_labels(folder: str | os.PathLike,
-                labels_csv: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray]:
+def read_labels(
+    folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None
+) -> tuple[list[Path], np.ndarray]:
     """List the labelled images of ``folder``: their paths and a ``(n, 2)`` array of (valence, arousal).
 
     Without ``labels_csv`` the folder must have the CGnA10766 layout.
@@ -43,8 +44,9 @@ def read_labels(folder: str | os.PathLike,
             raise DatasetError(f"cannot read labels CSV {labels_csv}: {err}") from None
         missing = {"file", "valence", "arousal"} - set(table.columns)
         if missing:
-            raise DatasetError(f"{labels_csv} lacks column(s) {', '.join(sorted(missing))}; need file, valence, "
-                               f"arousal")
+            raise DatasetError(
+                f"{labels_csv} lacks column(s) {', '.join(sorted(missing))}; need file, valence, arousal"
+            )
         files = [folder / f for f in table["file"]]
         va = table[["valence", "arousal"]].to_numpy(np.float32)
     elif (folder / CGNA_VALENCE).is_file() and (folder / CGNA_AROUSAL).is_file():
@@ -56,8 +58,10 @@ def read_labels(folder: str | os.PathLike,
         files = [folder / f"{first + i}.jpg" for i in range(len(v))]
         va = np.stack([v, a], axis=1)
     else:
-        raise DatasetError(f"{folder} has no labels: pass a labels CSV (file, valence, arousal) or use the "
-                           f"CGnA10766 layout (N.jpg, {CGNA_VALENCE}, {CGNA_AROUSAL})")
+        raise DatasetError(
+            f"{folder} has no labels: pass a labels CSV (file, valence, arousal) or use the "
+            f"CGnA10766 layout (N.jpg, {CGNA_VALENCE}, {CGNA_AROUSAL})"
+        )
     absent = [str(f) for f in files if not f.is_file()]
     if absent:
         raise DatasetError(f"{len(absent)} labelled image(s) missing, e.g. {absent[0]}")

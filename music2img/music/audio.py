@@ -48,8 +48,10 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         info = None
     if info is not None:
         if info.samplerate > 0 and info.frames / info.samplerate > MAX_DURATION:
-            raise AudioError(f"{path.name}: {info.frames / info.samplerate / 60:.1f} minutes is too long "
-                             f"(at most {MAX_DURATION / 60:g} minutes)")
+            raise AudioError(
+                f"{path.name}: {info.frames / info.samplerate / 60:.1f} minutes is too long "
+                f"(at most {MAX_DURATION / 60:g} minutes)"
+            )
         try:
             return sf.read(str(path), dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
@@ -66,8 +68,10 @@ def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")
             y, sr = librosa.load(str(path), sr=None, mono=True, duration=MAX_DURATION + 1.0)
     except Exception as exc:  # audioread raises many unrelated types
-        raise AudioError(f"{path.name}: cannot decode this file — unreadable, corrupt or an unsupported format "
-                         f"({type(exc).__name__})") from None
+        raise AudioError(
+            f"{path.name}: cannot decode this file — unreadable, corrupt or an unsupported format "
+            f"({type(exc).__name__})"
+        ) from None
     return y, sr
 
 
@@ -131,8 +135,9 @@ def check_signal(y: np.ndarray, sr: int, *, min_duration: float = MIN_DURATION, 
         raise AudioError(f"{name}: the audio is silent (level {20 * np.log10(max(rms, 1e-12)):.0f} dBFS)")
 
 
-def frame_windows(y: np.ndarray, sr: int = SAMPLE_RATE, window: float = WINDOW, hop: float = HOP,
-                  max_windows: int = MAX_WINDOWS) -> list[tuple[float, float]]:
+def frame_windows(
+    y: np.ndarray, sr: int = SAMPLE_RATE, window: float = WINDOW, hop: float = HOP, max_windows: int = MAX_WINDOWS
+) -> list[tuple[float, float]]:
     """Start and end times (seconds) of the analysis windows of a signal.
 
     Windows of ``window`` seconds start every ``hop`` seconds; when they do not reach the end, one

@@ -50,8 +50,9 @@ class SpreadCalibration:
         """Fit on out-of-fold ``predictions`` and their ``targets``, both ``(n, n_dims)``."""
         P, T = _as_2d(predictions), _as_2d(targets)
         if P.shape != T.shape or len(P) < 2:
-            raise ValueError(f"need at least two predictions and targets of the same shape, got {P.shape} and "
-                             f"{T.shape}")
+            raise ValueError(
+                f"need at least two predictions and targets of the same shape, got {P.shape} and {T.shape}"
+            )
         self.knots_ = []
         for p, t in zip(P.T, T.T):
             if self.method == "linear":

@@ -58,9 +58,11 @@ def _finish(rows: pd.DataFrame, source: str, failed: list[tuple[str, str]] | Non
     table = rows.loc[keep, COLUMNS + [c for c in rows.columns if c not in COLUMNS]].reset_index(drop=True)
     if skipped:
         examples = "; ".join(f"{i}: {r}" for i, r in skipped[:3])
-        warnings.warn(f"{source}: skipped {len(skipped)} of {len(rows) + len(failed or [])} rows "
-                      f"({examples}{' …' if len(skipped) > 3 else ''})",
-                      stacklevel=3)
+        warnings.warn(
+            f"{source}: skipped {len(skipped)} of {len(rows) + len(failed or [])} rows "
+            f"({examples}{' …' if len(skipped) > 3 else ''})",
+            stacklevel=3,
+        )
     if table.empty:
         raise DatasetError(f"{source}: no usable rows (audio files and labels) found")
     table.attrs["skipped"] = skipped
@@ -113,8 +115,10 @@ def read_lexicon(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
     path = Path(path)
     table = _read_csv(path)
     _require(table, path, ["word", "valence_mean", "arousal_mean"])
-    return {str(w).strip().lower(): (float(v), float(a))
-            for w, v, a in zip(table["word"], table["valence_mean"], table["arousal_mean"])}
+    return {
+        str(w).strip().lower(): (float(v), float(a))
+        for w, v, a in zip(table["word"], table["valence_mean"], table["arousal_mean"])
+    }
 
 
 def tags_to_va(tags: str, lexicon: dict[str, tuple[float, float]]) -> tuple[float, float]:
@@ -142,15 +146,17 @@ def load_4q(root: str | os.PathLike, lexicon_csv: str | os.PathLike | None = Non
     meta = _read_csv(meta_path)
     _require(meta, meta_path, ["Song", "Artist", "Quadrant", "MoodsStrSplit"])
     va = np.array([tags_to_va(t, lexicon) for t in meta["MoodsStrSplit"]], dtype=float).reshape(-1, 2)
-    rows = pd.DataFrame({
-        "id": meta["Song"].astype(str),
-        "audio_path": [str(root / "audio" / f"{s}.mp3") for s in meta["Song"]],
-        "valence": va[:, 0],
-        "arousal": va[:, 1],
-        "group": meta["Artist"].astype(str).str.strip(),
-        "source": "4q",
-        "quadrant": meta["Quadrant"].astype(str).str.strip(),
-    })
+    rows = pd.DataFrame(
+        {
+            "id": meta["Song"].astype(str),
+            "audio_path": [str(root / "audio" / f"{s}.mp3") for s in meta["Song"]],
+            "valence": va[:, 0],
+            "arousal": va[:, 1],
+            "group": meta["Artist"].astype(str).str.strip(),
+            "source": "4q",
+            "quadrant": meta["Quadrant"].astype(str).str.strip(),
+        }
+    )
     return _finish(rows, "4q")
 
 
@@ -158,44 +164,54 @@ def load_deam(root: str | os.PathLike) -> pd.DataFrame:
     """DEAM: ``MEMD_audio/<song_id>.mp3`` + ``static_annotations_averaged_songs_*.csv``; group = song."""
     root = _root(root)
     parts = []
-    for path in _find(root, ["static_annotations_averaged_songs_*.csv", "**/static_annotations_averaged_songs_*.csv"],
-                      "DEAM static annotation CSVs"):
+    for path in _find(
+        root,
+        ["static_annotations_averaged_songs_*.csv", "**/static_annotations_averaged_songs_*.csv"],
+        "DEAM static annotation CSVs",
+    ):
         table = _read_csv(path)  # headers have leading spaces, stripped here
         _require(table, path, ["song_id", "valence_mean", "arousal_mean"])
         parts.append(table[["song_id", "valence_mean", "arousal_mean"]])
     labels = pd.concat(parts, ignore_index=True).drop_duplicates("song_id", keep="last")
     audio = _audio_dir(root, "MEMD_audio")
     ids = labels["song_id"].astype(str).str.strip()
-    rows = pd.DataFrame({
-        "id": ids,
-        "audio_path": [str(audio / f"{i}.mp3") for i in ids],
-        "valence": pd.to_numeric(labels["valence_mean"], errors="coerce").to_numpy(),
-        "arousal": pd.to_numeric(labels["arousal_mean"], errors="coerce").to_numpy(),
-        "group": "deam:" + ids,
-        "source": "deam",
-        "quadrant": None,
-    })
+    rows = pd.DataFrame(
+        {
+            "id": ids,
+            "audio_path": [str(audio / f"{i}.mp3") for i in ids],
+            "valence": pd.to_numeric(labels["valence_mean"], errors="coerce").to_numpy(),
+            "arousal": pd.to_numeric(labels["arousal_mean"], errors="coerce").to_numpy(),
+            "group": "deam:" + ids,
+            "source": "deam",
+            "quadrant": None,
+        }
+    )
     return _finish(rows, "deam")
 
 
 def load_pmemo(root: str | os.PathLike) -> pd.DataFrame:
     """PMEmo2019: ``chorus/<musicId>.mp3`` + ``static_annotations.csv`` (0–1 → 1 + 8x); group = song."""
     root = _root(root)
-    path = _find(root, ["annotations/static_annotations.csv", "static_annotations.csv", "**/static_annotations.csv"],
-                 "PMEmo static_annotations.csv")[0]
+    path = _find(
+        root,
+        ["annotations/static_annotations.csv", "static_annotations.csv", "**/static_annotations.csv"],
+        "PMEmo static_annotations.csv",
+    )[0]
     labels = _read_csv(path)
     _require(labels, path, ["musicId", "Arousal(mean)", "Valence(mean)"])
     audio = _audio_dir(root, "chorus")
     ids = labels["musicId"].astype(str).str.strip()
-    rows = pd.DataFrame({
-        "id": ids,
-        "audio_path": [str(audio / f"{i}.mp3") for i in ids],
-        "valence": 1 + 8 * pd.to_numeric(labels["Valence(mean)"], errors="coerce").to_numpy(),
-        "arousal": 1 + 8 * pd.to_numeric(labels["Arousal(mean)"], errors="coerce").to_numpy(),
-        "group": "pmemo:" + ids,
-        "source": "pmemo",
-        "quadrant": None,
-    })
+    rows = pd.DataFrame(
+        {
+            "id": ids,
+            "audio_path": [str(audio / f"{i}.mp3") for i in ids],
+            "valence": 1 + 8 * pd.to_numeric(labels["Valence(mean)"], errors="coerce").to_numpy(),
+            "arousal": 1 + 8 * pd.to_numeric(labels["Arousal(mean)"], errors="coerce").to_numpy(),
+            "group": "pmemo:" + ids,
+            "source": "pmemo",
+            "quadrant": None,
+        }
+    )
     return _finish(rows, "pmemo")
 
 
@@ -222,14 +238,20 @@ def _cut(path: Path, spans, out_dir: Path) -> list[str]:
         target = out_dir / f"{path.stem}-{round(start * 1000)}-{round(end * 1000)}.flac"
         if not target.is_file():
             with atomic_path(target) as tmp:
-                sf.write(tmp, y[round(start * sr):round(end * sr)], sr, format="FLAC", subtype="PCM_16")
+                sf.write(tmp, y[round(start * sr) : round(end * sr)], sr, format="FLAC", subtype="PCM_16")
         out.append(str(target))
     return out
 
 
-def load_vgmidi(root: str | os.PathLike, render_dir: str | os.PathLike, soundfonts: list[str] | None = None,
-                augment: int = 4, levels: tuple[float, float] = VGMIDI_LEVELS, seed: int = 0,
-                progress: bool = True) -> pd.DataFrame:
+def load_vgmidi(
+    root: str | os.PathLike,
+    render_dir: str | os.PathLike,
+    soundfonts: list[str] | None = None,
+    augment: int = 4,
+    levels: tuple[float, float] = VGMIDI_LEVELS,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
     """VGMIDI: ``labels.csv`` + MIDI files, rendered into ``render_dir``; group = game.
 
     Every phrase is rendered with the reference piano (General MIDI program 0, the first of
@@ -255,16 +277,24 @@ def load_vgmidi(root: str | os.PathLike, render_dir: str | os.PathLike, soundfon
     reference = Rendering(soundfonts[0], program=0)
     rng = np.random.default_rng(seed)
     rows, failed = [], []
-    for row in tqdm(labels.itertuples(index=False), total=len(labels), desc="rendering VGMIDI", unit="phrase",
-                    disable=not progress):
+    for row in tqdm(
+        labels.itertuples(index=False), total=len(labels), desc="rendering VGMIDI", unit="phrase", disable=not progress
+    ):
         midi = root / row.file
-        base = {"piece": str(row.file), "valence": VA_MID + levels[0] * np.sign(float(row.valence_sign)),
-                "arousal": VA_MID + levels[1] * np.sign(float(row.arousal_sign)), "group": f"vgmidi:{row.game}",
-                "source": "vgmidi", "quadrant": str(row.quadrant).strip()}
+        base = {
+            "piece": str(row.file),
+            "valence": VA_MID + levels[0] * np.sign(float(row.valence_sign)),
+            "arousal": VA_MID + levels[1] * np.sign(float(row.arousal_sign)),
+            "group": f"vgmidi:{row.game}",
+            "source": "vgmidi",
+            "quadrant": str(row.quadrant).strip(),
+        }
         try:
             windows = _cut(render_cached(midi, reference, render_dir), frame_windows, render_dir / "windows")
-            rows += [base | {"id": f"{row.file}#reference{k}", "rendering": "reference", "audio_path": p}
-                     for k, p in enumerate(windows)]
+            rows += [
+                base | {"id": f"{row.file}#reference{k}", "rendering": "reference", "audio_path": p}
+                for k, p in enumerate(windows)
+            ]
             for k, rendering in enumerate(augmentations(str(row.file), soundfonts, augment, seed)):
                 u = rng.uniform()
 
@@ -273,16 +303,21 @@ def load_vgmidi(root: str | os.PathLike, render_dir: str | os.PathLike, soundfon
                     return [(start, min(len(y) / sr, start + VGMIDI_AUGMENT_SECONDS))]
 
                 [window] = _cut(render_cached(midi, rendering, render_dir), random_window, render_dir / "windows")
-                rows.append(base | {"id": f"{row.file}#augment{k}", "rendering": rendering.name(),
-                                    "audio_path": window})
+                rows.append(
+                    base | {"id": f"{row.file}#augment{k}", "rendering": rendering.name(), "audio_path": window}
+                )
         except AudioError as exc:
             failed.append((str(row.file), str(exc)))
     return _finish(pd.DataFrame(rows, columns=COLUMNS + ["piece", "rendering"]), "vgmidi", failed)
 
 
 #: Dataset kind → loader.
-LOADERS: dict[str, Callable[..., pd.DataFrame]] = {"4q": load_4q, "deam": load_deam, "pmemo": load_pmemo,
-                                                   "vgmidi": load_vgmidi}
+LOADERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "4q": load_4q,
+    "deam": load_deam,
+    "pmemo": load_pmemo,
+    "vgmidi": load_vgmidi,
+}
 
 
 def load_dataset(kind: str, root: str | os.PathLike, **kwargs) -> pd.DataFrame:

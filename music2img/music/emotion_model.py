@@ -36,8 +36,9 @@ MODEL_FILE = "model.joblib"
 CONFIG_FILE = "model.json"
 
 
-def song_windows(y: np.ndarray, sr: int = SAMPLE_RATE, parts: tuple[str, ...] = DEFAULT_PARTS
-                 ) -> tuple[list[tuple[float, float]], np.ndarray, float]:
+def song_windows(
+    y: np.ndarray, sr: int = SAMPLE_RATE, parts: tuple[str, ...] = DEFAULT_PARTS
+) -> tuple[list[tuple[float, float]], np.ndarray, float]:
     """``(spans, X, duration)``: a mono signal's analysis windows (seconds), their feature rows (of the
     feature ``parts``) and its length in seconds, at :data:`~music2img.music.audio.SAMPLE_RATE`. Raises
     :class:`~music2img.errors.AudioError` for audio that is too short, too long or silent."""
@@ -92,15 +93,22 @@ class MusicEmotionModel:
         every caller gets predictions with the targets' spread. ``None``: raw regressor output.
     """
 
-    def __init__(self, regressor, feature_names: list[str], schema_version: str, metadata: dict | None = None,
-                 calibration: SpreadCalibration | None = None):
+    def __init__(
+        self,
+        regressor,
+        feature_names: list[str],
+        schema_version: str,
+        metadata: dict | None = None,
+        calibration: SpreadCalibration | None = None,
+    ):
         self.parts = feature_parts.parts_of_schema(schema_version)
         expected = feature_parts.feature_names(self.parts)
         if list(feature_names) != expected:
             raise ModelFileError(
                 f"the model was fitted on {len(feature_names)} features of schema v{schema_version} that differ "
                 f"from the {len(expected)} this version of music2img computes for it; retrain it with "
-                "train/music_emotion.py")
+                "train/music_emotion.py"
+            )
         self.regressor = regressor
         self.feature_names = list(feature_names)
         self.schema_version = str(schema_version)
@@ -112,8 +120,13 @@ class MusicEmotionModel:
         """Load a model folder written by :meth:`save`; raises :class:`ModelFileError` if it is
         missing, fails its checksum or was made for another feature schema."""
         regressor, config = load_checked_joblib(
-            path, model_file=MODEL_FILE, config_file=CONFIG_FILE, required=("feature_names", "schema_version"),
-            what="music emotion model", hint="train one with train/music_emotion.py")
+            path,
+            model_file=MODEL_FILE,
+            config_file=CONFIG_FILE,
+            required=("feature_names", "schema_version"),
+            what="music emotion model",
+            hint="train one with train/music_emotion.py",
+        )
         calibration = None
         if config.get("calibration") is not None:
             try:
@@ -124,9 +137,13 @@ class MusicEmotionModel:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``model.joblib`` (compressed) and ``model.json`` into the folder ``path``, each atomically."""
-        config = {"schema_version": self.schema_version, "feature_names": self.feature_names,
-                  "targets": ["valence", "arousal"], "metadata": self.metadata,
-                  "calibration": self.calibration.to_dict() if self.calibration is not None else None}
+        config = {
+            "schema_version": self.schema_version,
+            "feature_names": self.feature_names,
+            "targets": ["valence", "arousal"],
+            "metadata": self.metadata,
+            "calibration": self.calibration.to_dict() if self.calibration is not None else None,
+        }
         save_checked_joblib(self.regressor, path, config, model_file=MODEL_FILE, config_file=CONFIG_FILE, compress=3)
 
     def predict_features(self, X: np.ndarray) -> np.ndarray:

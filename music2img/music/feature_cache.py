@@ -39,8 +39,12 @@ def cache_path(cache_dir: str | os.PathLike, digest: str, sr: int = SAMPLE_RATE,
     return Path(cache_dir) / f"v{feature_part(part).schema_version}-{sr}" / digest[:2] / f"{digest}.npy"
 
 
-def cached_features(path: str | os.PathLike, cache_dir: str | os.PathLike | None, sr: int = SAMPLE_RATE,
-                    parts: Sequence[str] = DEFAULT_PARTS) -> tuple[np.ndarray, bool]:
+def cached_features(
+    path: str | os.PathLike,
+    cache_dir: str | os.PathLike | None,
+    sr: int = SAMPLE_RATE,
+    parts: Sequence[str] = DEFAULT_PARTS,
+) -> tuple[np.ndarray, bool]:
     """Features of one file (the ``parts`` side by side, the whole file one window) and whether they
     all came from the cache; raises AudioError for bad audio."""
     y, rows, hit = None, [], True
@@ -72,9 +76,14 @@ def _one(path: str, cache_dir, sr: int, parts: Sequence[str]) -> tuple[np.ndarra
         return None, f"{type(exc).__name__}: {exc}", False
 
 
-def extract_many(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLike | None = None,
-                 n_jobs: int = 1, sr: int = SAMPLE_RATE, progress: bool = True,
-                 parts: Sequence[str] = DEFAULT_PARTS) -> Extraction:
+def extract_many(
+    paths: Sequence[str | os.PathLike],
+    cache_dir: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    sr: int = SAMPLE_RATE,
+    progress: bool = True,
+    parts: Sequence[str] = DEFAULT_PARTS,
+) -> Extraction:
     """Features of many files (cached, in parallel); failing files are reported, not fatal.
 
     Parameters
@@ -99,8 +108,9 @@ def extract_many(paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLik
     ok = np.zeros(len(paths), dtype=bool)
     errors: list[tuple[str, str]] = []
     hits = 0
-    for i, (x, err,
-            hit) in enumerate(tqdm(results, total=len(paths), desc="features", unit="file", disable=not progress)):
+    for i, (x, err, hit) in enumerate(
+        tqdm(results, total=len(paths), desc="features", unit="file", disable=not progress)
+    ):
         if err is None:
             X[i], ok[i] = x, True
             hits += hit

@@ -11,8 +11,8 @@ Each part is cached on its own (:mod:`music2img.music.feature_cache`), so adding
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -43,8 +43,9 @@ def feature_part(name: str) -> FeaturePart:
     if name == "musicnn":
         from . import musicnn_features
 
-        return FeaturePart(name, musicnn_features.SCHEMA_VERSION, musicnn_features.FEATURE_NAMES,
-                           musicnn_features.musicnn_windows)
+        return FeaturePart(
+            name, musicnn_features.SCHEMA_VERSION, musicnn_features.FEATURE_NAMES, musicnn_features.musicnn_windows
+        )
     raise ValueError(f"unknown feature part {name!r}; expected one of {', '.join(PARTS)}")
 
 
@@ -76,13 +77,16 @@ def parts_of_schema(version: str) -> tuple[str, ...]:
             wanted.pop(0)
     if wanted:
         current = ", ".join(f"{p} v{feature_part(p).schema_version}" for p in PARTS)
-        raise ModelFileError(f"the model was fitted on feature schema v{version} but this version of music2img "
-                             f"computes {current}; retrain it with train/music_emotion.py")
+        raise ModelFileError(
+            f"the model was fitted on feature schema v{version} but this version of music2img "
+            f"computes {current}; retrain it with train/music_emotion.py"
+        )
     return tuple(parts)
 
 
-def window_features(y: np.ndarray, sr: int, spans: list[tuple[float, float]], parts: Sequence[str] = DEFAULT_PARTS
-                    ) -> np.ndarray:
+def window_features(
+    y: np.ndarray, sr: int, spans: list[tuple[float, float]], parts: Sequence[str] = DEFAULT_PARTS
+) -> np.ndarray:
     """Feature rows ``(len(spans), len(feature_names(parts)))`` of the windows ``spans`` (start, end
     seconds) of a mono signal ``y`` at ``sr`` Hz: each part's rows side by side."""
     return np.hstack([feature_part(p).windows(y, sr, spans) for p in check_parts(parts)]).astype(np.float32)

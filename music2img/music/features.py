@@ -86,26 +86,26 @@ def _feature_names() -> list[str]:
 #: raised quadrant macro-F1 from 62.7% to 64.5%; v4 (delta statistics, log-mel bands,
 #: tempogram) from 1.126 to 1.114 and from 63.9% to 65.5%.
 _SONG_DESCRIPTORS = (
-    "key_clarity",          # best correlation of mean chroma CQT with a Krumhansl–Kessler key profile
-    "mode_major_minor",     # best major-key correlation minus best minor-key correlation
-    "segment_mode_mean",    # mode_major_minor of each 3 s segment: mean and std over segments
+    "key_clarity",  # best correlation of mean chroma CQT with a Krumhansl–Kessler key profile
+    "mode_major_minor",  # best major-key correlation minus best minor-key correlation
+    "segment_mode_mean",  # mode_major_minor of each 3 s segment: mean and std over segments
     "segment_mode_std",
     "segment_key_clarity_mean",  # key_clarity of each 3 s segment: mean and std
     "segment_key_clarity_std",
-    "chroma_flux_mean",     # frame-to-frame change of the normalised chroma CQT (chord changes)
+    "chroma_flux_mean",  # frame-to-frame change of the normalised chroma CQT (chord changes)
     "chroma_flux_std",
-    "onset_rate",           # detected onsets per second
+    "onset_rate",  # detected onsets per second
     "onset_strength_mean",  # spectral flux (log-mel onset strength)
     "onset_strength_std",
-    "low_energy_rate",      # share of frames quieter than the mean RMS
-    "dynamic_range_db",     # 95th − 5th percentile of frame RMS, dB
+    "low_energy_rate",  # share of frames quieter than the mean RMS
+    "dynamic_range_db",  # 95th − 5th percentile of frame RMS, dB
     "rms_db_std",
-    "pulse_clarity",        # highest onset autocorrelation at 40–240 bpm, relative to lag 0
-    "tempogram_fast",       # mean tempogram (onset autocorrelation) at lags < 0.46 s (> 130 bpm),
-    "tempogram_beat",       # 0.46–1.4 s,
-    "tempogram_slow",       # 1.4–2.8 s,
-    "tempogram_bar",        # ≥ 2.8 s,
-    "tempogram_std",        # and its variation over time
+    "pulse_clarity",  # highest onset autocorrelation at 40–240 bpm, relative to lag 0
+    "tempogram_fast",  # mean tempogram (onset autocorrelation) at lags < 0.46 s (> 130 bpm),
+    "tempogram_beat",  # 0.46–1.4 s,
+    "tempogram_slow",  # 1.4–2.8 s,
+    "tempogram_bar",  # ≥ 2.8 s,
+    "tempogram_std",  # and its variation over time
 )
 #: Tempogram lag bands (in frames) of the tempogram_* descriptors.
 _TEMPOGRAM_BANDS = ((1, 20), (20, 60), (60, 120), (120, None))
@@ -120,8 +120,9 @@ KEY_SEGMENT_SECONDS = 3.0
 FEATURE_NAMES: list[str] = _feature_names()
 
 
-def frame_features(y: np.ndarray, sr: int = 22050, *, tuning_frames: int = TUNING_FRAMES
-                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def frame_features(
+    y: np.ndarray, sr: int = 22050, *, tuning_frames: int = TUNING_FRAMES
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Frame-wise descriptors of a mono signal (each ``(rows, frames)``) and its onset envelope.
 
     Parameters
@@ -147,8 +148,16 @@ def frame_features(y: np.ndarray, sr: int = 22050, *, tuning_frames: int = TUNIN
     stride = -(-S_mag.shape[-1] // tuning_frames)
     tuning_12 = librosa.estimate_tuning(S=S_pow[:, ::stride], sr=sr, n_fft=N_FFT, bins_per_octave=12)
     tuning_36 = librosa.estimate_tuning(S=S_mag[:, ::stride], sr=sr, n_fft=N_FFT, bins_per_octave=CQT_BINS_PER_OCTAVE)
-    C = np.abs(librosa.cqt(y, sr=sr, hop_length=HOP_LENGTH, n_bins=CQT_OCTAVES * CQT_BINS_PER_OCTAVE,
-                           bins_per_octave=CQT_BINS_PER_OCTAVE, tuning=tuning_36))
+    C = np.abs(
+        librosa.cqt(
+            y,
+            sr=sr,
+            hop_length=HOP_LENGTH,
+            n_bins=CQT_OCTAVES * CQT_BINS_PER_OCTAVE,
+            bins_per_octave=CQT_BINS_PER_OCTAVE,
+            tuning=tuning_36,
+        )
+    )
     centroid = librosa.feature.spectral_centroid(S=S_low, freq=freq_low)
     chroma_cqt = librosa.feature.chroma_cqt(C=C, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
     frames = {
@@ -189,8 +198,9 @@ def estimate_key(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return tonic, np.maximum(best_major, best_minor), best_major - best_minor
 
 
-def song_descriptors(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: int,
-                     key: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+def song_descriptors(
+    frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: int, key: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> np.ndarray:
     """Tempo and the song-level descriptors (key, mode, harmony, onsets, dynamics, pulse) of a
     stretch of frames whose :func:`estimate_key` of the mean chroma CQT is ``key``."""
     bpm = float(librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0])
@@ -199,7 +209,7 @@ def song_descriptors(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: i
     seg = max(1, round(KEY_SEGMENT_SECONDS * sr / HOP_LENGTH))
     n_seg = max(1, chroma.shape[-1] // seg)
     if chroma.shape[-1] >= seg:
-        segments = chroma[:, :n_seg * seg].reshape(12, n_seg, seg).mean(axis=-1)
+        segments = chroma[:, : n_seg * seg].reshape(12, n_seg, seg).mean(axis=-1)
     else:
         segments = chroma.mean(axis=-1, keepdims=True)
     _, seg_clarity, seg_mode = estimate_key(segments)
@@ -214,13 +224,28 @@ def song_descriptors(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: i
     pulse = float(ac[lo:hi].max() / ac[0]) if ac[0] > 0 and len(ac) > lo else 0.0
     tempogram = librosa.feature.tempogram(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)
     periodicity = tempogram.mean(axis=-1)
-    return np.array([
-        bpm, clarity[0], mode[0], seg_mode.mean(), seg_mode.std(), seg_clarity.mean(), seg_clarity.std(),
-        flux.mean(), flux.std(), len(onsets) / seconds,
-        onset_env.mean(), onset_env.std(), np.mean(rms < rms.mean()),
-        np.percentile(db, 95) - np.percentile(db, 5), db.std(), pulse,
-        *(periodicity[a:b].mean() for a, b in _TEMPOGRAM_BANDS), tempogram.std(axis=-1).mean(),
-    ])
+    return np.array(
+        [
+            bpm,
+            clarity[0],
+            mode[0],
+            seg_mode.mean(),
+            seg_mode.std(),
+            seg_clarity.mean(),
+            seg_clarity.std(),
+            flux.mean(),
+            flux.std(),
+            len(onsets) / seconds,
+            onset_env.mean(),
+            onset_env.std(),
+            np.mean(rms < rms.mean()),
+            np.percentile(db, 95) - np.percentile(db, 5),
+            db.std(),
+            pulse,
+            *(periodicity[a:b].mean() for a, b in _TEMPOGRAM_BANDS),
+            tempogram.std(axis=-1).mean(),
+        ]
+    )
 
 
 def _summary(frames: np.ndarray, stat: str) -> np.ndarray:
@@ -238,8 +263,11 @@ def summarise(frames: dict[str, np.ndarray], onset_env: np.ndarray, sr: int = 22
     estimated tonic), then tempo and the song-level descriptors."""
     key = estimate_key(frames["chroma_cqt"].mean(axis=-1, keepdims=True))
     tonic = int(key[0][0])
-    parts = [np.roll(_summary(frames[name], stat), -tonic if name in _KEY_RELATIVE else 0)
-             for stat in _STATS for name, _ in _DESCRIPTORS]
+    parts = [
+        np.roll(_summary(frames[name], stat), -tonic if name in _KEY_RELATIVE else 0)
+        for stat in _STATS
+        for name, _ in _DESCRIPTORS
+    ]
     return np.concatenate(parts + [song_descriptors(frames, onset_env, sr, key)]).astype(np.float32)
 
 
@@ -271,7 +299,7 @@ def extract_windows(y: np.ndarray, sr: int, spans: list[tuple[float, float]]) ->
     if not contiguous:
         return np.stack([extract_features(y[a:b], sr) for a, b in bounds])
     origin = bounds[0][0]
-    frames, onset_env = frame_features(y[origin:max(b for _, b in bounds)], sr)
+    frames, onset_env = frame_features(y[origin : max(b for _, b in bounds)], sr)
     rows = []
     for a, b in bounds:
         f0, f1 = round((a - origin) / HOP_LENGTH), round((b - origin) / HOP_LENGTH) + 1

@@ -82,8 +82,10 @@ class Rendering:
     def name(self) -> str:
         """Short readable description, e.g. ``"FluidR3_GM p0 t1.00 v1.00 g+0 fx"``."""
         program = "own" if self.program is None else f"p{self.program}"
-        return (f"{Path(self.soundfont).stem} {program} t{self.tempo:.2f} v{self.velocity:.2f} "
-                f"g{self.gain_db:+.0f}{' fx' if self.effects else ''}")
+        return (
+            f"{Path(self.soundfont).stem} {program} t{self.tempo:.2f} v{self.velocity:.2f} "
+            f"g{self.gain_db:+.0f}{' fx' if self.effects else ''}"
+        )
 
 
 def find_soundfonts(dirs: tuple[str, ...] = SOUNDFONT_DIRS) -> list[str]:
@@ -105,12 +107,17 @@ def augmentations(piece: str, soundfonts: list[str], n: int, seed: int = 0) -> l
     if not soundfonts:
         raise ValueError("no SoundFont to render with")
     rng = np.random.default_rng([zlib.crc32(piece.encode()), seed])
-    return [Rendering(soundfont=soundfonts[(k + 1) % len(soundfonts)],
-                      program=int(rng.choice(AUGMENT_PROGRAMS)),
-                      tempo=round(float(np.exp(rng.uniform(*np.log(TEMPO_RANGE)))), 3),
-                      velocity=round(float(rng.uniform(*VELOCITY_RANGE)), 3),
-                      gain_db=round(float(rng.uniform(*GAIN_DB_RANGE)), 1),
-                      effects=bool(rng.random() < 0.7)) for k in range(n)]
+    return [
+        Rendering(
+            soundfont=soundfonts[(k + 1) % len(soundfonts)],
+            program=int(rng.choice(AUGMENT_PROGRAMS)),
+            tempo=round(float(np.exp(rng.uniform(*np.log(TEMPO_RANGE)))), 3),
+            velocity=round(float(rng.uniform(*VELOCITY_RANGE)), 3),
+            gain_db=round(float(rng.uniform(*GAIN_DB_RANGE)), 1),
+            effects=bool(rng.random() < 0.7),
+        )
+        for k in range(n)
+    ]
 
 
 def transform_midi(src: str | os.PathLike, dst: str | os.PathLike, rendering: Rendering) -> None:
@@ -165,9 +172,29 @@ def render(midi_path: str | os.PathLike, rendering: Rendering, sr: int = SAMPLE_
         transform_midi(midi_path, mid, rendering)
         effects = "1" if rendering.effects else "0"
         # Dynamic sample loading decodes only the samples played (sf3 SoundFonts are compressed).
-        cmd = [exe, "-n", "-i", "-q", "-o", "synth.dynamic-sample-loading=1", "-R", effects, "-C", effects,
-               *(x for setting in rendering.settings for x in ("-o", setting)),
-               "-g", "0.5", "-r", str(sr), "-T", "wav", "-F", str(wav), rendering.soundfont, str(mid)]
+        cmd = [
+            exe,
+            "-n",
+            "-i",
+            "-q",
+            "-o",
+            "synth.dynamic-sample-loading=1",
+            "-R",
+            effects,
+            "-C",
+            effects,
+            *(x for setting in rendering.settings for x in ("-o", setting)),
+            "-g",
+            "0.5",
+            "-r",
+            str(sr),
+            "-T",
+            "wav",
+            "-F",
+            str(wav),
+            rendering.soundfont,
+            str(mid),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not wav.is_file():
             raise AudioError(f"{midi_path.name}: fluidsynth failed ({done.stderr.strip()[-300:] or done.returncode})")
@@ -188,8 +215,13 @@ def render_key(midi_path: str | os.PathLike, rendering: Rendering, sr: int, max_
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def render_cached(midi_path: str | os.PathLike, rendering: Rendering, cache_dir: str | os.PathLike,
-                  sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> Path:
+def render_cached(
+    midi_path: str | os.PathLike,
+    rendering: Rendering,
+    cache_dir: str | os.PathLike,
+    sr: int = SAMPLE_RATE,
+    max_seconds: float | None = None,
+) -> Path:
     """The FLAC file of :func:`render`'s output (its first ``max_seconds`` when given), rendered on
     the first call and read from ``cache_dir`` afterwards."""
     import soundfile as sf
@@ -201,7 +233,7 @@ def render_cached(midi_path: str | os.PathLike, rendering: Rendering, cache_dir:
     if not target.is_file():
         y = render(midi_path, rendering, sr)
         if max_seconds is not None:
-            y = y[:int(max_seconds * sr)]
+            y = y[: int(max_seconds * sr)]
         y = y / max(1.0, float(np.max(np.abs(y))))  # FLAC is integer PCM: scale down rather than clip
         with atomic_path(target) as tmp:
             sf.write(tmp, y, sr, format="FLAC", subtype="PCM_16")

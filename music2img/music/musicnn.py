@@ -41,18 +41,109 @@ PATCH_FRAMES = 187
 EMBEDDING_SIZE = 200
 
 MSD_TAGS: tuple[str, ...] = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
-    "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
-    "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock", "ambient",
-    "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening",
-    "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House",
-    "happy")
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
+)
 MTT_TAGS: tuple[str, ...] = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano", "ambient",
-    "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing", "vocals", "no vocals",
-    "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
-    "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello",
-    "no voice", "weird", "country", "metal", "female voice", "choral")
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
+)
 #: The shipped taggers and their tags.
 TAGS = {"MSD_musicnn": MSD_TAGS, "MTT_musicnn": MTT_TAGS}
 
@@ -71,8 +162,9 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     made ``10000 · float16`` a float32)."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=SR, hop_length=HOP_LENGTH,
-                                         n_fft=N_FFT, n_mels=N_MELS).T
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(y, dtype=np.float32), sr=SR, hop_length=HOP_LENGTH, n_fft=N_FFT, n_mels=N_MELS
+    ).T
     return np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
 
 
@@ -83,7 +175,7 @@ def log_mel_patches(y: np.ndarray) -> np.ndarray:
     if len(spec) < PATCH_FRAMES:
         spec = np.pad(spec, ((0, PATCH_FRAMES - len(spec)), (0, 0)))
     n = (len(spec) - PATCH_FRAMES) // PATCH_FRAMES + 1
-    return np.ascontiguousarray(spec[:n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS))
+    return np.ascontiguousarray(spec[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS))
 
 
 def _bn(n: int, dims: int = 1) -> nn.Module:
@@ -149,8 +241,9 @@ def load_musicnn(name: str, folder: str | os.PathLike = MUSICNN_DIR):
     return net.eval()
 
 
-def musicnn_patches(patches: np.ndarray, name: str, folder: str | os.PathLike = MUSICNN_DIR,
-                    batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def musicnn_patches(
+    patches: np.ndarray, name: str, folder: str | os.PathLike = MUSICNN_DIR, batch: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """``(tag_probabilities (n, 50), penultimate (n, 200))`` of log-mel patches ``(n, 187, 96)``
     (:func:`log_mel_patches`) by the shipped tagger ``name``, float32, ``batch`` patches at a time (one
     is the fastest on a CPU: the front end's feature maps of a patch, 10 MB, stay in cache)."""
@@ -158,7 +251,7 @@ def musicnn_patches(patches: np.ndarray, name: str, folder: str | os.PathLike = 
     tags, emb = [], []
     with torch.inference_mode():
         for i in range(0, len(patches), batch):
-            p, e = net(torch.from_numpy(np.ascontiguousarray(patches[i:i + batch], dtype=np.float32)))
+            p, e = net(torch.from_numpy(np.ascontiguousarray(patches[i : i + batch], dtype=np.float32)))
             tags.append(p.numpy())
             emb.append(e.numpy())
     return np.concatenate(tags), np.concatenate(emb)

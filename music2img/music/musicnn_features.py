@@ -21,15 +21,17 @@ SCHEMA_VERSION = "musicnn-1"
 TAGGERS = {"MSD_musicnn": "msd", "MTT_musicnn": "mtt"}
 #: Names of the entries of :func:`musicnn_windows`' rows, in order.
 FEATURE_NAMES: list[str] = [
-    name for model, key in TAGGERS.items()
+    name
+    for model, key in TAGGERS.items()
     for name in [f"{key}.tag.{t.lower().replace(' ', '_')}" for t in TAGS[model]]
-    + [f"{key}.emb{i:03d}_{stat}" for stat in ("mean", "std") for i in range(EMBEDDING_SIZE)]]
+    + [f"{key}.emb{i:03d}_{stat}" for stat in ("mean", "std") for i in range(EMBEDDING_SIZE)]
+]
 
 
 def musicnn_windows(y: np.ndarray, sr: int, spans: list[tuple[float, float]]) -> np.ndarray:
     """Feature rows of the windows ``spans`` (start, end seconds) of a mono signal ``y`` at ``sr`` Hz,
     ``(len(spans), len(FEATURE_NAMES))`` float32. A window shorter than 3 s is one zero-padded patch."""
-    patches = [log_mel_patches(resample(y[round(s * sr):round(e * sr)], sr, SR)) for s, e in spans]
+    patches = [log_mel_patches(resample(y[round(s * sr) : round(e * sr)], sr, SR)) for s, e in spans]
     bounds = np.cumsum([0] + [len(p) for p in patches])
     every = np.concatenate(patches)
     rows = [[] for _ in spans]

@@ -55,9 +55,24 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike, name: str) -> None:
         raise AudioError("ffmpeg not found: it is needed to re-encode audio (e.g. apt-get install ffmpeg)")
     dst = Path(dst)
     with atomic_path(dst) as tmp:
-        done = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-                               *ENCODINGS[name].args, "-f", ENCODINGS[name].container, str(tmp)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(src),
+                *ENCODINGS[name].args,
+                "-f",
+                ENCODINGS[name].container,
+                str(tmp),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode:
             raise AudioError(f"ffmpeg could not re-encode {src} as {name}: {done.stderr.strip()[-300:]}")
 

@@ -41,9 +41,15 @@ class EmotionTimeline:
         return np.interp(t, self.times, self.valence), np.interp(t, self.times, self.arousal)
 
 
-def emotion_timeline(model: MusicEmotionModel, y: np.ndarray, sr: int = SAMPLE_RATE, *,
-                     window: float = TIMELINE_WINDOW, hop: float = TIMELINE_HOP,
-                     smoothing: float = TIMELINE_SMOOTHING) -> EmotionTimeline:
+def emotion_timeline(
+    model: MusicEmotionModel,
+    y: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    *,
+    window: float = TIMELINE_WINDOW,
+    hop: float = TIMELINE_HOP,
+    smoothing: float = TIMELINE_SMOOTHING,
+) -> EmotionTimeline:
     """The emotion timeline of a mono signal ``y`` (at ``sr`` Hz) by ``model``.
 
     A signal no longer than ``window`` is one window; ``smoothing`` is the standard deviation of the

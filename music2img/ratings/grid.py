@@ -13,8 +13,12 @@ from .store import GRID_MAX, GRID_MIN
 CELLS = GRID_MAX - GRID_MIN + 1
 #: The words around the grid: edges (the dimensions) and corners (the quadrants), as on the original.
 EDGE_WORDS = {"top": "aroused", "bottom": "sleepy", "left": "unpleasant", "right": "pleasant"}
-CORNER_WORDS = {"top_left": "stress", "top_right": "excitement", "bottom_left": "depression",
-                "bottom_right": "relaxation"}
+CORNER_WORDS = {
+    "top_left": "stress",
+    "top_right": "excitement",
+    "bottom_left": "depression",
+    "bottom_right": "relaxation",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +45,10 @@ class GridLayout:
 
     def centre(self, valence: int, arousal: int) -> tuple[float, float]:
         """Pixel centre of the cell ``(valence, arousal)``."""
-        return (self.margin + (valence - GRID_MIN + 0.5) * self.cell,
-                self.margin + (GRID_MAX - arousal + 0.5) * self.cell)
+        return (
+            self.margin + (valence - GRID_MIN + 0.5) * self.cell,
+            self.margin + (GRID_MAX - arousal + 0.5) * self.cell,
+        )
 
 
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font, anchor: str, fill="#374151") -> None:

@@ -11,8 +11,9 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
@@ -21,8 +22,17 @@ from ..va import describe
 from .grid import CELLS, GridLayout, affect_grid_image
 from .pictures import pictures_hash, weights_versions
 from .pool import PicturePool
-from .store import (FIT_MAX, FIT_MIN, Answer, RatingRefused, RatingStore, RatingStoreUnavailable, Request,
-                    configured_path, new_id)
+from .store import (
+    FIT_MAX,
+    FIT_MIN,
+    Answer,
+    RatingRefused,
+    RatingStore,
+    RatingStoreUnavailable,
+    Request,
+    configured_path,
+    new_id,
+)
 from .upload import uploader_from_env
 
 if TYPE_CHECKING:
@@ -36,16 +46,38 @@ BLIND_INTRO = (
     "picture feel to you?** Click one square of the grid: further right is more *pleasant*, further left more "
     "*unpleasant*; higher up more *aroused* (alert, energetic), lower down more *sleepy* (calm, still); the "
     "middle is neutral. Answers are anonymous (a random id kept in this browser) and help measure whether "
-    "people see the emotion the model paints.")
+    "people see the emotion the model paints."
+)
 FIT_LABEL = "Does the picture fit the music?"
 FIT_CHOICES = [("1 · not at all", 1), ("2", 2), ("3", 3), ("4", 4), ("5 · perfectly", 5)]
 #: Seconds an answer waits for the next picture before the page says the painter is busy.
 TAKE_TIMEOUT = 20.0
-_ROWS = ("sleepy", "sleepy", "a little sleepy", "a little sleepy", "neither", "a little aroused",
-         "a little aroused", "aroused", "aroused")
-_COLS = ("unpleasant", "unpleasant", "a little unpleasant", "a little unpleasant", "neither", "a little pleasant",
-         "a little pleasant", "pleasant", "pleasant")
+_ROWS = (
+    "sleepy",
+    "sleepy",
+    "a little sleepy",
+    "a little sleepy",
+    "neither",
+    "a little aroused",
+    "a little aroused",
+    "aroused",
+    "aroused",
+)
+_COLS = (
+    "unpleasant",
+    "unpleasant",
+    "a little unpleasant",
+    "a little unpleasant",
+    "neither",
+    "a little pleasant",
+    "a little pleasant",
+    "pleasant",
+    "pleasant",
+)
 assert len(_ROWS) == len(_COLS) == CELLS and FIT_CHOICES[-1][1] == FIT_MAX and FIT_CHOICES[0][1] == FIT_MIN
+
+#: The Affect Grid as the page draws it.
+DEFAULT_LAYOUT = GridLayout()
 
 
 def cell_words(valence: int, arousal: int) -> str:
@@ -75,16 +107,31 @@ class RatingsPage:
         Pictures for the blind test (started by :meth:`create`, stopped by :meth:`close`).
     """
 
-    def __init__(self, m2i: "MusicToImage", store: RatingStore, pool: PicturePool, *,
-                 layout: GridLayout = GridLayout(), take_timeout: float = TAKE_TIMEOUT):
+    def __init__(
+        self,
+        m2i: MusicToImage,
+        store: RatingStore,
+        pool: PicturePool,
+        *,
+        layout: GridLayout = DEFAULT_LAYOUT,
+        take_timeout: float = TAKE_TIMEOUT,
+    ):
         self.m2i, self.store, self.pool, self.layout = m2i, store, pool, layout
         self.take_timeout = float(take_timeout)
         self.weights = weights_versions(m2i)
         self._visitor: gr.BrowserState | None = None
 
     @classmethod
-    def create(cls, m2i: "MusicToImage", db: str | os.PathLike | None = None, *, display_size: int | None = None,
-               pool_size: int = 4, env=os.environ, **kwargs) -> "RatingsPage | None":
+    def create(
+        cls,
+        m2i: MusicToImage,
+        db: str | os.PathLike | None = None,
+        *,
+        display_size: int | None = None,
+        pool_size: int = 4,
+        env=os.environ,
+        **kwargs,
+    ) -> RatingsPage | None:
         """Open the database (``db``, else :func:`~music2img.ratings.store.configured_path`), set up the
         upload when ``env`` configures one, start a pool painting at ``display_size``. ``None`` when
         ratings are off or the database cannot be opened (logged: the page works without them)."""
@@ -94,7 +141,7 @@ class RatingsPage:
         try:
             uploader = uploader_from_env(Path(path).parent / "upload", env)
             store = RatingStore.open(path, on_row=uploader)
-        except Exception as err:  # noqa: BLE001 — no ratings is better than no page
+        except Exception as err:
             log.error("ratings are off: %s", err)
             return None
         log.info("ratings are stored in %s", path)
@@ -118,11 +165,27 @@ class RatingsPage:
         with gr.Accordion(BLIND_TITLE, open=False, elem_id="rate") as accordion:
             gr.Markdown(BLIND_INTRO)
             with gr.Row(equal_height=False):
-                picture = gr.Image(label="Picture", show_label=False, interactive=False, elem_id="rate_picture",
-                                   type="pil", format="png", height=self.layout.side, buttons=[])
-                grid = gr.Image(affect_grid_image(self.layout), label="Affect Grid: click one square", show_label=False,
-                                type="pil", interactive=False, elem_id="affect_grid", format="png",
-                                height=self.layout.side, buttons=[])
+                picture = gr.Image(
+                    label="Picture",
+                    show_label=False,
+                    interactive=False,
+                    elem_id="rate_picture",
+                    type="pil",
+                    format="png",
+                    height=self.layout.side,
+                    buttons=[],
+                )
+                grid = gr.Image(
+                    affect_grid_image(self.layout),
+                    label="Affect Grid: click one square",
+                    show_label=False,
+                    type="pil",
+                    interactive=False,
+                    elem_id="affect_grid",
+                    format="png",
+                    height=self.layout.side,
+                    buttons=[],
+                )
             with gr.Row(equal_height=True):
                 status = gr.Markdown(elem_id="rate_status")
                 skip = gr.Button("Skip: I can't say", scale=0, size="sm", elem_id="rate_skip")
@@ -158,39 +221,57 @@ class RatingsPage:
         if not shown:
             gr.Warning("There is no picture to rate yet: wait for one to appear, or press Skip.")
             return gr.skip(), gr.skip(), session, visitor
-        answer = Answer(shown["answer_id"], visitor, "grid", Request(**shown["request"]), shown["picture"],
-                        self.weights, answer_valence=cell[0], answer_arousal=cell[1],
-                        seconds=round(time.time() - shown["shown_at"], 2))
+        answer = Answer(
+            shown["answer_id"],
+            visitor,
+            "grid",
+            Request(**shown["request"]),
+            shown["picture"],
+            self.weights,
+            answer_valence=cell[0],
+            answer_arousal=cell[1],
+            seconds=round(time.time() - shown["shown_at"], 2),
+        )
         stored = self._store(answer)
         session.pop("shown")
         session["seen"] = [*session.get("seen", []), shown["picture"]]
         v, a = shown["request"]["valence"], shown["request"]["arousal"]
-        reveal = (f"You felt the last picture as **{cell_words(*cell)}** (square {cell[0]}, {cell[1]}); it was painted "
-                  f"for **{describe(v, a)}** (valence {v:.1f}, arousal {a:.1f}). ")
+        reveal = (
+            f"You felt the last picture as **{cell_words(*cell)}** (square {cell[0]}, {cell[1]}); it was painted "
+            f"for **{describe(v, a)}** (valence {v:.1f}, arousal {a:.1f}). "
+        )
         return self._next(visitor, session, ("**Thank you!** " if stored else "") + reveal + self._count_text(visitor))
 
     def _next(self, visitor: str, session: dict, text: str):
         """Show the next picture this visitor has neither rated (in any earlier visit) nor skipped."""
         try:
             seen = self.store.pictures(visitor) | set(session.get("seen", []))
-        except Exception:  # noqa: BLE001 — an unreadable database: the answer will be refused if it is a repeat
+        except Exception:
             seen = set(session.get("seen", []))
         item = self.pool.take(exclude=seen, timeout=self.take_timeout)
         if item is None:
-            text += ("\n\nNo new picture for you at the moment: the painter is busy with visitors' pictures (press "
-                     "Skip in a moment), or you have rated all of them — thank you!")
+            text += (
+                "\n\nNo new picture for you at the moment: the painter is busy with visitors' pictures (press "
+                "Skip in a moment), or you have rated all of them — thank you!"
+            )
             return None, text, session, visitor
-        session = {**session, "shown": dict(answer_id=new_id(), request=dataclasses.asdict(item.request),
-                                             picture=item.picture, shown_at=time.time())}
+        session = {
+            **session,
+            "shown": dict(
+                answer_id=new_id(), request=dataclasses.asdict(item.request), picture=item.picture, shown_at=time.time()
+            ),
+        }
         return item.image, text, session, visitor
 
     def _count_text(self, visitor: str) -> str:
         try:
             mine, everyone = self.store.count(visitor=visitor, question="grid"), self.store.count()
-        except Exception:  # noqa: BLE001 — a count is not worth an error
+        except Exception:
             return ""
-        return (f"You have rated {mine} picture{'s' * (mine != 1)}; "
-                f"{everyone} answer{'s' * (everyone != 1)} from everyone so far.")
+        return (
+            f"You have rated {mine} picture{'s' * (mine != 1)}; "
+            f"{everyone} answer{'s' * (everyone != 1)} from everyone so far."
+        )
 
     def _store(self, answer: Answer) -> bool:
         """Store an answer; refusals and an unavailable disk become warnings (the latter once per outage)."""
@@ -211,30 +292,74 @@ class RatingsPage:
             status = gr.Markdown(elem_id="fit_status")
         return FitQuestion(box, choice, status)
 
-    def wire_fit(self, fit: FitQuestion, painted, song: gr.JSON, request: Sequence[gr.components.Component],
-                 gallery: gr.Gallery, hide_on: Sequence[gr.Button] = ()) -> None:
+    def wire_fit(
+        self,
+        fit: FitQuestion,
+        painted,
+        song: gr.JSON,
+        request: Sequence[gr.components.Component],
+        gallery: gr.Gallery,
+        hide_on: Sequence[gr.Button] = (),
+    ) -> None:
         """Ask ``fit`` after the event ``painted`` (music → image) succeeds; ``request``: the valence,
         arousal, guidance scale, steps, sampler, seed and number of images it painted with. Pressing a
         button of ``hide_on`` (painting something else) takes the question away."""
         visitor, session = self._visitor_state(), gr.State({})
         private = dict(api_visibility="private", show_progress="hidden")
-        painted.success(self.ask_fit, [session, song, *request, gallery], [fit.box, fit.choice, fit.status, session],
-                        queue=False, **private)
-        fit.choice.input(self.answer_fit, [visitor, session, fit.choice], [fit.choice, fit.status, session, visitor],
-                         concurrency_id="ratings", concurrency_limit=8, **private)
+        painted.success(
+            self.ask_fit,
+            [session, song, *request, gallery],
+            [fit.box, fit.choice, fit.status, session],
+            queue=False,
+            **private,
+        )
+        fit.choice.input(
+            self.answer_fit,
+            [visitor, session, fit.choice],
+            [fit.choice, fit.status, session, visitor],
+            concurrency_id="ratings",
+            concurrency_limit=8,
+            **private,
+        )
         for button in hide_on:
             button.click(lambda: (gr.Group(visible=False), {}), None, [fit.box, session], queue=False, **private)
 
-    def ask_fit(self, session: dict, song: dict | None, valence: float, arousal: float, guidance_scale: float,
-                steps: int, scheduler: str, seed: int, num_images: int, gallery: list | None):
+    def ask_fit(
+        self,
+        session: dict,
+        song: dict | None,
+        valence: float,
+        arousal: float,
+        guidance_scale: float,
+        steps: int,
+        scheduler: str,
+        seed: int,
+        num_images: int,
+        gallery: list | None,
+    ):
         """Show the question about the pictures just painted for a song, remembering what they were."""
         if not song or not gallery:
             return gr.Group(visible=False), gr.skip(), gr.skip(), {}
         images = [Image.open(item[0] if isinstance(item, (tuple, list)) else item) for item in gallery]
-        request = Request(float(valence), float(arousal), int(seed), float(guidance_scale), int(steps), str(scheduler),
-                          num_images=len(images), size=images[0].width)
-        session = {"fit": dict(answer_id=new_id(), request=dataclasses.asdict(request), picture=pictures_hash(images),
-                               song=(float(song["valence"]), float(song["arousal"])), shown_at=time.time())}
+        request = Request(
+            float(valence),
+            float(arousal),
+            int(seed),
+            float(guidance_scale),
+            int(steps),
+            str(scheduler),
+            num_images=len(images),
+            size=images[0].width,
+        )
+        session = {
+            "fit": dict(
+                answer_id=new_id(),
+                request=dataclasses.asdict(request),
+                picture=pictures_hash(images),
+                song=(float(song["valence"]), float(song["arousal"])),
+                shown_at=time.time(),
+            )
+        }
         return gr.Group(visible=True), gr.Radio(value=None, interactive=True), "", session
 
     def answer_fit(self, visitor: str | None, session: dict, value: Any):
@@ -248,9 +373,18 @@ class RatingsPage:
             fit = int(value)
         except (TypeError, ValueError):
             fit = value
-        answer = Answer(shown["answer_id"], visitor, "fit", Request(**shown["request"]), shown["picture"], self.weights,
-                        fit=fit, song_valence=shown["song"][0], song_arousal=shown["song"][1],
-                        seconds=round(time.time() - shown["shown_at"], 2))
+        answer = Answer(
+            shown["answer_id"],
+            visitor,
+            "fit",
+            Request(**shown["request"]),
+            shown["picture"],
+            self.weights,
+            fit=fit,
+            song_valence=shown["song"][0],
+            song_arousal=shown["song"][1],
+            seconds=round(time.time() - shown["shown_at"], 2),
+        )
         if not self._store(answer):
             return gr.skip(), gr.skip(), session, visitor
         session.pop("fit")

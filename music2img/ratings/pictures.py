@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -35,7 +36,7 @@ def pictures_hash(images: Iterable[Image.Image | np.ndarray]) -> str:
     return hashes[0] if len(hashes) == 1 else hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
 
-def _tensors_hash(named: Iterable[tuple[str, "object"]], extra: str = "") -> str:
+def _tensors_hash(named: Iterable[tuple[str, object]], extra: str = "") -> str:
     h = hashlib.sha256(extra.encode())
     for name, tensor in sorted(named, key=lambda item: item[0]):
         h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}\n".encode())
@@ -43,7 +44,7 @@ def _tensors_hash(named: Iterable[tuple[str, "object"]], extra: str = "") -> str
     return h.hexdigest()[:WEIGHTS_HASH_DIGITS]
 
 
-def weights_versions(m2i: "MusicToImage") -> dict[str, str]:
+def weights_versions(m2i: MusicToImage) -> dict[str, str]:
     """``{"diffusion": …, "music": …}``: short hashes of the loaded weights (the diffusion UNet's and
     landscape checker's tensors and the pipeline's emotion map; the music model's fitted regressor, via
     :func:`joblib.hash`), so an
@@ -54,5 +55,7 @@ def weights_versions(m2i: "MusicToImage") -> dict[str, str]:
     tensors = [(f"unet.{k}", v) for k, v in pipe.unet.state_dict().items()]
     if getattr(pipe, "landscape_checker", None) is not None:
         tensors += [(f"landscape_checker.{k}", v) for k, v in pipe.landscape_checker.state_dict().items()]
-    return {"diffusion": _tensors_hash(tensors, extra=repr(pipe.config.get("emotion_quantiles"))),
-            "music": joblib.hash(m2i.music_model.regressor, hash_name="sha1")[:WEIGHTS_HASH_DIGITS]}
+    return {
+        "diffusion": _tensors_hash(tensors, extra=repr(pipe.config.get("emotion_quantiles"))),
+        "music": joblib.hash(m2i.music_model.regressor, hash_name="sha1")[:WEIGHTS_HASH_DIGITS],
+    }

@@ -13,7 +13,8 @@ import dataclasses
 import logging
 import random
 import threading
-from typing import TYPE_CHECKING, Container
+from collections.abc import Container
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -80,10 +81,19 @@ class PicturePool:
         Seconds between looks at whether the painter is idle.
     """
 
-    def __init__(self, m2i: "MusicToImage", *, size: int = 4, design_size: int = DESIGN_SIZE,
-                 display_size: int | None = None, guidance_scale: float = defaults.GUIDANCE_SCALE,
-                 steps: int = defaults.STEPS, scheduler: str = defaults.SCHEDULER, start: int | None = None,
-                 poll: float = 0.25):
+    def __init__(
+        self,
+        m2i: MusicToImage,
+        *,
+        size: int = 4,
+        design_size: int = DESIGN_SIZE,
+        display_size: int | None = None,
+        guidance_scale: float = defaults.GUIDANCE_SCALE,
+        steps: int = defaults.STEPS,
+        scheduler: str = defaults.SCHEDULER,
+        start: int | None = None,
+        poll: float = 0.25,
+    ):
         if size < 1:
             raise ValueError(f"the pool needs room for at least one picture, got size={size}")
         self.m2i = m2i
@@ -101,7 +111,7 @@ class PicturePool:
         self.painted = 0
         self.dropped = 0
 
-    def start(self) -> "PicturePool":
+    def start(self) -> PicturePool:
         """Start the painting thread (a daemon); returns the pool."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rating-pool", daemon=True)
@@ -161,12 +171,13 @@ class PicturePool:
             valence, arousal, seed = self.design[index]
             request = Request(valence, arousal, seed, num_images=1, size=self.display_size, **self.settings)
             try:
-                image = self.m2i.generate(valence, arousal, seed=seed, size=self.display_size,
-                                          progress=self._give_way, **self.settings)[0]
+                image = self.m2i.generate(
+                    valence, arousal, seed=seed, size=self.display_size, progress=self._give_way, **self.settings
+                )[0]
             except _GaveWay:
                 self.dropped += 1
                 continue
-            except Exception:  # noqa: BLE001 — the pool must outlive a bad picture; the page goes on
+            except Exception:
                 log.exception("the rating pool could not paint request %d (%s); trying the next", index, request)
                 self._next = (index + 1) % len(self.design)
                 self._stop.wait(self.poll)

@@ -13,9 +13,10 @@ import datetime as dt
 import os
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import rankdata
@@ -36,6 +37,7 @@ _CI = f"{LEVEL * 100:g} % CI"
 
 # ---- reading ---------------------------------------------------------------------------------------
 
+
 def load_answers(path: str | os.PathLike) -> list[dict]:
     """Every answer in the database at ``path`` as a dict of :data:`~music2img.ratings.store.COLUMNS`,
     oldest first. The file is only read (an older schema is migrated in a copy in memory)."""
@@ -43,8 +45,10 @@ def load_answers(path: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"no ratings database at {path}")
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as disk, \
-                closing(sqlite3.connect(":memory:")) as mem:
+        with (
+            closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as disk,
+            closing(sqlite3.connect(":memory:")) as mem,
+        ):
             disk.backup(mem)
             mem.isolation_level = None
             migrate(mem)
@@ -73,6 +77,7 @@ def _utc(seconds: float) -> str:
 
 # ---- statistics ------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Estimate:
     """A statistic, its bootstrap interval at :data:`LEVEL` and the number of answers (or pictures) ``n``."""
@@ -94,8 +99,9 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
-def _bootstrap(stat: Callable[[np.ndarray, np.ndarray], float], groups: np.ndarray, n_boot: int,
-               seed: int) -> tuple[float, float]:
+def _bootstrap(
+    stat: Callable[[np.ndarray, np.ndarray], float], groups: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, float]:
     """Percentile interval of ``stat(indices, labels)`` over resamples of whole ``groups`` drawn with
     replacement (``labels``: which draw each index came from, so a group drawn twice counts twice)."""
     rng = np.random.default_rng(seed)
@@ -114,8 +120,9 @@ def _bootstrap(stat: Callable[[np.ndarray, np.ndarray], float], groups: np.ndarr
     return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
 
 
-def spearman_ci(x: Sequence[float], y: Sequence[float], groups: Sequence | None = None, *, n_boot: int = N_BOOT,
-                seed: int = 0) -> Estimate:
+def spearman_ci(
+    x: Sequence[float], y: Sequence[float], groups: Sequence | None = None, *, n_boot: int = N_BOOT, seed: int = 0
+) -> Estimate:
     """Spearman's ρ of ``x`` and ``y`` with a bootstrap interval resampling ``groups`` (default: each pair)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     groups = np.arange(len(x)) if groups is None else np.asarray(groups)
@@ -136,7 +143,7 @@ def icc1(values: Sequence[float], targets: Sequence) -> float:
     means = np.bincount(inverse, weights=values) / sizes
     msb = np.sum(sizes * (means - values.mean()) ** 2) / (g - 1)
     msw = np.sum((values - means[inverse]) ** 2) / (n - g)
-    k0 = (n - np.sum(sizes ** 2) / n) / (g - 1)
+    k0 = (n - np.sum(sizes**2) / n) / (g - 1)
     denominator = msb + (k0 - 1) * msw
     return float((msb - msw) / denominator) if denominator > 0 else float("nan")
 
@@ -147,6 +154,7 @@ def _rated_quadrant(valence: int, arousal: int) -> str:
 
 
 # ---- the report ------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Report:
@@ -181,16 +189,25 @@ def analyse(rows: list[dict], *, n_boot: int = N_BOOT, seed: int = 0) -> Report:
         for q in QUADRANTS:
             mask = asked == q
             if mask.any():
-                report.quadrants.append(dict(
-                    quadrant=q, n=int(mask.sum()), visitors=len(set(visitors[mask])),
-                    valence=float(ans[mask, 0].mean()), valence_sd=float(ans[mask, 0].std()),
-                    arousal=float(ans[mask, 1].mean()), arousal_sd=float(ans[mask, 1].std()),
-                    same=float(np.mean(rated[mask] == q)), axis=float(np.mean(rated[mask] == "axis"))))
+                report.quadrants.append(
+                    dict(
+                        quadrant=q,
+                        n=int(mask.sum()),
+                        visitors=len(set(visitors[mask])),
+                        valence=float(ans[mask, 0].mean()),
+                        valence_sd=float(ans[mask, 0].std()),
+                        arousal=float(ans[mask, 1].mean()),
+                        arousal_sd=float(ans[mask, 1].std()),
+                        same=float(np.mean(rated[mask] == q)),
+                        axis=float(np.mean(rated[mask] == "axis")),
+                    )
+                )
             report.confusion[q] = {c: int(np.sum(mask & (rated == c))) for c in (*QUADRANTS, "axis")}
         report.agreement = _agreement(grid, n_boot=n_boot, seed=seed)
     if fit:
-        song_q = np.array([quadrant(r["song_valence"], r["song_arousal"]) if r["song_valence"] is not None else "?"
-                           for r in fit])
+        song_q = np.array(
+            [quadrant(r["song_valence"], r["song_arousal"]) if r["song_valence"] is not None else "?" for r in fit]
+        )
         scores = np.array([r["fit"] for r in fit], float)
         rng = np.random.default_rng(seed)
         for q in (*QUADRANTS, "?"):
@@ -198,9 +215,13 @@ def analyse(rows: list[dict], *, n_boot: int = N_BOOT, seed: int = 0) -> Report:
             if len(s):
                 boots = s[rng.integers(len(s), size=(n_boot, len(s)))].mean(axis=1)
                 tail = (1 - LEVEL) / 2 * 100
-                report.fit_quadrants.append(dict(
-                    quadrant=q, mean=Estimate(float(s.mean()), *np.percentile(boots, [tail, 100 - tail]), len(s)),
-                    counts=[int(np.sum(s == k)) for k in range(1, 6)]))
+                report.fit_quadrants.append(
+                    dict(
+                        quadrant=q,
+                        mean=Estimate(float(s.mean()), *np.percentile(boots, [tail, 100 - tail]), len(s)),
+                        counts=[int(np.sum(s == k)) for k in range(1, 6)],
+                    )
+                )
     return report
 
 
@@ -217,16 +238,28 @@ def _agreement(grid: list[dict], *, n_boot: int, seed: int) -> dict:
     targets = np.array([r["picture"] for r in rows])
     for dim in ("valence", "arousal"):
         values = np.array([r[f"answer_{dim}"] for r in rows], float)
-        low, high = _bootstrap(lambda i, labels: icc1(values[i], labels), targets, n_boot, seed)
-        diffs = [abs(a[f"answer_{dim}"] - b[f"answer_{dim}"]) for rs in shared.values()
-                 for k, a in enumerate(rs) for b in rs[k + 1:]]
-        out[dim] = dict(icc=Estimate(icc1(values, targets), low, high, len(values)), mad=float(np.mean(diffs)),
-                        pairs=len(diffs))
+        low, high = _bootstrap(lambda i, labels, values=values: icc1(values[i], labels), targets, n_boot, seed)
+        diffs = [
+            abs(a[f"answer_{dim}"] - b[f"answer_{dim}"])
+            for rs in shared.values()
+            for k, a in enumerate(rs)
+            for b in rs[k + 1 :]
+        ]
+        out[dim] = dict(
+            icc=Estimate(icc1(values, targets), low, high, len(values)), mad=float(np.mean(diffs)), pairs=len(diffs)
+        )
     return out
 
 
-def model_vs_people(grid: list[dict], m2i: "MusicToImage", image_model: "ImageEmotionModel", *,
-                    n_boot: int = N_BOOT, seed: int = 0, progress: Callable[[int, int], None] | None = None) -> dict:
+def model_vs_people(
+    grid: list[dict],
+    m2i: MusicToImage,
+    image_model: ImageEmotionModel,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """The image-emotion model against people, on the pictures people rated.
 
     Pictures are not stored; each is painted again from its row (request, seed, sampler, size) by
@@ -244,8 +277,16 @@ def model_vs_people(grid: list[dict], m2i: "MusicToImage", image_model: "ImageEm
     images, kept, mismatched = [], [], 0
     for k, p in enumerate(todo):
         r = by_picture[p][0]
-        image = m2i.generate(r["valence"], r["arousal"], seed=r["seed"], guidance_scale=r["guidance_scale"],
-                             steps=r["steps"], scheduler=r["scheduler"], num_images=r["num_images"], size=r["size"])[0]
+        image = m2i.generate(
+            r["valence"],
+            r["arousal"],
+            seed=r["seed"],
+            guidance_scale=r["guidance_scale"],
+            steps=r["steps"],
+            scheduler=r["scheduler"],
+            num_images=r["num_images"],
+            size=r["size"],
+        )[0]
         if picture_hash(image) == p:
             images.append(image)
             kept.append(p)
@@ -253,25 +294,30 @@ def model_vs_people(grid: list[dict], m2i: "MusicToImage", image_model: "ImageEm
             mismatched += 1
         if progress is not None:
             progress(k + 1, len(todo))
-    out = dict(pictures=len(by_picture), other_weights=len(other), mismatched=mismatched, matched=len(kept),
-               weights=version)
+    out = dict(
+        pictures=len(by_picture), other_weights=len(other), mismatched=mismatched, matched=len(kept), weights=version
+    )
     if len(kept) < 3:
         return out
     predicted = image_model.predict(images)
-    people = np.array([[np.mean([r[f"answer_{d}"] for r in by_picture[p]]) for d in ("valence", "arousal")]
-                       for p in kept])
+    people = np.array(
+        [[np.mean([r[f"answer_{d}"] for r in by_picture[p]]) for d in ("valence", "arousal")] for p in kept]
+    )
     request = np.array([[by_picture[p][0]["valence"], by_picture[p][0]["arousal"]] for p in kept])
     out["answers"] = sum(len(by_picture[p]) for p in kept)
     for j, dim in enumerate(("valence", "arousal")):
-        out[dim] = dict(model_people=spearman_ci(predicted[:, j], people[:, j], n_boot=n_boot, seed=seed + j),
-                        model_request=spearman_ci(predicted[:, j], request[:, j], n_boot=n_boot, seed=seed + 2 + j),
-                        people_request=spearman_ci(people[:, j], request[:, j], n_boot=n_boot, seed=seed + 4 + j),
-                        mae=float(np.mean(np.abs(predicted[:, j] - people[:, j]))))
+        out[dim] = dict(
+            model_people=spearman_ci(predicted[:, j], people[:, j], n_boot=n_boot, seed=seed + j),
+            model_request=spearman_ci(predicted[:, j], request[:, j], n_boot=n_boot, seed=seed + 2 + j),
+            people_request=spearman_ci(people[:, j], request[:, j], n_boot=n_boot, seed=seed + 4 + j),
+            mae=float(np.mean(np.abs(predicted[:, j] - people[:, j]))),
+        )
     out["points"] = (predicted, people)
     return out
 
 
 # ---- plots -----------------------------------------------------------------------------------------
+
 
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -294,8 +340,14 @@ def _plot_vs_request(grid: list[dict], path: Path, seed: int) -> None:
         means = [y[bins == c].mean() if np.any(bins == c) else np.nan for c in centres]
         ax.plot(centres, means, "o-", color="#b45309", label="mean answer per requested unit")
         ax.plot([1, 9], [1, 9], "--", color="#9ca3af", label="answer = request")
-        ax.set(xlim=(0.5, 9.5), ylim=(0.5, 9.5), xlabel=f"requested {dim}", ylabel=f"rated {dim} (grid square)",
-               title=f"{dim}: {len(y)} answers", aspect="equal")
+        ax.set(
+            xlim=(0.5, 9.5),
+            ylim=(0.5, 9.5),
+            xlabel=f"requested {dim}",
+            ylabel=f"rated {dim} (grid square)",
+            title=f"{dim}: {len(y)} answers",
+            aspect="equal",
+        )
         ax.legend(loc="upper left", fontsize=8)
     fig.savefig(path)
 
@@ -311,12 +363,23 @@ def _plot_grid(grid: list[dict], path: Path) -> None:
     counts = np.array([len(c) for c in cells.values()])
     for (v, a), answers in cells.items():
         mv, ma = np.mean(answers, axis=0)
-        ax.annotate("", (mv, ma), (v, a),
-                    arrowprops=dict(arrowstyle="->", color="#be123c", lw=0.6 + 2 * len(answers) / counts.max()))
+        ax.annotate(
+            "",
+            (mv, ma),
+            (v, a),
+            arrowprops=dict(arrowstyle="->", color="#be123c", lw=0.6 + 2 * len(answers) / counts.max()),
+        )
     ax.scatter(*zip(*cells), s=8, color="#111827", zorder=3)
-    ax.set(xlim=(0.5, 9.5), ylim=(0.5, 9.5), aspect="equal", xticks=range(1, 10), yticks=range(1, 10),
-           xlabel="valence (unpleasant → pleasant)", ylabel="arousal (sleepy → aroused)",
-           title="from each requested square to the mean answer")
+    ax.set(
+        xlim=(0.5, 9.5),
+        ylim=(0.5, 9.5),
+        aspect="equal",
+        xticks=range(1, 10),
+        yticks=range(1, 10),
+        xlabel="valence (unpleasant → pleasant)",
+        ylabel="arousal (sleepy → aroused)",
+        title="from each requested square to the mean answer",
+    )
     ax.axhline(VA_MID, color="#d1d5db", lw=0.8)
     ax.axvline(VA_MID, color="#d1d5db", lw=0.8)
     clicks = np.zeros((9, 9), int)
@@ -325,10 +388,22 @@ def _plot_grid(grid: list[dict], path: Path) -> None:
     im = heat.imshow(clicks, origin="lower", extent=(0.5, 9.5, 0.5, 9.5), cmap="Blues")
     for (a, v), n in np.ndenumerate(clicks):
         if n:
-            heat.text(v + 1, a + 1, str(n), ha="center", va="center", fontsize=7,
-                      color="white" if n > clicks.max() / 2 else "#111827")
-    heat.set(xticks=range(1, 10), yticks=range(1, 10), xlabel="valence square", ylabel="arousal square",
-             title=f"where people clicked ({len(ans)} answers)")
+            heat.text(
+                v + 1,
+                a + 1,
+                str(n),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if n > clicks.max() / 2 else "#111827",
+            )
+    heat.set(
+        xticks=range(1, 10),
+        yticks=range(1, 10),
+        xlabel="valence square",
+        ylabel="arousal square",
+        title=f"where people clicked ({len(ans)} answers)",
+    )
     fig.colorbar(im, ax=heat, shrink=0.8)
     fig.savefig(path)
 
@@ -336,8 +411,9 @@ def _plot_grid(grid: list[dict], path: Path) -> None:
 def _plot_fit(rows: list[dict], path: Path) -> None:
     fig = _figure(5.5, 3.6)
     ax = fig.subplots()
-    labels = [r["quadrant"] if r["quadrant"] == "?" else f"{r['quadrant']}\n{QUADRANT_NAMES[r['quadrant']]}"
-              for r in rows]
+    labels = [
+        r["quadrant"] if r["quadrant"] == "?" else f"{r['quadrant']}\n{QUADRANT_NAMES[r['quadrant']]}" for r in rows
+    ]
     means = [r["mean"].value for r in rows]
     err = np.array([[r["mean"].value - r["mean"].low, r["mean"].high - r["mean"].value] for r in rows]).T
     ax.bar(labels, means, yerr=err, capsize=4, color="#86efac", edgecolor="#047857")
@@ -353,16 +429,26 @@ def _plot_model(points: tuple[np.ndarray, np.ndarray], path: Path) -> None:
     for j, (ax, dim) in enumerate(zip(fig.subplots(1, 2), ("valence", "arousal"))):
         ax.scatter(people[:, j], predicted[:, j], s=14, color="#4338ca", alpha=0.6, lw=0)
         ax.plot([1, 9], [1, 9], "--", color="#9ca3af")
-        ax.set(xlim=(0.5, 9.5), ylim=(0.5, 9.5), aspect="equal", xlabel=f"people's mean {dim}",
-               ylabel=f"image-emotion model's {dim}", title=f"{dim}: {len(people)} pictures")
+        ax.set(
+            xlim=(0.5, 9.5),
+            ylim=(0.5, 9.5),
+            aspect="equal",
+            xlabel=f"people's mean {dim}",
+            ylabel=f"image-emotion model's {dim}",
+            title=f"{dim}: {len(people)} pictures",
+        )
     fig.savefig(path)
 
 
 # ---- Markdown --------------------------------------------------------------------------------------
 
+
 def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
 
 
 def _versions(rows: list[dict], column: str) -> str:
@@ -372,9 +458,16 @@ def _versions(rows: list[dict], column: str) -> str:
     return ", ".join(f"`{v}` ({n})" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def write_report(db: str | os.PathLike, out: str | os.PathLike, *, m2i: "MusicToImage | None" = None,
-                 image_model: "ImageEmotionModel | None" = None, n_boot: int = N_BOOT, seed: int = 0,
-                 progress: Callable[[int, int], None] | None = None) -> Path:
+def write_report(
+    db: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    m2i: MusicToImage | None = None,
+    image_model: ImageEmotionModel | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Write ``out/report.md`` and its plots for the database ``db``; returns the Markdown's path.
 
     With ``m2i`` and ``image_model``, the image-emotion model is compared with people on the pictures
@@ -390,71 +483,142 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, m2i: "MusicTo
         md += ["**No answers yet** — nothing to report.", ""]
     else:
         first, last = min(x["created"] for x in rows), max(x["created"] for x in rows)
-        md += [f"**{r.answers} answers** from **{r.visitors} visitors**: {len(r.grid)} blind Affect-Grid ratings and "
-               f"{len(r.fit)} \"does the picture fit the music?\" answers, {_utc(first)} – {_utc(last)} (UTC). "
-               f"Every number below says how many answers it rests on.", "",
-               f"Weights: diffusion {_versions(rows, 'diffusion_weights')}; "
-               f"music {_versions(rows, 'music_weights')}.", ""]
+        md += [
+            f"**{r.answers} answers** from **{r.visitors} visitors**: {len(r.grid)} blind Affect-Grid ratings and "
+            f'{len(r.fit)} "does the picture fit the music?" answers, {_utc(first)} – {_utc(last)} (UTC). '
+            f"Every number below says how many answers it rests on.",
+            "",
+            f"Weights: diffusion {_versions(rows, 'diffusion_weights')}; music {_versions(rows, 'music_weights')}.",
+            "",
+        ]
     md += ["## Do people see the emotion that was asked for?", ""]
     if r.grid:
         _plot_vs_request(r.grid, out / "ratings_vs_request.png", seed)
         _plot_grid(r.grid, out / "affect_grid.png")
-        md += ["Each picture was painted for a (valence, arousal) request the visitor did not know; they placed it on "
-               "the 9 × 9 Affect Grid. Spearman's ρ between the request and the answer, with a "
-               f"{LEVEL * 100:g} % bootstrap interval ({n_boot} resamples of whole visitors):", "",
-               *_table(["dimension", f"ρ [{_CI}]", "answers", "visitors"],
-                       [[d, str(e), e.n, len({x["visitor"] for x in r.grid})]
-                        for d, e in (("valence", r.valence), ("arousal", r.arousal))]),
-               "", "![requested against rated](ratings_vs_request.png)", "",
-               "### By quadrant of the request", "",
-               "Answers on the grid's middle row or column (5: neutral) are \"on an axis\".", "",
-               *_table(["requested", "answers", "visitors", "rated valence, mean (sd)", "rated arousal, mean (sd)",
-                        "rated in the same quadrant", "on an axis"],
-                       [[f"{q['quadrant']} {QUADRANT_NAMES[q['quadrant']]}", q["n"], q["visitors"],
-                         f"{q['valence']:.1f} ({q['valence_sd']:.1f})", f"{q['arousal']:.1f} ({q['arousal_sd']:.1f})",
-                         pct(q["same"]), pct(q["axis"])] for q in r.quadrants]),
-               "", "Requested quadrant (rows) against the quadrant of the answer (columns), in answers:", "",
-               *_table(["requested \\ rated", *QUADRANTS, "axis"],
-                       [[q, *r.confusion[q].values()] for q in QUADRANTS if q in r.confusion]),
-               "", "### The whole grid", "",
-               "Left: requests rounded to the nearest square, each with an arrow to the mean answer for it (thicker: "
-               "more answers). Right: how often each square was clicked.", "",
-               "![the 9 × 9 picture](affect_grid.png)", ""]
+        md += [
+            "Each picture was painted for a (valence, arousal) request the visitor did not know; they placed it on "
+            "the 9 × 9 Affect Grid. Spearman's ρ between the request and the answer, with a "
+            f"{LEVEL * 100:g} % bootstrap interval ({n_boot} resamples of whole visitors):",
+            "",
+            *_table(
+                ["dimension", f"ρ [{_CI}]", "answers", "visitors"],
+                [
+                    [d, str(e), e.n, len({x["visitor"] for x in r.grid})]
+                    for d, e in (("valence", r.valence), ("arousal", r.arousal))
+                ],
+            ),
+            "",
+            "![requested against rated](ratings_vs_request.png)",
+            "",
+            "### By quadrant of the request",
+            "",
+            'Answers on the grid\'s middle row or column (5: neutral) are "on an axis".',
+            "",
+            *_table(
+                [
+                    "requested",
+                    "answers",
+                    "visitors",
+                    "rated valence, mean (sd)",
+                    "rated arousal, mean (sd)",
+                    "rated in the same quadrant",
+                    "on an axis",
+                ],
+                [
+                    [
+                        f"{q['quadrant']} {QUADRANT_NAMES[q['quadrant']]}",
+                        q["n"],
+                        q["visitors"],
+                        f"{q['valence']:.1f} ({q['valence_sd']:.1f})",
+                        f"{q['arousal']:.1f} ({q['arousal_sd']:.1f})",
+                        pct(q["same"]),
+                        pct(q["axis"]),
+                    ]
+                    for q in r.quadrants
+                ],
+            ),
+            "",
+            "Requested quadrant (rows) against the quadrant of the answer (columns), in answers:",
+            "",
+            *_table(
+                ["requested \\ rated", *QUADRANTS, "axis"],
+                [[q, *r.confusion[q].values()] for q in QUADRANTS if q in r.confusion],
+            ),
+            "",
+            "### The whole grid",
+            "",
+            "Left: requests rounded to the nearest square, each with an arrow to the mean answer for it (thicker: "
+            "more answers). Right: how often each square was clicked.",
+            "",
+            "![the 9 × 9 picture](affect_grid.png)",
+            "",
+        ]
     else:
         md += ["No blind ratings yet.", ""]
 
     md += ["## Do people agree with each other?", ""]
     a = r.agreement
     if a and "valence" in a:
-        md += [f"{a['shared']} of {a['pictures']} pictures were rated by more than one person ({a['answers']} answers; "
-               "the same picture means the same hash: same request, seed, sampler and weights). ICC(1) is the share of "
-               "the answers' variance that lies between pictures (1: people agree completely); the interval resamples "
-               "whole pictures. The mean difference is between two people's squares for the same picture.", "",
-               *_table(["dimension", f"ICC(1) [{_CI}]", "answers", "mean absolute difference (squares)", "pairs"],
-                       [[d, str(a[d]["icc"]), a[d]["icc"].n, f"{a[d]['mad']:.2f}", a[d]["pairs"]]
-                        for d in ("valence", "arousal")]), ""]
+        md += [
+            f"{a['shared']} of {a['pictures']} pictures were rated by more than one person ({a['answers']} answers; "
+            "the same picture means the same hash: same request, seed, sampler and weights). ICC(1) is the share of "
+            "the answers' variance that lies between pictures (1: people agree completely); the interval resamples "
+            "whole pictures. The mean difference is between two people's squares for the same picture.",
+            "",
+            *_table(
+                ["dimension", f"ICC(1) [{_CI}]", "answers", "mean absolute difference (squares)", "pairs"],
+                [
+                    [d, str(a[d]["icc"]), a[d]["icc"].n, f"{a[d]['mad']:.2f}", a[d]["pairs"]]
+                    for d in ("valence", "arousal")
+                ],
+            ),
+            "",
+        ]
     else:
-        md += [f"Too few pictures were rated by more than one person to say ({a.get('shared', 0)} of "
-               f"{a.get('pictures', 0)}; at least 3 are needed).", ""]
+        md += [
+            f"Too few pictures were rated by more than one person to say ({a.get('shared', 0)} of "
+            f"{a.get('pictures', 0)}; at least 3 are needed).",
+            "",
+        ]
 
     md += ["## The image-emotion model against people", ""]
     if m2i is None or image_model is None:
-        md += ["Not computed (no models given: `music2img ratings report` without `--no-models` paints the pictures "
-               "again and rates them).", ""]
+        md += [
+            "Not computed (no models given: `music2img ratings report` without `--no-models` paints the pictures "
+            "again and rates them).",
+            "",
+        ]
     elif r.grid:
         m = model_vs_people(r.grid, m2i, image_model, n_boot=n_boot, seed=seed, progress=progress)
-        md += [f"Pictures are not stored: each rated picture was painted again from its row with the diffusion weights "
-               f"`{m['weights']}` and kept only when its hash equals the stored one. {m['matched']} of {m['pictures']} "
-               f"pictures were recovered ({m['other_weights']} painted by other weights, {m['mismatched']} painted "
-               "again differently).", ""]
+        md += [
+            f"Pictures are not stored: each rated picture was painted again from its row with the diffusion weights "
+            f"`{m['weights']}` and kept only when its hash equals the stored one. {m['matched']} of {m['pictures']} "
+            f"pictures were recovered ({m['other_weights']} painted by other weights, {m['mismatched']} painted "
+            "again differently).",
+            "",
+        ]
         if "valence" in m:
             _plot_model(m["points"], out / "model_vs_people.png")
-            md += [f"Per picture ({m['answers']} answers), Spearman's ρ with a bootstrap interval over pictures:", "",
-                   *_table(["dimension", "model vs people", "model vs request", "people vs request",
-                            "mean |model − people|"],
-                           [[d, str(m[d]["model_people"]), str(m[d]["model_request"]), str(m[d]["people_request"]),
-                             f"{m[d]['mae']:.2f}"] for d in ("valence", "arousal")]),
-                   "", "![model against people](model_vs_people.png)", ""]
+            md += [
+                f"Per picture ({m['answers']} answers), Spearman's ρ with a bootstrap interval over pictures:",
+                "",
+                *_table(
+                    ["dimension", "model vs people", "model vs request", "people vs request", "mean |model − people|"],
+                    [
+                        [
+                            d,
+                            str(m[d]["model_people"]),
+                            str(m[d]["model_request"]),
+                            str(m[d]["people_request"]),
+                            f"{m[d]['mae']:.2f}",
+                        ]
+                        for d in ("valence", "arousal")
+                    ],
+                ),
+                "",
+                "![model against people](model_vs_people.png)",
+                "",
+            ]
         else:
             md += ["Too few pictures to compare (at least 3 are needed).", ""]
     else:
@@ -463,12 +627,26 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, m2i: "MusicTo
     md += ["## Does the picture fit the music?", ""]
     if r.fit_quadrants:
         _plot_fit(r.fit_quadrants, out / "fit_by_quadrant.png")
-        md += ["After *Music → image*, visitors answered 1 (not at all) to 5 (perfectly); by the quadrant of the "
-               f"song's predicted emotion (mean with a {LEVEL:.0%} bootstrap interval over answers):", "",
-               *_table(["song's quadrant", "answers", f"mean [{_CI}]", "1", "2", "3", "4", "5"],
-                       [[q["quadrant"] if q["quadrant"] == "?" else f"{q['quadrant']} {QUADRANT_NAMES[q['quadrant']]}",
-                         q["mean"].n, str(q["mean"]), *q["counts"]] for q in r.fit_quadrants]),
-               "", "![fit by quadrant](fit_by_quadrant.png)", ""]
+        md += [
+            "After *Music → image*, visitors answered 1 (not at all) to 5 (perfectly); by the quadrant of the "
+            f"song's predicted emotion (mean with a {LEVEL:.0%} bootstrap interval over answers):",
+            "",
+            *_table(
+                ["song's quadrant", "answers", f"mean [{_CI}]", "1", "2", "3", "4", "5"],
+                [
+                    [
+                        q["quadrant"] if q["quadrant"] == "?" else f"{q['quadrant']} {QUADRANT_NAMES[q['quadrant']]}",
+                        q["mean"].n,
+                        str(q["mean"]),
+                        *q["counts"],
+                    ]
+                    for q in r.fit_quadrants
+                ],
+            ),
+            "",
+            "![fit by quadrant](fit_by_quadrant.png)",
+            "",
+        ]
     else:
         md += ["No answers yet.", ""]
     md += ["---", f"Made by `music2img ratings report` from `{Path(db).name}` ({r.answers} answers)."]

@@ -19,7 +19,6 @@ then dropped quietly until one gets through again.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import closing
 import logging
 import math
 import os
@@ -28,8 +27,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import Music2ImgError
 from ..va import VA_MAX, VA_MIN
@@ -106,7 +106,7 @@ class Answer:
     seconds: float | None = None
     created: float = dataclasses.field(default_factory=time.time)
 
-    def check(self) -> "Answer":
+    def check(self) -> Answer:
         """Return the answer, or raise :class:`RatingRefused` saying what is wrong with it."""
         if self.question not in QUESTIONS:
             raise RatingRefused(f"unknown question {self.question!r}; expected one of {', '.join(QUESTIONS)}")
@@ -134,17 +134,31 @@ class Answer:
         if self.question == "grid":
             if self.fit is not None:
                 raise RatingRefused("a grid answer has no 'fit' value")
-            _check_number("the grid's valence", self.answer_valence, GRID_MIN, GRID_MAX, integer=True,
-                          hint="click one of the 9 × 9 cells")
-            _check_number("the grid's arousal", self.answer_arousal, GRID_MIN, GRID_MAX, integer=True,
-                          hint="click one of the 9 × 9 cells")
+            _check_number(
+                "the grid's valence",
+                self.answer_valence,
+                GRID_MIN,
+                GRID_MAX,
+                integer=True,
+                hint="click one of the 9 × 9 cells",
+            )
+            _check_number(
+                "the grid's arousal",
+                self.answer_arousal,
+                GRID_MIN,
+                GRID_MAX,
+                integer=True,
+                hint="click one of the 9 × 9 cells",
+            )
         else:
             if self.answer_valence is not None or self.answer_arousal is not None:
                 raise RatingRefused("a 'fit' answer has no grid cell")
-            _check_number("fit", self.fit, FIT_MIN, FIT_MAX, integer=True,
-                          hint="answer 1 (not at all) to 5 (perfectly)")
-        if not isinstance(self.weights, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                         for k, v in self.weights.items()):
+            _check_number(
+                "fit", self.fit, FIT_MIN, FIT_MAX, integer=True, hint="answer 1 (not at all) to 5 (perfectly)"
+            )
+        if not isinstance(self.weights, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.weights.items()
+        ):
             raise RatingRefused("weights must map model names to version strings")
         if self.seconds is not None:
             _check_number("seconds", self.seconds, 0, 1e9)
@@ -157,16 +171,38 @@ def _check_number(name: str, value, lo: float, hi: float, *, integer: bool = Fal
     ok = ok and lo <= value <= hi and (not integer or float(value).is_integer())
     if not ok:
         kind = "a whole number" if integer else "a number"
-        raise RatingRefused(f"{name} must be {kind} from {lo:g} to {hi:g}, got {value!r}"
-                            + (f": {hint}" if hint else ""))
+        raise RatingRefused(
+            f"{name} must be {kind} from {lo:g} to {hi:g}, got {value!r}" + (f": {hint}" if hint else "")
+        )
 
 
 # ---- schema ---------------------------------------------------------------------------------------
 
 #: Columns of the answers table (schema :data:`SCHEMA_VERSION`), in export order.
-COLUMNS = ("id", "answer_id", "created", "visitor", "question", "valence", "arousal", "seed", "guidance_scale",
-           "steps", "scheduler", "num_images", "size", "song_valence", "song_arousal", "diffusion_weights",
-           "music_weights", "picture", "answer_valence", "answer_arousal", "fit", "seconds")
+COLUMNS = (
+    "id",
+    "answer_id",
+    "created",
+    "visitor",
+    "question",
+    "valence",
+    "arousal",
+    "seed",
+    "guidance_scale",
+    "steps",
+    "scheduler",
+    "num_images",
+    "size",
+    "song_valence",
+    "song_arousal",
+    "diffusion_weights",
+    "music_weights",
+    "picture",
+    "answer_valence",
+    "answer_arousal",
+    "fit",
+    "seconds",
+)
 
 _SCHEMA_1 = """
 CREATE TABLE ratings (
@@ -207,13 +243,16 @@ CREATE TABLE answers (
 CREATE INDEX answers_request ON answers (question, valence, arousal, seed);
 """
 
-_V1_TO_V2 = _SCHEMA_2 + """
+_V1_TO_V2 = (
+    _SCHEMA_2
+    + """
 INSERT INTO answers (id, answer_id, created, visitor, question, valence, arousal, seed, guidance_scale, steps,
                      scheduler, diffusion_weights, picture, answer_valence, answer_arousal)
 SELECT id, answer_id, created, visitor, 'grid', valence, arousal, seed, guidance_scale, steps, scheduler,
        diffusion_weights, picture, answer_valence, answer_arousal FROM ratings;
 DROP TABLE ratings;
 """
+)
 
 SCHEMA_VERSION = 2
 #: ``MIGRATIONS[v] = (w, script)`` takes a database from schema ``v`` to ``w`` (0: an empty file, created
@@ -240,8 +279,10 @@ def migrate(conn: sqlite3.Connection) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RatingSchemaError(f"the ratings database has schema {version}, newer than this music2img's "
-                                    f"{SCHEMA_VERSION}: update music2img (the file is left as it is)")
+            raise RatingSchemaError(
+                f"the ratings database has schema {version}, newer than this music2img's "
+                f"{SCHEMA_VERSION}: update music2img (the file is left as it is)"
+            )
         if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise RatingSchemaError("the file is an SQLite database without a ratings schema; refusing to change it")
         start = version
@@ -251,8 +292,10 @@ def migrate(conn: sqlite3.Connection) -> int:
                 for statement in filter(str.strip, script.split(";")):  # executescript would commit
                     conn.execute(statement)
             except sqlite3.DatabaseError as err:
-                raise RatingSchemaError(f"could not migrate the ratings database from schema {version} to "
-                                        f"{target} ({err}); the file is left as it was") from err
+                raise RatingSchemaError(
+                    f"could not migrate the ratings database from schema {version} to "
+                    f"{target} ({err}); the file is left as it was"
+                ) from err
             version = target
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
@@ -264,14 +307,29 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 def _row(answer: Answer) -> dict:
     r, w = answer.request, answer.weights
-    return dict(answer_id=answer.answer_id, created=float(answer.created), visitor=answer.visitor,
-                question=answer.question, valence=float(r.valence), arousal=float(r.arousal), seed=int(r.seed),
-                guidance_scale=float(r.guidance_scale), steps=int(r.steps), scheduler=r.scheduler,
-                num_images=int(r.num_images), size=None if r.size is None else int(r.size),
-                song_valence=answer.song_valence, song_arousal=answer.song_arousal,
-                diffusion_weights=w.get("diffusion"), music_weights=w.get("music"), picture=answer.picture,
-                answer_valence=answer.answer_valence, answer_arousal=answer.answer_arousal, fit=answer.fit,
-                seconds=answer.seconds)
+    return dict(
+        answer_id=answer.answer_id,
+        created=float(answer.created),
+        visitor=answer.visitor,
+        question=answer.question,
+        valence=float(r.valence),
+        arousal=float(r.arousal),
+        seed=int(r.seed),
+        guidance_scale=float(r.guidance_scale),
+        steps=int(r.steps),
+        scheduler=r.scheduler,
+        num_images=int(r.num_images),
+        size=None if r.size is None else int(r.size),
+        song_valence=answer.song_valence,
+        song_arousal=answer.song_arousal,
+        diffusion_weights=w.get("diffusion"),
+        music_weights=w.get("music"),
+        picture=answer.picture,
+        answer_valence=answer.answer_valence,
+        answer_arousal=answer.answer_arousal,
+        fit=answer.fit,
+        seconds=answer.seconds,
+    )
 
 
 _INSERT = f"INSERT INTO answers ({', '.join(COLUMNS[1:])}) VALUES ({', '.join(':' + c for c in COLUMNS[1:])})"
@@ -284,8 +342,9 @@ class RatingStore:
     (a dict of :data:`COLUMNS` but ``id``), e.g. to mirror it for upload (:mod:`~music2img.ratings.upload`).
     """
 
-    def __init__(self, path: str | os.PathLike, *, timeout: float = BUSY_TIMEOUT,
-                 on_row: Callable[[dict], None] | None = None):
+    def __init__(
+        self, path: str | os.PathLike, *, timeout: float = BUSY_TIMEOUT, on_row: Callable[[dict], None] | None = None
+    ):
         self.path = Path(path)
         self.timeout = float(timeout)
         self.on_row = on_row
@@ -294,7 +353,7 @@ class RatingStore:
         self._local = threading.local()  # one connection per thread, kept: closing the last one checkpoints
 
     @classmethod
-    def open(cls, path: str | os.PathLike, **kwargs) -> "RatingStore":
+    def open(cls, path: str | os.PathLike, **kwargs) -> RatingStore:
         """Open (create, migrate) the database at ``path``. Raises :class:`RatingStoreUnavailable` when
         it cannot be created and :class:`RatingSchemaError` when it is not a ratings database we can read."""
         store = cls(path, **kwargs)
@@ -354,7 +413,8 @@ class RatingStore:
             if first:
                 log.error("ratings are not being saved: %s (%s); painting goes on", err, self.path)
                 raise RatingStoreUnavailable(
-                    f"the answer could not be saved ({err}); the pictures are not affected") from err
+                    f"the answer could not be saved ({err}); the pictures are not affected"
+                ) from err
             return -1
         with self._lock:
             if self._unavailable:
@@ -379,8 +439,12 @@ class RatingStore:
 
     def pictures(self, visitor: str, question: str = "grid") -> set[str]:
         """Hashes of the pictures ``visitor`` has answered ``question`` about."""
-        return {row[0] for row in self._conn().execute("SELECT picture FROM answers WHERE visitor = ? AND question = ?",
-                                               (visitor, question))}
+        return {
+            row[0]
+            for row in self._conn().execute(
+                "SELECT picture FROM answers WHERE visitor = ? AND question = ?", (visitor, question)
+            )
+        }
 
     def rows(self) -> Iterator[dict]:
         """Every stored answer as a dict of :data:`COLUMNS`, oldest first."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .store import new_id
 
@@ -31,15 +32,29 @@ class Uploader:
     ``scheduler_factory`` stands in for :class:`huggingface_hub.CommitScheduler` (tests pass a fake).
     """
 
-    def __init__(self, folder: str | os.PathLike, repo_id: str, token: str, *, every: float = EVERY,
-                 scheduler_factory: Callable[..., Any] | None = None):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        repo_id: str,
+        token: str,
+        *,
+        every: float = EVERY,
+        scheduler_factory: Callable[..., Any] | None = None,
+    ):
         if scheduler_factory is None:
             from huggingface_hub import CommitScheduler as scheduler_factory
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.file = self.folder / f"answers-{new_id()}.jsonl"
-        self.scheduler = scheduler_factory(repo_id=repo_id, repo_type="dataset", folder_path=self.folder,
-                                           path_in_repo="answers", every=every, token=token, private=True)
+        self.scheduler = scheduler_factory(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=self.folder,
+            path_in_repo="answers",
+            every=every,
+            token=token,
+            private=True,
+        )
 
     def __call__(self, row: Mapping[str, Any]) -> None:
         """Queue one stored row for upload."""
@@ -49,8 +64,9 @@ class Uploader:
                 f.write(line)
 
 
-def uploader_from_env(folder: str | os.PathLike, env: Mapping[str, str] = os.environ,
-                      scheduler_factory: Callable[..., Any] | None = None) -> Uploader | None:
+def uploader_from_env(
+    folder: str | os.PathLike, env: Mapping[str, str] = os.environ, scheduler_factory: Callable[..., Any] | None = None
+) -> Uploader | None:
     """An :class:`Uploader` when ``env`` names a repo and a token, else ``None`` (a repo without a
     token is logged and ignored: the answers stay local)."""
     repo = (env.get(REPO_ENV) or "").strip()
