@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from music2img.diffusion import defaults
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("MUSIC2IMG_CHROMIUM", "/usr/bin/chromium")
@@ -69,7 +71,7 @@ def test_generate_shows_an_image(page):
     page.locator("#generate").click()
     image = page.locator("#gallery img").first
     expect(image).to_be_visible()
-    assert image.evaluate("img => img.naturalWidth") == 384
+    assert image.evaluate("img => img.naturalWidth") == defaults.SIZE  # the upscaler's 512 px
 
 
 def test_clicking_an_example_analyses_it(page):

@@ -76,15 +76,29 @@ def option_flags(help_text: str) -> set[str]:
     return flags
 
 
-@functools.cache
-def cli_parsers() -> dict[str, set[str]]:
-    """``music2img``'s sub-commands and their long options."""
+def _subcommands(parser) -> dict:
+    """A parser's sub-command parsers by name (none if it has none)."""
     import argparse
 
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
+
+
+@functools.cache
+def cli_parsers() -> dict:
+    """``music2img``'s sub-command parsers by name."""
     from music2img.cli import build_parser
 
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return {name: {o[2:] for o in p._option_string_actions if o.startswith("--")} for name, p in sub.choices.items()}
+    return _subcommands(build_parser())
+
+
+def cli_flags(name: str, words: list[str]) -> set[str]:
+    """Long options of ``music2img NAME``, and of its own sub-command when the first word names one
+    (``music2img ratings report``)."""
+    parser = cli_parsers()[name]
+    nested = _subcommands(parser)
+    parsers = [parser] + ([nested[words[0]]] if words and words[0] in nested else [])
+    return {o[2:] for p in parsers for o in p._option_string_actions if o.startswith("--")}
 
 
 @functools.cache
@@ -134,7 +148,7 @@ def test_every_documented_flag_exists():
                     if name not in cli_parsers():
                         wrong.append(f"{where}: no sub-command `music2img {name}`")
                         continue
-                    known = cli_parsers()[name]
+                    known = cli_flags(name, words)
                 else:
                     if not (REPO / name).is_file():
                         wrong.append(f"{where}: no script {name}")
@@ -163,7 +177,8 @@ def test_the_checks_catch_a_stale_link_and_a_stale_flag(tmp_path):
         ("script", "app.py", [], ["port"]),
         ("script", "train/gan.py", [], ["resolution"]),
     ]
-    assert "no-such-flag" not in cli_parsers()["generate"] and "valence" in cli_parsers()["generate"]
+    assert "no-such-flag" not in cli_flags("generate", []) and "valence" in cli_flags("generate", [])
+    assert "out" in cli_flags("ratings", ["report"]) and "out" not in cli_flags("ratings", [])
     assert option_flags("usage: x [-h] [--a A]\n\noptions:\n  -h, --help  show\n  --a A, --b A  uses --c\n") == {
         "help",
         "a",

@@ -220,7 +220,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         )
         done, abandoned = total, False
         student = isinstance(self.scheduler, LCMScheduler)
-        w = {"guidance": guidance_scale} if self.unet.config.guidance_embedding else {}
+        w = {"guidance": guidance_scale} if self.unet.config.get("guidance_embedding") else {}
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             guided = not student and guidance_scale > 1.0 and start <= i / total < end
             x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
