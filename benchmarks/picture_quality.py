@@ -39,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.diffusion_quality import PhotoReference, cached_photo_statistics, markdown
+from benchmarks.distillation import HandCraftedRater
 from music2img import film
 from music2img.assets import DIFFUSION_MODEL_DIR, IMAGE_MODEL_DIR
 from music2img.diffusion import defaults
@@ -54,7 +55,7 @@ from music2img.diffusion.evaluation import (
 from music2img.diffusion.guidance import AdaptiveProjection
 from music2img.diffusion.pipeline import load_pipeline
 from music2img.diffusion.schedulers import STATIC_CLIP, make_scheduler
-from music2img.files import atomic_path, load_checked_joblib
+from music2img.files import atomic_path
 from music2img.image.emotion_model import ImageEmotionModel
 from music2img.image.features import image_features
 from music2img.image.labelled_folder import load_image, read_labels
@@ -90,16 +91,6 @@ VARIANTS = {
 }
 
 
-class HandcraftedRater:
-    """An image emotion model saved on the hand-crafted features alone (the v2 model), as a rater."""
-
-    def __init__(self, folder: Path):
-        self.regressor = load_checked_joblib(folder, what="image emotion model")[0]
-
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        return np.clip(self.regressor.predict(features), 1, 9)
-
-
 def paint_as_app(pipe, variant: tuple, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
     """The pictures ``music2img generate`` paints (mapping and redraw on) at a variant's guidance."""
     scale, interval, rescale, projection, _ = variant
@@ -128,7 +119,7 @@ def measure(
     reference: PhotoReference,
     photo_colour: dict,
     rater: ImageEmotionModel,
-    rater2: HandcraftedRater | None,
+    rater2: HandCraftedRater | None,
     scene: SceneModel,
     checker,
 ) -> dict:
@@ -190,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     pick = np.random.default_rng(0).choice(len(files), min(args.photos, len(files)), replace=False)
     photo_colour = colour_statistics(np.stack([load_image(files[i], 128).transpose(1, 2, 0) for i in pick]) / 255)
     rater = ImageEmotionModel.load(args.rater)
-    rater2 = HandcraftedRater(args.rater2) if args.rater2 else None
+    rater2 = HandCraftedRater(args.rater2) if args.rater2 else None
     scene = SceneModel.load(args.scene_model) if args.scene_model else SceneModel.load()
     report = {
         "settings": {**{k: str(v) for k, v in vars(args).items()}},

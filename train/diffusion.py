@@ -136,7 +136,35 @@ def unet_config_dict(unet: EmotionUNet) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in unet.config.items() if not k.startswith("_")}
 
 
-class DiffusionTrainer(loop.Trainer):
+class UNetTrainer(loop.Trainer):
+    """What every trainer of an :class:`EmotionUNet` checkpoints: the model, its EMA, the optimiser, the
+    learning-rate schedule and the noise generator (``train/diffusion.py``, ``train/distill.py``)."""
+
+    def state(self) -> dict:
+        state = super().state()
+        state["rng"]["noise"] = self.noise_gen.get_state()
+        return {
+            **state,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "lr_scheduler": self.lr_sched.state_dict(),
+            "unet_config": dict(self.config),
+        }
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.lr_sched.load_state_dict(state["lr_scheduler"])
+        self.noise_gen.set_state(state["rng"]["noise"])
+
+    def parameters_m(self) -> float:
+        return sum(p.numel() for p in self.model.parameters()) / 1e6
+
+
+class DiffusionTrainer(UNetTrainer):
     """The EmotionUNet, its AdamW, EMA, noise schedule and noise generator; driven by :func:`loop.run`."""
 
     resume_flags = {**loop.Trainer.resume_flags, "train_only": TRAIN_ONLY[0], "crop": None}
@@ -185,29 +213,6 @@ class DiffusionTrainer(loop.Trainer):
         if resume:
             self.load_state(resume)
         self.t0 = time.monotonic()
-
-    def state(self) -> dict:
-        state = super().state()
-        state["rng"]["noise"] = self.noise_gen.get_state()
-        return {
-            **state,
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "lr_scheduler": self.lr_sched.state_dict(),
-            "unet_config": dict(self.config),
-        }
-
-    def load_state(self, state: dict) -> None:
-        super().load_state(state)
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.lr_sched.load_state_dict(state["lr_scheduler"])
-        self.noise_gen.set_state(state["rng"]["noise"])
-
-    def parameters_m(self) -> float:
-        return sum(p.numel() for p in self.model.parameters()) / 1e6
 
     def train_step(self) -> dict[str, torch.Tensor]:
         args, b, mine = self.args, self.args.batch_size, self.shard

@@ -67,7 +67,7 @@ from music2img.diffusion.schedulers import (
 )
 from music2img.diffusion.unet import EmotionUNet
 from train import loop
-from train.diffusion import unet_config_dict
+from train.diffusion import UNetTrainer, unet_config_dict
 
 LOSSES = ("huber", "l2")
 #: σ_data of LCM's boundary conditions (its ``timestep_scaling`` is the scheduler's, 10).
@@ -175,7 +175,7 @@ def sample_grid(pipe: EmotionLandscapePipeline, seed: int, steps: int, guidance:
     return loop.grid_picture(images)
 
 
-class DistillTrainer(loop.Trainer):
+class DistillTrainer(UNetTrainer):
     """Teacher (frozen), student, its target network (EMA), AdamW and random state; driven by :func:`loop.run`."""
 
     resume_flags = {
@@ -240,29 +240,6 @@ class DistillTrainer(loop.Trainer):
         if self.resume:
             self.load_state(self.resume)
         self.t0 = time.monotonic()
-
-    def state(self) -> dict:
-        state = super().state()
-        state["rng"]["noise"] = self.noise_gen.get_state()
-        return {
-            **state,
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "lr_scheduler": self.lr_sched.state_dict(),
-            "unet_config": dict(self.config),
-        }
-
-    def load_state(self, state: dict) -> None:
-        super().load_state(state)
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.lr_sched.load_state_dict(state["lr_scheduler"])
-        self.noise_gen.set_state(state["rng"]["noise"])
-
-    def parameters_m(self) -> float:
-        return sum(p.numel() for p in self.model.parameters()) / 1e6
 
     def consistency(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The consistency function c_skip(t)·x_t + c_out(t)·x̂₀ of a v-prediction ``out`` at ``x`` = x_t."""
