@@ -12,8 +12,9 @@ ignored by one distilled at a fixed scale). Both go through the pipeline as the 
 mapped when the pipeline maps them), first draws only. Measured, against the training photos
 (:class:`benchmarks.diffusion_quality.PhotoReference`):
 
-* **colour**: mean luminance, HSV saturation and Hasler–Süsstrunk colourfulness of the pictures (32 × 32),
-  next to the photos';
+* **colour** (the measures of ``benchmarks/picture_quality.py``): share of pixels with HSV saturation > 0.85,
+  median Hasler–Süsstrunk colourfulness, share of pixels with a channel clipped at 0 or 255 — each also as a
+  ratio to those of 300 random training photos;
 * **detail**, **Fréchet distances** on image features and on pixel PCA, **diversity** (as in
   ``benchmarks/diffusion_quality.py``);
 * **emotion control**: Spearman ρ of requested vs rated valence/arousal over every picture, by ``--rater``
@@ -47,17 +48,26 @@ from benchmarks.diffusion_quality import (
     add_measure_arguments,
     cached_photo_statistics,
     markdown,
-    thumbs_of,
 )
 from music2img.assets import DIFFUSION_MODEL_DIR
 from music2img.diffusion import defaults
-from music2img.diffusion.evaluation import GRID, emotion_control, generate_grid, grid_points, resize, tile, to_uint8
+from music2img.diffusion.evaluation import (
+    GRID,
+    colour_statistics,
+    emotion_control,
+    generate_grid,
+    grid_points,
+    photo_colour_statistics,
+    resize,
+    tile,
+    to_uint8,
+)
 from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
 from music2img.diffusion.pipeline import load_pipeline
 from music2img.diffusion.schedulers import STUDENT_SCHEDULER, is_student, make_scheduler
 from music2img.files import atomic_path, load_checked_joblib
 from music2img.image.emotion_model import ImageEmotionModel
-from music2img.image.features import FEATURE_NAMES, colourfulness, image_features, rgb_to_hsv
+from music2img.image.features import FEATURE_NAMES, image_features
 from music2img.image.features import SCHEMA_VERSION as FEATURES_SCHEMA
 from music2img.image.labelled_folder import read_labels
 from music2img.va import VA_MAX, VA_MIN
@@ -75,16 +85,6 @@ class HandCraftedRater:
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(self.regressor.predict(features)).reshape(len(features), 2), VA_MIN, VA_MAX)
-
-
-def colour_statistics(thumbs: np.ndarray) -> dict[str, float]:
-    """Mean luminance, HSV saturation and colourfulness of uint8 pictures ``(n, h, w, 3)``."""
-    rgb = thumbs.astype(np.float32) / 255
-    return {
-        "luminance": float((rgb @ np.array([0.299, 0.587, 0.114])).mean()),
-        "saturation": float(np.mean([rgb_to_hsv(im)[1].mean() for im in rgb])),
-        "colourfulness": float(np.mean([colourfulness(im) for im in rgb])),
-    }
 
 
 def warm_seconds(runs: dict[str, tuple], repeats: int) -> dict[str, float]:
@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {args.student} is not a distilled student (its scheduler is not LCM)")
     files, _ = read_labels(args.data, args.labels)
     photos = cached_photo_statistics(files, args.cache)
+    photo_colour = photo_colour_statistics(files)
     reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, np.random.default_rng(0))
     fit, calibrate, _ = photo_split(len(files))
     checker = teacher.landscape_checker or LandscapeChecker.fit(photos["features"][fit], photos["features"][calibrate])
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "rater": str(args.rater),
             "rater2": str(args.rater2) if args.rater2 else None,
         },
-        "photos": {**reference.report, **colour_statistics(photos["thumbs"])},
+        "photos": {**reference.report, **photo_colour},
         "runs": {},
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             row.update(
                 {f"{k}_rater2": round(v, 3) for k, v in emotion_control(generated.requested[:n], rated2[:n]).items()}
             )
-        row.update({k: round(v, 4) for k, v in colour_statistics(thumbs_of(generated.flat)).items()})
+        colour = colour_statistics(generated.flat)
+        row.update({k: round(v, 4) for k, v in colour.items()})
+        row.update({f"{k}_ratio": round(v / photo_colour[k], 2) for k, v in colour.items()})
         row["non_landscapes"] = round(float(np.mean(checker.distance(flat) > checker.config.threshold)), 3)
         if teacher_images is None:
             teacher_images = generated.images
@@ -225,9 +228,9 @@ def print_table(report: dict) -> None:
         "spearman_valence_rater2",
         "spearman_arousal_rater2",
         "non_landscapes",
-        "luminance",
-        "saturation",
-        "colourfulness",
+        "saturated_ratio",
+        "colourfulness_ratio",
+        "clipped_ratio",
         "diversity",
         "difference_from_teacher",
         "warm_seconds",
@@ -246,9 +249,9 @@ def print_table(report: dict) -> None:
             None,
             None,
             None,
-            round(ph["luminance"], 4),
-            round(ph["saturation"], 4),
-            round(ph["colourfulness"], 4),
+            f"{ph['saturated']:.1%} saturated",
+            f"{ph['colourfulness']:.1f} colourful",
+            f"{ph['clipped']:.1%} clipped",
             ph["diversity"],
             None,
             None,
@@ -273,9 +276,9 @@ def print_table(report: dict) -> None:
                 "ρ valence (rater 2)",
                 "ρ arousal (rater 2)",
                 "non-landscapes",
-                "luminance",
-                "saturation",
-                "colourfulness",
+                "saturated × photos",
+                "colourfulness × photos",
+                "clipped × photos",
                 "diversity",
                 "Δ teacher (0–255)",
                 "s/picture warm",

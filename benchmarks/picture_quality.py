@@ -49,6 +49,7 @@ from music2img.diffusion.evaluation import (
     emotion_control,
     generate_grid,
     grid_points,
+    photo_colour_statistics,
     save_grid,
     to_uint8,
 )
@@ -58,7 +59,7 @@ from music2img.diffusion.schedulers import STATIC_CLIP, make_scheduler
 from music2img.files import atomic_path
 from music2img.image.emotion_model import ImageEmotionModel
 from music2img.image.features import image_features
-from music2img.image.labelled_folder import load_image, read_labels
+from music2img.image.labelled_folder import read_labels
 from music2img.image.scene_model import THRESHOLD, SceneModel
 from music2img.va import quadrants
 
@@ -178,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         files = [files[i] for i in sorted(np.random.default_rng(1).choice(len(files), args.reference, replace=False))]
     photos = cached_photo_statistics(files, args.cache)
     reference = PhotoReference(photos, args.seeds * len(GRID) ** 2, args.seeds, np.random.default_rng(0))
-    pick = np.random.default_rng(0).choice(len(files), min(args.photos, len(files)), replace=False)
-    photo_colour = colour_statistics(np.stack([load_image(files[i], 128).transpose(1, 2, 0) for i in pick]) / 255)
+    photo_colour = photo_colour_statistics(files, args.photos)
     rater = ImageEmotionModel.load(args.rater)
     rater2 = HandCraftedRater(args.rater2) if args.rater2 else None
     scene = SceneModel.load(args.scene_model) if args.scene_model else SceneModel.load()

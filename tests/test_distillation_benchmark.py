@@ -56,7 +56,7 @@ def test_distillation_benchmark_reports_every_measure(tmp_path, capsys):
     assert list(report["runs"]) == ["teacher (unipc 3)", "student (lcm 1)", "student (lcm 2)"]
     for row in report["runs"].values():
         assert row["detail"] > 0 and row["frechet_features"] > 0 and 0 <= row["non_landscapes"] <= 1
-        assert 0 <= row["saturation"] <= 1 and row["warm_seconds"] > 0
+        assert 0 <= row["saturated"] <= 1 and row["saturated_ratio"] >= 0 and row["warm_seconds"] > 0
     teacher_row = report["runs"]["teacher (unipc 3)"]
     assert teacher_row["time_vs_teacher"] == 1 and teacher_row["difference_from_teacher"] == 0
     assert report["runs"]["student (lcm 1)"]["difference_from_teacher"] > 0

@@ -213,6 +213,16 @@ def colour_statistics(images: np.ndarray) -> dict[str, float]:
     }
 
 
+def photo_colour_statistics(
+    files: Sequence[str | os.PathLike], n: int = 300, size: int = 128, seed: int = 0
+) -> dict[str, float]:
+    """:func:`colour_statistics` of ``n`` photos of ``files`` drawn at random (seeded), at ``size`` pixels."""
+    from ..image.labelled_folder import load_image
+
+    pick = np.random.default_rng(seed).choice(len(files), min(n, len(files)), replace=False)
+    return colour_statistics(np.stack([load_image(files[i], size).transpose(1, 2, 0) for i in pick]) / 255)
+
+
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to the rows of ``x`` and of ``y``:
     ``|μx − μy|² + tr(Σx + Σy − 2 (Σx Σy)^½)``."""
