@@ -65,4 +65,4 @@ def test_parts_are_cached_on_their_own(tmp_path, make_audio, monkeypatch):
     assert both.ok.all() and both.X.shape == (1, len(feature_names(["librosa", "musicnn"])))
     np.testing.assert_array_equal(both.X[0, : len(FEATURE_NAMES)], librosa_only.X[0])
     np.testing.assert_allclose(both.X[0, len(FEATURE_NAMES) :], musicnn_features(load_audio(path), SR), atol=1e-5)
-    assert sorted(d.name for d in cache.iterdir()) == [f"v5-{SR}", f"vmusicnn-1-{SR}"]
+    assert sorted(d.name for d in cache.iterdir()) == [f"v5-{SR}", f"vmusicnn-2-{SR}"]

@@ -129,16 +129,16 @@ def test_a_model_on_musicnn_features_computes_them(tmp_path):
 
     parts = ("librosa", "musicnn")
     names = feature_names(parts)
-    assert schema_version(parts) == "5+musicnn-1" and len(names) == len(FEATURE_NAMES) + 900
+    assert schema_version(parts) == "5+musicnn-2" and len(names) == len(FEATURE_NAMES) + 900
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((30, len(names))), rng.uniform(2, 8, (30, 2))
-    MusicEmotionModel(LinearRegression().fit(X, Y), names, "5+musicnn-1").save(tmp_path / "both")
+    MusicEmotionModel(LinearRegression().fit(X, Y), names, "5+musicnn-2").save(tmp_path / "both")
     model = MusicEmotionModel.load(tmp_path / "both")
     assert model.parts == parts
     song = model.predict_audio(synth_music(7.0, seed=3), SR)
     assert len(song.windows) == 1 and 1 <= song.valence <= 9
     with pytest.raises(ModelFileError, match="differ from the 1170"):
-        MusicEmotionModel(LinearRegression(), names[:-1] + ["x"], "5+musicnn-1")
-    with pytest.raises(ModelFileError, match="musicnn vmusicnn-1"):
+        MusicEmotionModel(LinearRegression(), names[:-1] + ["x"], "5+musicnn-2")
+    with pytest.raises(ModelFileError, match="musicnn vmusicnn-2"):
         MusicEmotionModel(LinearRegression(), names, "5+musicnn-0")
-    assert MusicEmotionModel(LinearRegression(), names[len(FEATURE_NAMES) :], "musicnn-1").parts == ("musicnn",)
+    assert MusicEmotionModel(LinearRegression(), names[len(FEATURE_NAMES) :], "musicnn-2").parts == ("musicnn",)

@@ -335,7 +335,7 @@ def test_train_on_musicnn_features(train_module, tiny_4q, tmp_path):
         == 0
     )
     card = json.loads((out / "model_card.json").read_text())
-    assert card["feature_parts"] == ["librosa", "musicnn"] and card["schema_version"] == "5+musicnn-1"
+    assert card["feature_parts"] == ["librosa", "musicnn"] and card["schema_version"] == "5+musicnn-2"
     assert card["n_features"] == len(card["feature_names"]) == 1170
     assert "musicnn 0.1.0" in (out / "MODEL_CARD.md").read_text()
     model = MusicEmotionModel.load(out)

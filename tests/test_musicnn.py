@@ -11,7 +11,7 @@ import pytest
 from music2img.assets import EXAMPLES_DIR
 from music2img.errors import ModelFileError
 from music2img.music.musicnn import MUSICNN_DIR, PATCH_FRAMES, SR, TAGS, load_musicnn, log_mel_patches, musicnn_patches
-from music2img.music.musicnn_features import FEATURE_NAMES, musicnn_features, musicnn_windows
+from music2img.music.musicnn_features import FEATURE_NAMES, musicnn_features, musicnn_windows, spaced_patches
 
 REFERENCE = "tests/data/musicnn_reference.npz"
 
@@ -76,3 +76,34 @@ def test_window_features_summarise_each_window_on_its_own():
     np.testing.assert_allclose(rows[1], musicnn_features(y[sr * 7 :], sr), atol=1e-5)
     tags = [i for i, n in enumerate(FEATURE_NAMES) if ".tag." in n]
     assert np.all((rows[:, tags] >= 0) & (rows[:, tags] <= 1)) and np.abs(rows[0, tags] - rows[1, tags]).max() > 0.1
+
+
+def test_spaced_patches_pick_evenly_from_first_to_last():
+    patches = np.arange(10)[:, None, None] * np.ones((1, 2, 3))
+    assert spaced_patches(patches, 3)[:, 0, 0].tolist() == [0, 4, 9]  # round(4.5) is 4: banker's rounding
+    assert spaced_patches(patches, 1)[:, 0, 0].tolist() == [5]
+    assert spaced_patches(patches[:2], 3).shape == (2, 2, 3)  # fewer than asked: all of them
+
+
+def test_a_window_is_read_through_its_spaced_patches():
+    sr = SR
+    y = (0.2 * np.random.default_rng(2).standard_normal(sr * 13)).astype(np.float32)  # 4 patches
+    row = musicnn_windows(y, sr, [(0.0, 13.0)])[0]
+    picked = spaced_patches(log_mel_patches(y))
+    assert len(picked) == 3
+    tags, emb = musicnn_patches(picked, "MSD_musicnn")
+    np.testing.assert_allclose(row[:50], tags.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(row[50:250], emb.mean(axis=0), atol=1e-5)
+
+
+def test_window_features_compute_the_parts_side_by_side_in_order():
+    from music2img.music.feature_parts import window_features
+    from music2img.music.features import extract_windows
+
+    sr = 22050
+    y = (0.2 * np.random.default_rng(3).standard_normal(sr * 8)).astype(np.float32)
+    spans = [(0.0, 4.0), (4.0, 8.0)]
+    both = window_features(y, sr, spans, ("musicnn", "librosa"))  # computed in two threads, stored in PARTS order
+    np.testing.assert_array_equal(
+        both, np.hstack([extract_windows(y, sr, spans), musicnn_windows(y, sr, spans)]).astype(np.float32)
+    )

@@ -91,8 +91,10 @@ def plot_confusion(confusion: list[list[int]], path: Path) -> None:
 MUSICNN_TEXT = (
     "900 musicnn features: per window, the mean probability of each of the 100 tags of the two pretrained musicnn "
     "taggers (MSD_musicnn: 50 Million Song Dataset last.fm tags such as sad, happy, Mellow, chill, party; "
-    "MTT_musicnn: 50 MagnaTagATune tags such as slow, fast, loud, quiet, soft, strings, choir) over its 3 s patches, "
-    "and the mean and standard deviation over the patches of each unit of their 200-unit penultimate embeddings "
+    "MTT_musicnn: 50 MagnaTagATune tags such as slow, fast, loud, quiet, soft, strings, choir) over three evenly "
+    "spaced 3 s patches of the window (the first, middle and last of a 30 s window's ten: in the nested evaluation "
+    "three measured as well as all ten, at under a third of the cost), and the mean and standard deviation over "
+    "those patches of each unit of their 200-unit penultimate embeddings "
     "(`music2img/music/musicnn_features.py`). The weights are those of the PyPI package musicnn 0.1.0 (Pons & Serra "
     "2019, ISC licence), converted once from its TensorFlow checkpoints by `train/convert_musicnn.py` to float16 "
     "safetensors, shipped in `musicnn/` with the licence and checked by SHA-256 on load; the torch port "
