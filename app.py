@@ -51,7 +51,8 @@ CSS = """
 HOW_IT_WORKS = (
     """
 1. **Listening.** The song is cut into overlapping windows; for each, librosa features (tempo,
-   loudness, timbre, harmony, rhythm) feed a Random Forest, tuned with Optuna, that predicts
+   loudness, timbre, harmony, rhythm) and what two pretrained music taggers (musicnn) hear in it
+   feed a Random Forest, tuned with Optuna, that predicts
    **valence** (negative → positive) and **arousal** (calm → energetic) on the 1–9 scale.
    The song's emotion is the mean over its windows.
 2. **Painting.** A small diffusion UNet, conditioned on (valence, arousal) through AdaIN layers,
