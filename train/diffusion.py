@@ -163,6 +163,25 @@ class UNetTrainer(loop.Trainer):
     def parameters_m(self) -> float:
         return sum(p.numel() for p in self.model.parameters()) / 1e6
 
+    def card_tail(self, final_loss: float | None, images: list[str], script: str, loss_digits: int = 4) -> list[str]:
+        """The model card's last lines: device and time, final loss, size, the UNet config, the sample grids."""
+        return [
+            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; training time "
+            f"{self.elapsed() / 60:.1f} min",
+            f"- final loss (mean of the last logged window): {final_loss:.{loss_digits}f}"
+            if final_loss is not None
+            else "- final loss: n/a",
+            f"- parameters: {self.parameters_m():.2f} M",
+            "",
+            "## UNet config",
+            "",
+            "```json",
+            json.dumps(unet_config_dict(self.model), indent=2),
+            "```",
+            "",
+            *loop.card_end(script, images, "same noise", "For research and demonstration use."),
+        ]
+
 
 class DiffusionTrainer(UNetTrainer):
     """The EmotionUNet, its AdamW, EMA, noise schedule and noise generator; driven by :func:`loop.run`."""
@@ -288,21 +307,8 @@ class DiffusionTrainer(UNetTrainer):
             f"({self.images_seen / self.n_images:.1f} epochs)",
             f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps + cosine "
             f"decay, gradient clip {a.grad_clip:g}; EMA decay {a.ema_decay:g}; condition dropout {a.cond_drop:g}",
-            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; training time "
-            f"{self.elapsed() / 60:.1f} min",
-            f"- final loss (mean of the last logged window): {final_loss:.4f}"
-            if final_loss is not None
-            else "- final loss: n/a",
-            f"- parameters: {self.parameters_m():.2f} M",
-            "",
-            "## UNet config",
-            "",
-            "```json",
-            json.dumps(unet_config_dict(self.model), indent=2),
-            "```",
-            "",
+            *self.card_tail(final_loss, images, "train/diffusion.py"),
         ]
-        lines += loop.card_end("train/diffusion.py", images, "same noise", "For research and demonstration use.")
         return "\n".join(lines)
 
 

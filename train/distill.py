@@ -44,7 +44,6 @@ emotion mapping and a model card; :func:`~music2img.diffusion.pipeline.load_pipe
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -389,21 +388,8 @@ class DistillTrainer(UNetTrainer):
             f"- optimiser: AdamW lr {a.lr:g}, weight decay {a.weight_decay:g}, {a.warmup} warm-up steps "
             "+ cosine decay, "
             f"gradient clip {a.grad_clip:g}",
-            f"- device: {self.device}{' (bf16 autocast)' if self.autocast else ''}; "
-            f"training time {self.elapsed() / 60:.1f} min",
-            f"- final loss (mean of the last logged window): {final_loss:.5f}"
-            if final_loss is not None
-            else "- final loss: n/a",
-            f"- parameters: {self.parameters_m():.2f} M",
-            "",
-            "## UNet config",
-            "",
-            "```json",
-            json.dumps(unet_config_dict(self.model), indent=2),
-            "```",
-            "",
+            *self.card_tail(final_loss, images, "train/distill.py", loss_digits=5),
         ]
-        lines += loop.card_end("train/distill.py", images, "same noise", "For research and demonstration use.")
         return "\n".join(lines)
 
 
