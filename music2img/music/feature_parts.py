@@ -90,9 +90,9 @@ def window_features(
 ) -> np.ndarray:
     """Feature rows ``(len(spans), len(feature_names(parts)))`` of the windows ``spans`` (start, end
     seconds) of a mono signal ``y`` at ``sr`` Hz: each part's rows side by side. Several parts are
-    computed at the same time, one thread each (librosa's and torch's kernels release the GIL: a
-    3-minute song's librosa and musicnn parts take 1.4 s together instead of 2.0 s one after the
-    other on two cores, ``benchmarks/music_predict.py``)."""
+    computed at the same time, one thread each (librosa's and torch's kernels release the GIL: for a
+    3-minute song on two cores the librosa part takes 1.3 s, musicnn 0.9 s, both together 1.6 s,
+    ``benchmarks/music_predict.py``)."""
     parts = check_parts(parts)
     if len(parts) == 1:
         return feature_part(parts[0]).windows(y, sr, spans).astype(np.float32)
