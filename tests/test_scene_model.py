@@ -125,3 +125,17 @@ def test_curation_keeps_scenes_and_rated_scenes_that_are_landscapes(trained, tmp
     assert set(
         script.curate(images, labels, SceneModel.load(trained), strict, 0.5, 0.5, tmp_path / "cache")["source"]
     ) == {"landscapes"}
+
+
+def test_content_weights_even_out_groups_inside_each_cell():
+    script = load_script("train/curate_scenes.py")
+    rng = np.random.default_rng(0)
+    # one valence/arousal cell (low corner) holding 60 photos of one look and 20 of another; a second cell of 20
+    X = np.concatenate([rng.normal(0, 0.1, (60, 5)), rng.normal(5, 0.1, (20, 5)), rng.normal(0, 0.1, (20, 5))])
+    va = np.concatenate([np.full((80, 2), 2.0), np.full((20, 2), 8.0)])
+    w, group = script.content_weights(X, va, groups=2, min_group=1)
+    assert len(set(group[:60])) == 1 and len(set(group[60:80])) == 1 and group[0] != group[60]
+    assert w[:60].sum() == pytest.approx(40) and w[60:80].sum() == pytest.approx(40)  # half the cell each
+    assert w[80:].sum() == pytest.approx(20) and w.sum() == pytest.approx(100)  # cells keep their totals
+    w, _ = script.content_weights(X, va, groups=2, min_group=40)  # the group of 20 counts as 40: half a share
+    assert w[:60].sum() / w[60:80].sum() == pytest.approx(2.0)

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
 from music2img.diffusion.pipeline import load_pipeline
 from music2img.errors import DatasetError, ModelFileError
-from music2img.image.labelled_folder import load_images, read_labels
+from music2img.image.labelled_folder import load_images, read_labels, read_sample_weights
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -192,6 +193,27 @@ def test_balanced_run_resumes_bit_exactly_and_says_so(data, tmp_path):
     assert "count(cell)^-0.5" in (tmp_path / "a" / "pipeline" / "MODEL_CARD.md").read_text()
     with pytest.raises(SystemExit, match="at least 0"):
         diffusion.main(_args(data, tmp_path / "c", "--steps", "2", "--balance-emotion", "-1"))
+
+
+def test_weight_column_scales_the_draws_and_bad_weights_are_refused(data, tmp_path, monkeypatch):
+    root, labels, config = data
+    weighted = tmp_path / "weighted.csv"
+    table = pd.read_csv(labels).assign(weight=[0, 0, 0, 0, 0, 0, 1, 3])
+    table.to_csv(weighted, index=False)
+    assert read_sample_weights(labels) is None
+    assert read_sample_weights(weighted).tolist() == [0, 0, 0, 0, 0, 0, 1, 3]
+    seen = []
+    real = loop.batch_indices
+    monkeypatch.setattr(loop, "batch_indices", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    out = tmp_path / "run"
+    assert diffusion.main(_args((root, weighted, config), out, "--steps", "20", "--no-final-grid")) == 0
+    drawn = torch.cat(seen)
+    assert set(drawn.tolist()) == {6, 7} and 0.6 < (drawn == 7).float().mean() < 0.9  # 3:1
+    assert "`weight` column" in (out / "pipeline" / "MODEL_CARD.md").read_text()
+    for bad, match in (([-1] + [1] * 7, "≥ 0"), (["x"] + [1] * 7, "≥ 0"), ([0] * 8, "every weight is 0")):
+        table.assign(weight=bad).to_csv(weighted, index=False)
+        with pytest.raises(DatasetError, match=match):
+            read_sample_weights(weighted)
 
 
 def test_cgna_layout_and_bad_folders(tmp_path):

@@ -293,7 +293,8 @@ class DiffusionTrainer(UNetTrainer):
                 f"; drawn in proportion to count(cell)^-{a.balance_emotion:g} over an 8×8 valence/arousal grid"
                 if a.balance_emotion
                 else ""
-            ),
+            )
+            + ("; each row drawn in proportion to the labels' `weight` column" if self.row_weighted else ""),
             *([f"- fine-tuned from `{a.init_from}` (its EMA weights)"] if a.init_from else []),
             *(
                 [

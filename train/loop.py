@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.diffusion.evaluation import GRID, grid_points, tile
 from music2img.files import atomic_path
-from music2img.image.labelled_folder import load_images, read_labels
+from music2img.image.labelled_folder import load_images, read_labels, read_sample_weights
 
 
 def grid_va() -> tuple[list[float], list[float]]:
@@ -117,14 +117,19 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int, weights: torch.
     return perm[i * batch_size : (i + 1) * batch_size]
 
 
-def balance_weights(va: np.ndarray, alpha: float, bins: int = 8) -> np.ndarray:
-    """Sampling weights that flatten the labels over the valence/arousal plane: each image weighs
-    ``count(cell) ** -alpha``, its cell one of ``bins × bins`` equal cells spanning the labels' range
-    (``0``: every image alike; ``1``: every occupied cell alike). Normalised to sum to 1."""
+def va_cells(va: np.ndarray, bins: int = 8) -> np.ndarray:
+    """Each label's cell, ``0 … bins² − 1``, of ``bins × bins`` equal cells spanning the labels' range."""
     va = np.asarray(va, dtype=np.float64)
     lo, span = va.min(0), np.ptp(va, axis=0)
     cells = np.clip(((va - lo) / np.where(span > 0, span, 1) * bins).astype(int), 0, bins - 1)
-    key = cells[:, 0] * bins + cells[:, 1]
+    return cells[:, 0] * bins + cells[:, 1]
+
+
+def balance_weights(va: np.ndarray, alpha: float, bins: int = 8) -> np.ndarray:
+    """Sampling weights that flatten the labels over the valence/arousal plane: each image weighs
+    ``count(cell) ** -alpha`` (:func:`va_cells`; ``0``: every image alike; ``1``: every occupied cell alike).
+    Normalised to sum to 1."""
+    key = va_cells(va, bins)
     weights = np.bincount(key, minlength=bins * bins)[key].astype(np.float64) ** -alpha
     return weights / weights.sum()
 
@@ -260,17 +265,27 @@ class Trainer:
 
     def load_data(self, resolution: int) -> None:
         """Decode the labelled images at ``resolution`` into :attr:`images` (uint8) and :attr:`va`, and set
-        :attr:`weights` for balanced draws (``None``: plain epochs)."""
+        :attr:`weights` for the draws: the emotion balance times the labels' ``weight`` column, either
+        optional (``None``: plain epochs)."""
         alpha = self.args.balance_emotion
         if alpha < 0:
             raise SystemExit(f"error: --balance-emotion must be at least 0, got {alpha}")
         files, va = read_labels(self.args.data, self.args.labels)
+        rows = read_sample_weights(self.args.labels)
         if self.args.limit:
             files, va = files[: self.args.limit], va[: self.args.limit]
+            rows = None if rows is None else rows[: self.args.limit]
         self.images = load_images(files, resolution, self.args.workers, not self.args.quiet).to(self.device)
         self.va = torch.from_numpy(va).to(self.device)
         self.n_images = len(files)
-        self.weights = torch.from_numpy(balance_weights(va, alpha)) if alpha else None
+        self.row_weighted = rows is not None
+        weights = balance_weights(va, alpha) if alpha else None
+        if rows is not None:
+            weights = rows if weights is None else weights * rows
+            if not weights.sum() > 0:
+                raise SystemExit("error: every image left to draw has weight 0")
+            weights = weights / weights.sum()
+        self.weights = None if weights is None else torch.from_numpy(weights)
 
     def batch(self, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's slice of the next batch as floats in [-1, 1], randomly cropped to ``crop``

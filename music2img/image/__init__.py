@@ -13,6 +13,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "datasets": ["load_datasets"],
         "emotion_model": ["ImageEmotionModel"],
         "features": ["FEATURE_NAMES", "image_features"],
-        "labelled_folder": ["load_images", "read_labels"],
+        "labelled_folder": ["load_images", "read_labels", "read_sample_weights"],
     },
 )

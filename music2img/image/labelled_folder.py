@@ -3,7 +3,8 @@
 Two layouts are read:
 
 * any folder of images plus a labels CSV with columns ``file, valence, arousal`` (``file``
-  relative to the folder; JPEG, PNG or WebP);
+  relative to the folder; JPEG, PNG or WebP) and optionally ``weight``, how often a row is drawn
+  relative to the others (:func:`read_sample_weights`);
 * the CGnA10766 layout: ``N.jpg`` with ``valence_avg_10766_v2.txt`` and
   ``arousal_avg_10766_v2.txt`` beside them, one 1–9 value per line, line N for image N.
 """
@@ -70,6 +71,26 @@ def read_labels(
     if not files:
         raise DatasetError(f"no labelled images in {folder}")
     return files, va
+
+
+def read_sample_weights(labels_csv: str | os.PathLike | None) -> np.ndarray | None:
+    """The labels CSV's ``weight`` column (how often each row is drawn, relative to the others), or ``None``
+    when it has none. Raises :class:`~music2img.errors.DatasetError` for a negative, missing or non-finite
+    weight, or when every weight is zero."""
+    if labels_csv is None:
+        return None
+    table = pd.read_csv(labels_csv)
+    if "weight" not in table.columns:
+        return None
+    w = pd.to_numeric(table["weight"], errors="coerce").to_numpy(np.float64)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        raise DatasetError(
+            f"{labels_csv}: weight must be a finite number ≥ 0, row {bad[0] + 2} has {table['weight'].iloc[bad[0]]!r}"
+        )
+    if not w.sum() > 0:
+        raise DatasetError(f"{labels_csv}: every weight is 0")
+    return w
 
 
 def load_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
