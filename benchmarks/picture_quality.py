@@ -1,7 +1,7 @@
 """Do the pictures look like photographs of scenes? Guidance variants and models side by side.
 
     nice -n 10 python benchmarks/picture_quality.py --model assets/diffusion --data ../shared/data/images/landscapes \\
-        --labels assets/landscape_labels.csv --rater2 work/rater_v2 --seeds 12 --variants today apg \\
+        --labels assets/landscape_labels.csv --rater2 work/rater_v2 --seeds 12 --variants clip default \\
         --cache work/picture_quality --out work/picture_quality
 
 Every (model, variant) paints the 5 × 5 valence/arousal grid (2 … 8) × ``--seeds`` seeds exactly as

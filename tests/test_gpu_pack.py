@@ -111,3 +111,15 @@ def test_impossible_cap_fails_and_keeps_the_old_pack(folder, tmp_path, capsys):
     )
     assert "over --max-mb" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "images").iterdir()) == before
+
+
+def test_weight_column_travels_with_its_rows(folder, tmp_path):
+    src, labels = folder
+    table = pd.read_csv(labels)
+    table["weight"] = [0.5, 2.0, 1.0, 0.0, 3.0, 1.5, 9.0]  # the broken row's weight must not shift onto another
+    table.to_csv(labels, index=False)
+    out = tmp_path / "pack"
+    make_gpu_pack.make_pack(src, labels, out, resolution=16, quality=50, progress=False)
+    packed = pd.read_csv(out / "labels.csv")
+    assert packed["weight"].tolist() == [0.5, 2.0, 1.0, 0.0, 3.0, 1.5]
+    assert packed["file"].tolist()[-1] == "images/a0-2.webp"

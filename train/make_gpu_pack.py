@@ -8,7 +8,8 @@ Every labelled image is resized and centre-cropped to ``--resolution`` exactly a
 Without ``--quality`` that quality is the highest one whose size, measured on a random sample of
 ``--sample`` images and extrapolated, keeps the pack within ``--max-mb`` MiB; if the full pack still
 comes out too big, the quality is lowered in proportion and the pack encoded again. The pack holds
-``images/*.webp`` and ``labels.csv`` (``file, valence, arousal``, ``file`` relative to the pack), so
+``images/*.webp`` and ``labels.csv`` (``file, valence, arousal``, ``file`` relative to the pack, and the
+labels' ``weight`` column when they have one — :func:`~music2img.image.labelled_folder.read_sample_weights`), so
 ``train/diffusion.py --data PACK --labels PACK/labels.csv`` reads it. Unreadable images are skipped
 and reported. The pack is written beside ``--out`` and renamed into place only when complete.
 """
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.errors import DatasetError, ImageError
-from music2img.image.labelled_folder import load_image, read_labels
+from music2img.image.labelled_folder import load_image, read_labels, read_sample_weights
 
 MIB = 1 << 20
 #: Share of the size budget kept free to absorb the error of the sample's extrapolation.
@@ -91,9 +92,11 @@ def pack_names(files: list[Path]) -> list[str]:
     return names
 
 
-def labels_csv(names: list[str], va: np.ndarray) -> bytes:
-    """The pack's ``file, valence, arousal`` table as CSV bytes."""
+def labels_csv(names: list[str], va: np.ndarray, weight: np.ndarray | None = None) -> bytes:
+    """The pack's ``file, valence, arousal`` (and ``weight``, if given) table as CSV bytes."""
     table = pd.DataFrame({"file": names, "valence": va[:, 0], "arousal": va[:, 1]})
+    if weight is not None:
+        table["weight"] = weight
     return table.to_csv(index=False, float_format="%.6g").encode()
 
 
@@ -134,6 +137,7 @@ def make_pack(
     cannot fit ``max_mb`` (at the given ``quality``, or at any).
     """
     files, va = read_labels(images, labels)
+    weight = read_sample_weights(labels)
     budget = int(max_mb * MIB)
     names = pack_names(files)
     fixed = quality is not None
@@ -147,13 +151,13 @@ def make_pack(
                 pass  # reported by the full pass
         if not readable:
             raise DatasetError(f"none of {min(sample, len(files))} sampled images of {images} can be read")
-        labels_size = len(labels_csv(names, va))
+        labels_size = len(labels_csv(names, va, weight))
         quality = pick_quality(readable, len(files), int((budget - labels_size) * (1 - SAFETY)))
     while True:
         kept, blobs, skipped = encode_all(files, resolution, quality, progress)
         if not kept:
             raise DatasetError(f"none of the {len(files)} labelled images of {images} can be read")
-        table = labels_csv([names[i] for i in kept], va[kept])
+        table = labels_csv([names[i] for i in kept], va[kept], None if weight is None else weight[kept])
         total = sum(map(len, blobs)) + len(table)
         if total <= budget:
             break
