@@ -139,3 +139,6 @@ def test_content_weights_even_out_groups_inside_each_cell():
     assert w[80:].sum() == pytest.approx(20) and w.sum() == pytest.approx(100)  # cells keep their totals
     w, _ = script.content_weights(X, va, groups=2, min_group=40)  # the group of 20 counts as 40: half a share
     assert w[:60].sum() / w[60:80].sum() == pytest.approx(2.0)
+    table = pd.DataFrame({"valence": va[:, 0], "arousal": va[:, 1], "content_group": group, "weight": w})
+    summary = script.content_summary(table)  # the low cell: 75 % of the photos, 2/3 of the weight in one group
+    assert "75.0" in summary and "66.7" in summary and "largest weight 1.3" in summary

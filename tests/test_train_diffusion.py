@@ -210,6 +210,8 @@ def test_weight_column_scales_the_draws_and_bad_weights_are_refused(data, tmp_pa
     drawn = torch.cat(seen)
     assert set(drawn.tolist()) == {6, 7} and 0.6 < (drawn == 7).float().mean() < 0.9  # 3:1
     assert "`weight` column" in (out / "pipeline" / "MODEL_CARD.md").read_text()
+    with pytest.raises(SystemExit, match="weight 0"):  # --limit leaves only rows of weight 0
+        diffusion.main(_args((root, weighted, config), tmp_path / "zero", "--steps", "1", "--limit", "6"))
     for bad, match in (([-1] + [1] * 7, "≥ 0"), (["x"] + [1] * 7, "≥ 0"), ([0] * 8, "every weight is 0")):
         table.assign(weight=bad).to_csv(weighted, index=False)
         with pytest.raises(DatasetError, match=match):

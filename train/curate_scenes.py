@@ -17,7 +17,7 @@ With ``--balance-content K`` (default 4) the table gets a ``weight`` column that
 show inside each cell of the valence/arousal plane: the kept photos are grouped by content (k-means with K
 groups on the hand-crafted features), and within a cell every group present is drawn equally often (a group
 of fewer than ``--min-group`` photos there counts as that many), the cell's total unchanged. Without it,
-low arousal is mostly forest interiors (85 % of the photos below arousal 3.5), which strong guidance turns into
+low arousal is mostly forest interiors (77 % of the photos below arousal 3.5), which strong guidance turns into
 walls of tree trunks.
 
 Features are cached in ``--cache`` (one ``.npy`` per photo set), so a second run takes seconds.
@@ -66,7 +66,9 @@ def features_of(folder: Path, files: list[str], cache: Path | None) -> np.ndarra
     return X
 
 
-def content_weights(X: np.ndarray, va: np.ndarray, groups: int, min_group: int = 10, seed: int = 0) -> np.ndarray:
+def content_weights(
+    X: np.ndarray, va: np.ndarray, groups: int, min_group: int = 10, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw weights that give every content group in a valence/arousal cell the same share of the cell
     (see the module docstring), and the groups: k-means on the standardised, PCA-reduced features."""
     from sklearn.cluster import KMeans
@@ -81,6 +83,24 @@ def content_weights(X: np.ndarray, va: np.ndarray, groups: int, min_group: int =
     w = 1.0 / np.maximum(np.bincount(key)[key], min_group)
     per_cell = np.bincount(cell, weights=w)[cell]
     return w * np.bincount(cell)[cell] / per_cell, group
+
+
+def content_summary(table: pd.DataFrame) -> str:
+    """How the ``weight`` column changes what the sad, calm photos (valence < 5, arousal < 4.5) show: each content
+    group's share of their count and of their weight; the effective sample size and the largest weight."""
+    corner = table[(table["valence"] < 5) & (table["arousal"] < 4.5)]
+    share = pd.DataFrame(
+        {
+            "photos": corner.groupby("content_group").size() / len(corner),
+            "weight": corner.groupby("content_group")["weight"].sum() / corner["weight"].sum(),
+        }
+    )
+    w = table["weight"].to_numpy()
+    return (
+        f"content groups of the {len(corner)} sad, calm photos (share of photos, of weight):\n"
+        f"{(100 * share).round(1).to_string()}\n"
+        f"effective sample {w.sum() ** 2 / (w**2).sum():,.0f} of {len(w):,} photos, largest weight {w.max():.1f}"
+    )
 
 
 def curate(
@@ -191,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         .round(2)
         .to_string()
     )
+    if "weight" in table:
+        print(content_summary(table))
     print(f"wrote {len(table)} rows to {args.out}")
     return 0
 
