@@ -76,3 +76,12 @@ def test_photo_statistics_and_sheet(tmp_path):
     assert stats["thumbs"].shape == (3, 8, 8, 3) and stats["features"].shape[0] == 3 and np.all(stats["laplacian"] > 0)
     ev.save_grid(tmp_path / "sheet.png", rng.uniform(0, 1, (5, 8, 8, 3)), 2, pad=1, scale=2)
     assert Image.open(tmp_path / "sheet.png").size == (2 * (2 * 9 + 1), 2 * (3 * 9 + 1))
+
+
+def test_sheets_take_uint8_pictures_as_they_are():
+    floats = np.random.default_rng(0).random((4, 8, 8, 3)).astype(np.float32)
+    pictures = ev.to_uint8(floats)
+    assert ev.to_uint8(pictures) is pictures  # scaling uint8 by 255 again would wrap around
+    assert np.array_equal(np.asarray(ev.tile(pictures, 2)), np.asarray(ev.tile(floats, 2)))
+    with pytest.raises(TypeError, match="int64"):
+        ev.to_uint8(pictures.astype(np.int64))

@@ -167,8 +167,14 @@ def generate_grid(
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    """``[0, 1]`` floats → ``uint8``, rounded."""
-    return np.clip(np.asarray(images) * 255 + 0.5, 0, 255).astype(np.uint8)
+    """``[0, 1]`` floats → ``uint8``, rounded; ``uint8`` pictures are returned as they are (scaling them
+    would wrap around)."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.floating):
+        raise TypeError(f"expected pictures as floats in [0, 1] or uint8, got {images.dtype}")
+    return np.clip(images * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def resize(images: np.ndarray, size: int) -> np.ndarray:
