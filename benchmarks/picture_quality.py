@@ -74,6 +74,7 @@ VARIANTS = {
     "clip-apg-r3": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5), STATIC_CLIP),
     "clip-apg-half": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.5, norm_threshold=3.0), STATIC_CLIP),
     "clip-late": (9.0, (0.08, 0.58), 0.0, None, STATIC_CLIP),
+    "late": (9.0, (0.17, 0.67), 0.0, None, {}),
     "dyn1.2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 1.2, "dynamic_thresholding_ratio": 0.995}),
     "dyn1.5-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.995}),
     "dyn2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 2.0, "dynamic_thresholding_ratio": 0.995}),
