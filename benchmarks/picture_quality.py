@@ -64,8 +64,9 @@ from music2img.image.scene_model import THRESHOLD, SceneModel
 from music2img.va import quadrants
 
 #: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None, scheduler
-#: options over :func:`make_scheduler`'s). ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04,
-#: ``dyn…`` dynamic thresholding at the given ``sample_max_value`` (and percentile); ``default`` is today's.
+#: options over :func:`make_scheduler`'s[, layout strength: 1 when left out]). ``clip`` is the x̂₀ clipping the
+#: solvers used until 2026-12-04, ``dyn…`` dynamic thresholding at the given ``sample_max_value`` (and
+#: percentile); ``noise`` the defaults of 2026-12-05, from noise alone; ``default`` is today's.
 _DYN = {"thresholding": True, "sample_max_value": 1.5}
 VARIANTS = {
     "clip": (9.0, (0.0, 0.5), 0.0, None, STATIC_CLIP),
@@ -83,19 +84,22 @@ VARIANTS = {
     "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.98}),
     "film-clip": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, STATIC_CLIP),
     "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, {}),
+    "noise": (9.0, (0.0, 0.5), 0.0, None, {}),
+    "layout-k2": (9.0, (0.0, 0.5), 0.0, None, {}, 5 / 6),
     "default": (
         defaults.GUIDANCE_SCALE,
         defaults.GUIDANCE_INTERVAL,
         defaults.GUIDANCE_RESCALE,
         defaults.GUIDANCE_PROJECTION,
         {},
+        defaults.LAYOUT_STRENGTH,
     ),
 }
 
 
 def paint_as_app(pipe, variant: tuple, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
     """The pictures ``music2img generate`` paints (mapping and redraw on) at a variant's guidance."""
-    scale, interval, rescale, projection, _ = variant
+    scale, interval, rescale, projection, _, layout = (*variant, 1.0)[:6]
     return pipe(
         vs,
         as_,
@@ -106,6 +110,7 @@ def paint_as_app(pipe, variant: tuple, steps: int, vs: list, as_: list, gens: li
         num_inference_steps=steps,
         generator=gens,
         output_type="np",
+        layout_strength=layout,
     ).images
 
 
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.set_progress_bar_config(disable=True)
         checker = pipe.landscape_checker
         for variant in args.variants:
-            scale, interval, rescale, projection, options = VARIANTS[variant]
+            scale, interval, rescale, projection, options, layout = (*VARIANTS[variant], 1.0)[:6]
             pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **options)
 
             sample = functools.partial(paint_as_app, pipe, VARIANTS[variant], args.steps)
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 guidance_interval=interval,
                 cache=args.cache,
                 sample=sample,
-                tag=repr(("app", rescale, projection)),
+                tag=repr(("app", rescale, projection) + ((layout,) if layout < 1 and pipe.layouts is not None else ())),
             )
             name = f"{Path(model).name}:{variant}"
             report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)

@@ -232,6 +232,7 @@ class MusicToImage:
             valence,
             arousal,
             latents=noise[None],
+            layout_strength=1.0,  # a layout drawn anew for every keyframe would break the film's continuity
             guidance_scale=guidance_scale,
             steps=steps,
             scheduler=scheduler,

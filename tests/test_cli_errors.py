@@ -73,6 +73,8 @@ CASES = [
     (GENERATE + ["--seed", "-1"], "argument --seed: must be a whole number from 0 to"),
     (GENERATE + ["--seed", str(2**64)], "argument --seed: must be a whole number from 0 to"),
     (GENERATE + ["--guidance-interval", "0.6", "0.2"], "--guidance-interval needs 0 ≤ START ≤ END ≤ 1"),
+    (GENERATE + ["--layout-strength", "0"], "--layout-strength needs 0 < S ≤ 1, got 0"),
+    (GENERATE + ["--layout-strength", "1.5"], "--layout-strength needs 0 < S ≤ 1, got 1.5"),
     (["generate", "--valence", "12", "--arousal", "5", "--model", "{diffusion}"], "valence"),
     (["generate", "--valence", "5", "--model", "{diffusion}"], "--valence needs --arousal"),
     # generate: models and the song

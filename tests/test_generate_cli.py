@@ -54,6 +54,7 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert record["guidance_interval"] == list(defaults.GUIDANCE_INTERVAL)
     assert record["paths"] == [str(out)] and Image.open(out).size == (defaults.SIZE, defaults.SIZE)
     assert record["size"] == defaults.SIZE and record["upscaler"] == "lanczos"  # the tiny model has no network
+    assert record["layout_strength"] is None  # nor layouts
 
 
 def test_a_student_paints_with_lcm_by_default_and_refuses_other_samplers(tmp_path, capsys):

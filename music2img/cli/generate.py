@@ -49,6 +49,14 @@ def register(subparsers) -> None:
         help="guide only this part of the steps, as fractions (default: %(default)s)",
     )
     p.add_argument(
+        "--layout-strength",
+        type=float,
+        default=defaults.LAYOUT_STRENGTH,
+        metavar="S",
+        help="share of the steps painted over a scene photo's colour layout, when the model has layouts; "
+        "1 paints from noise alone (default: %(default).3g)",
+    )
+    p.add_argument(
         "--scheduler",
         choices=SCHEDULER_NAMES,
         help=f"sampler (default: {defaults.SCHEDULER}; lcm, the "
@@ -113,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     start, end = args.guidance_interval
     if not 0 <= start <= end <= 1:
         args.parser.error(f"--guidance-interval needs 0 ≤ START ≤ END ≤ 1, got {start:g} {end:g}")
+    if not 0 < args.layout_strength <= 1:
+        args.parser.error(f"--layout-strength needs 0 < S ≤ 1, got {args.layout_strength:g}")
     try:
         paths = _paths(args.out, args.num_images)
     except ValueError as exc:
@@ -158,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         generator=torch.Generator().manual_seed(args.seed),
         size=args.size,
         use_upscaler=upscaler != "lanczos",
+        layout_strength=args.layout_strength,
     ).images
     try:
         for image, path in zip(images, paths):
@@ -174,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": steps,
         "guidance": args.guidance,
         "guidance_interval": list(args.guidance_interval),
+        "layout_strength": args.layout_strength if pipe.layouts is not None else None,
         "size": args.size,
         "upscaler": upscaler,
         "model": str(args.model),

@@ -52,3 +52,10 @@ GUIDANCE_PROJECTION: AdaptiveProjection | None = None
 #: UNet paints 128; larger ones are painted by the pipeline's upscaler network (``benchmarks/upscaler.py``).
 SIZE = 512
 SIZES = (128, 256, 512)
+#: Share of the steps painted over a scene photo's colour layout when the pipeline has ``layouts``
+#: (:mod:`music2img.diffusion.scene_layouts`): 11 of UniPC's 12 steps, the first skipped. Against painting from
+#: noise (``benchmarks/picture_quality.py``, 5 × 5 grid × 12 seeds): Fréchet distance on features 254 → 63,
+#: saturated pixels 1.22 → 0.80× the photos', colourfulness 1.37 → 1.20×, detail 0.55 → 0.47, emotion
+#: control the same (valence 0.87 / 0.81 → 0.87 / 0.84 by image models v3 / v2). Starting at step 2 paints
+#: softer pictures (detail 0.16 with 8 × 8 layouts) and follows valence less.
+LAYOUT_STRENGTH = 11 / 12

@@ -80,12 +80,14 @@ def is_diffusion(pipe) -> bool:
 
 
 def weights_digest(pipe) -> str:
-    """A short digest of a pipeline's network (UNet or GAN generator) weights and config (names cached pictures)."""
-    net = pipe.unet if is_diffusion(pipe) else pipe.gan
-    h = hashlib.sha256(repr(sorted(net.config.items())).encode())
-    for name, tensor in sorted(net.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().float().numpy().tobytes())
+    """A short digest of a pipeline's network (UNet or GAN generator) weights and config, and of its scene
+    layouts when it has them (names cached pictures)."""
+    nets = [pipe.unet, getattr(pipe, "layouts", None)] if is_diffusion(pipe) else [pipe.gan]
+    h = hashlib.sha256(repr(sorted(nets[0].config.items())).encode())
+    for net in filter(None, nets):
+        for name, tensor in sorted(net.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().float().numpy().tobytes())
     return h.hexdigest()[:16]
 
 

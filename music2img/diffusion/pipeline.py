@@ -19,10 +19,11 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import record_weight_hashes, verify_weight_hashes
 from ..va import check_va
-from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE
+from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE, LAYOUT_STRENGTH
 from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider
 from .landscape_check import LandscapeChecker
+from .scene_layouts import SceneLayouts
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
 from .upscaler import Upscaler, lanczos_resize
@@ -102,10 +103,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             onto the labels' distribution (``map_emotion``).
         upscaler: Optional :class:`~music2img.diffusion.upscaler.Upscaler`, a super-resolution network
             that paints pictures asked for at a larger ``size``; without one they are resampled (Lanczos).
+        layouts: Optional :class:`~music2img.diffusion.scene_layouts.SceneLayouts`, scene photos' colour
+            layouts that pictures start from (``layout_strength``).
     """
 
     model_cpu_offload_seq = "unet"
-    _optional_components = ["landscape_checker", "upscaler"]
+    _optional_components = ["landscape_checker", "upscaler", "layouts"]
 
     def __init__(
         self,
@@ -114,9 +117,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         landscape_checker: LandscapeChecker | None = None,
         emotion_quantiles: list[list[float]] | None = None,
         upscaler: Upscaler | None = None,
+        layouts: SceneLayouts | None = None,
     ):
         super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler, landscape_checker=landscape_checker, upscaler=upscaler)
+        self.register_modules(
+            unet=unet, scheduler=scheduler, landscape_checker=landscape_checker, upscaler=upscaler, layouts=layouts
+        )
         self.register_to_config(emotion_quantiles=emotion_quantiles)
 
     @torch.no_grad()
@@ -140,6 +146,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         early_check: float | None = EARLY_CHECK,
         size: int | None = None,
         use_upscaler: bool = True,
+        layout_strength: float = LAYOUT_STRENGTH,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -174,12 +181,19 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 noise (drawn from the same generator, so results stay reproducible); 0 turns it off.
                 Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
             early_check: When redrawing, also check the model's estimate of the finished pictures after
-                this fraction of the steps (at least two); if it rejects every picture of the batch,
+                this fraction of the steps painted (at least two); if it rejects every picture of the batch,
                 the batch is abandoned there and painted again. ``None``: check finished pictures only.
+            layout_strength: With ``layouts``, the share of the steps painted over a scene photo's colour
+                layout (as ``strength`` in diffusers' image-to-image pipelines): each picture starts from a
+                layout drawn near its emotion, noised to step ``round((1 − layout_strength) · n)`` of ``n``,
+                and the steps before it are skipped. 1, or a pipeline without layouts, starts from noise
+                alone. Given ``latents`` are the noise added to the layout.
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+        if not 0.0 < layout_strength <= 1.0:
+            raise ValueError(f"layout_strength must be in (0, 1], got {layout_strength}")
         if map_emotion and self.config.emotion_quantiles:
             vs, as_ = map_to_labels(vs, as_, self.config.emotion_quantiles)
         if num_inference_steps is None:
@@ -206,34 +220,40 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         else:
             image = latents.to(device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        image = image * self.scheduler.init_noise_sigma
         total = len(self.scheduler.timesteps)
+        first = self._first_step(layout_strength, total)
+        if first:
+            k = num_images_per_prompt  # a layout for every picture, drawn with its generator
+            layout = self.layouts.draw(np.repeat(vs, k), np.repeat(as_, k), side, generator)
+            image = self.scheduler.add_noise(layout.to(image), image, self.scheduler.timesteps[first : first + 1])
+        else:
+            image = image * self.scheduler.init_noise_sigma
         takes_generator = "generator" in inspect.signature(self.scheduler.step).parameters
         step_kwargs = {"generator": generator} if takes_generator else {}
         checking = max_redraws > 0 and self.landscape_checker is not None and latents is None
-        check_at = self._early_check_step(early_check, total) if checking else None
+        check_at = self._early_check_step(early_check, total - first) if checking else None
         guider = Guider(
             guidance_scale,
             guidance_rescale,
             guidance_projection,
             getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None,
         )
-        done, abandoned = total, False
+        done, abandoned = total - first, False
         student = isinstance(self.scheduler, LCMScheduler)
         w = {"guidance": guidance_scale} if self.unet.config.get("guidance_embedding") else {}
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
+        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps[first:]), start=first):
             guided = not student and guidance_scale > 1.0 and start <= i / total < end
             x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
             eps = self.unet(x, t, v2, a2, drop_emotion=drop).sample if guided else self.unet(x, t, v, a, **w).sample
             if guided:
                 eps = guider(*eps.chunk(2), image, t)
-            if i + 1 == check_at:
+            if i + 1 - first == check_at:
                 abandoned = not self.landscape_checker.is_landscape(self._estimate_pictures(image, eps, t)).any()
             image = self.scheduler.step(eps, t, image, **step_kwargs).prev_sample
             if callback is not None:
-                callback(i + 1, total, int(t))
+                callback(i + 1 - first, total - first, int(t))
             if abandoned:
-                done = i + 1
+                done = i + 1 - first
                 break
 
         redraws = [0] * len(image)
@@ -260,6 +280,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 guidance_projection=guidance_projection,
                 num_inference_steps=num_inference_steps,
                 early_check=early_check,
+                layout_strength=layout_strength,
             )
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
@@ -280,6 +301,16 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             if size == images.shape[-1]:
                 return images
         return lanczos_resize(images, size)
+
+    def _first_step(self, layout_strength: float, total: int) -> int:
+        """The step painting starts at: ``round((1 − layout_strength) · total)`` when the pipeline has layouts
+        (at most ``total − 1``), else 0. Schedulers that can start there (``set_begin_index``) are told so."""
+        if self.layouts is None or layout_strength >= 1.0:
+            return 0
+        first = min(round((1.0 - layout_strength) * total), total - 1)
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(first)
+        return first
 
     def _early_check_step(self, fraction: float | None, total: int) -> int | None:
         """The step after which the estimate of the finished pictures is checked (``None``: never).
@@ -372,11 +403,13 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
             raise ValueError(f"{scheduler_class} is not a diffusers scheduler")
         unet = EmotionUNet.from_pretrained(folder, subfolder="unet", low_cpu_mem_usage=False)
         scheduler = scheduler_cls.from_pretrained(folder, subfolder="scheduler")
-        checker = upscaler = None
+        checker = upscaler = layouts = None
         if (index.get("landscape_checker") or [None])[0] is not None:
             checker = LandscapeChecker.from_pretrained(folder, subfolder="landscape_checker", low_cpu_mem_usage=False)
         if (index.get("upscaler") or [None])[0] is not None:
             upscaler = Upscaler.from_pretrained(folder, subfolder="upscaler", low_cpu_mem_usage=False)
+        if (index.get("layouts") or [None])[0] is not None:
+            layouts = SceneLayouts.from_pretrained(folder, subfolder="layouts", low_cpu_mem_usage=False)
     except (OSError, KeyError, TypeError, AttributeError, ValueError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
     if upscaler is not None:
@@ -387,6 +420,7 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
         landscape_checker=checker,
         emotion_quantiles=index.get("emotion_quantiles"),
         upscaler=upscaler,
+        layouts=layouts,
     )
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)

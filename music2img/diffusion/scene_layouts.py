@@ -1,0 +1,83 @@
+"""``SceneLayouts``: the colour layouts of scene photos, with their emotions, that pictures start from.
+
+A colour layout is a photo reduced to ``side × side`` block means (as the MPEG-7 colour layout descriptor
+does before its transform): where the sky, the horizon and the ground lie and their colours, no detail.
+:class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` draws, for a request (v, a), one of the
+``neighbours`` photos whose labels lie nearest to it, enlarges its layout smoothly to the picture's size,
+noises it to an early step and paints from there (SDEdit, Meng et al. 2022, as diffusers' image-to-image
+pipelines do with ``strength``). The model then paints the detail and the emotion over a real scene's
+composition and colour, where from pure noise it paints close-ups (tree bark, rock) and over-coloured
+smears in the low-valence half (the diffusion model card, "Scene layouts"). ``train/scene_layouts.py``
+builds one from a labels CSV of scene photos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+
+
+class SceneLayouts(ModelMixin, ConfigMixin):
+    r"""Colour layouts of ``num_layouts`` scene photos and their (valence, arousal) labels.
+
+    Parameters:
+        num_layouts: Photos held.
+        side: Blocks per side of a layout.
+        neighbours: A request draws among this many photos whose labels lie nearest to it.
+    """
+
+    @register_to_config
+    def __init__(self, num_layouts: int = 1, side: int = 16, neighbours: int = 16):
+        super().__init__()
+        if num_layouts < 1 or side < 1 or neighbours < 1:
+            raise ValueError("num_layouts, side and neighbours must be positive")
+        self.register_buffer("layouts", torch.zeros(num_layouts, 3, side, side, dtype=torch.uint8))
+        self.register_buffer("emotions", torch.zeros(num_layouts, 2))
+
+    @classmethod
+    def from_photos(
+        cls, photos: torch.Tensor, emotions: np.ndarray, side: int = 16, neighbours: int = 16
+    ) -> SceneLayouts:
+        """Layouts of ``photos`` (``(n, 3, h, w)`` uint8, as :func:`~music2img.image.labelled_folder.load_images`
+        decodes them; ``h`` and ``w`` multiples of ``side``) labelled ``emotions`` (``(n, 2)``, valence and
+        arousal on 1–9)."""
+        emotions = np.asarray(emotions, dtype=np.float32)
+        if photos.ndim != 4 or photos.shape[1] != 3 or photos.dtype != torch.uint8:
+            raise ValueError(f"photos must be (n, 3, h, w) uint8, got {tuple(photos.shape)} {photos.dtype}")
+        n, _, h, w = photos.shape
+        if h % side or w % side:
+            raise ValueError(f"the photos' sides ({h}×{w}) must be multiples of the layout side {side}")
+        if emotions.shape != (n, 2) or not np.isfinite(emotions).all():
+            raise ValueError(f"emotions must be {n} finite (valence, arousal) pairs, got shape {emotions.shape}")
+        layouts = cls(num_layouts=n, side=side, neighbours=min(neighbours, n))
+        layouts.layouts.copy_(F.avg_pool2d(photos.float(), (h // side, w // side)).round().to(torch.uint8))
+        layouts.emotions.copy_(torch.from_numpy(emotions))
+        return layouts
+
+    def nearest(self, valence: float, arousal: float) -> torch.Tensor:
+        """Indices of the ``neighbours`` layouts whose labels lie nearest to (valence, arousal), nearest first."""
+        d = (self.emotions - torch.tensor([valence, arousal], device=self.emotions.device)).square().sum(1)
+        return torch.topk(d, self.config.neighbours, largest=False).indices
+
+    def draw(
+        self,
+        valence: Sequence[float],
+        arousal: Sequence[float],
+        size: int,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> torch.Tensor:
+        """One layout per (valence, arousal) pair, drawn among its nearest photos with ``generator`` (one per
+        pair, or one for all), enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
+        picks = []
+        for i, (v, a) in enumerate(zip(valence, arousal)):
+            g = generator[i] if isinstance(generator, list) else generator
+            device = g.device if g is not None else "cpu"
+            j = int(torch.randint(self.config.neighbours, (1,), generator=g, device=device))
+            picks.append(int(self.nearest(v, a)[j]))
+        chosen = self.layouts[torch.tensor(picks, device=self.layouts.device)].float() / 127.5 - 1
+        return F.interpolate(chosen, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)

@@ -1,0 +1,164 @@
+"""SceneLayouts: colour layouts of scene photos, drawn near a request; the pipeline paints over them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from factories_diffusion import make_labelled_folder, make_tiny_pipeline, make_tiny_unet
+
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
+from music2img.diffusion.scene_layouts import SceneLayouts
+from music2img.diffusion.schedulers import make_scheduler, training_scheduler
+from music2img.errors import DatasetError
+
+
+def _photos(levels: list[int], side: int = 16) -> torch.Tensor:
+    """Grey photos whose top half has ``level`` and bottom half ``255 − level``."""
+    out = torch.empty(len(levels), 3, side, side, dtype=torch.uint8)
+    for i, level in enumerate(levels):
+        out[i, :, : side // 2], out[i, :, side // 2 :] = level, 255 - level
+    return out
+
+
+def test_layouts_are_block_means_kept_with_their_emotions():
+    photos = torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
+    photos[0, 0, :4, :4] = 200  # one red block in the top-left corner of a 4 × 4 layout
+    photos[0, 1, :2] = 100  # half of the top row of blocks green
+    layouts = SceneLayouts.from_photos(photos, [[2.0, 7.0]], side=4)
+    assert layouts.layouts.shape == (1, 3, 4, 4) and layouts.layouts.dtype == torch.uint8
+    assert layouts.layouts[0, 0, 0, 0] == 200 and layouts.layouts[0, 0].sum() == 200
+    assert (layouts.layouts[0, 1, 0] == 50).all() and layouts.layouts[0, 1, 1:].sum() == 0
+    assert layouts.emotions.tolist() == [[2.0, 7.0]]
+
+
+@pytest.mark.parametrize(
+    "photos, emotions, match",
+    [
+        (torch.zeros(2, 16, 16, 3, dtype=torch.uint8), [[5, 5], [5, 5]], "uint8"),
+        (torch.zeros(2, 3, 16, 16), [[5, 5], [5, 5]], "uint8"),
+        (torch.zeros(2, 3, 12, 12, dtype=torch.uint8), [[5, 5], [5, 5]], "multiples"),
+        (torch.zeros(2, 3, 16, 16, dtype=torch.uint8), [[5, 5]], "pairs"),
+        (torch.zeros(2, 3, 16, 16, dtype=torch.uint8), [[5, 5], [5, float("nan")]], "finite"),
+    ],
+)
+def test_bad_photos_or_emotions_are_refused(photos, emotions, match):
+    with pytest.raises(ValueError, match=match):
+        SceneLayouts.from_photos(photos, emotions)
+
+
+def test_a_request_draws_among_the_photos_nearest_to_it():
+    emotions = [[1, 1], [2, 2], [8, 8], [9, 9], [5, 5]]
+    layouts = SceneLayouts.from_photos(_photos([0, 50, 100, 150, 200]), emotions, neighbours=2)
+    assert sorted(layouts.nearest(1.2, 1.4).tolist()) == [0, 1]
+    assert sorted(layouts.nearest(8.9, 8.6).tolist()) == [2, 3]
+    drawn = {
+        round(float(layouts.draw([8.5], [8.5], 4, torch.Generator().manual_seed(s))[0, 0, 0, 0]), 3) for s in range(20)
+    }
+    assert drawn == {round(100 / 127.5 - 1, 3), round(150 / 127.5 - 1, 3)}  # photos 2 and 3 only, both drawn
+
+
+def test_drawing_is_reproducible_by_generator_and_fills_the_size():
+    layouts = SceneLayouts.from_photos(
+        _photos(list(range(0, 250, 10))), np.random.default_rng(0).uniform(1, 9, (25, 2))
+    )
+    one = layouts.draw([2, 8], [3, 6], 32, [torch.Generator().manual_seed(s) for s in (0, 1)])
+    again = layouts.draw([2, 8], [3, 6], 32, [torch.Generator().manual_seed(s) for s in (0, 1)])
+    assert one.shape == (2, 3, 32, 32) and torch.equal(one, again)
+    assert one.min() >= -1 and one.max() <= 1
+    assert (one[:, :, :8].mean() - one[:, :, -8:].mean()).abs() > 0.1  # the top and bottom halves stay apart
+
+
+def _pipe(layouts: SceneLayouts | None) -> EmotionLandscapePipeline:
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("unipc", training_scheduler().config), layouts=layouts
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _paint(pipe, strength: float, steps: int = 6, **kwargs) -> np.ndarray:
+    return pipe(
+        [3.0, 7.0],
+        [4.0, 6.0],
+        num_inference_steps=steps,
+        generator=[torch.Generator().manual_seed(s) for s in (0, 1)],
+        output_type="np",
+        layout_strength=strength,
+        **kwargs,
+    ).images
+
+
+def test_pictures_start_from_the_layout_and_skip_the_steps_before_it():
+    emotions = np.full((4, 2), 5.0)
+    bright = SceneLayouts.from_photos(torch.full((4, 3, 16, 16), 240, dtype=torch.uint8), emotions)
+    dark = SceneLayouts.from_photos(torch.full((4, 3, 16, 16), 15, dtype=torch.uint8), emotions)
+    steps = []
+    pipe = _pipe(bright)
+    light = _paint(pipe, 0.5, callback=lambda i, n, t: steps.append((i, n)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # 3 of 6 steps painted, counted from the layout
+    shade = _paint(_pipe(dark), 0.5)
+    assert light.mean() > shade.mean() + 0.2
+    # strength 1 paints from noise alone, exactly as a pipeline without layouts does
+    assert np.array_equal(_paint(pipe, 1.0), _paint(_pipe(None), 0.5))
+
+
+def test_every_picture_of_a_request_draws_its_own_layout():
+    levels = list(range(0, 250, 25))
+    layouts = SceneLayouts.from_photos(_photos(levels), np.full((len(levels), 2), 5.0), side=2)
+    pipe = _pipe(layouts)
+    seen = []
+    monkey = layouts.draw
+    layouts.draw = lambda *a, **kw: seen.append(monkey(*a, **kw)) or seen[-1]
+    pipe(5.0, 5.0, num_images_per_prompt=4, num_inference_steps=4, generator=torch.Generator().manual_seed(0),
+         output_type="np", layout_strength=0.5)  # fmt: skip
+    assert seen[0].shape[0] == 4 and len({round(float(x[0, 0, 0]), 3) for x in seen[0]}) > 1
+
+
+@pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
+def test_a_layout_strength_off_its_range_is_refused(strength):
+    with pytest.raises(ValueError, match="layout_strength"):
+        _paint(_pipe(None), strength)
+
+
+def test_layouts_are_saved_and_loaded_with_the_pipeline(tmp_path):
+    layouts = SceneLayouts.from_photos(_photos([10, 200]), [[2, 2], [8, 8]], neighbours=1)
+    _pipe(layouts).save_pretrained(tmp_path / "p")
+    loaded = load_pipeline(tmp_path / "p")
+    assert torch.equal(loaded.layouts.layouts, layouts.layouts) and loaded.layouts.config.neighbours == 1
+    assert torch.equal(loaded.layouts.emotions, layouts.emotions)
+
+
+def test_the_script_adds_layouts_of_the_kept_photos_to_a_pipeline(tmp_path):
+    from train.scene_layouts import main
+
+    folder = make_tiny_pipeline(tmp_path / "pipe")
+    labels = make_labelled_folder(tmp_path / "photos", n=6, size=24)
+    table = pd.read_csv(labels)
+    table["weight"] = [1, 1, 0, 1, 1, 1]
+    table["content_group"] = [0, 1, 0, 1, 0, 0]
+    table.to_csv(labels, index=False)
+    assert main([str(folder), "--images", str(labels.parent), "--labels", str(labels), "--exclude-group", "1",
+                 "--side", "4", "--neighbours", "2"]) == 0  # fmt: skip
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["layouts"] == ["music2img.diffusion.scene_layouts", "SceneLayouts"]
+    pipe = load_pipeline(folder)  # its weight hashes were recorded: it loads verified
+    kept = table[(table.weight > 0) & (table.content_group != 1)]
+    assert np.allclose(pipe.layouts.emotions.numpy(), kept[["valence", "arousal"]].to_numpy(), atol=1e-5)
+    assert pipe.layouts.layouts.shape == (3, 3, 4, 4)
+
+
+def test_the_script_refuses_labels_that_leave_no_photo(tmp_path):
+    from train.scene_layouts import kept_rows
+
+    labels = make_labelled_folder(tmp_path / "photos", n=3)
+    table = pd.read_csv(labels)
+    table["content_group"] = 2
+    table.to_csv(labels, index=False)
+    with pytest.raises(DatasetError, match="no photo left"):
+        kept_rows(labels, [2])
+    with pytest.raises(DatasetError, match="no content_group"):
+        kept_rows(make_labelled_folder(tmp_path / "other", n=3), [2])
