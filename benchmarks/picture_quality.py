@@ -86,6 +86,9 @@ VARIANTS = {
     "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, {}),
     "noise": (9.0, (0.0, 0.5), 0.0, None, {}),
     "layout-k2": (9.0, (0.0, 0.5), 0.0, None, {}, 5 / 6),
+    "layout-g6": (6.0, (0.0, 0.5), 0.0, None, {}, 11 / 12),
+    "layout-g4": (4.0, (0.0, 0.5), 0.0, None, {}, 11 / 12),
+    "layout-g6-k2": (6.0, (0.0, 0.5), 0.0, None, {}, 5 / 6),
     "default": (
         defaults.GUIDANCE_SCALE,
         defaults.GUIDANCE_INTERVAL,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from music2img.diffusion.emotion_map import label_quantiles
 from music2img.diffusion.evaluation import photo_statistics
 from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
-from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.pipeline import load_pipeline, save_component
 from music2img.errors import Music2ImgError
-from music2img.files import atomic_path, record_weight_hashes
+from music2img.files import atomic_path
 from music2img.image.labelled_folder import read_labels
 
 
@@ -52,30 +51,24 @@ def main(argv: list[str] | None = None) -> int:
         files, labels = read_labels(args.data, args.labels)
     except Music2ImgError as err:
         raise SystemExit(f"error: {err}") from None
-    index_file = args.pipeline / "model_index.json"
-    index = json.loads(index_file.read_text())
     if not args.no_checker:
         features = photo_statistics(files)["features"]
         fit, calibrate, test = photo_split(len(files))
         checker = LandscapeChecker.fit(features[fit], features[calibrate], args.quantile)
         rejected = float(np.mean(checker.distance_of_features(features[test]) > checker.config.threshold))
-        with tempfile.TemporaryDirectory(dir=args.pipeline) as tmp:
-            checker.save_pretrained(tmp)
-            for name in ("config.json", "diffusion_pytorch_model.safetensors"):
-                with atomic_path(args.pipeline / "landscape_checker" / name) as out:
-                    out.write_bytes((Path(tmp) / name).read_bytes())
-        record_weight_hashes(args.pipeline)
-        index["landscape_checker"] = [LandscapeChecker.__module__, LandscapeChecker.__name__]
+        save_component(args.pipeline, "landscape_checker", checker)
         print(
             f"landscape checker: threshold {checker.config.threshold:.3f} ({args.quantile:g} quantile of "
             f"{len(calibrate)} photos); rejects {rejected:.2%} of {len(test)} held-out photos"
         )
     if not args.no_quantiles:
+        index_file = args.pipeline / "model_index.json"
+        index = json.loads(index_file.read_text())
         index["emotion_quantiles"] = label_quantiles(labels)
         levels = np.quantile(labels, [0, 0.25, 0.5, 0.75, 1], axis=0).round(2)
         print(f"label quantiles 0, ¼, ½, ¾, 1: valence {levels[:, 0].tolist()}, arousal {levels[:, 1].tolist()}")
-    with atomic_path(index_file) as tmp:
-        tmp.write_text(json.dumps(index, indent=2) + "\n")
+        with atomic_path(index_file) as tmp:
+            tmp.write_text(json.dumps(index, indent=2) + "\n")
     return 0
 
 

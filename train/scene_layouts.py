@@ -9,15 +9,13 @@ Every photo of ``--labels`` (``file`` under ``--images``, ``valence``, ``arousal
 those of an ``--exclude-group`` of the ``content_group`` column left out) is decoded at 128 × 128 and kept
 as its ``--side`` × ``--side`` block means with its labels (:class:`~music2img.diffusion.scene_layouts.SceneLayouts`).
 The layouts are written to the pipeline folder's ``layouts/``, and ``model_index.json`` and the weight
-hashes updated, each file atomically.
+hashes updated, each file atomically (:func:`~music2img.diffusion.pipeline.save_component`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +23,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.pipeline import load_pipeline, save_component
 from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.errors import DatasetError, Music2ImgError
-from music2img.files import atomic_path, record_weight_hashes
 from music2img.image.labelled_folder import load_images, read_labels, read_sample_weights
 
 
@@ -67,17 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except Music2ImgError as err:
         raise SystemExit(f"error: {err}") from None
     layouts = SceneLayouts.from_photos(photos, labels[keep], args.side, args.neighbours)
-    with tempfile.TemporaryDirectory(dir=args.pipeline) as tmp:
-        layouts.save_pretrained(tmp)
-        for name in ("config.json", "diffusion_pytorch_model.safetensors"):
-            with atomic_path(args.pipeline / "layouts" / name) as out:
-                out.write_bytes((Path(tmp) / name).read_bytes())
-    record_weight_hashes(args.pipeline)
-    index_file = args.pipeline / "model_index.json"
-    index = json.loads(index_file.read_text())
-    index["layouts"] = [SceneLayouts.__module__, SceneLayouts.__name__]
-    with atomic_path(index_file) as tmp:
-        tmp.write_text(json.dumps(index, indent=2) + "\n")
+    save_component(args.pipeline, "layouts", layouts)
     print(
         f"{keep.sum():,} layouts of {len(keep):,} photos ({args.side}×{args.side}) "
         f"written to {args.pipeline / 'layouts'}"
