@@ -200,3 +200,20 @@ def test_paint_from_the_seeds_noise_is_the_generated_picture(m2i):
     np.testing.assert_array_equal(np.round(picture * 255).astype(np.uint8), np.asarray(image))
     with pytest.raises(EmotionRangeError):
         m2i.paint(0.0, 5.0, noise, **FAST)
+
+
+def test_films_paint_from_noise_while_pictures_start_from_the_layouts(m2i, tmp_path):
+    import torch
+
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    same = MusicToImage(m2i.music_model, load_pipeline(make_tiny_pipeline(tmp_path / "diffusion")))
+    noise = torch.randn((3, same.image_size, same.image_size), generator=torch.Generator().manual_seed(4))
+    keyframe = same.paint(3.0, 7.0, noise, **FAST)
+    bright = torch.full((2, 3, same.image_size, same.image_size), 250, dtype=torch.uint8)
+    same.pipeline.register_modules(layouts=SceneLayouts.from_photos(bright, [[3.0, 7.0], [4.0, 6.0]]))
+    np.testing.assert_array_equal(same.paint(3.0, 7.0, noise, **FAST), keyframe)
+    twelve = dict(steps=12, scheduler="ddim")  # 11 of 12 steps over the layout (3 steps round to all 3)
+    (over_layout,) = same.generate(3.0, 7.0, seed=4, **twelve)
+    (from_noise,) = m2i.generate(3.0, 7.0, seed=4, **twelve)
+    assert not np.array_equal(np.asarray(over_layout), np.asarray(from_noise))
