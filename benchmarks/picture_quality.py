@@ -55,7 +55,7 @@ from music2img.diffusion.evaluation import (
 )
 from music2img.diffusion.guidance import AdaptiveProjection
 from music2img.diffusion.pipeline import load_pipeline
-from music2img.diffusion.schedulers import STATIC_CLIP, make_scheduler
+from music2img.diffusion.schedulers import DYNAMIC_THRESHOLD, STATIC_CLIP, make_scheduler
 from music2img.files import atomic_path
 from music2img.image.emotion_model import ImageEmotionModel
 from music2img.image.features import image_features
@@ -65,8 +65,9 @@ from music2img.va import quadrants
 
 #: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None, scheduler
 #: options over :func:`make_scheduler`'s[, layout strength: 1 when left out]). ``clip`` is the x̂₀ clipping the
-#: solvers used until 2026-12-04, ``dyn…`` dynamic thresholding at the given ``sample_max_value`` (and
-#: percentile); ``noise`` the defaults of 2026-12-05, from noise alone; ``default`` is today's.
+#: solvers used until 2026-12-04 and again since the scene layouts, ``dyn…`` dynamic thresholding at the given
+#: ``sample_max_value`` (and percentile); ``noise`` the defaults of 2026-12-05 before the layouts, from noise
+#: alone; ``layout-dyn`` the first layout defaults, with dynamic thresholding; ``default`` is today's.
 _DYN = {"thresholding": True, "sample_max_value": 1.5}
 VARIANTS = {
     "clip": (9.0, (0.0, 0.5), 0.0, None, STATIC_CLIP),
@@ -75,7 +76,7 @@ VARIANTS = {
     "clip-apg-r3": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5), STATIC_CLIP),
     "clip-apg-half": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.5, norm_threshold=3.0), STATIC_CLIP),
     "clip-late": (9.0, (0.08, 0.58), 0.0, None, STATIC_CLIP),
-    "late": (9.0, (0.17, 0.67), 0.0, None, {}),
+    "late": (9.0, (0.17, 0.67), 0.0, None, DYNAMIC_THRESHOLD),
     "dyn1.2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 1.2, "dynamic_thresholding_ratio": 0.995}),
     "dyn1.5-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.995}),
     "dyn2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 2.0, "dynamic_thresholding_ratio": 0.995}),
@@ -83,12 +84,13 @@ VARIANTS = {
     "dyn1.5-q99": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.99}),
     "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.98}),
     "film-clip": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, STATIC_CLIP),
-    "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, {}),
-    "noise": (9.0, (0.0, 0.5), 0.0, None, {}),
-    "layout-k2": (9.0, (0.0, 0.5), 0.0, None, {}, 5 / 6),
-    "layout-g6": (6.0, (0.0, 0.5), 0.0, None, {}, 11 / 12),
-    "layout-g4": (4.0, (0.0, 0.5), 0.0, None, {}, 11 / 12),
-    "layout-g6-k2": (6.0, (0.0, 0.5), 0.0, None, {}, 5 / 6),
+    "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, DYNAMIC_THRESHOLD),
+    "noise": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD),
+    "layout-k2": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 5 / 6),
+    "layout-g6": (6.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 11 / 12),
+    "layout-g4": (4.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 11 / 12),
+    "layout-g6-k2": (6.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 5 / 6),
+    "layout-dyn": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 11 / 12),
     "default": (
         defaults.GUIDANCE_SCALE,
         defaults.GUIDANCE_INTERVAL,

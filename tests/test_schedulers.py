@@ -99,13 +99,13 @@ def test_app_defaults_name_a_sampler_and_its_default_steps():
     assert 0 <= defaults.GUIDANCE_INTERVAL[0] <= defaults.GUIDANCE_INTERVAL[1] <= 1
 
 
-def test_solvers_threshold_dynamically_unless_told_to_clip():
-    from music2img.diffusion.schedulers import STATIC_CLIP, THRESHOLD
+def test_solvers_clip_x0_unless_told_to_threshold_dynamically():
+    from music2img.diffusion.schedulers import DYNAMIC_THRESHOLD, THRESHOLD
 
     config = training_scheduler().config
     for name in ("dpm", "dpm3", "unipc"):
-        dynamic, clipped = make_scheduler(name, config), make_scheduler(name, config, **STATIC_CLIP)
-        assert dynamic.config.sample_max_value == THRESHOLD["sample_max_value"] > 1 and dynamic.config.thresholding
-        assert clipped.config.sample_max_value == 1.0 and clipped.config.thresholding
+        clipped, dynamic = make_scheduler(name, config), make_scheduler(name, config, **DYNAMIC_THRESHOLD)
+        assert clipped.config.sample_max_value == THRESHOLD["sample_max_value"] == 1.0 and clipped.config.thresholding
+        assert dynamic.config.sample_max_value == 1.5 and dynamic.config.dynamic_thresholding_ratio == 0.98
         assert scheduler_name(dynamic) == scheduler_name(clipped) == name
     assert not make_scheduler("ddim", config).config.thresholding  # DDIM clips x0 with clip_sample instead

@@ -44,8 +44,8 @@ EARLY_CHECK = 1 / 6
 #: (``benchmarks/picture_quality.py``, 5 × 5 grid × 2 seeds, clipped x̂₀): rescale 0.7 coloured *more*
 #: (saturated pixels 1.7× the photos' share instead of 1.6×); APG with η = 0 lost the emotion (Spearman
 #: valence 0.20–0.36 instead of 0.91; with η = 0.5, 0.73), since here much of the emotion lies along the
-#: conditional prediction. Neither is on by default; the colour is mended by dynamic thresholding
-#: (:data:`music2img.diffusion.schedulers.THRESHOLD`).
+#: conditional prediction. Neither is on by default; the colour is mended by starting from scene layouts
+#: (:data:`LAYOUT_STRENGTH`) with x̂₀ clipped (:data:`music2img.diffusion.schedulers.THRESHOLD`).
 GUIDANCE_RESCALE = 0.0
 GUIDANCE_PROJECTION: AdaptiveProjection | None = None
 #: Side in pixels of the pictures the CLI and the app deliver, and the sides ``generate --size`` offers: the
@@ -54,8 +54,9 @@ SIZE = 512
 SIZES = (128, 256, 512)
 #: Share of the steps painted over a scene photo's colour layout when the pipeline has ``layouts``
 #: (:mod:`music2img.diffusion.scene_layouts`): 11 of UniPC's 12 steps, the first skipped. Against painting from
-#: noise (``benchmarks/picture_quality.py``, 5 × 5 grid × 12 seeds): Fréchet distance on features 254 → 63,
-#: saturated pixels 1.22 → 0.80× the photos', colourfulness 1.37 → 1.20×, detail 0.55 → 0.47, emotion
-#: control the same (valence 0.87 / 0.81 → 0.87 / 0.84 by image models v3 / v2). Starting at step 2 paints
-#: softer pictures (detail 0.16 with 8 × 8 layouts) and follows valence less.
+#: noise (``benchmarks/picture_quality.py``, 5 × 5 grid × 12 seeds; x̂₀ clipped at 1 over the layouts, dynamically
+#: thresholded from noise): Fréchet distance on features 254 → 63, saturated pixels 1.22 → 1.15× the photos',
+#: colourfulness 1.37 → 1.22×, clipped 0.86 → 0.79×, detail 0.55 → 0.49, emotion control the same (valence
+#: 0.87 / 0.81 → 0.86 / 0.83 by image models v3 / v2). Starting at step 2 paints softer pictures (detail 0.16
+#: with 8 × 8 layouts) and follows valence less.
 LAYOUT_STRENGTH = 11 / 12
