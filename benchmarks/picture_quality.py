@@ -82,7 +82,7 @@ VARIANTS = {
     "dyn2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 2.0, "dynamic_thresholding_ratio": 0.995}),
     "dyn1.5-q999": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.999}),
     "dyn1.5-q99": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.99}),
-    "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.98}),
+    "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD),
     "film-clip": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, STATIC_CLIP),
     "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, DYNAMIC_THRESHOLD),
     "noise": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD),

@@ -118,6 +118,19 @@ def test_every_picture_of_a_request_draws_its_own_layout():
     assert seen[0].shape[0] == 4 and len({round(float(x[0, 0, 0]), 3) for x in seen[0]}) > 1
 
 
+def test_the_early_check_and_the_redraw_count_the_steps_painted_over_the_layout():
+    """Over a layout the early check comes after the first painted steps, and a rejected batch is painted
+    again from a layout too (the callback counts painted steps only)."""
+    from music2img.diffusion.landscape_check import LandscapeChecker
+
+    pipe = _pipe(SceneLayouts.from_photos(_photos([30, 220]), [[3.0, 4.0], [7.0, 6.0]]))
+    pipe.register_modules(landscape_checker=LandscapeChecker(threshold=-1.0))  # rejects every picture
+    steps = []
+    _paint(pipe, 0.5, steps=12, early_check=1 / 6, callback=lambda i, n, t: steps.append((i, n)))
+    # 6 of 12 steps painted; abandoned after 2, then 6 more once the one redraw is spent
+    assert steps[:2] == [(1, 6), (2, 6)] and steps[2] == (3, 8) and steps[-1] == (8, 8)
+
+
 @pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
 def test_a_layout_strength_off_its_range_is_refused(strength):
     with pytest.raises(ValueError, match="layout_strength"):

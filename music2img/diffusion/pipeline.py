@@ -6,18 +6,20 @@ import inspect
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import diffusers
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput, LCMScheduler, SchedulerMixin
+from diffusers import DiffusionPipeline, ImagePipelineOutput, LCMScheduler, ModelMixin, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
 
 from ..errors import EmotionRangeError, ModelFileError
-from ..files import record_weight_hashes, verify_weight_hashes
+from ..files import atomic_path, record_weight_hashes, verify_weight_hashes
 from ..va import check_va
 from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE, LAYOUT_STRENGTH
 from .emotion_map import map_to_labels
@@ -426,15 +428,10 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
     return pipe.to(device)
 
 
-def save_component(folder: str | os.PathLike, name: str, module) -> None:
+def save_component(folder: str | os.PathLike, name: str, module: ModelMixin) -> None:
     """Save ``module`` (a diffusers ``ModelMixin``) as the component ``name`` of the saved pipeline ``folder``:
     its files written atomically into ``folder/name``, the weight hashes recorded and ``model_index.json``
     naming it — the rest of the pipeline untouched."""
-    import tempfile
-    from pathlib import Path
-
-    from ..files import atomic_path
-
     folder = Path(folder)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         module.save_pretrained(tmp)
