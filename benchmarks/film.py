@@ -19,6 +19,14 @@
     Per path: keyframes rejected as first painted and after the repaints, the tries the repainted ones
     needed, and how far a repaint moved the picture (mean absolute difference, 0–255, to the rejected
     picture) against the change between neighbouring keyframes of the same film.
+``scenes`` (seconds per keyframe are indicative; run it on a quiet machine to compare them)
+    The keyframes of the example songs' films (``assets/examples``, one song per quadrant; keyframes every
+    4 s at the film's sampler settings, the landscape check's repaints on) for ``--check-seeds`` seeds, painted
+    from noise alone and over the scenes :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track` gives
+    along the song's emotion: per song and way, the scenes shown, the keyframes the scene model calls
+    scenes, those still rejected after the repaints, the change between neighbouring keyframes (median and
+    largest mean absolute difference, 0–255; a change of scene is the largest) and seconds per keyframe;
+    a keyframe sheet (``--out``; rows: song × way, seed 0).
 ``speed`` (timing: run it on a quiet machine)
     Whole films at the defaults of :mod:`music2img.film` (CLI and page) of songs made by repeating the
     example songs to ``--seconds`` each: wall and CPU seconds per second of music, split into
@@ -30,12 +38,14 @@ Usage::
 
     python benchmarks/film.py inbetween [--seeds 3 4] [--path sweep]
     python benchmarks/film.py checks [--check-seeds 12]
+    python benchmarks/film.py scenes [--check-seeds 2] [--out docs/film_scenes.jpg]
     python benchmarks/film.py speed [--seconds 30 60 180] [--threads 2] [--encoder-threads 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import sys
@@ -55,7 +65,12 @@ from tqdm import tqdm  # noqa: E402
 
 from music2img import film as film_lib  # noqa: E402
 from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.diffusion.evaluation import tile  # noqa: E402
+from music2img.image.features import image_features  # noqa: E402
+from music2img.image.scene_model import THRESHOLD as SCENE  # noqa: E402
+from music2img.image.scene_model import SceneModel  # noqa: E402
 from music2img.music.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from music2img.music.timeline import emotion_timeline  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
 
 FPS = 24
@@ -161,8 +176,8 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
         for seed in tqdm(range(args.check_seeds), desc=name):
             pictures: list[np.ndarray] = []
 
-            def paint(v, a, z, pictures=pictures):
-                pictures.append(m2i.paint(v, a, z, steps=args.steps))
+            def paint(v, a, z, scene, pictures=pictures):
+                pictures.append(m2i.paint(v, a, z, scene, steps=args.steps))
                 return pictures[-1]
 
             painter = film_lib.RepaintingPainter(paint, checker.is_landscape, seed)
@@ -183,6 +198,61 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
             f"{name:>6} | {total:9d} {rejected:8d} {after:5d} | {n1:7d} {n2:7d} | "
             f"{np.mean(moved) if moved else float('nan'):14.1f} {np.mean(neighbour):16.1f}"
         )
+
+
+def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
+    checker, layouts, scene_model = m2i.pipeline.landscape_checker, m2i.pipeline.layouts, SceneModel.load()
+    if layouts is None:
+        raise SystemExit(f"{args.model} has no scene layouts")
+    shape = (3, m2i.image_size, m2i.image_size)
+    ways = {"from noise": 1.0, "over scenes": film_lib.LAYOUT_STRENGTH}
+    print(
+        f"keyframes every {film_lib.KEYFRAME_INTERVAL:g} s, {film_lib.STEPS} {film_lib.SCHEDULER} steps, guidance "
+        f"{film_lib.GUIDANCE_SCALE:g}; over scenes: layout strength {film_lib.LAYOUT_STRENGTH:g}, a scene kept while "
+        f"the emotion stays within {film_lib.SCENE_RADIUS:g} of where it was chosen; seeds 0–{args.check_seeds - 1}"
+    )
+    print(
+        f"{'song':>22} {'way':>11} | {'keys':>4} {'scenes':>6} {'scene model':>11} {'rejected':>8} | "
+        f"{'change median':>13} {'largest':>7} | {'s/key':>5}"
+    )
+    sheet: list[list[np.ndarray]] = []
+    for path in sorted(EXAMPLES_DIR.glob("*.ogg")):
+        y = load_audio(path, SAMPLE_RATE)
+        times = film_lib.keyframe_times(len(y) / SAMPLE_RATE, film_lib.KEYFRAME_INTERVAL)
+        valence, arousal = emotion_timeline(m2i.music_model, y, SAMPLE_RATE)(times)
+        for way, strength in ways.items():
+            keys, shown, rejected, seconds = [], 0, 0, 0.0
+            change: list[float] = []
+            for seed in range(args.check_seeds):
+                track = [None] * len(times)
+                if strength < 1:
+                    track = layouts.track(valence, arousal, seed, film_lib.SCENE_RADIUS)
+                painter = film_lib.RepaintingPainter(
+                    functools.partial(m2i.paint, layout_strength=strength), checker.is_landscape, seed
+                )
+                start = time.perf_counter()
+                film = [
+                    painter(float(v), float(a), z, scene)
+                    for v, a, z, scene in zip(valence, arousal, film_lib.keyframe_noise(times, shape, seed), track)
+                ]
+                seconds += time.perf_counter() - start
+                keys += film
+                shown += 0 if strength == 1 else 1 + sum(a != b for a, b in zip(track, track[1:]))
+                rejected += painter.rejected
+                change += [np.abs(b - a).mean() * 255 for a, b in zip(film, film[1:])]
+                if seed == 0:
+                    sheet.append(film)
+            u8 = (np.stack(keys) * 255 + 0.5).astype(np.uint8)
+            share = (scene_model.predict_proba_features(np.stack([image_features(k) for k in u8])) >= SCENE).mean()
+            print(
+                f"{path.stem:>22} {way:>11} | {len(keys):4d} {shown:6d} {share:11.0%} {rejected:8d} | "
+                f"{np.median(change):13.1f} {max(change):7.1f} | {seconds / len(keys):5.2f}"
+            )
+    if args.out:
+        columns = max(len(row) for row in sheet)
+        blank = np.ones_like(sheet[0][0])
+        tile(np.stack([k for row in sheet for k in row + [blank] * (columns - len(row))]), columns).save(args.out)
+        print(f"keyframes (rows: each song from noise, then over scenes; seed 0): {args.out}")
 
 
 def song(seconds: float, folder: Path) -> Path:
@@ -269,7 +339,7 @@ def speed(m2i: MusicToImage, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("inbetween", "checks", "speed"))
+    p.add_argument("what", choices=("inbetween", "checks", "scenes", "speed"))
     p.add_argument("--music-model", type=Path, default=MUSIC_MODEL_DIR)
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR), help="diffusion pipeline folder")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
@@ -285,14 +355,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--steps", type=int, default=film_lib.STEPS, help="inbetween: sampler steps of the pictures")
     p.add_argument("--zoom", type=float, default=film_lib.ZOOM, help="inbetween: camera zoom to measure")
-    p.add_argument("--check-seeds", type=int, default=12, help="checks: scenes per emotion path (default 12)")
+    p.add_argument(
+        "--check-seeds", type=int, default=None, help="checks: scenes per emotion path (default 12); scenes: seeds (2)"
+    )
+    p.add_argument("--out", type=Path, help="scenes: keyframe sheet to write (.jpg or .png)")
     args = p.parse_args(argv)
     m2i = MusicToImage.load(args.music_model, args.model, device="cpu", num_threads=args.threads)
     if args.what == "inbetween":
         args.seconds = (args.seconds or [16.0])[0]
         inbetween(m2i, args)
     elif args.what == "checks":
+        args.check_seeds = args.check_seeds or 12
         checks(m2i, args)
+    elif args.what == "scenes":
+        args.check_seeds = args.check_seeds or 2
+        scenes(m2i, args)
     else:
         args.seconds = args.seconds or [30.0, 60.0, 180.0]
         speed(m2i, args)

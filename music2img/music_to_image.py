@@ -23,7 +23,7 @@ from .diffusion import defaults
 from .diffusion.pipeline import EmotionLandscapePipeline, check_va_lists, load_pipeline
 from .diffusion.schedulers import default_scheduler, make_scheduler, scheduler_choices
 from .film import Film
-from .limits import check_film_size, check_images, check_steps
+from .limits import check_film_size, check_images, check_range, check_steps
 from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .music.timeline import emotion_timeline
@@ -218,21 +218,28 @@ class MusicToImage:
         valence: float,
         arousal: float,
         noise: torch.Tensor,
+        scene: int | None = None,
         *,
         guidance_scale: float = film_lib.GUIDANCE_SCALE,
         steps: int = film_lib.STEPS,
         scheduler: str = film_lib.SCHEDULER,
+        layout_strength: float = film_lib.LAYOUT_STRENGTH,
     ) -> np.ndarray:
         """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
-        (deterministic samplers give the same picture for the same noise and emotion). Films are made from
+        (deterministic samplers give the same picture for the same noise and emotion) added to the pipeline's
+        scene layout number ``scene`` at ``layout_strength`` (``None``: from the noise alone). Films are made from
         these 128-px pictures: from 512-px keyframes by the upscaler their frames cost 0.59 instead of 0.12
         CPU seconds per second of music (``benchmarks/upscaler.py``), beyond a film's budget."""
         valence, arousal = check_va(valence, arousal)
+        layouts = self.pipeline.layouts
+        if scene is not None and layouts is None:
+            raise ValueError("this pipeline has no scene layouts to paint over")
         return self._sample(
             valence,
             arousal,
             latents=noise[None],
-            layout_strength=1.0,  # a layout drawn anew for every keyframe would break the film's continuity
+            layout=None if scene is None else layouts.enlarge([scene], self.image_size),
+            layout_strength=1.0 if scene is None else layout_strength,
             guidance_scale=guidance_scale,
             steps=steps,
             scheduler=scheduler,
@@ -316,6 +323,7 @@ class MusicToImage:
         steps: int = film_lib.STEPS,
         guidance_scale: float = film_lib.GUIDANCE_SCALE,
         scheduler: str = film_lib.SCHEDULER,
+        layout_strength: float = film_lib.LAYOUT_STRENGTH,
         **render_kwargs,
     ) -> Generator[tuple[float, float], None, Film]:
         """Make the film of a song step by step: yields ``(seconds done, seconds in all)`` after every
@@ -333,7 +341,11 @@ class MusicToImage:
         fps, keyframe_interval, size
             Frames per second, seconds between painted keyframes, frame side in pixels.
         seed, steps, guidance_scale, scheduler
-            The keyframes' initial noise and sampler, as for :meth:`generate`.
+            The keyframes' initial noise and sampler, as for :meth:`generate`. With the pipeline's scene
+            layouts, ``seed`` also chooses the keyframes' scenes
+            (:meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track`).
+        layout_strength : float
+            Share of a keyframe's steps painted over its scene's layout (in (0, 1]); 1 paints from noise alone.
         render_kwargs
             ``drift``, ``inbetween``, ``zoom``, ``encoder_threads``, ``repaints`` of
             :func:`~music2img.film.render_film`.
@@ -343,6 +355,7 @@ class MusicToImage:
         and :class:`~music2img.errors.OutputError` when the file cannot be written (a full disk).
         """
         steps, size = check_steps(steps, scheduler), check_film_size(size)
+        layout_strength = check_range("layout_strength", layout_strength, 0, 1, above=True)
         y = load_audio(audio_path, SAMPLE_RATE)
         start, duration = film_lib.film_span(len(y) / SAMPLE_RATE, start, duration, max_duration)
         first = round(start * SAMPLE_RATE)
@@ -350,8 +363,13 @@ class MusicToImage:
             timeline = emotion_timeline(self.music_model, y[first : first + round(duration * SAMPLE_RATE)], SAMPLE_RATE)
         yield 0.0, duration
         unet = self.pipeline.unet.config
-        paint = functools.partial(self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler)
-        checker = self.pipeline.landscape_checker
+        paint = functools.partial(
+            self.paint, guidance_scale=guidance_scale, steps=steps, scheduler=scheduler, layout_strength=layout_strength
+        )
+        checker, layouts = self.pipeline.landscape_checker, self.pipeline.layouts
+        track = None
+        if layouts is not None and layout_strength < 1:
+            track = functools.partial(layouts.track, seed=seed, radius=film_lib.SCENE_RADIUS)
         return (
             yield from film_lib.render_film(
                 paint,
@@ -366,6 +384,7 @@ class MusicToImage:
                 size=size,
                 seed=seed,
                 is_landscape=None if checker is None else checker.is_landscape,
+                scene_track=track,
                 **render_kwargs,
             )
         )

@@ -102,6 +102,8 @@ CASES = [
     (FILM + ["--steps", "0"], "argument --steps: must be a whole number from 1 to 1000, got 0"),
     (FILM + ["--steps", "500"], "--steps of dpm must be a whole number from 1 to 100, got 500"),
     (FILM + ["--guidance", "inf"], "argument --guidance: must be a number from 0 to 50, got inf"),
+    (FILM + ["--layout-strength", "0"], "argument --layout-strength: must be a number above 0 and at most 1, got 0"),
+    (FILM + ["--layout-strength", "2"], "argument --layout-strength: must be a number above 0 and at most 1, got 2"),
     (FILM + ["--seed", "-5"], "argument --seed: must be a whole number from 0 to"),
     (FILM + ["--start", "-1"], "argument --start: must be a number at least 0, got -1.0"),
     (FILM + ["--duration", "0"], "argument --duration: must be a number above 0, got 0.0"),

@@ -141,6 +141,33 @@ def test_bad_input_gives_a_clear_error(m2i, short_song, tmp_path, make, kwargs, 
         m2i.film(path, tmp_path / "out" / "film.mp4", **{**FAST, **kwargs})
 
 
+def test_with_scene_layouts_a_film_changes_scene_when_the_music_moves_on(song, tmp_path, monkeypatch):
+    """Layouts of photos labelled quiet (1–2) and loud (8–9): the quiet half of the song is painted over one
+    quiet scene, the loud half over one loud scene."""
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    m2i = make_loudness_to_brightness()
+    emotions = np.concatenate([np.linspace(1, 2, 20), np.linspace(8, 9, 20)])
+    photos = torch.full((40, 3, 16, 16), 128, dtype=torch.uint8)
+    m2i.pipeline.register_modules(layouts=SceneLayouts.from_photos(photos, np.stack([emotions] * 2, 1), neighbours=2))
+    painted, real_paint = [], m2i.paint
+
+    def paint(v, a, z, scene, **kwargs):
+        painted.append((v, scene))
+        return real_paint(v, a, z, scene, **kwargs)
+
+    monkeypatch.setattr(m2i, "paint", paint)
+    film = m2i.film(song, tmp_path / "film.mp4", **FAST)
+    scenes = [s for _, s in painted]
+    assert all(emotions[s] < 3 for v, s in painted if v < 3) and all(emotions[s] > 7 for v, s in painted if v > 7)
+    assert min(v for v, _ in painted) < 3 and max(v for v, _ in painted) > 7
+    runs = 1 + sum(a != b for a, b in zip(scenes, scenes[1:]))
+    assert film.scenes == runs <= len(scenes) // 2  # scenes are held over keyframes
+    painted.clear()
+    assert m2i.film(song, tmp_path / "noise.mp4", **FAST, layout_strength=1.0).scenes == 0
+    assert {s for _, s in painted} == {None}  # from noise alone
+
+
 def test_an_error_after_the_film_was_opened_leaves_no_file(m2i, short_song, tmp_path, monkeypatch):
     """The fourth keyframe fails while the frames before it are in the (temporary) file."""
     written, painted = [], []
@@ -302,9 +329,11 @@ class _Checks:
         return np.array([self.left < 0])
 
 
-def _noise_painter(noises):
-    def paint(valence, arousal, noise):
+def _noise_painter(noises, scenes=None):
+    def paint(valence, arousal, noise, scene):
         noises.append(noise.clone())
+        if scenes is not None:
+            scenes.append(scene)
         return np.full((4, 4, 3), 0.5)
 
     return paint
@@ -313,9 +342,12 @@ def _noise_painter(noises):
 @pytest.mark.parametrize("rejections", [0, 1, 2, 5])
 def test_rejected_keyframes_are_repainted_from_nearby_noise(rejections):
     noise = torch.randn(3, 16, 16, generator=torch.Generator().manual_seed(0))
-    noises = []
-    painter = film_lib.RepaintingPainter(_noise_painter(noises), _Checks(rejections), seed=7, repaints=3, step=0.3)
-    painter(5.0, 5.0, noise)
+    noises, scenes = [], []
+    painter = film_lib.RepaintingPainter(
+        _noise_painter(noises, scenes), _Checks(rejections), seed=7, repaints=3, step=0.3
+    )
+    painter(5.0, 5.0, noise, 4)
+    assert scenes == [4] * len(noises)  # every try over the keyframe's scene
     assert len(noises) == 1 + min(rejections, 3) and torch.equal(noises[0], noise)
     assert (painter.repainted, painter.rejected) == (int(rejections > 0), int(rejections > 3))
     for k, tried in enumerate(noises[1:], 1):  # k · 0.3 of the way to a fresh draw: near, on the sphere
@@ -379,6 +411,7 @@ def test_cli_makes_a_film_and_reports_it(tmp_path, make_audio, capsys):
     assert main(args) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["path"] == str(out) and record["frames"] == 36 and record["keyframes"] == 4
+    assert record["scenes"] == 0  # the tiny pipeline has no scene layouts: from noise
     streams, _ = _streams(out)
     assert [s[0] for s in streams] == ["video", "audio"]
 

@@ -202,7 +202,7 @@ def test_paint_from_the_seeds_noise_is_the_generated_picture(m2i):
         m2i.paint(0.0, 5.0, noise, **FAST)
 
 
-def test_films_paint_from_noise_while_pictures_start_from_the_layouts(m2i, tmp_path):
+def test_keyframes_paint_over_the_scene_they_are_given_and_pictures_over_a_drawn_one(m2i, tmp_path):
     import torch
 
     from music2img.diffusion.scene_layouts import SceneLayouts
@@ -212,7 +212,13 @@ def test_films_paint_from_noise_while_pictures_start_from_the_layouts(m2i, tmp_p
     keyframe = same.paint(3.0, 7.0, noise, **FAST)
     bright = torch.full((2, 3, same.image_size, same.image_size), 250, dtype=torch.uint8)
     same.pipeline.register_modules(layouts=SceneLayouts.from_photos(bright, [[3.0, 7.0], [4.0, 6.0]]))
-    np.testing.assert_array_equal(same.paint(3.0, 7.0, noise, **FAST), keyframe)
+    np.testing.assert_array_equal(same.paint(3.0, 7.0, noise, **FAST), keyframe)  # no scene: from noise
+    ten = dict(steps=10, scheduler="ddim")  # 9 of 10 steps over the scene's layout
+    over_scene = same.paint(3.0, 7.0, noise, 1, **ten)
+    assert not np.array_equal(over_scene, same.paint(3.0, 7.0, noise, **ten))
+    np.testing.assert_array_equal(same.paint(3.0, 7.0, noise, 1, **ten), over_scene)
+    with pytest.raises(ValueError, match="no scene layouts"):
+        m2i.paint(3.0, 7.0, noise, 1, **ten)
     twelve = dict(steps=12, scheduler="ddim")  # 11 of 12 steps over the layout (3 steps round to all 3)
     (over_layout,) = same.generate(3.0, 7.0, seed=4, **twelve)
     (from_noise,) = m2i.generate(3.0, 7.0, seed=4, **twelve)

@@ -131,6 +131,33 @@ def test_the_early_check_and_the_redraw_count_the_steps_painted_over_the_layout(
     assert steps[:2] == [(1, 6), (2, 6)] and steps[2] == (3, 8) and steps[-1] == (8, 8)
 
 
+def test_a_track_keeps_its_layout_while_the_emotion_stays_near_and_changes_when_it_moves_on():
+    grid = [(v, a) for v in range(1, 10) for a in range(1, 10)]  # 81 photos, one per point of the plane
+    layouts = SceneLayouts.from_photos(_photos([3 * k for k in range(len(grid))]), grid, neighbours=2)
+    path = [(2.0, 2.0), (2.2, 2.1), (2.4, 2.3), (2.0, 2.4), (2.8, 2.8), (8.0, 8.0), (8.1, 7.9), (2.1, 2.2)]
+    track = layouts.track(*zip(*path), seed=3, radius=0.5)
+    assert track[:4] == [track[0]] * 4 and track[5:7] == [track[5]] * 2  # held while within 0.5
+    assert track[4] != track[0] and track[5] != track[4]  # (2.8, 2.8) lies 1.1 from (2, 2): a new scene
+    assert np.abs(np.array(grid[track[0]]) - 2).max() <= 1 and np.abs(np.array(grid[track[5]]) - 8).max() <= 1
+    assert np.abs(np.array(grid[track[7]]) - 2).max() <= 1  # back near the start: a layout of there again
+    assert layouts.track(*zip(*path), seed=3, radius=0.5) == track  # reproducible by seed
+    assert len({tuple(layouts.track(*zip(*path), seed=s, radius=0.5)) for s in range(8)}) > 1
+    assert len(set(layouts.track(*zip(*path), seed=3, radius=10))) == 1  # the whole plane: one scene
+    with pytest.raises(ValueError, match="radius"):
+        layouts.track([5.0], [5.0], seed=0, radius=0)
+
+
+def test_given_layouts_are_painted_over_without_the_pipelines_own():
+    dark = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 15, dtype=torch.uint8), np.full((2, 2), 5.0))
+    bright = torch.full((2, 3, 4, 4), 0.9)  # enlarged to the UNet's size
+    light = _paint(_pipe(None), 0.5, layout=bright)
+    assert light.mean() > _paint(_pipe(dark), 0.5).mean() + 0.2
+    assert np.array_equal(_paint(_pipe(dark), 0.5, layout=bright), light)  # the given ones win
+    assert np.array_equal(_paint(_pipe(None), 1.0, layout=bright), _paint(_pipe(None), 1.0))  # strength 1: noise
+    with pytest.raises(ValueError, match=r"layout must have shape \(2, 3, h, w\)"):
+        _paint(_pipe(None), 0.5, layout=bright[:1])
+
+
 @pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
 def test_a_layout_strength_off_its_range_is_refused(strength):
     with pytest.raises(ValueError, match="layout_strength"):

@@ -78,6 +78,14 @@ def register(subparsers) -> None:
         "--scheduler", choices=SCHEDULER_NAMES, default=film_lib.SCHEDULER, help="sampler (default: %(default)s)"
     )
     p.add_argument(
+        "--layout-strength",
+        type=ranged(float, 0, 1, above=True),
+        default=film_lib.LAYOUT_STRENGTH,
+        metavar="S",
+        help="share of a keyframe's steps painted over its scene's colour layout, when the model has layouts; "
+        "1 paints from noise alone (default: %(default)g)",
+    )
+    p.add_argument(
         "--inbetween",
         choices=film_lib.INBETWEENS,
         default=film_lib.INBETWEEN,
@@ -160,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps,
             guidance_scale=args.guidance,
             scheduler=args.scheduler,
+            layout_strength=args.layout_strength,
             inbetween=args.inbetween,
             drift=args.drift,
             zoom=args.zoom,
@@ -183,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
                 "keyframes": made.keyframes,
                 "repainted": made.repainted,
                 "rejected": made.rejected,
+                "scenes": made.scenes,
                 "seed": args.seed,
             }
         ),

@@ -14,6 +14,7 @@ from pathlib import Path
 import diffusers
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers import DiffusionPipeline, ImagePipelineOutput, LCMScheduler, ModelMixin, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
@@ -149,6 +150,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         size: int | None = None,
         use_upscaler: bool = True,
         layout_strength: float = LAYOUT_STRENGTH,
+        layout: torch.Tensor | None = None,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -190,6 +192,10 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 layout drawn near its emotion, noised to step ``round((1 − layout_strength) · n)`` of ``n``,
                 and the steps before it are skipped. 1, or a pipeline without layouts, starts from noise
                 alone. Given ``latents`` are the noise added to the layout.
+            layout: The layouts to paint over instead of drawn ones (e.g. a film's, from
+                :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track`): one ``(3, h, w)`` picture in
+                [-1, 1] per picture painted, enlarged (bicubic) to the UNet's size; used when
+                ``layout_strength < 1``, with or without the pipeline's ``layouts``.
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
@@ -223,10 +229,16 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             image = latents.to(device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         total = len(self.scheduler.timesteps)
-        first = self._first_step(layout_strength, total)
+        given = layout
+        first = self._first_step(layout_strength, total, given is not None)
         if first:
-            k = num_images_per_prompt  # a layout for every picture, drawn with its generator
-            layout = self.layouts.draw(np.repeat(vs, k), np.repeat(as_, k), side, generator)
+            if layout is None:
+                k = num_images_per_prompt  # a layout for every picture, drawn with its generator
+                layout = self.layouts.draw(np.repeat(vs, k), np.repeat(as_, k), side, generator)
+            elif layout.ndim != 4 or tuple(layout.shape[:2]) != (n, 3):
+                raise ValueError(f"layout must have shape ({n}, 3, h, w), got {tuple(layout.shape)}")
+            elif layout.shape[-2:] != (side, side):
+                layout = F.interpolate(layout.float(), size=(side, side), mode="bicubic", align_corners=False)
             image = self.scheduler.add_noise(layout.to(image), image, self.scheduler.timesteps[first : first + 1])
         else:
             image = image * self.scheduler.init_noise_sigma
@@ -283,6 +295,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 num_inference_steps=num_inference_steps,
                 early_check=early_check,
                 layout_strength=layout_strength,
+                layout=given,
             )
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
@@ -304,10 +317,11 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 return images
         return lanczos_resize(images, size)
 
-    def _first_step(self, layout_strength: float, total: int) -> int:
+    def _first_step(self, layout_strength: float, total: int, given: bool = False) -> int:
         """The step painting starts at: ``round((1 − layout_strength) · total)`` when the pipeline has layouts
-        (at most ``total − 1``), else 0. Schedulers that can start there (``set_begin_index``) are told so."""
-        if self.layouts is None or layout_strength >= 1.0:
+        or is ``given`` one (at most ``total − 1``), else 0. Schedulers that can start there (``set_begin_index``)
+        are told so."""
+        if (self.layouts is None and not given) or layout_strength >= 1.0:
             return 0
         first = min(round((1.0 - layout_strength) * total), total - 1)
         if hasattr(self.scheduler, "set_begin_index"):
@@ -355,6 +369,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         if not len(bad):
             return image, redraws
         gens = [generator[i] for i in bad] if isinstance(generator, list) else generator
+        if sampling.get("layout") is not None:
+            sampling["layout"] = sampling["layout"][torch.as_tensor(bad, device=sampling["layout"].device)]
         more = None if callback is None else (lambda i, n, t: callback(done + i, done + n, t))
         again = self(
             [vs[i] for i in bad],

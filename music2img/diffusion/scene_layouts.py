@@ -13,6 +13,7 @@ builds one from a labels CSV of scene photos.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,10 +60,48 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         layouts.emotions.copy_(torch.from_numpy(emotions))
         return layouts
 
-    def nearest(self, valence: float, arousal: float) -> torch.Tensor:
-        """Indices of the ``neighbours`` layouts whose labels lie nearest to (valence, arousal), nearest first."""
+    def nearest(self, valence: float, arousal: float, k: int | None = None) -> torch.Tensor:
+        """Indices of the ``k`` (default ``neighbours``) layouts whose labels lie nearest to (valence, arousal),
+        nearest first."""
         d = (self.emotions - torch.tensor([valence, arousal], device=self.emotions.device)).square().sum(1)
-        return torch.topk(d, self.config.neighbours, largest=False).indices
+        return torch.topk(d, min(k or self.config.neighbours, len(d)), largest=False).indices
+
+    def choose(
+        self,
+        valence: Sequence[float],
+        arousal: Sequence[float],
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> list[int]:
+        """For each (valence, arousal) pair, the index of one of its ``neighbours`` nearest layouts, drawn with
+        ``generator`` (one per pair, or one for all)."""
+        picks = []
+        for i, (v, a) in enumerate(zip(valence, arousal)):
+            g = generator[i] if isinstance(generator, list) else generator
+            device = g.device if g is not None else "cpu"
+            j = int(torch.randint(self.config.neighbours, (1,), generator=g, device=device))
+            picks.append(int(self.nearest(v, a)[j]))
+        return picks
+
+    def track(self, valence: Sequence[float], arousal: Sequence[float], seed: int, radius: float = 1.0) -> list[int]:
+        """The layouts along an emotion path (a film's keyframes), changing only when the emotion moves on:
+        the first is chosen as :meth:`choose` does with a generator seeded ``seed``; each is kept while the
+        path's emotion stays within ``radius`` (on the 1–9 scale) of where it was chosen, and the next is
+        chosen where it leaves (the same generator, so a film's scenes are reproducible)."""
+        if not radius > 0:
+            raise ValueError(f"radius must be positive, got {radius}")
+        generator, picks, chosen_at = torch.Generator().manual_seed(int(seed)), [], (0.0, 0.0)
+        for v, a in zip(valence, arousal):
+            if not picks or math.dist((v, a), chosen_at) > radius:
+                picks.append(self.choose([v], [a], generator)[0])
+                chosen_at = (v, a)
+            else:
+                picks.append(picks[-1])
+        return picks
+
+    def enlarge(self, indices: Sequence[int], size: int) -> torch.Tensor:
+        """The layouts ``indices`` enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
+        chosen = self.layouts[torch.tensor(list(indices), device=self.layouts.device)].float() / 127.5 - 1
+        return F.interpolate(chosen, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
 
     def draw(
         self,
@@ -73,11 +112,4 @@ class SceneLayouts(ModelMixin, ConfigMixin):
     ) -> torch.Tensor:
         """One layout per (valence, arousal) pair, drawn among its nearest photos with ``generator`` (one per
         pair, or one for all), enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
-        picks = []
-        for i, (v, a) in enumerate(zip(valence, arousal)):
-            g = generator[i] if isinstance(generator, list) else generator
-            device = g.device if g is not None else "cpu"
-            j = int(torch.randint(self.config.neighbours, (1,), generator=g, device=device))
-            picks.append(int(self.nearest(v, a)[j]))
-        chosen = self.layouts[torch.tensor(picks, device=self.layouts.device)].float() / 127.5 - 1
-        return F.interpolate(chosen, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+        return self.enlarge(self.choose(valence, arousal, generator), size)
