@@ -32,7 +32,7 @@ are 2.0/255 off, a slideshow 9.0 with cuts of 20. A scene drifting to a new one 
 changes twice as fast as a song's emotion typically moves it (0.11 against 0.06 per frame), so
 by default the noise is fixed. Over tracked scenes (``benchmarks/film.py scenes``, the four example songs)
 the scene model calls 89–100 % of the keyframes scenes (12–44 % from noise), none is rejected after the
-repaints (3 per song from noise), a keyframe costs half the time, and a song changes scene 1–2 times.
+repaints (3 per song from noise), and a song changes scene 1–2 times; a film costs about the same.
 """
 
 from __future__ import annotations
