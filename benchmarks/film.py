@@ -20,13 +20,14 @@
     needed, and how far a repaint moved the picture (mean absolute difference, 0–255, to the rejected
     picture) against the change between neighbouring keyframes of the same film.
 ``scenes`` (seconds per keyframe are indicative; run it on a quiet machine to compare them)
-    The keyframes of the example songs' films (``assets/examples``, one song per quadrant; keyframes every
-    4 s at the film's sampler settings, the landscape check's repaints on) for ``--check-seeds`` seeds, painted
-    from noise alone and over the scenes :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track` gives
-    along the song's emotion: per song and way, the scenes shown, the keyframes the scene model calls
-    scenes, those still rejected after the repaints, the change between neighbouring keyframes (median and
-    largest mean absolute difference, 0–255; a change of scene is the largest) and seconds per keyframe;
-    a keyframe sheet (``--out``; rows: song × way, seed 0).
+    The keyframes of the example songs' films (``assets/examples``, one song per quadrant, or ``--songs``;
+    keyframes every 4 s at the film's sampler settings, the landscape check's repaints on) for
+    ``--check-seeds`` seeds, painted from noise alone and over the scenes
+    :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track` gives along the song's emotion: per song
+    and way, the scenes shown, the keyframes the scene model calls scenes, those still rejected after the
+    repaints, the change between neighbouring keyframes (median and largest mean absolute difference,
+    0–255; a change of scene is the largest) and seconds per keyframe (its repaints included); a keyframe
+    sheet (``--out``; rows: song × way, seed 0).
 ``speed`` (timing: run it on a quiet machine)
     Whole films at the defaults of :mod:`music2img.film` (CLI and page) of songs made by repeating the
     example songs to ``--seconds`` each: wall and CPU seconds per second of music, split into
@@ -216,7 +217,7 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
         f"{'change median':>13} {'largest':>7} | {'s/key':>5}"
     )
     sheet: list[list[np.ndarray]] = []
-    for path in sorted(EXAMPLES_DIR.glob("*.ogg")):
+    for path in args.songs or sorted(EXAMPLES_DIR.glob("*.ogg")):
         y = load_audio(path, SAMPLE_RATE)
         times = film_lib.keyframe_times(len(y) / SAMPLE_RATE, film_lib.KEYFRAME_INTERVAL)
         valence, arousal = emotion_timeline(m2i.music_model, y, SAMPLE_RATE)(times)
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "--check-seeds", type=int, default=None, help="checks: scenes per emotion path (default 12); scenes: seeds (2)"
     )
     p.add_argument("--out", type=Path, help="scenes: keyframe sheet to write (.jpg or .png)")
+    p.add_argument("--songs", type=Path, nargs="+", help="scenes: songs to film (default: the example songs)")
     args = p.parse_args(argv)
     m2i = MusicToImage.load(args.music_model, args.model, device="cpu", num_threads=args.threads)
     if args.what == "inbetween":
