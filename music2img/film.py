@@ -7,7 +7,8 @@ A film of ``duration`` seconds at ``fps`` frames per second is made of
    noise that is the same for every keyframe or, with ``drift``, moves slowly along a spherical
    path between seeded noise anchors — so the scene stays recognisable and its emotion moves; with a
    ``scene_track`` (the pipeline's scene layouts), over a scene photo's colour layout that is kept while
-   the song's emotion stays near it and changes when the emotion moves on (a new scene, cross-faded);
+   the song's emotion stays near it and changes when the emotion moves on, or with each noise anchor of
+   ``drift`` (a new scene, cross-faded);
 2. **in-between frames** interpolated from the neighbouring keyframes in pixel space
    (``"cubic"``: Catmull-Rom through four keyframes, continuous in value and speed; ``"linear"``:
    a cross-fade; ``"hold"``: a slideshow);
@@ -87,9 +88,9 @@ REPAINT_STEP = 0.3
 #: ``paint(valence, arousal, noise, scene) -> (h, w, 3)`` float picture in [0, 1]; ``scene``: the index of the
 #: scene layout to paint over, or ``None`` (from noise alone).
 PaintFn = Callable[[float, float, torch.Tensor, int | None], np.ndarray]
-#: ``scene_track(valence, arousal) -> scene per keyframe``
-#: (e.g. :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track`).
-SceneTrackFn = Callable[[np.ndarray, np.ndarray], Sequence[int | None]]
+#: ``scene_track(valence, arousal, segments=…) -> scene per keyframe``, ``segments``: the keyframes' noise anchor
+#: when the film drifts, else ``None`` (e.g. :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track`).
+SceneTrackFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Sequence[int | None]]
 #: ``is_landscape(pictures) -> bool per picture``, pictures ``(n, h, w, 3)`` uint8
 #: (:meth:`~music2img.diffusion.landscape_check.LandscapeChecker.is_landscape`).
 CheckFn = Callable[[np.ndarray], np.ndarray]
@@ -293,7 +294,8 @@ def render_film(
     ``paint`` paints one keyframe; the soundtrack is ``audio`` from ``start`` for ``duration`` seconds;
     ``encoder_threads`` goes to :class:`~music2img.video.FilmWriter`. With ``is_landscape``, keyframes it
     rejects are painted again from nearby noise (:class:`RepaintingPainter`, ``repaints`` times). With
-    ``scene_track``, each keyframe is painted over the scene it gives for the keyframes' emotions.
+    ``scene_track``, each keyframe is painted over the scene it gives for the keyframes' emotions (and, with
+    ``drift``, a new scene with each noise anchor).
     The file appears at ``out`` only when it is complete: an error, or closing the generator before
     the end, leaves no file there (and an earlier one untouched).
     """
@@ -310,7 +312,8 @@ def render_film(
     noise = keyframe_noise(times, noise_shape, seed, drift)
     if is_landscape is not None:
         paint = RepaintingPainter(paint, is_landscape, seed, repaints)
-    scenes = list(scene_track(valence, arousal)) if scene_track is not None else [None] * len(times)
+    anchors = (times // drift).astype(int) if drift > 0 else None
+    scenes = list(scene_track(valence, arousal, segments=anchors)) if scene_track is not None else [None] * len(times)
     keyframes = (paint(float(v), float(a), z, s) for v, a, z, s in zip(valence, arousal, noise, scenes))
     n_frames = max(1, round(duration * fps))
     with atomic_path(out) as tmp, FilmWriter(tmp, fps, size, audio, start, duration, encoder_threads) as writer:

@@ -163,6 +163,8 @@ def test_with_scene_layouts_a_film_changes_scene_when_the_music_moves_on(song, t
     assert min(v for v, _ in painted) < 3 and max(v for v, _ in painted) > 7
     runs = 1 + sum(a != b for a, b in zip(scenes, scenes[1:]))
     assert film.scenes == runs <= len(scenes) // 2  # scenes are held over keyframes
+    drifting = m2i.film(song, tmp_path / "drift.mp4", **{**FAST, "drift": 6.0})
+    assert drifting.scenes > film.scenes  # a new scene with each noise anchor too
     painted.clear()
     assert m2i.film(song, tmp_path / "noise.mp4", **FAST, layout_strength=1.0).scenes == 0
     assert {s for _, s in painted} == {None}  # from noise alone

@@ -131,6 +131,10 @@ def test_the_early_check_and_the_redraw_count_the_steps_painted_over_the_layout(
     assert steps[:2] == [(1, 6), (2, 6)] and steps[2] == (3, 8) and steps[-1] == (8, 8)
 
 
+def track_at_5(layouts: SceneLayouts) -> int:
+    return layouts.track([5.0], [5.0], seed=3)[0]
+
+
 def test_a_track_keeps_its_layout_while_the_emotion_stays_near_and_changes_when_it_moves_on():
     grid = [(v, a) for v in range(1, 10) for a in range(1, 10)]  # 81 photos, one per point of the plane
     layouts = SceneLayouts.from_photos(_photos([3 * k for k in range(len(grid))]), grid, neighbours=2)
@@ -143,6 +147,9 @@ def test_a_track_keeps_its_layout_while_the_emotion_stays_near_and_changes_when_
     assert layouts.track(*zip(*path), seed=3, radius=0.5) == track  # reproducible by seed
     assert len({tuple(layouts.track(*zip(*path), seed=s, radius=0.5)) for s in range(8)}) > 1
     assert len(set(layouts.track(*zip(*path), seed=3, radius=10))) == 1  # the whole plane: one scene
+    steady = [5.0] * 6
+    split = layouts.track(steady, steady, seed=3, radius=10, segments=[0, 0, 0, 1, 1, 1])  # a new one per segment
+    assert split[:3] == [split[0]] * 3 and split[3:] == [split[3]] * 3 and split[0] == track_at_5(layouts)
     with pytest.raises(ValueError, match="radius"):
         layouts.track([5.0], [5.0], seed=0, radius=0)
 

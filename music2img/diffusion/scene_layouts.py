@@ -82,16 +82,25 @@ class SceneLayouts(ModelMixin, ConfigMixin):
             picks.append(int(self.nearest(v, a)[j]))
         return picks
 
-    def track(self, valence: Sequence[float], arousal: Sequence[float], seed: int, radius: float = 1.0) -> list[int]:
+    def track(
+        self,
+        valence: Sequence[float],
+        arousal: Sequence[float],
+        seed: int,
+        radius: float = 1.0,
+        segments: Sequence[int] | None = None,
+    ) -> list[int]:
         """The layouts along an emotion path (a film's keyframes), changing only when the emotion moves on:
         the first is chosen as :meth:`choose` does with a generator seeded ``seed``; each is kept while the
         path's emotion stays within ``radius`` (on the 1–9 scale) of where it was chosen, and the next is
-        chosen where it leaves (the same generator, so a film's scenes are reproducible)."""
+        chosen where it leaves (the same generator, so a film's scenes are reproducible). With ``segments``
+        (a number per point, e.g. a drifting film's noise anchor), a new segment starts a new layout too."""
         if not radius > 0:
             raise ValueError(f"radius must be positive, got {radius}")
+        segments = [0] * len(valence) if segments is None else list(segments)
         generator, picks, chosen_at = torch.Generator().manual_seed(int(seed)), [], (0.0, 0.0)
-        for v, a in zip(valence, arousal):
-            if not picks or math.dist((v, a), chosen_at) > radius:
+        for k, (v, a) in enumerate(zip(valence, arousal)):
+            if not picks or math.dist((v, a), chosen_at) > radius or segments[k] != segments[k - 1]:
                 picks.append(self.choose([v], [a], generator)[0])
                 chosen_at = (v, a)
             else:
