@@ -60,11 +60,10 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         layouts.emotions.copy_(torch.from_numpy(emotions))
         return layouts
 
-    def nearest(self, valence: float, arousal: float, k: int | None = None) -> torch.Tensor:
-        """Indices of the ``k`` (default ``neighbours``) layouts whose labels lie nearest to (valence, arousal),
-        nearest first."""
+    def nearest(self, valence: float, arousal: float) -> torch.Tensor:
+        """Indices of the ``neighbours`` layouts whose labels lie nearest to (valence, arousal), nearest first."""
         d = (self.emotions - torch.tensor([valence, arousal], device=self.emotions.device)).square().sum(1)
-        return torch.topk(d, min(k or self.config.neighbours, len(d)), largest=False).indices
+        return torch.topk(d, self.config.neighbours, largest=False).indices
 
     def choose(
         self,
