@@ -161,7 +161,7 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
     print(
         f"keyframes every 4 s over 32 s ({len(times)} per film), {args.steps} DPM-Solver steps, guidance "
         f"{film_lib.GUIDANCE_SCALE:g}; repaints: {film_lib.REPAINTS} tries, noise moved {film_lib.REPAINT_STEP:g} "
-        f"of the way to a fresh draw per try; scenes (seeds) 0–{args.check_seeds - 1}"
+        f"of the way to a fresh draw per try; layout strength {args.layout_strength:g}; seeds 0–{args.check_seeds - 1}"
     )
     print(
         f"{'path':>6} | {'keyframes':>9} {'rejected':>8} {'after':>5} | {'tries 1':>7} {'tries 2':>7} | "
@@ -178,14 +178,17 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
             pictures: list[np.ndarray] = []
 
             def paint(v, a, z, scene, pictures=pictures):
-                pictures.append(m2i.paint(v, a, z, scene, steps=args.steps))
+                pictures.append(m2i.paint(v, a, z, scene, steps=args.steps, layout_strength=args.layout_strength))
                 return pictures[-1]
 
             painter = film_lib.RepaintingPainter(paint, checker.is_landscape, seed)
             keys = []
-            for v, a, z in zip(valence, arousal, film_lib.keyframe_noise(times, shape, seed)):
+            track = [None] * len(times)
+            if m2i.pipeline.layouts is not None and args.layout_strength < 1:
+                track = m2i.pipeline.layouts.track(valence, arousal, seed, film_lib.SCENE_RADIUS)
+            for v, a, z, scene in zip(valence, arousal, film_lib.keyframe_noise(times, shape, seed), track):
                 first, failed = len(pictures), painter.rejected
-                keys.append(painter(float(v), float(a), z))
+                keys.append(painter(float(v), float(a), z, scene))
                 if len(pictures) > first + 1:  # the first try was rejected
                     rejected += 1
                     moved.append(np.abs(keys[-1] - pictures[first]).mean() * 255)
@@ -361,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, help="scenes: keyframe sheet to write (.jpg or .png)")
     p.add_argument("--songs", type=Path, nargs="+", help="scenes: songs to film (default: the example songs)")
+    p.add_argument(
+        "--layout-strength",
+        type=float,
+        default=film_lib.LAYOUT_STRENGTH,
+        help="checks: keyframes over the path's tracked scenes at this strength (1: from noise alone)",
+    )
     args = p.parse_args(argv)
     m2i = MusicToImage.load(args.music_model, args.model, device="cpu", num_threads=args.threads)
     if args.what == "inbetween":

@@ -17,10 +17,11 @@ A film of ``duration`` seconds at ``fps`` frames per second is made of
 
 Keyframes are painted from given noise, which turns the pipeline's own redraw off; a keyframe its
 landscape check rejects is painted again from nearby noise instead (:class:`RepaintingPainter`).
-``benchmarks/film.py checks`` (4 scenes × 2 emotion paths × 9 keyframes at these defaults, shipped
-weights): 18 of 72 keyframes (25 %) rejected as first painted, 5 (7 %) after at most two repaints; a
-repaint changes its picture by 29–37/255 (mean absolute difference to the rejected one), against 12–13
-between neighbouring keyframes of a film, so a repainted keyframe is a visible but local change of scene.
+``benchmarks/film.py checks`` (4 seeds × 2 emotion paths × 9 keyframes, shipped weights): over tracked
+scenes (the defaults) none of the 72 keyframes is rejected; from noise (``--layout-strength 1``) 18 (25 %)
+are as first painted and 5 (7 %) after at most two repaints, and a repaint changes its picture by
+29–37/255 (mean absolute difference to the rejected one), against 12–13 between neighbouring keyframes of
+a film, so a repainted keyframe is a visible but local change of scene.
 
 Keyframes are painted when the frames first need them and frames go straight to the encoder
 (:class:`~music2img.video.FilmWriter`), so at most four pictures are held whatever the song's length.
