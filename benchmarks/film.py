@@ -26,8 +26,10 @@
     :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track` gives along the song's emotion: per song
     and way, the scenes shown, the keyframes the scene model calls scenes, those still rejected after the
     repaints, the change between neighbouring keyframes (median and largest mean absolute difference,
-    0–255; a change of scene is the largest) and seconds per keyframe (its repaints included); a keyframe
-    sheet (``--out``; rows: song × way, seed 0).
+    0–255; a change of scene is the largest) and seconds per keyframe (its repaints included); per way, how
+    closely the keyframes follow the songs' emotion (Spearman ρ of the timeline's valence and arousal at each
+    keyframe against the image emotion model's rating of it, over all songs); a keyframe sheet (``--out``;
+    rows: song × way, seed 0).
 ``speed`` (timing: run it on a quiet machine)
     Whole films at the defaults of :mod:`music2img.film` (CLI and page) of songs made by repeating the
     example songs to ``--seconds`` each: wall and CPU seconds per second of music, split into
@@ -65,8 +67,9 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from music2img import film as film_lib  # noqa: E402
-from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, MUSIC_MODEL_DIR  # noqa: E402
-from music2img.diffusion.evaluation import tile  # noqa: E402
+from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, IMAGE_MODEL_DIR, MUSIC_MODEL_DIR  # noqa: E402
+from music2img.diffusion.evaluation import emotion_control, tile  # noqa: E402
+from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
 from music2img.image.features import image_features  # noqa: E402
 from music2img.image.scene_model import THRESHOLD as SCENE  # noqa: E402
 from music2img.image.scene_model import SceneModel  # noqa: E402
@@ -206,13 +209,14 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
 
 def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
     checker, layouts, scene_model = m2i.pipeline.landscape_checker, m2i.pipeline.layouts, SceneModel.load()
+    rater = ImageEmotionModel.load(IMAGE_MODEL_DIR)
     if layouts is None:
         raise SystemExit(f"{args.model} has no scene layouts")
     shape = (3, m2i.image_size, m2i.image_size)
     ways = {"from noise": 1.0, "over scenes": film_lib.LAYOUT_STRENGTH}
     print(
         f"keyframes every {film_lib.KEYFRAME_INTERVAL:g} s, {film_lib.STEPS} {film_lib.SCHEDULER} steps, guidance "
-        f"{film_lib.GUIDANCE_SCALE:g}; over scenes: layout strength {film_lib.LAYOUT_STRENGTH:g}, a scene kept while "
+        f"{args.guidance:g}; over scenes: layout strength {film_lib.LAYOUT_STRENGTH:g}, a scene kept while "
         f"the emotion stays within {film_lib.SCENE_RADIUS:g} of where it was chosen; seeds 0–{args.check_seeds - 1}"
     )
     print(
@@ -220,6 +224,7 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
         f"{'change median':>13} {'largest':>7} | {'s/key':>5}"
     )
     sheet: list[list[np.ndarray]] = []
+    followed: dict[str, tuple[list, list]] = {way: ([], []) for way in ways}
     for path in args.songs or sorted(EXAMPLES_DIR.glob("*.ogg")):
         y = load_audio(path, SAMPLE_RATE)
         times = film_lib.keyframe_times(len(y) / SAMPLE_RATE, film_lib.KEYFRAME_INTERVAL)
@@ -232,7 +237,9 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
                 if strength < 1:
                     track = layouts.track(valence, arousal, seed, film_lib.SCENE_RADIUS)
                 painter = film_lib.RepaintingPainter(
-                    functools.partial(m2i.paint, layout_strength=strength), checker.is_landscape, seed
+                    functools.partial(m2i.paint, layout_strength=strength, guidance_scale=args.guidance),
+                    checker.is_landscape,
+                    seed,
                 )
                 start = time.perf_counter()
                 film = [
@@ -247,11 +254,19 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
                 if seed == 0:
                     sheet.append(film)
             u8 = (np.stack(keys) * 255 + 0.5).astype(np.uint8)
+            followed[way][0].extend(np.tile(np.stack([valence, arousal], 1), (args.check_seeds, 1)))
+            followed[way][1].extend(rater.predict(list(u8)))
             share = (scene_model.predict_proba_features(np.stack([image_features(k) for k in u8])) >= SCENE).mean()
             print(
                 f"{path.stem:>22} {way:>11} | {len(keys):4d} {shown:6d} {share:11.0%} {rejected:8d} | "
                 f"{np.median(change):13.1f} {max(change):7.1f} | {seconds / len(keys):5.2f}"
             )
+    for way, (requested, rated) in followed.items():
+        rho = emotion_control(np.array(requested), np.array(rated))
+        print(
+            f"{way}: the keyframes follow the songs' emotion, Spearman ρ valence {rho['spearman_valence']:.2f}, "
+            f"arousal {rho['spearman_arousal']:.2f} (image emotion model, {len(rated)} keyframes)"
+        )
     if args.out:
         columns = max(len(row) for row in sheet)
         blank = np.ones_like(sheet[0][0])
@@ -364,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, help="scenes: keyframe sheet to write (.jpg or .png)")
     p.add_argument("--songs", type=Path, nargs="+", help="scenes: songs to film (default: the example songs)")
+    p.add_argument("--guidance", type=float, default=film_lib.GUIDANCE_SCALE, help="scenes: the keyframes' guidance")
     p.add_argument(
         "--layout-strength",
         type=float,
