@@ -18,10 +18,10 @@ A film of ``duration`` seconds at ``fps`` frames per second is made of
 Keyframes are painted from given noise, which turns the pipeline's own redraw off; a keyframe its
 landscape check rejects is painted again from nearby noise instead (:class:`RepaintingPainter`).
 ``benchmarks/film.py checks`` (4 seeds × 2 emotion paths × 9 keyframes, shipped weights): over tracked
-scenes (the defaults) none of the 72 keyframes is rejected; from noise (``--layout-strength 1``) 18 (25 %)
-are as first painted and 5 (7 %) after at most two repaints, and a repaint changes its picture by
-29–37/255 (mean absolute difference to the rejected one), against 12–13 between neighbouring keyframes of
-a film, so a repainted keyframe is a visible but local change of scene.
+scenes none of the 72 keyframes is rejected (guidance 3 and 6); from noise at guidance 3
+(``--layout-strength 1``) 18 (25 %) are as first painted and 5 (7 %) after at most two repaints, and a
+repaint changes its picture by 29–37/255 (mean absolute difference to the rejected one), against 12–13
+between neighbouring keyframes of a film, so a repainted keyframe is a visible but local change of scene.
 
 Keyframes are painted when the frames first need them and frames go straight to the encoder
 (:class:`~music2img.video.FilmWriter`), so at most four pictures are held whatever the song's length.
@@ -32,9 +32,10 @@ plane allows (corner to corner in 16 s), cubic in-betweens from keyframes every 
 from one frame to the next than painting every frame does (at most 0.24 against 0.27); cross-fades
 are 2.0/255 off, a slideshow 9.0 with cuts of 20. A scene drifting to a new one every 30 s
 changes twice as fast as a song's emotion typically moves it (0.11 against 0.06 per frame), so
-by default the noise is fixed. Over tracked scenes (``benchmarks/film.py scenes``, the four example songs)
-the scene model calls 89–100 % of the keyframes scenes (12–44 % from noise), none is rejected after the
-repaints (3 per song from noise), and a song changes scene 1–2 times; a film costs about the same.
+by default the noise is fixed. Over tracked scenes (``benchmarks/film.py scenes``, the four example songs,
+guidance 3) the scene model calls 89–100 % of the keyframes scenes (12–44 % from noise; 72–100 % over scenes
+at guidance 6), none is rejected after the repaints (3 per song from noise), and a song changes scene 1–2
+times; a film costs about the same.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from factories_music import make_tiny_music_model
 
 from music2img import film as film_lib
 from music2img import video
-from music2img.errors import AudioError, EmotionRangeError, OutputError
+from music2img.errors import AudioError, EmotionRangeError, OptionError, OutputError
 from music2img.film import camera_box, film_frames, film_span, interpolate, keyframe_noise, keyframe_times, slerp
 
 QUIET, LOUD = 12.0, 12.0
@@ -167,6 +167,8 @@ def test_with_scene_layouts_a_film_changes_scene_when_the_music_moves_on(song, t
     assert drifting.scenes > film.scenes  # a new scene with each noise anchor too
     painted.clear()
     assert m2i.film(song, tmp_path / "noise.mp4", **FAST, layout_strength=1.0).scenes == 0
+    with pytest.raises(OptionError, match="layout_strength must be a number above 0"):
+        m2i.film(song, tmp_path / "none.mp4", **FAST, layout_strength=0.0)
     assert {s for _, s in painted} == {None}  # from noise alone
 
 

@@ -165,6 +165,22 @@ def test_given_layouts_are_painted_over_without_the_pipelines_own():
         _paint(_pipe(None), 0.5, layout=bright[:1])
 
 
+def test_a_redrawn_picture_keeps_its_given_layout():
+    """The landscape check rejects the first picture once: it is painted again over its own (bright) layout."""
+    from music2img.diffusion.landscape_check import LandscapeChecker
+
+    pipe = _pipe(None)
+    checker = LandscapeChecker()
+    verdicts = iter([np.array([False, True])])
+    checker.is_landscape = lambda pictures: next(verdicts, np.ones(len(pictures), bool))
+    pipe.register_modules(landscape_checker=checker)
+    given = torch.stack([torch.full((3, 4, 4), 0.9), torch.full((3, 4, 4), -0.9)])
+    gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    out = pipe([3.0, 7.0], [4.0, 6.0], num_inference_steps=6, generator=gens, output_type="np",
+               layout_strength=0.5, layout=given, early_check=None)  # fmt: skip
+    assert out.redraws == [1, 0] and out.images[0].mean() > out.images[1].mean() + 0.2
+
+
 @pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
 def test_a_layout_strength_off_its_range_is_refused(strength):
     with pytest.raises(ValueError, match="layout_strength"):

@@ -14,7 +14,6 @@ from pathlib import Path
 import diffusers
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import DiffusionPipeline, ImagePipelineOutput, LCMScheduler, ModelMixin, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import snapshot_download
@@ -26,7 +25,7 @@ from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE, LAYOUT
 from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider
 from .landscape_check import LandscapeChecker
-from .scene_layouts import SceneLayouts
+from .scene_layouts import SceneLayouts, resize_layouts
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
 from .upscaler import Upscaler, lanczos_resize
@@ -194,7 +193,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 alone. Given ``latents`` are the noise added to the layout.
             layout: The layouts to paint over instead of drawn ones (e.g. a film's, from
                 :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track`): one ``(3, h, w)`` picture in
-                [-1, 1] per picture painted, enlarged (bicubic) to the UNet's size; used when
+                [-1, 1] per picture painted, resized (bicubic) to the UNet's size; used when
                 ``layout_strength < 1``, with or without the pipeline's ``layouts``.
         """
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
@@ -238,7 +237,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             elif layout.ndim != 4 or tuple(layout.shape[:2]) != (n, 3):
                 raise ValueError(f"layout must have shape ({n}, 3, h, w), got {tuple(layout.shape)}")
             elif layout.shape[-2:] != (side, side):
-                layout = F.interpolate(layout.float(), size=(side, side), mode="bicubic", align_corners=False)
+                layout = resize_layouts(layout, side)
             image = self.scheduler.add_noise(layout.to(image), image, self.scheduler.timesteps[first : first + 1])
         else:
             image = image * self.scheduler.init_noise_sigma

@@ -23,6 +23,11 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
 
+def resize_layouts(layouts: torch.Tensor, size: int) -> torch.Tensor:
+    """Layouts ``(n, 3, h, w)`` in [-1, 1] resized smoothly (bicubic) to ``size × size``, kept in [-1, 1]."""
+    return F.interpolate(layouts.float(), size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
 class SceneLayouts(ModelMixin, ConfigMixin):
     r"""Colour layouts of ``num_layouts`` scene photos and their (valence, arousal) labels.
 
@@ -108,8 +113,7 @@ class SceneLayouts(ModelMixin, ConfigMixin):
 
     def enlarge(self, indices: Sequence[int], size: int) -> torch.Tensor:
         """The layouts ``indices`` enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
-        chosen = self.layouts[torch.tensor(list(indices), device=self.layouts.device)].float() / 127.5 - 1
-        return F.interpolate(chosen, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+        return resize_layouts(self.layouts[torch.tensor(list(indices), device=self.layouts.device)] / 127.5 - 1, size)
 
     def draw(
         self,
