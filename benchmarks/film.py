@@ -24,7 +24,7 @@
     keyframes every 4 s at the film's sampler settings, the landscape check's repaints on) for
     ``--check-seeds`` seeds, painted from noise alone and over the scenes
     :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track` gives along the song's emotion: per song
-    and way, the scenes shown, the keyframes the scene model calls scenes, those still rejected after the
+    and way, the scenes shown, the keyframes the pictures' scene model calls scenes, those still rejected after the
     repaints, the change between neighbouring keyframes (median and largest mean absolute difference,
     0–255; a change of scene is the largest) and seconds per keyframe (its repaints included); per way, how
     closely the keyframes follow the songs' emotion (Spearman ρ of the timeline's valence and arousal at each
@@ -71,8 +71,8 @@ from music2img.assets import DIFFUSION_MODEL_DIR, EXAMPLES_DIR, IMAGE_MODEL_DIR,
 from music2img.diffusion.evaluation import emotion_control, tile  # noqa: E402
 from music2img.image.emotion_model import ImageEmotionModel  # noqa: E402
 from music2img.image.features import image_features  # noqa: E402
+from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, SceneModel  # noqa: E402
 from music2img.image.scene_model import THRESHOLD as SCENE  # noqa: E402
-from music2img.image.scene_model import SceneModel  # noqa: E402
 from music2img.music.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from music2img.music.timeline import emotion_timeline  # noqa: E402
 from music2img.music_to_image import MusicToImage  # noqa: E402
@@ -208,7 +208,8 @@ def checks(m2i: MusicToImage, args: argparse.Namespace) -> None:
 
 
 def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
-    checker, layouts, scene_model = m2i.pipeline.landscape_checker, m2i.pipeline.layouts, SceneModel.load()
+    checker, layouts = m2i.pipeline.landscape_checker, m2i.pipeline.layouts
+    scene_model = SceneModel.load(PICTURE_SCENE_MODEL_DIR)
     rater = ImageEmotionModel.load(IMAGE_MODEL_DIR)
     if layouts is None:
         raise SystemExit(f"{args.model} has no scene layouts")

@@ -15,8 +15,10 @@ photos:
 * **detail** and **Fréchet distances** (features, pixels) as in ``benchmarks/diffusion_quality.py``;
 * **emotion control**: Spearman ρ of requested vs rated valence/arousal, by the shipped image emotion
   model and by ``--rater2`` (an older model on the hand-crafted features only; the independent one);
-* **scenes**: share of pictures the scene model (:mod:`music2img.image.scene_model`) calls a scene,
-  overall and per quadrant (the 2 × 2 grid cells of each corner; the centre lines are left out);
+* **scenes**: share of pictures the scene model for the diffusion model's pictures
+  (:data:`~music2img.image.scene_model.PICTURE_SCENE_MODEL_DIR`, trained on seeds 0–11 of its pictures: measure
+  with ``--first-seed 12``) calls a scene, overall and per quadrant (the 2 × 2 grid cells of each corner; the
+  centre lines are left out);
   and the share the landscape check rejects;
 * **seconds per picture** while painting (the machine's load included).
 
@@ -60,7 +62,7 @@ from music2img.files import atomic_path
 from music2img.image.emotion_model import ImageEmotionModel
 from music2img.image.features import image_features
 from music2img.image.labelled_folder import read_labels
-from music2img.image.scene_model import THRESHOLD, SceneModel
+from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, THRESHOLD, SceneModel
 from music2img.va import quadrants
 
 #: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None, scheduler
@@ -175,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rater2", type=Path, help="older image emotion model on the hand-crafted features (independent rater)"
     )
-    p.add_argument("--scene-model", type=Path, help="scene model folder (default: the shipped one)")
+    p.add_argument("--scene-model", type=Path, default=PICTURE_SCENE_MODEL_DIR, help="scene model folder")
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST…FIRST+SEEDS-1 (the scene model learnt from 0–11)"
+    )
     p.add_argument("--scheduler", default=defaults.SCHEDULER)
     p.add_argument("--steps", type=int, default=defaults.STEPS)
     p.add_argument("--threads", type=int, default=2)
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     photo_colour = photo_colour_statistics(files, args.photos)
     rater = ImageEmotionModel.load(args.rater)
     rater2 = HandCraftedRater(args.rater2) if args.rater2 else None
-    scene = SceneModel.load(args.scene_model) if args.scene_model else SceneModel.load()
+    scene = SceneModel.load(args.scene_model)
     report = {
         "settings": {**{k: str(v) for k, v in vars(args).items()}},
         "photos": {**{f"photos_{k}": round(v, 4) for k, v in photo_colour.items()}, **reference.report},
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             generated = generate_grid(
                 pipe,
                 grid_points(),
-                range(args.seeds),
+                range(args.first_seed, args.first_seed + args.seeds),
                 steps=args.steps,
                 guidance=scale,
                 guidance_interval=interval,

@@ -66,3 +66,6 @@ def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys):
     assert (
         json.loads((out / "picture_quality.json").read_text())["rows"]["pipe:clip-apg"]["seconds_per_picture"] is None
     )
+    assert not list((tmp_path / "cache").glob("*_seed2.npz"))
+    assert bench.main(cmd + ["--first-seed", "2", "--variants", "clip"]) == 0  # fresh seeds 2 and 3
+    assert len(list((tmp_path / "cache").glob("*_seed3.npz"))) == 1

@@ -11,7 +11,7 @@ from PIL import Image
 from music2img.diffusion.landscape_check import LandscapeChecker
 from music2img.errors import DatasetError, ModelFileError
 from music2img.image import features as hand
-from music2img.image.scene_model import SceneModel
+from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, SceneModel
 
 
 def _scene(rng: np.random.Generator) -> np.ndarray:
@@ -63,6 +63,40 @@ def test_training_separates_scenes_from_close_ups_it_never_saw(trained):
     rng = np.random.default_rng(99)
     fresh_scenes, fresh_textures = [_scene(rng) for _ in range(5)], [_texture(rng) for _ in range(5)]
     assert model.is_scene(fresh_scenes).all() and not model.is_scene(fresh_textures).any()
+
+
+def test_grouped_folds_keep_copies_of_a_picture_out_of_its_own_scoring():
+    """Five copies of each of 20 random pictures, labelled at random per picture: only a fold that holds
+    a copy of the scored picture can score it well, so grouped cross-validation must be near chance."""
+    script = load_script("train/scene_model.py")
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(20), 5)
+    X, y = rng.normal(size=(20, 8))[group], rng.permutation(np.repeat([0, 1], 10))[group]
+    leaked = script.evaluate(X, y, {})["all"]["roc_auc"]
+    grouped = script.evaluate(X, y, {}, folds_by=group)["all"]["roc_auc"]
+    assert leaked > 0.95 and grouped < 0.8
+
+
+def test_pictures_scene_model_is_trained_on_its_shipped_labelled_pictures():
+    script = load_script("train/scene_model.py")
+    table = script.read_scene_labels(PICTURE_SCENE_MODEL_DIR, PICTURE_SCENE_MODEL_DIR / "labels.csv")
+    model = SceneModel.load(PICTURE_SCENE_MODEL_DIR)
+    assert model.metadata["photos"] == len(table) and model.metadata["folds_grouped_by"] == "seed"
+    assert {"seed", "valence", "arousal", "sample"} <= set(table.columns)
+
+
+def test_training_with_groups_and_a_baseline(labelled, trained, tmp_path):
+    table = pd.read_csv(labelled / "labels.csv")
+    table.assign(seed=np.arange(len(table)) // 4, valence=2.0, arousal=2.0).to_csv(tmp_path / "l.csv", index=False)
+    script = load_script("train/scene_model.py")
+    out = tmp_path / "model"
+    args = ["--images", str(labelled), "--labels", str(tmp_path / "l.csv"), "--out", str(out)]
+    script.main([*args, "--group-column", "seed", "--baseline", str(trained)])
+    metadata = SceneModel.load(out).metadata
+    assert metadata["folds_grouped_by"] == "seed" and metadata["baseline"]["scores"]["requested Q3"]["photos"] == 60
+    assert "requested Q1" not in metadata["cross_validated"]  # no picture painted there
+    with pytest.raises(DatasetError, match="no column 'take'"):
+        script.main([*args, "--group-column", "take"])
 
 
 def test_corrupt_or_foreign_model_files_are_refused(trained, tmp_path):

@@ -28,7 +28,7 @@ WHEELS=wheels
 ASIDE=gpu_aside
 # tracked files the GPU run never reads (all but the diffusion pipeline): `aside` moves them out of the
 # tree, so that a fine-tune from assets/diffusion travels with a pack of useful quality (train/GPU.md)
-ASIDE_PATHS=(assets/music_emotion assets/image_emotion assets/examples assets/screenshots
+ASIDE_PATHS=(assets/music_emotion assets/image_emotion assets/examples assets/screenshots assets/picture_scene_model
              docs assets/diffusion/*.png assets/diffusion/*.jpg)
 PY=${PY:-python3}
 SITE=${SITE:-/tmp/site}

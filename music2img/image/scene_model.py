@@ -1,9 +1,11 @@
 """Is a picture a *scene* — a view with depth: sky or horizon, distance — rather than a close-up
 texture (bark, rock, ice, water, a sky alone), an interior or an object? Gradient-boosted trees on the
 hand-crafted image features (:mod:`music2img.image.features`), trained by ``train/scene_model.py`` on
-photos labelled by eye (``assets/scene_model/labels.csv``).
+photos labelled by eye (``assets/scene_model/labels.csv``); it curates the diffusion model's training photos.
 
-It curates the diffusion model's training photos and measures the share of scenes among its pictures.
+The same model trained on the diffusion model's own pictures labelled by eye
+(``assets/picture_scene_model``, :data:`PICTURE_SCENE_MODEL_DIR`) measures the share of scenes among them:
+the photos' model calls a painted wall of tree trunks a forest scene.
 
 >>> model = SceneModel.load()                     # assets/scene_model, checksum verified
 >>> model.predict_proba([pil_image, "photo.jpg"])  # (n,): probability of a scene
@@ -26,6 +28,8 @@ from . import features as hand
 from .emotion_model import ImageLike, load_rgb
 
 SCENE_MODEL_DIR = ASSETS_DIR / "scene_model"
+#: The scene model for the diffusion model's pictures (trained on its pictures labelled by eye).
+PICTURE_SCENE_MODEL_DIR = ASSETS_DIR / "picture_scene_model"
 #: A picture whose scene probability is at least this counts as a scene.
 THRESHOLD = 0.5
 
