@@ -15,7 +15,8 @@ their noise.
 The scene model for the diffusion model's own pictures::
 
     .venv/bin/python train/scene_model.py --images assets/picture_scene_model \
-        --labels assets/picture_scene_model/labels.csv --group-column seed --out assets/picture_scene_model
+        --labels assets/picture_scene_model/labels.csv --group-column seed --baseline assets/scene_model \
+        --out assets/picture_scene_model
 """
 
 from __future__ import annotations
