@@ -249,7 +249,7 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
                 ]
                 seconds += time.perf_counter() - start
                 keys += film
-                shown += 0 if strength == 1 else 1 + sum(a != b for a, b in zip(track, track[1:]))
+                shown += film_lib.scenes_shown(track)
                 rejected += painter.rejected
                 change += [np.abs(b - a).mean() * 255 for a, b in zip(film, film[1:])]
                 if seed == 0:

@@ -33,9 +33,9 @@ from one frame to the next than painting every frame does (at most 0.24 against 
 are 2.0/255 off, a slideshow 9.0 with cuts of 20. A scene drifting to a new one every 30 s
 changes twice as fast as a song's emotion typically moves it (0.11 against 0.06 per frame), so
 by default the noise is fixed. Over tracked scenes (``benchmarks/film.py scenes``, the four example songs,
-guidance 3) the scene model calls 89–100 % of the keyframes scenes (12–44 % from noise; 72–100 % over scenes
-at guidance 6), none is rejected after the repaints (3 per song from noise), and a song changes scene 1–2
-times; a film costs about the same.
+guidance 6) the scene model for the pictures calls 83–100 % of the keyframes scenes (0–100 % from noise), none
+is rejected after the repaints (1–3 per song from noise), and a song changes scene 1–2 times; a film costs about
+the same.
 """
 
 from __future__ import annotations
@@ -142,6 +142,11 @@ def film_span(
             "minutes: film a part of the song (start, duration) or raise the limit"
         )
     return float(start), float(length)
+
+
+def scenes_shown(scenes: Sequence[int | None]) -> int:
+    """How many scenes a film's keyframes show one after another (``None``: a keyframe from noise alone)."""
+    return sum(s is not None and (k == 0 or s != scenes[k - 1]) for k, s in enumerate(scenes))
 
 
 def keyframe_times(duration: float, interval: float) -> np.ndarray:
@@ -326,5 +331,4 @@ def render_film(
             writer.write(frame)
             yield (i + 1) / fps, n_frames / fps
     counts = (paint.repainted, paint.rejected) if isinstance(paint, RepaintingPainter) else (0, 0)
-    runs = sum(s is not None and (k == 0 or s != scenes[k - 1]) for k, s in enumerate(scenes))
-    return Film(Path(out), start, duration, int(fps), n_frames, len(times), timeline, *counts, runs)
+    return Film(Path(out), start, duration, int(fps), n_frames, len(times), timeline, *counts, scenes_shown(scenes))

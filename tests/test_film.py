@@ -421,3 +421,8 @@ def test_cli_makes_a_film_and_reports_it(tmp_path, make_audio, capsys):
 
     assert main([*args[:1], str(tmp_path / "missing.wav"), *args[2:]]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_scenes_shown_counts_each_return_to_a_scene_and_no_scene_from_noise():
+    assert film_lib.scenes_shown([4, 4, 7, 7, 4]) == 3
+    assert film_lib.scenes_shown([None, None]) == 0 and film_lib.scenes_shown([]) == 0
