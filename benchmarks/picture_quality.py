@@ -6,9 +6,9 @@
 
 Every (model, variant) paints the 5 × 5 valence/arousal grid (2 … 8) × ``--seeds`` seeds exactly as
 ``music2img generate --seed s`` does (requests mapped onto the labels, the landscape check's redraw),
-at the variant's guidance. A variant (:data:`VARIANTS`) names the guidance scale, the guided part of the
-steps, guidance rescale and adaptive projected guidance. Measured against ``--photos`` random training
-photos:
+at the variant's guidance. A variant (:data:`VARIANTS`, :class:`Variant`) names the guidance scale, the guided
+part of the steps, guidance rescale, adaptive projected guidance, the layout strength and the guidance
+low-pass. Measured against ``--photos`` random training photos:
 
 * **colour**: share of pixels with HSV saturation > 0.85, median Hasler–Süsstrunk colourfulness, share of
   pixels with a channel clipped at 0 or 255 — and each as a ratio to the photos';
@@ -34,6 +34,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -65,59 +66,81 @@ from music2img.image.labelled_folder import read_labels
 from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, THRESHOLD, SceneModel
 from music2img.va import quadrants
 
-#: name → (guidance scale, guided part of the steps, guidance rescale, adaptive projection or None, scheduler
-#: options over :func:`make_scheduler`'s[, layout strength: 1 when left out]). ``clip`` is the x̂₀ clipping the
-#: solvers used until 2026-12-04 and again since the scene layouts, ``dyn…`` dynamic thresholding at the given
-#: ``sample_max_value`` (and percentile); ``noise`` the defaults of 2026-12-05 before the layouts, from noise
-#: alone; ``layout-dyn`` the first layout defaults, with dynamic thresholding; ``default`` is today's.
+
+class Variant(NamedTuple):
+    """How a variant paints: guidance scale, the guided part of the steps, guidance rescale, adaptive projection,
+    scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise) and the guidance low-pass σ."""
+
+    scale: float
+    interval: tuple[float, float]
+    rescale: float = 0.0
+    projection: AdaptiveProjection | None = None
+    options: dict = {}
+    layout: float = 1.0
+    lowpass: float = 0.0
+
+
+#: ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04 and again since the scene layouts, ``dyn…``
+#: dynamic thresholding at the given ``sample_max_value`` (and percentile); ``noise`` the defaults of 2026-12-05
+#: before the layouts, from noise alone; ``layout-dyn`` the first layout defaults, with dynamic thresholding;
+#: ``layout`` the layout defaults before the low-pass guidance, ``lowpass…`` those at the σ named; ``default`` is
+#: today's.
 _DYN = {"thresholding": True, "sample_max_value": 1.5}
+_HALF = (0.0, 0.5)
 VARIANTS = {
-    "clip": (9.0, (0.0, 0.5), 0.0, None, STATIC_CLIP),
-    "clip-rescale0.7": (9.0, (0.0, 0.5), 0.7, None, STATIC_CLIP),
-    "clip-apg": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, momentum=-0.5), STATIC_CLIP),
-    "clip-apg-r3": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5), STATIC_CLIP),
-    "clip-apg-half": (9.0, (0.0, 0.5), 0.0, AdaptiveProjection(eta=0.5, norm_threshold=3.0), STATIC_CLIP),
-    "clip-late": (9.0, (0.08, 0.58), 0.0, None, STATIC_CLIP),
-    "late": (9.0, (0.17, 0.67), 0.0, None, DYNAMIC_THRESHOLD),
-    "dyn1.2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 1.2, "dynamic_thresholding_ratio": 0.995}),
-    "dyn1.5-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.995}),
-    "dyn2-q995": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "sample_max_value": 2.0, "dynamic_thresholding_ratio": 0.995}),
-    "dyn1.5-q999": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.999}),
-    "dyn1.5-q99": (9.0, (0.0, 0.5), 0.0, None, {**_DYN, "dynamic_thresholding_ratio": 0.99}),
-    "dyn1.5-q98": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD),
-    "film-clip": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, STATIC_CLIP),
-    "film": (film.GUIDANCE_SCALE, (0.0, 1.0), 0.0, None, DYNAMIC_THRESHOLD),
-    "noise": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD),
-    "layout-k2": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 5 / 6),
-    "layout-g6": (6.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 11 / 12),
-    "layout-g4": (4.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 11 / 12),
-    "layout-g6-k2": (6.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 5 / 6),
-    "layout-dyn": (9.0, (0.0, 0.5), 0.0, None, DYNAMIC_THRESHOLD, 11 / 12),
-    "default": (
+    "clip": Variant(9.0, _HALF, options=STATIC_CLIP),
+    "clip-rescale0.7": Variant(9.0, _HALF, 0.7, options=STATIC_CLIP),
+    "clip-apg": Variant(9.0, _HALF, projection=AdaptiveProjection(eta=0.0, momentum=-0.5), options=STATIC_CLIP),
+    "clip-apg-r3": Variant(
+        9.0, _HALF, projection=AdaptiveProjection(eta=0.0, norm_threshold=3.0, momentum=-0.5), options=STATIC_CLIP
+    ),
+    "clip-apg-half": Variant(
+        9.0, _HALF, projection=AdaptiveProjection(eta=0.5, norm_threshold=3.0), options=STATIC_CLIP
+    ),
+    "clip-late": Variant(9.0, (0.08, 0.58), options=STATIC_CLIP),
+    "late": Variant(9.0, (0.17, 0.67), options=DYNAMIC_THRESHOLD),
+    "dyn1.2-q995": Variant(9.0, _HALF, options={**_DYN, "sample_max_value": 1.2, "dynamic_thresholding_ratio": 0.995}),
+    "dyn1.5-q995": Variant(9.0, _HALF, options={**_DYN, "dynamic_thresholding_ratio": 0.995}),
+    "dyn2-q995": Variant(9.0, _HALF, options={**_DYN, "sample_max_value": 2.0, "dynamic_thresholding_ratio": 0.995}),
+    "dyn1.5-q999": Variant(9.0, _HALF, options={**_DYN, "dynamic_thresholding_ratio": 0.999}),
+    "dyn1.5-q99": Variant(9.0, _HALF, options={**_DYN, "dynamic_thresholding_ratio": 0.99}),
+    "dyn1.5-q98": Variant(9.0, _HALF, options=DYNAMIC_THRESHOLD),
+    "film-clip": Variant(film.GUIDANCE_SCALE, (0.0, 1.0), options=STATIC_CLIP),
+    "film": Variant(film.GUIDANCE_SCALE, (0.0, 1.0), options=DYNAMIC_THRESHOLD),
+    "noise": Variant(9.0, _HALF, options=DYNAMIC_THRESHOLD),
+    "layout-k2": Variant(9.0, _HALF, options=DYNAMIC_THRESHOLD, layout=5 / 6),
+    "layout-g6": Variant(6.0, _HALF, options=DYNAMIC_THRESHOLD, layout=11 / 12),
+    "layout-g4": Variant(4.0, _HALF, options=DYNAMIC_THRESHOLD, layout=11 / 12),
+    "layout-g6-k2": Variant(6.0, _HALF, options=DYNAMIC_THRESHOLD, layout=5 / 6),
+    "layout-dyn": Variant(9.0, _HALF, options=DYNAMIC_THRESHOLD, layout=11 / 12),
+    "layout": Variant(9.0, _HALF, layout=11 / 12),
+    **{f"lowpass{s}": Variant(9.0, _HALF, layout=11 / 12, lowpass=float(s)) for s in (8, 16, 24, 32)},
+    "default": Variant(
         defaults.GUIDANCE_SCALE,
         defaults.GUIDANCE_INTERVAL,
         defaults.GUIDANCE_RESCALE,
         defaults.GUIDANCE_PROJECTION,
         {},
         defaults.LAYOUT_STRENGTH,
+        defaults.GUIDANCE_LOWPASS,
     ),
 }
 
 
-def paint_as_app(pipe, variant: tuple, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
+def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
     """The pictures ``music2img generate`` paints (mapping and redraw on) at a variant's guidance."""
-    scale, interval, rescale, projection, _, layout = (*variant, 1.0)[:6]
     return pipe(
         vs,
         as_,
-        guidance_scale=scale,
-        guidance_interval=interval,
-        guidance_rescale=rescale,
-        guidance_projection=projection,
+        guidance_scale=variant.scale,
+        guidance_interval=variant.interval,
+        guidance_rescale=variant.rescale,
+        guidance_projection=variant.projection,
+        guidance_lowpass=variant.lowpass,
         num_inference_steps=steps,
         generator=gens,
         output_type="np",
-        layout_strength=layout,
+        layout_strength=variant.layout,
     ).images
 
 
@@ -211,20 +234,21 @@ def main(argv: list[str] | None = None) -> int:
         pipe.set_progress_bar_config(disable=True)
         checker = pipe.landscape_checker
         for variant in args.variants:
-            scale, interval, rescale, projection, options, layout = (*VARIANTS[variant], 1.0)[:6]
-            pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **options)
-
-            sample = functools.partial(paint_as_app, pipe, VARIANTS[variant], args.steps)
+            v = VARIANTS[variant]
+            pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **v.options)
+            sample = functools.partial(paint_as_app, pipe, v, args.steps)
+            layout = (v.layout,) if v.layout < 1 and pipe.layouts is not None else ()
+            lowpass = (v.lowpass, 1.0) if v.lowpass else ()  # σ and the high band's scale (0 screened on 2026-12-05)
             generated = generate_grid(
                 pipe,
                 grid_points(),
                 range(args.first_seed, args.first_seed + args.seeds),
                 steps=args.steps,
-                guidance=scale,
-                guidance_interval=interval,
+                guidance=v.scale,
+                guidance_interval=v.interval,
                 cache=args.cache,
                 sample=sample,
-                tag=repr(("app", rescale, projection) + ((layout,) if layout < 1 and pipe.layouts is not None else ())),
+                tag=repr(("app", v.rescale, v.projection) + layout + lowpass),
             )
             name = f"{Path(model).name}:{variant}"
             report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)

@@ -75,6 +75,8 @@ CASES = [
     (GENERATE + ["--guidance-interval", "0.6", "0.2"], "--guidance-interval needs 0 ≤ START ≤ END ≤ 1"),
     (GENERATE + ["--layout-strength", "0"], "--layout-strength needs 0 < S ≤ 1, got 0"),
     (GENERATE + ["--layout-strength", "1.5"], "--layout-strength needs 0 < S ≤ 1, got 1.5"),
+    (GENERATE + ["--guidance-lowpass", "-1"], "argument --guidance-lowpass: must be a number from 0 to 128, got -1.0"),
+    (GENERATE + ["--guidance-lowpass", "nan"], "argument --guidance-lowpass: must be a number from 0 to 128, got nan"),
     (["generate", "--valence", "12", "--arousal", "5", "--model", "{diffusion}"], "valence"),
     (["generate", "--valence", "5", "--model", "{diffusion}"], "--valence needs --arousal"),
     # generate: models and the song

@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from factories_diffusion import make_tiny_pipeline, make_tiny_student_pipeline
+from factories_diffusion import make_tiny_pipeline, make_tiny_student_pipeline, make_tiny_unet, perturb_emotion
 from PIL import Image
 
 from music2img.cli import main
 from music2img.diffusion import defaults
+from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.schedulers import training_scheduler
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,9 +55,27 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert record["scheduler"] == defaults.SCHEDULER and record["steps"] == 2
     assert record["guidance"] == defaults.GUIDANCE_SCALE
     assert record["guidance_interval"] == list(defaults.GUIDANCE_INTERVAL)
+    assert record["guidance_lowpass"] == defaults.GUIDANCE_LOWPASS
     assert record["paths"] == [str(out)] and Image.open(out).size == (defaults.SIZE, defaults.SIZE)
     assert record["size"] == defaults.SIZE and record["upscaler"] == "lanczos"  # the tiny model has no network
     assert record["layout_strength"] is None  # nor layouts
+
+
+def test_guidance_lowpass_reaches_the_pipeline(tmp_path, capsys):
+    unet = make_tiny_unet()
+    perturb_emotion(unet)  # the emotion moves the pictures, as after training
+    model = tmp_path / "model"
+    EmotionLandscapePipeline(unet=unet, scheduler=training_scheduler()).save_pretrained(model)
+
+    def paint(lowpass: str) -> np.ndarray:
+        out = tmp_path / f"lowpass{lowpass}.png"
+        args = ["generate", "--valence", "2", "--arousal", "8", "--model", str(model), "--out", str(out)]
+        assert main([*args, "--steps", "3", "--size", "128", "--guidance-lowpass", lowpass]) == 0
+        assert _json(capsys.readouterr().out)["guidance_lowpass"] == float(lowpass)
+        return np.asarray(Image.open(out), dtype=float)
+
+    plain, low = paint("0"), paint("3")
+    assert np.abs(plain - low).mean() > 0.5
 
 
 def test_a_student_paints_with_lcm_by_default_and_refuses_other_samplers(tmp_path, capsys):

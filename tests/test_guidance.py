@@ -1,13 +1,13 @@
-"""Guidance: plain CFG, guidance rescale and adaptive projected guidance, alone and in the pipeline."""
+"""Guidance: plain CFG, guidance rescale, adaptive projected and low-pass guidance, alone and in the pipeline."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from factories_diffusion import make_tiny_unet
+from factories_diffusion import make_tiny_unet, perturb_emotion
 
-from music2img.diffusion.guidance import AdaptiveProjection, Guider
+from music2img.diffusion.guidance import AdaptiveProjection, Guider, gaussian_blur
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
 
@@ -67,6 +67,35 @@ def test_rescale_matches_the_conditional_spread():
     assert not torch.allclose(Guider(9.0, rescale=0.5)(c, u, x, 500), out)
 
 
+def test_gaussian_blur_keeps_smooth_fields_and_removes_fine_texture():
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    ramp = (y / 31).expand(2, 3, 32, 32)
+    assert torch.allclose(gaussian_blur(torch.full((1, 3, 32, 32), 0.7), 4.0), torch.full((1, 3, 32, 32), 0.7))
+    assert torch.allclose(gaussian_blur(ramp, 2.0)[..., 8:24, :], ramp[..., 8:24, :], atol=1e-5)  # linear inside
+    stripes = ((x % 4) < 2).float().expand(1, 3, 32, 32) * 2 - 1  # vertical stripes 2 px wide, like trunks
+    blurred = gaussian_blur(stripes, 4.0).abs()
+    assert blurred[..., 12:20].max() < 0.01 and blurred.max() < 0.15  # the reflected edges keep a trace
+    # wider than the picture: the kernel is cut at the side, nothing fails
+    assert gaussian_blur(ramp[..., :8, :8], 40.0).shape == (2, 3, 8, 8)
+
+
+def test_lowpass_guidance_applies_only_the_updates_low_frequencies():
+    c, u, x = _predictions(4)
+    guided = Guider(9.0, lowpass=2.0)(c, u, x, 500)
+    assert torch.allclose(guided, c + 8.0 * gaussian_blur(c - u, 2.0), atol=1e-5)
+    # fine stripes in the update are the conditional prediction's, not amplified
+    stripes = (torch.arange(8.0) % 2).expand(2, 3, 8, 8) * 2 - 1
+    assert torch.allclose(Guider(9.0, lowpass=3.0)(u + stripes, u, x, 500), u + stripes, atol=0.05)
+    # a uniform update (a colour shift) passes whole
+    assert torch.allclose(Guider(9.0, lowpass=3.0)(u + 0.1, u, x, 500), u + 0.9, atol=1e-5)
+
+
+@pytest.mark.parametrize("lowpass", [-1.0, float("inf"), float("nan")])
+def test_bad_lowpass_is_refused(lowpass):
+    with pytest.raises(ValueError, match="guidance_lowpass"):
+        Guider(3.0, lowpass=lowpass)
+
+
 @pytest.mark.parametrize("kwargs", [dict(eta=1.5), dict(norm_threshold=-1.0), dict(momentum=1.0)])
 def test_bad_projection_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
@@ -80,10 +109,7 @@ def test_bad_rescale_is_refused():
 
 def test_pipeline_paints_with_each_guidance():
     unet = make_tiny_unet()
-    with torch.no_grad():
-        for name, p in unet.named_parameters():
-            if ".adain." in name:
-                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    perturb_emotion(unet)  # the emotion moves the pictures, as after training
     pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("unipc", training_scheduler().config))
     pipe.set_progress_bar_config(disable=True)
 
@@ -103,6 +129,7 @@ def test_pipeline_paints_with_each_guidance():
     for kw in (
         dict(guidance_rescale=0.7, guidance_projection=None),
         dict(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=0.0, momentum=-0.5)),
+        dict(guidance_rescale=0.0, guidance_projection=None, guidance_lowpass=2.0),
     ):
         other = run(**kw)
         assert other.shape == plain.shape and np.isfinite(other).all() and not np.allclose(other, plain, atol=1e-3)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import REPO
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
-from factories_diffusion import make_tiny_pipeline, make_tiny_unet
+from factories_diffusion import make_tiny_pipeline, make_tiny_unet, perturb_emotion
 from PIL import Image
 
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
@@ -30,10 +30,7 @@ from music2img.files import WEIGHT_HASHES_FILE, sha256sum, verify_weight_hashes
 @pytest.fixture
 def pipe():
     unet = make_tiny_unet()
-    with torch.no_grad():  # make the emotion matter, as after training
-        for name, p in unet.named_parameters():
-            if ".adain." in name:
-                p.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    perturb_emotion(unet)  # the emotion moves the pictures, as after training
     p = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("ddim", training_scheduler().config))
     p.set_progress_bar_config(disable=True)
     return p

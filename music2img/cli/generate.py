@@ -49,6 +49,14 @@ def register(subparsers) -> None:
         help="guide only this part of the steps, as fractions (default: %(default)s)",
     )
     p.add_argument(
+        "--guidance-lowpass",
+        type=ranged(float, 0, 128),
+        default=defaults.GUIDANCE_LOWPASS,
+        metavar="SIGMA",
+        help="guide only the low frequencies, a Gaussian blur of SIGMA pixels; the detail is the conditional "
+        "prediction's; 0 guides all frequencies (default: %(default)g)",
+    )
+    p.add_argument(
         "--layout-strength",
         type=float,
         default=defaults.LAYOUT_STRENGTH,
@@ -164,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         num_images_per_prompt=args.num_images,
         guidance_scale=args.guidance,
         guidance_interval=tuple(args.guidance_interval),
+        guidance_lowpass=args.guidance_lowpass,
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(args.seed),
         size=args.size,
@@ -185,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": steps,
         "guidance": args.guidance,
         "guidance_interval": list(args.guidance_interval),
+        "guidance_lowpass": args.guidance_lowpass,
         "layout_strength": args.layout_strength if pipe.layouts is not None else None,
         "size": args.size,
         "upscaler": upscaler,

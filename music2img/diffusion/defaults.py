@@ -48,6 +48,9 @@ EARLY_CHECK = 1 / 6
 #: (:data:`LAYOUT_STRENGTH`) with x̂₀ clipped (:data:`music2img.diffusion.schedulers.THRESHOLD`).
 GUIDANCE_RESCALE = 0.0
 GUIDANCE_PROJECTION: AdaptiveProjection | None = None
+#: σ in pixels of the Gaussian low-pass the guidance update goes through (0: plain guidance; see
+#: :mod:`music2img.diffusion.guidance`).
+GUIDANCE_LOWPASS = 0.0
 #: Side in pixels of the pictures the CLI and the app deliver, and the sides ``generate --size`` offers: the
 #: UNet paints 128; larger ones are painted by the pipeline's upscaler network (``benchmarks/upscaler.py``).
 SIZE = 512

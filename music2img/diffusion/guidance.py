@@ -1,5 +1,5 @@
-"""How the conditional and "no emotion" noise predictions become one: classifier-free guidance, and two
-known remedies for the over-saturated colours that strong guidance paints.
+"""How the conditional and "no emotion" noise predictions become one: classifier-free guidance, two known
+remedies for the over-saturated colours that strong guidance paints, and guidance of the low frequencies only.
 
 * **Guidance rescale** (Lin et al., 2023, §3.4): the guided prediction's standard deviation is pulled back
   towards the conditional one's by ``rescale`` (diffusers' :func:`rescale_noise_cfg`).
@@ -8,6 +8,12 @@ known remedies for the over-saturated colours that strong guidance paints.
   (which carries the condition); only ``eta`` of the parallel part is kept, the update's norm is capped at
   ``norm_threshold`` and updates are averaged with negative ``momentum`` over the steps. As in the paper it
   acts on the denoised estimate x̂₀ (diffusers' :func:`normalized_guidance` does the projection).
+* **Low-pass guidance**: guidance pushes only the low spatial frequencies beyond the conditional prediction,
+  ``ε = ε_c + (s − 1) · G_σ(ε_c − ε_u)`` with ``G_σ`` a Gaussian blur of ``lowpass`` = σ pixels; the detail is
+  the conditional prediction's, not amplified ``s`` times. Frequency-decoupled guidance (Sadat et al., 2025)
+  scales the frequency bands separately; this is its two-band case with the high band's scale 1. Here the
+  emotion's light and colour lie in the low frequencies, and the textures strong guidance paints for an emotion
+  (walls of tree trunks at low valence and arousal) in the high ones.
 """
 
 from __future__ import annotations
@@ -17,6 +23,21 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch and diffusers load on first use, so that the defaults stay cheap to import
     import torch
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` (``(n, c, h, w)``) blurred by a Gaussian of ``sigma`` pixels, edges reflected; the kernel reaches
+    3 σ, or one pixel less than the shorter side."""
+    import torch
+
+    radius = max(1, min(int(3 * sigma), *(d - 1 for d in x.shape[-2:])))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).to(x.dtype)
+    c = x.shape[1]
+    out = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
+    out = torch.nn.functional.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return torch.nn.functional.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,8 @@ class Guider:
         projection: :class:`AdaptiveProjection` settings, or ``None`` for plain guidance.
         alphas_cumprod: The schedule's ᾱ, to move between noise and x̂₀; without it APG acts on the noise
             predictions directly.
+        lowpass: σ in pixels of the Gaussian low-pass the guided prediction's departure from the conditional one
+            goes through (0: off), after plain or projected guidance.
     """
 
     def __init__(
@@ -53,13 +76,17 @@ class Guider:
         rescale: float = 0.0,
         projection: AdaptiveProjection | None = None,
         alphas_cumprod: torch.Tensor | None = None,
+        lowpass: float = 0.0,
     ):
         if not 0.0 <= rescale <= 1.0:
             raise ValueError(f"guidance_rescale must lie in [0, 1], got {rescale}")
+        if not 0.0 <= lowpass < float("inf"):
+            raise ValueError(f"guidance_lowpass must be a width in pixels ≥ 0 (0: off), got {lowpass}")
         from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer
 
         self.scale, self.rescale, self.projection = scale, rescale, projection
         self.alphas_cumprod = alphas_cumprod
+        self.lowpass = lowpass
         self.momentum = MomentumBuffer(projection.momentum) if projection and projection.momentum else None
 
     def __call__(
@@ -78,6 +105,8 @@ class Guider:
             a, b = abar.sqrt(), (1 - abar).sqrt()
             x0 = self._project((sample - b * eps_cond) / a, (sample - b * eps_uncond) / a)
             eps = (sample - a * x0) / b
+        if self.lowpass > 0:
+            eps = eps_cond + gaussian_blur(eps - eps_cond, self.lowpass)
         if self.rescale > 0:
             eps = rescale_noise_cfg(eps, eps_cond, self.rescale)
         return eps

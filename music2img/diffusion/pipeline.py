@@ -21,7 +21,7 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import atomic_path, record_weight_hashes, verify_weight_hashes
 from ..va import check_va
-from .defaults import EARLY_CHECK, GUIDANCE_PROJECTION, GUIDANCE_RESCALE, LAYOUT_STRENGTH
+from .defaults import EARLY_CHECK, GUIDANCE_LOWPASS, GUIDANCE_PROJECTION, GUIDANCE_RESCALE, LAYOUT_STRENGTH
 from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider
 from .landscape_check import LandscapeChecker
@@ -137,6 +137,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         guidance_interval: tuple[float, float] = (0.0, 1.0),
         guidance_rescale: float = GUIDANCE_RESCALE,
         guidance_projection: AdaptiveProjection | None = GUIDANCE_PROJECTION,
+        guidance_lowpass: float = GUIDANCE_LOWPASS,
         num_inference_steps: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -166,6 +167,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 share (0–1; Lin et al., 2023); see :mod:`~music2img.diffusion.guidance`.
             guidance_projection: Adaptive projected guidance settings (Sadat et al., 2024), or ``None`` for
                 plain classifier-free guidance.
+            guidance_lowpass: σ in pixels of a Gaussian low-pass over the guidance (0: off): guidance pushes the
+                picture's low frequencies (light, colour) only, its detail is the conditional prediction's; see
+                :mod:`~music2img.diffusion.guidance`.
             num_inference_steps: Denoising steps; default: the sampler's ``DEFAULT_STEPS`` (12 for UniPC,
                 25 for DPM-Solver++, 50 for DDIM, 1000 for DDPM).
             generator: Torch generator(s) for reproducible noise.
@@ -250,6 +254,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             guidance_rescale,
             guidance_projection,
             getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None,
+            guidance_lowpass,
         )
         done, abandoned = total - first, False
         student = isinstance(self.scheduler, LCMScheduler)
@@ -291,6 +296,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 guidance_interval=guidance_interval,
                 guidance_rescale=guidance_rescale,
                 guidance_projection=guidance_projection,
+                guidance_lowpass=guidance_lowpass,
                 num_inference_steps=num_inference_steps,
                 early_check=early_check,
                 layout_strength=layout_strength,
