@@ -41,7 +41,7 @@ Usage::
 
     python benchmarks/film.py inbetween [--seeds 3 4] [--path sweep]
     python benchmarks/film.py checks [--check-seeds 12]
-    python benchmarks/film.py scenes [--check-seeds 2] [--out docs/film_scenes.jpg]
+    python benchmarks/film.py scenes [--check-seeds 2] [--guidance-lowpass 16] [--out docs/film_scenes.jpg]
     python benchmarks/film.py speed [--seconds 30 60 180] [--threads 2] [--encoder-threads 0]
 """
 
@@ -217,7 +217,8 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
     ways = {"from noise": 1.0, "over scenes": film_lib.LAYOUT_STRENGTH}
     print(
         f"keyframes every {film_lib.KEYFRAME_INTERVAL:g} s, {film_lib.STEPS} {film_lib.SCHEDULER} steps, guidance "
-        f"{args.guidance:g}; over scenes: layout strength {film_lib.LAYOUT_STRENGTH:g}, a scene kept while "
+        f"{args.guidance:g} (low-pass σ {args.guidance_lowpass:g}); over scenes: layout strength "
+        f"{film_lib.LAYOUT_STRENGTH:g}, a scene kept while "
         f"the emotion stays within {film_lib.SCENE_RADIUS:g} of where it was chosen; seeds 0–{args.check_seeds - 1}"
     )
     print(
@@ -238,7 +239,12 @@ def scenes(m2i: MusicToImage, args: argparse.Namespace) -> None:
                 if strength < 1:
                     track = layouts.track(valence, arousal, seed, film_lib.SCENE_RADIUS)
                 painter = film_lib.RepaintingPainter(
-                    functools.partial(m2i.paint, layout_strength=strength, guidance_scale=args.guidance),
+                    functools.partial(
+                        m2i.paint,
+                        layout_strength=strength,
+                        guidance_scale=args.guidance,
+                        guidance_lowpass=args.guidance_lowpass,
+                    ),
                     checker.is_landscape,
                     seed,
                 )
@@ -381,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="scenes: keyframe sheet to write (.jpg or .png)")
     p.add_argument("--songs", type=Path, nargs="+", help="scenes: songs to film (default: the example songs)")
     p.add_argument("--guidance", type=float, default=film_lib.GUIDANCE_SCALE, help="scenes: the keyframes' guidance")
+    p.add_argument(
+        "--guidance-lowpass",
+        type=float,
+        default=film_lib.GUIDANCE_LOWPASS,
+        help="scenes: the keyframes' guidance low-pass σ in pixels (valences as the still pictures')",
+    )
     p.add_argument(
         "--layout-strength",
         type=float,

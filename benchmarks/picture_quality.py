@@ -78,13 +78,14 @@ class Variant(NamedTuple):
     options: dict = {}
     layout: float = 1.0
     lowpass: float = 0.0
+    lowpass_valence: tuple[float, float] | None = None
 
 
 #: ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04 and again since the scene layouts, ``dyn…``
 #: dynamic thresholding at the given ``sample_max_value`` (and percentile); ``noise`` the defaults of 2026-12-05
 #: before the layouts, from noise alone; ``layout-dyn`` the first layout defaults, with dynamic thresholding;
-#: ``layout`` the layout defaults before the low-pass guidance, ``lowpass…`` those at the σ named; ``default`` is
-#: today's.
+#: ``layout`` the layout defaults before the low-pass guidance, ``lowpass…`` those with it at the σ named on every
+#: picture; ``default`` is today's.
 _DYN = {"thresholding": True, "sample_max_value": 1.5}
 _HALF = (0.0, 0.5)
 VARIANTS = {
@@ -123,6 +124,7 @@ VARIANTS = {
         {},
         defaults.LAYOUT_STRENGTH,
         defaults.GUIDANCE_LOWPASS,
+        defaults.GUIDANCE_LOWPASS_VALENCE,
     ),
 }
 
@@ -137,6 +139,7 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
         guidance_rescale=variant.rescale,
         guidance_projection=variant.projection,
         guidance_lowpass=variant.lowpass,
+        guidance_lowpass_valence=variant.lowpass_valence,
         num_inference_steps=steps,
         generator=gens,
         output_type="np",
@@ -238,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **v.options)
             sample = functools.partial(paint_as_app, pipe, v, args.steps)
             layout = (v.layout,) if v.layout < 1 and pipe.layouts is not None else ()
-            lowpass = (v.lowpass, 1.0) if v.lowpass else ()  # σ and the high band's scale (0 screened on 2026-12-05)
+            # σ, the high band's scale (0 screened on 2026-12-05) and the valences low-passed (every one when left out)
+            lowpass = ((v.lowpass, 1.0) + ((v.lowpass_valence,) if v.lowpass_valence else ())) if v.lowpass else ()
             generated = generate_grid(
                 pipe,
                 grid_points(),

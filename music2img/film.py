@@ -67,6 +67,10 @@ SIZE = 512
 #: 0.80 with bluer, more saturated keyframes and fewer scenes; from noise at 3, the former default: 0.80, 0.68).
 STEPS = 10
 GUIDANCE_SCALE = 6.0
+#: The keyframes keep plain guidance: over scenes they are scenes already, and the low-pass the still pictures
+#: use in the sad half of the plane (:data:`music2img.diffusion.defaults.GUIDANCE_LOWPASS`) is measured on films
+#: by ``benchmarks/film.py scenes --guidance-lowpass``.
+GUIDANCE_LOWPASS = 0.0
 SCHEDULER = "dpm"
 INBETWEEN = "cubic"
 INBETWEENS = ("cubic", "linear", "hold")

@@ -224,6 +224,7 @@ class MusicToImage:
         steps: int = film_lib.STEPS,
         scheduler: str = film_lib.SCHEDULER,
         layout_strength: float = film_lib.LAYOUT_STRENGTH,
+        guidance_lowpass: float = film_lib.GUIDANCE_LOWPASS,
     ) -> np.ndarray:
         """One picture, ``(size, size, 3)`` floats in [0, 1], from the initial ``noise`` ``(channels, size, size)``
         (deterministic samplers give the same picture for the same noise and emotion) added to the pipeline's
@@ -241,6 +242,7 @@ class MusicToImage:
             layout=None if scene is None else layouts.enlarge([scene], self.image_size),
             layout_strength=1.0 if scene is None else layout_strength,
             guidance_scale=guidance_scale,
+            guidance_lowpass=guidance_lowpass,
             steps=steps,
             scheduler=scheduler,
             output_type="np",

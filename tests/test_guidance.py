@@ -7,7 +7,7 @@ import pytest
 import torch
 from factories_diffusion import make_tiny_unet, perturb_emotion
 
-from music2img.diffusion.guidance import AdaptiveProjection, Guider, gaussian_blur
+from music2img.diffusion.guidance import AdaptiveProjection, Guider, gaussian_blur, lowpass_weights
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
 
@@ -90,6 +90,23 @@ def test_lowpass_guidance_applies_only_the_updates_low_frequencies():
     assert torch.allclose(Guider(9.0, lowpass=3.0)(u + 0.1, u, x, 500), u + 0.9, atol=1e-5)
 
 
+def test_lowpass_weights_ramp_down_over_the_valence_span():
+    assert lowpass_weights([1.0, 3.5, 4.25, 5.0, 9.0], (3.5, 5.0)).tolist() == [1.0, 1.0, 0.5, 0.0, 0.0]
+    assert lowpass_weights([2.0, 8.0], None).tolist() == [1.0, 1.0]
+    assert lowpass_weights([4.0, 4.5], (4.0, 4.0)).tolist() == [1.0, 0.0]
+    for span in [(5.0, 3.5), (float("nan"), 5.0)]:
+        with pytest.raises(ValueError, match="guidance_lowpass_valence"):
+            lowpass_weights([5.0], span)
+
+
+def test_lowpass_weight_blends_per_picture():
+    c, u, x = _predictions(5)
+    plain, low = Guider(9.0)(c, u, x, 500), Guider(9.0, lowpass=2.0)(c, u, x, 500)
+    mixed = Guider(9.0, lowpass=2.0, lowpass_weight=torch.tensor([0.0, 0.5]))(c, u, x, 500)
+    assert torch.allclose(mixed[0], plain[0], atol=1e-5)
+    assert torch.allclose(mixed[1], (plain[1] + low[1]) / 2, atol=1e-5)
+
+
 @pytest.mark.parametrize("lowpass", [-1.0, float("inf"), float("nan")])
 def test_bad_lowpass_is_refused(lowpass):
     with pytest.raises(ValueError, match="guidance_lowpass"):
@@ -121,7 +138,7 @@ def test_pipeline_paints_with_each_guidance():
             num_inference_steps=4,
             output_type="np",
             generator=torch.Generator().manual_seed(0),
-            **kw,
+            **{"guidance_lowpass": 0.0, **kw},
         ).images
 
     plain = run(guidance_rescale=0.0, guidance_projection=None)
@@ -129,7 +146,10 @@ def test_pipeline_paints_with_each_guidance():
     for kw in (
         dict(guidance_rescale=0.7, guidance_projection=None),
         dict(guidance_rescale=0.0, guidance_projection=AdaptiveProjection(eta=0.0, momentum=-0.5)),
-        dict(guidance_rescale=0.0, guidance_projection=None, guidance_lowpass=2.0),
+        dict(guidance_rescale=0.0, guidance_projection=None, guidance_lowpass=2.0, guidance_lowpass_valence=None),
     ):
         other = run(**kw)
         assert other.shape == plain.shape and np.isfinite(other).all() and not np.allclose(other, plain, atol=1e-3)
+    # the low-pass spares pictures of valence above its span (this one asks for 3.0)
+    spared = run(guidance_rescale=0.0, guidance_projection=None, guidance_lowpass=2.0, guidance_lowpass_valence=(1, 2))
+    assert np.allclose(spared, plain, atol=1e-4)

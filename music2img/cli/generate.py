@@ -53,8 +53,9 @@ def register(subparsers) -> None:
         type=ranged(float, 0, 128),
         default=defaults.GUIDANCE_LOWPASS,
         metavar="SIGMA",
-        help="guide only the low frequencies, a Gaussian blur of SIGMA pixels; the detail is the conditional "
-        "prediction's; 0 guides all frequencies (default: %(default)g)",
+        help="in pictures of valence below {1:g} (fully at {0:g} and below), guide only the low frequencies, a "
+        "Gaussian blur of SIGMA pixels: the detail is the conditional prediction's; 0 guides all frequencies "
+        "(default: %(default)g)".format(*defaults.GUIDANCE_LOWPASS_VALENCE),
     )
     p.add_argument(
         "--layout-strength",

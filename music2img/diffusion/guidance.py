@@ -18,8 +18,11 @@ remedies for the over-saturated colours that strong guidance paints, and guidanc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:  # torch and diffusers load on first use, so that the defaults stay cheap to import
     import torch
@@ -38,6 +41,20 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     out = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
     out = torch.nn.functional.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return torch.nn.functional.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def lowpass_weights(valence: Sequence[float], span: tuple[float, float] | None) -> np.ndarray:
+    """How much of the low-pass each picture gets by its valence: 1 at ``span[0]`` and below, 0 at ``span[1]`` and
+    above, linear between; ``span`` ``None``: 1 for every picture."""
+    valence = np.asarray(valence, dtype=np.float64)
+    if span is None:
+        return np.ones_like(valence)
+    low, high = span
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"guidance_lowpass_valence must be (low, high) with low ≤ high, got {span}")
+    if low == high:
+        return (valence <= low).astype(np.float64)
+    return np.clip((high - valence) / (high - low), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,8 @@ class Guider:
             predictions directly.
         lowpass: σ in pixels of the Gaussian low-pass the guided prediction's departure from the conditional one
             goes through (0: off), after plain or projected guidance.
+        lowpass_weight: Per picture, how much of the low-pass applies (``(n,)`` in [0, 1], e.g. from
+            :func:`lowpass_weights`; 0 keeps the picture's guidance whole); ``None``: all of it for every picture.
     """
 
     def __init__(
@@ -77,6 +96,7 @@ class Guider:
         projection: AdaptiveProjection | None = None,
         alphas_cumprod: torch.Tensor | None = None,
         lowpass: float = 0.0,
+        lowpass_weight: torch.Tensor | None = None,
     ):
         if not 0.0 <= rescale <= 1.0:
             raise ValueError(f"guidance_rescale must lie in [0, 1], got {rescale}")
@@ -86,7 +106,7 @@ class Guider:
 
         self.scale, self.rescale, self.projection = scale, rescale, projection
         self.alphas_cumprod = alphas_cumprod
-        self.lowpass = lowpass
+        self.lowpass, self.lowpass_weight = lowpass, lowpass_weight
         self.momentum = MomentumBuffer(projection.momentum) if projection and projection.momentum else None
 
     def __call__(
@@ -106,7 +126,10 @@ class Guider:
             x0 = self._project((sample - b * eps_cond) / a, (sample - b * eps_uncond) / a)
             eps = (sample - a * x0) / b
         if self.lowpass > 0:
-            eps = eps_cond + gaussian_blur(eps - eps_cond, self.lowpass)
+            update = eps - eps_cond
+            low = gaussian_blur(update, self.lowpass)
+            w = 1.0 if self.lowpass_weight is None else self.lowpass_weight.to(eps).view(-1, 1, 1, 1)
+            eps = eps_cond + update + w * (low - update)
         if self.rescale > 0:
             eps = rescale_noise_cfg(eps, eps_cond, self.rescale)
         return eps

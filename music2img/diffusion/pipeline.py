@@ -21,9 +21,16 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import atomic_path, record_weight_hashes, verify_weight_hashes
 from ..va import check_va
-from .defaults import EARLY_CHECK, GUIDANCE_LOWPASS, GUIDANCE_PROJECTION, GUIDANCE_RESCALE, LAYOUT_STRENGTH
+from .defaults import (
+    EARLY_CHECK,
+    GUIDANCE_LOWPASS,
+    GUIDANCE_LOWPASS_VALENCE,
+    GUIDANCE_PROJECTION,
+    GUIDANCE_RESCALE,
+    LAYOUT_STRENGTH,
+)
 from .emotion_map import map_to_labels
-from .guidance import AdaptiveProjection, Guider
+from .guidance import AdaptiveProjection, Guider, lowpass_weights
 from .landscape_check import LandscapeChecker
 from .scene_layouts import SceneLayouts, resize_layouts
 from .schedulers import DEFAULT_STEPS, scheduler_name
@@ -138,6 +145,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         guidance_rescale: float = GUIDANCE_RESCALE,
         guidance_projection: AdaptiveProjection | None = GUIDANCE_PROJECTION,
         guidance_lowpass: float = GUIDANCE_LOWPASS,
+        guidance_lowpass_valence: tuple[float, float] | None = GUIDANCE_LOWPASS_VALENCE,
         num_inference_steps: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -170,6 +178,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             guidance_lowpass: σ in pixels of a Gaussian low-pass over the guidance (0: off): guidance pushes the
                 picture's low frequencies (light, colour) only, its detail is the conditional prediction's; see
                 :mod:`~music2img.diffusion.guidance`.
+            guidance_lowpass_valence: ``(low, high)``: the low-pass acts fully on pictures of valence ``low`` and
+                below, not at ``high`` and above, blended between (the valence the UNet is conditioned on, after
+                ``map_emotion``); ``None``: on every picture.
             num_inference_steps: Denoising steps; default: the sampler's ``DEFAULT_STEPS`` (12 for UniPC,
                 25 for DPM-Solver++, 50 for DDIM, 1000 for DDPM).
             generator: Torch generator(s) for reproducible noise.
@@ -255,6 +266,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             guidance_projection,
             getattr(self.scheduler, "alphas_cumprod", None) if self.scheduler.init_noise_sigma == 1.0 else None,
             guidance_lowpass,
+            torch.as_tensor(lowpass_weights(v.cpu().numpy(), guidance_lowpass_valence)),
         )
         done, abandoned = total - first, False
         student = isinstance(self.scheduler, LCMScheduler)
@@ -297,6 +309,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 guidance_rescale=guidance_rescale,
                 guidance_projection=guidance_projection,
                 guidance_lowpass=guidance_lowpass,
+                guidance_lowpass_valence=guidance_lowpass_valence,
                 num_inference_steps=num_inference_steps,
                 early_check=early_check,
                 layout_strength=layout_strength,
