@@ -67,9 +67,10 @@ SIZE = 512
 #: 0.80 with bluer, more saturated keyframes and fewer scenes; from noise at 3, the former default: 0.80, 0.68).
 STEPS = 10
 GUIDANCE_SCALE = 6.0
-#: The keyframes keep plain guidance: over scenes they are scenes already, and the low-pass the still pictures
-#: use in the sad half of the plane (:data:`music2img.diffusion.defaults.GUIDANCE_LOWPASS`) is measured on films
-#: by ``benchmarks/film.py scenes --guidance-lowpass``.
+#: The keyframes keep plain guidance. The low-pass the still pictures use in the sad half of the plane
+#: (:data:`music2img.diffusion.defaults.GUIDANCE_LOWPASS`) measured on films (``benchmarks/film.py scenes
+#: --guidance-lowpass 16``, the example songs over scenes): keyframe scenes 83 → 89 % for the sad song, the others
+#: 100 % either way, but valence followed less (Spearman ρ 0.82 → 0.76; arousal 0.74 → 0.73).
 GUIDANCE_LOWPASS = 0.0
 SCHEDULER = "dpm"
 INBETWEEN = "cubic"
