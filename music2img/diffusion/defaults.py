@@ -49,14 +49,14 @@ EARLY_CHECK = 1 / 6
 GUIDANCE_RESCALE = 0.0
 GUIDANCE_PROJECTION: AdaptiveProjection | None = None
 #: σ in pixels of the Gaussian low-pass the guidance goes through (0: plain guidance; see
-#: :mod:`music2img.diffusion.guidance`), on the pictures of valence below :data:`GUIDANCE_LOWPASS_VALENCE`:
-#: fully at 3.5 and below, not at 5 and above, blended between (the valence the UNet is conditioned on; ``None``:
-#: every picture). There, strong guidance paints walls of tree trunks and rock smears. Against plain guidance
-#: (``benchmarks/picture_quality.py``, 5 × 5 grid × seeds 12–23): scenes in the sad, calm corner (Q3) 6 → 42 %
-#: and in the sad, tense one (Q2) 65 → 79 % by the pictures' scene model (by eye 4 → 26 and 26 → 30 of 48),
-#: emotion control within 0.03 (valence 0.86 / 0.82 → 0.86 / 0.81, arousal 0.91 / 0.88 → 0.88 / 0.86 by image
-#: models v3 / v2), but softer pictures there (detail 0.39 → 0.26 of the photos', Fréchet distance on features
-#: 68 → 82). On every picture: Q3 42 %, valence 0.83 / 0.79, arousal 0.83 / 0.83.
+#: :mod:`music2img.diffusion.guidance`), on the pictures of valence below :data:`GUIDANCE_LOWPASS_VALENCE`: fully at 3.5
+#: and below, not at 5 and above, blended between (the valence the UNet is conditioned on; the pipeline's
+#: ``guidance_lowpass_valence=None``: every picture). There, strong guidance paints walls of tree trunks and rock
+#: smears. Against plain guidance (``benchmarks/picture_quality.py``, 5 × 5 grid × seeds 12–23): scenes in the sad, calm
+#: corner (Q3) 6 → 42 % and in the sad, tense one (Q2) 65 → 79 % by the pictures' scene model (by eye 4 → 26 and 26 → 30
+#: of 48), emotion control within 0.03 (valence 0.86 / 0.82 → 0.86 / 0.81, arousal 0.91 / 0.88 → 0.88 / 0.86 by image
+#: models v3 / v2), but softer pictures there (detail 0.39 → 0.26 of the photos', Fréchet distance on features 68 → 82).
+#: On every picture: Q3 42 %, valence 0.83 / 0.79, arousal 0.83 / 0.83.
 GUIDANCE_LOWPASS = 16.0
 GUIDANCE_LOWPASS_VALENCE: tuple[float, float] = (3.5, 5.0)
 #: Side in pixels of the pictures the CLI and the app deliver, and the sides ``generate --size`` offers: the
