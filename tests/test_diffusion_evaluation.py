@@ -66,6 +66,21 @@ def test_generate_grid_matches_single_calls_and_caches(tmp_path):
     assert ev.diversity_across_seeds(first) > 0
 
 
+def test_the_default_samplers_cache_names_its_guidance_lowpass(tmp_path, monkeypatch):
+    pipe, seen = _pipe(), []
+    call = type(pipe).__call__
+    monkeypatch.setattr(type(pipe), "__call__", lambda self, *a, **kw: (seen.append(kw), call(self, *a, **kw))[1])
+    points = ev.grid_points((3.0,))
+    ev.generate_grid(pipe, points, [0], steps=2, guidance=3.0, cache=tmp_path)
+    assert seen[-1]["guidance_lowpass"] == ev.GUIDANCE_LOWPASS
+    assert seen[-1]["guidance_lowpass_valence"] == ev.GUIDANCE_LOWPASS_VALENCE
+    ev.generate_grid(pipe, points, [0], steps=2, guidance=3.0, cache=tmp_path)
+    assert len(seen) == 1  # cached
+    monkeypatch.setattr(ev, "GUIDANCE_LOWPASS", ev.GUIDANCE_LOWPASS + 4.0)  # pictures of other defaults: not reused
+    ev.generate_grid(pipe, points, [0], steps=2, guidance=3.0, cache=tmp_path)
+    assert len(seen) == 2 and seen[-1]["guidance_lowpass"] == ev.GUIDANCE_LOWPASS
+
+
 def test_photo_statistics_and_sheet(tmp_path):
     rng = np.random.default_rng(0)
     files = []

@@ -202,6 +202,22 @@ def test_paint_from_the_seeds_noise_is_the_generated_picture(m2i):
         m2i.paint(0.0, 5.0, noise, **FAST)
 
 
+def test_keyframes_keep_plain_guidance_and_pictures_low_pass_the_sad_half(m2i, monkeypatch):
+    import torch
+
+    from music2img import film
+    from music2img.diffusion import defaults
+
+    seen = []
+    cls = type(m2i.pipeline)
+    call = cls.__call__
+    monkeypatch.setattr(cls, "__call__", lambda self, *a, **kw: (seen.append(kw), call(self, *a, **kw))[1])
+    m2i.paint(3.0, 7.0, torch.randn((3, m2i.image_size, m2i.image_size)), **FAST)
+    m2i.generate(3.0, 7.0, **FAST)
+    assert seen[0]["guidance_lowpass"] == film.GUIDANCE_LOWPASS == 0.0
+    assert seen[1].get("guidance_lowpass", defaults.GUIDANCE_LOWPASS) == defaults.GUIDANCE_LOWPASS > 0
+
+
 def test_keyframes_paint_over_the_scene_they_are_given_and_pictures_over_a_drawn_one(m2i, tmp_path):
     import torch
 

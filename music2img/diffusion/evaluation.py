@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..files import atomic_path
 from ..image.features import colourfulness, rgb_to_hsv
+from .defaults import GUIDANCE_LOWPASS, GUIDANCE_LOWPASS_VALENCE
 
 #: Valence (arousal) values of the 5 × 5 evaluation grid.
 GRID = (2.0, 3.5, 5.0, 6.5, 8.0)
@@ -115,6 +116,9 @@ def generate_grid(
     """
     points = [(float(v), float(a)) for v, a in points]
     diffusion = is_diffusion(pipe)
+    # the plain pipeline call's settings that change its pictures besides the ones below (in the cache key)
+    own = {"guidance_lowpass": GUIDANCE_LOWPASS, "guidance_lowpass_valence": GUIDANCE_LOWPASS_VALENCE}
+    own = own if sample is None and diffusion else {}
     if sample is None:
 
         def sample(vs, as_, generators):
@@ -124,6 +128,7 @@ def generate_grid(
                     "guidance_interval": guidance_interval,
                     "num_inference_steps": steps,
                     "max_redraws": 0,
+                    **own,
                 }
                 if diffusion
                 else {}
@@ -143,6 +148,7 @@ def generate_grid(
                 tuple(guidance_interval),
                 points,
                 tag,
+                *own.items(),
             )
         ).encode()
     )
