@@ -16,8 +16,8 @@ low-pass. Measured against ``--photos`` random training photos:
 * **emotion control**: Spearman ρ of requested vs rated valence/arousal, by the shipped image emotion
   model and by ``--rater2`` (an older model on the hand-crafted features only; the independent one);
 * **scenes**: share of pictures the scene model for the diffusion model's pictures
-  (:data:`~music2img.image.scene_model.PICTURE_SCENE_MODEL_DIR`, trained on seeds 0–11 of its pictures: measure
-  with ``--first-seed 12``) calls a scene, overall and per quadrant (the 2 × 2 grid cells of each corner; the
+  (:data:`~music2img.image.scene_model.PICTURE_SCENE_MODEL_DIR`, trained on seeds 0–23 of its pictures: measure
+  with ``--first-seed 24``) calls a scene, overall and per quadrant (the 2 × 2 grid cells of each corner; the
   centre lines are left out);
   and the share the landscape check rejects;
 * **seconds per picture** while painting (the machine's load included).
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scene-model", type=Path, default=PICTURE_SCENE_MODEL_DIR, help="scene model folder")
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument(
-        "--first-seed", type=int, default=0, help="seeds FIRST…FIRST+SEEDS-1 (the scene model learnt from 0–11)"
+        "--first-seed", type=int, default=0, help="seeds FIRST…FIRST+SEEDS-1 (the scene model learnt from 0–23)"
     )
     p.add_argument("--scheduler", default=defaults.SCHEDULER)
     p.add_argument("--steps", type=int, default=defaults.STEPS)

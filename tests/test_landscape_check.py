@@ -98,11 +98,11 @@ def test_rejected_pictures_are_redrawn_reproducibly(checker):
     assert np.allclose(images, plain, atol=1e-6) and steps == plain_steps
     rejecting = LandscapeChecker.from_config({**checker.config, "threshold": -1.0})
     pipe = _pipe(rejecting)
-    once, steps = _paint(pipe)
+    once, steps = _paint(pipe, max_redraws=1)
     # the second pass covers both pictures; the callback's total grows with it
     assert steps[-1] == (4, 4) and max(n for _, n in steps) == 4
     assert not np.allclose(once, plain, atol=1e-3)
-    assert np.array_equal(once, _paint(pipe)[0])
+    assert np.array_equal(once, _paint(pipe, max_redraws=1)[0])
     twice, steps = _paint(pipe, max_redraws=2)
     assert steps[-1] == (6, 6) and not np.allclose(twice, once, atol=1e-3)
     off, steps = _paint(pipe, max_redraws=0)
@@ -124,6 +124,7 @@ def test_a_batch_rejected_early_is_abandoned_and_painted_again(checker, monkeypa
             output_type="np",
             generator=[torch.Generator().manual_seed(0) for _ in range(2)],
             callback=lambda i, n, t: steps.append((i, n)),
+            max_redraws=1,
             **kw,
         ).images
         return images, steps
@@ -148,7 +149,7 @@ def test_only_rejected_pictures_change(checker, monkeypatch):
     pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
     plain = _paint(pipe, max_redraws=0)[0]
     monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: np.arange(len(images)) == 0)
-    images, steps = _paint(pipe)
+    images, steps = _paint(pipe, max_redraws=1)
     assert np.allclose(images[0], plain[0], atol=1e-6) and not np.allclose(images[1], plain[1], atol=1e-3)
     assert steps[-1] == (4, 4)  # one more pass of 2 steps, for picture 1 alone
 

@@ -261,6 +261,7 @@ def test_the_shipped_weights_match_their_recorded_hashes():
         "landscape_checker/diffusion_pytorch_model.safetensors",
         "upscaler/diffusion_pytorch_model.safetensors",
         "layouts/diffusion_pytorch_model.safetensors",
+        "scene_checker/diffusion_pytorch_model.safetensors",
     }
     assert all(sha256sum(DIFFUSION_MODEL_DIR / name) == digest for name, digest in recorded.items())
     assert verify_weight_hashes(DIFFUSION_MODEL_DIR)

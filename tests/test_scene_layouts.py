@@ -126,7 +126,7 @@ def test_the_early_check_and_the_redraw_count_the_steps_painted_over_the_layout(
     pipe = _pipe(SceneLayouts.from_photos(_photos([30, 220]), [[3.0, 4.0], [7.0, 6.0]]))
     pipe.register_modules(landscape_checker=LandscapeChecker(threshold=-1.0))  # rejects every picture
     steps = []
-    _paint(pipe, 0.5, steps=12, early_check=1 / 6, callback=lambda i, n, t: steps.append((i, n)))
+    _paint(pipe, 0.5, steps=12, early_check=1 / 6, max_redraws=1, callback=lambda i, n, t: steps.append((i, n)))
     # 6 of 12 steps painted; abandoned after 2, then 6 more once the one redraw is spent
     assert steps[:2] == [(1, 6), (2, 6)] and steps[2] == (3, 8) and steps[-1] == (8, 8)
 

@@ -6,30 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import load_script
+from factories_scenes import scene_picture, texture_picture
 from PIL import Image
 
 from music2img.diffusion.landscape_check import LandscapeChecker
 from music2img.errors import DatasetError, ModelFileError
 from music2img.image import features as hand
 from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, SceneModel
-
-
-def _scene(rng: np.random.Generator) -> np.ndarray:
-    """A smooth sky over a horizon and textured ground, at a random height and colour."""
-    h = int(rng.integers(40, 80))
-    img = np.zeros((128, 128, 3))
-    top, bottom = rng.uniform(0.5, 1.0, 3) * [0.6, 0.8, 1.0], rng.uniform(0.1, 0.5, 3) * [0.6, 1.0, 0.5]
-    img[:h] = np.linspace(top, top * 0.7, h)[:, None]
-    img[h:] = bottom + rng.normal(0, 0.08, (128 - h, 128, 3))
-    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
-
-
-def _texture(rng: np.random.Generator) -> np.ndarray:
-    """A close-up: vertical bark-like stripes with grain filling the frame."""
-    base = rng.uniform(0.2, 0.6, 3) * [1.0, 0.7, 0.4]
-    stripes = np.sin(np.arange(128) / rng.uniform(2, 6))[None, :, None] * 0.15
-    img = base + stripes + rng.normal(0, 0.1, (128, 128, 3))
-    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +25,7 @@ def labelled(tmp_path_factory):
         scene = i % 2 == 0
         path = f"set/{i}.png"
         (root / "set").mkdir(exist_ok=True)
-        Image.fromarray(_scene(rng) if scene else _texture(rng)).save(root / path)
+        Image.fromarray(scene_picture(rng) if scene else texture_picture(rng)).save(root / path)
         rows.append({"path": path, "scene": int(scene)})
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return root
@@ -61,7 +44,7 @@ def test_training_separates_scenes_from_close_ups_it_never_saw(trained):
     model = SceneModel.load(trained)
     assert model.metadata["cross_validated"]["all"]["roc_auc"] > 0.9
     rng = np.random.default_rng(99)
-    fresh_scenes, fresh_textures = [_scene(rng) for _ in range(5)], [_texture(rng) for _ in range(5)]
+    fresh_scenes, fresh_textures = [scene_picture(rng) for _ in range(5)], [texture_picture(rng) for _ in range(5)]
     assert model.is_scene(fresh_scenes).all() and not model.is_scene(fresh_textures).any()
 
 
@@ -129,9 +112,9 @@ def test_curation_keeps_scenes_and_rated_scenes_that_are_landscapes(trained, tmp
     for name in ("landscapes", "emotion6", "oasis"):
         (images / name / "images").mkdir(parents=True)
     pictures = {
-        "landscapes": [_scene(rng), _texture(rng), _scene(rng)],
-        "emotion6": [_scene(rng), _texture(rng)],
-        "oasis": [_scene(rng)],
+        "landscapes": [scene_picture(rng), texture_picture(rng), scene_picture(rng)],
+        "emotion6": [scene_picture(rng), texture_picture(rng)],
+        "oasis": [scene_picture(rng)],
     }
     for name, pics in pictures.items():
         files = [f"images/{i}.png" for i in range(len(pics))]

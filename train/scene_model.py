@@ -53,6 +53,25 @@ def read_scene_labels(images: Path, labels: Path) -> pd.DataFrame:
     return table
 
 
+def label_groups(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Boolean masks of the labelled rows the scores are also given for: each source folder and ``sample``, and for
+    pictures painted at a requested emotion (``valence``, ``arousal`` columns) each quadrant, centre lines left out."""
+    source = table["path"].str.split("/").str[0]
+    sample = table["sample"] if "sample" in table else pd.Series("all", index=table.index)
+    groups = {
+        f"{s} / {k}": ((source == s) & (sample == k)).to_numpy()
+        for s in sorted(source.unique())
+        for k in sorted(sample.unique())
+        if ((source == s) & (sample == k)).any()
+    }
+    if {"valence", "arousal"} <= set(table.columns):
+        off_centre = ((table["valence"] != 5) & (table["arousal"] != 5)).to_numpy()
+        quadrant = quadrants(table["valence"].to_numpy(), table["arousal"].to_numpy())
+        masks = {f"requested {q}": off_centre & (quadrant == q) for q in ("Q1", "Q2", "Q3", "Q4")}
+        groups |= {name: mask for name, mask in masks.items() if mask.any()}
+    return groups
+
+
 def evaluate(
     X: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray], seed: int = 0, folds_by: np.ndarray | None = None
 ) -> dict:
@@ -63,17 +82,17 @@ def evaluate(
     return scores_of(proba, y, groups)
 
 
-def scores_of(proba: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray]) -> dict:
-    """ROC AUC, accuracy at :data:`THRESHOLD`, non-scenes caught and scenes kept, overall and per group."""
+def scores_of(proba: np.ndarray, y: np.ndarray, groups: dict[str, np.ndarray], threshold: float = THRESHOLD) -> dict:
+    """ROC AUC, accuracy at ``threshold``, non-scenes caught and scenes kept, overall and per group."""
     scores = {}
     for name, mask in {"all": np.ones(len(y), bool), **groups}.items():
         scores[name] = {
             "photos": int(mask.sum()),
             "scenes": int(y[mask].sum()),
             "roc_auc": round(float(roc_auc_score(y[mask], proba[mask])), 3) if 0 < y[mask].sum() < mask.sum() else None,
-            "accuracy": round(float(accuracy_score(y[mask], proba[mask] >= THRESHOLD)), 3),
-            "non_scenes_caught": round(float(np.mean(proba[mask][y[mask] == 0] < THRESHOLD)), 3),
-            "scenes_kept": round(float(np.mean(proba[mask][y[mask] == 1] >= THRESHOLD)), 3),
+            "accuracy": round(float(accuracy_score(y[mask], proba[mask] >= threshold)), 3),
+            "non_scenes_caught": round(float(np.mean(proba[mask][y[mask] == 0] < threshold)), 3),
+            "scenes_kept": round(float(np.mean(proba[mask][y[mask] == 1] >= threshold)), 3),
         }
     return scores
 
@@ -92,19 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError(f"{args.labels} has no column {args.group_column!r}")
     X = np.stack([hand.image_features(load_rgb(args.images / f)) for f in tqdm(table["path"], desc="features")])
     y = table["scene"].to_numpy()
-    source = table["path"].str.split("/").str[0]
-    sample = table["sample"] if "sample" in table else pd.Series("all", index=table.index)
-    groups = {
-        f"{s} / {k}": ((source == s) & (sample == k)).to_numpy()
-        for s in sorted(source.unique())
-        for k in sorted(sample.unique())
-        if ((source == s) & (sample == k)).any()
-    }
-    if {"valence", "arousal"} <= set(table.columns):  # pictures painted at a requested emotion
-        off_centre = ((table["valence"] != 5) & (table["arousal"] != 5)).to_numpy()
-        quadrant = quadrants(table["valence"].to_numpy(), table["arousal"].to_numpy())
-        masks = {f"requested {q}": off_centre & (quadrant == q) for q in ("Q1", "Q2", "Q3", "Q4")}
-        groups |= {name: mask for name, mask in masks.items() if mask.any()}
+    groups = label_groups(table)
     scores = evaluate(X, y, groups, folds_by=table[args.group_column].to_numpy() if args.group_column else None)
     metadata = {
         "labels": str(args.labels),

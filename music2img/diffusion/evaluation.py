@@ -82,8 +82,10 @@ def is_diffusion(pipe) -> bool:
 
 def weights_digest(pipe) -> str:
     """A short digest of a pipeline's network (UNet or GAN generator) weights and config, and of its scene
-    layouts when it has them (names cached pictures)."""
-    nets = [pipe.unet, getattr(pipe, "layouts", None)] if is_diffusion(pipe) else [pipe.gan]
+    layouts and landscape and scene checkers when it has them (names cached pictures; the checkers choose
+    the pictures a redrawing caller gets)."""
+    parts = ("unet", "layouts", "landscape_checker", "scene_checker") if is_diffusion(pipe) else ("gan",)
+    nets = [getattr(pipe, name, None) for name in parts]
     h = hashlib.sha256(repr(sorted(nets[0].config.items())).encode())
     for net in filter(None, nets):
         for name, tensor in sorted(net.state_dict().items()):

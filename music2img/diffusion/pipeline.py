@@ -28,10 +28,12 @@ from .defaults import (
     GUIDANCE_PROJECTION,
     GUIDANCE_RESCALE,
     LAYOUT_STRENGTH,
+    MAX_REDRAWS,
 )
 from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider, lowpass_weights
 from .landscape_check import LandscapeChecker
+from .scene_check import SceneChecker
 from .scene_layouts import SceneLayouts, resize_layouts
 from .schedulers import DEFAULT_STEPS, scheduler_name
 from .unet import EmotionUNet
@@ -81,8 +83,8 @@ def to_output(image: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarra
 
 @dataclass
 class EmotionLandscapePipelineOutput(ImagePipelineOutput):
-    """The pictures, and for each how many times it was painted again because the landscape
-    checker rejected it (all 0 without a checker)."""
+    """The pictures, and for each how many times it was painted again because the landscape or scene
+    checker rejected it (all 0 without checkers)."""
 
     redraws: list[int] | None = None
 
@@ -107,6 +109,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             per step: the guidance is baked in, or an input of the UNet when it takes one.
         landscape_checker: Optional :class:`~music2img.diffusion.landscape_check.LandscapeChecker`;
             pictures it rejects are painted again from new noise (``max_redraws``).
+        scene_checker: Optional :class:`~music2img.diffusion.scene_check.SceneChecker`; pictures it calls no
+            scene (a texture filling the frame) are painted again as well.
         emotion_quantiles: Optional quantiles of the training labels
             (:func:`~music2img.diffusion.emotion_map.label_quantiles`); requests are then mapped
             onto the labels' distribution (``map_emotion``).
@@ -117,7 +121,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "unet"
-    _optional_components = ["landscape_checker", "upscaler", "layouts"]
+    _optional_components = ["landscape_checker", "upscaler", "layouts", "scene_checker"]
 
     def __init__(
         self,
@@ -127,10 +131,16 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         emotion_quantiles: list[list[float]] | None = None,
         upscaler: Upscaler | None = None,
         layouts: SceneLayouts | None = None,
+        scene_checker: SceneChecker | None = None,
     ):
         super().__init__()
         self.register_modules(
-            unet=unet, scheduler=scheduler, landscape_checker=landscape_checker, upscaler=upscaler, layouts=layouts
+            unet=unet,
+            scheduler=scheduler,
+            landscape_checker=landscape_checker,
+            upscaler=upscaler,
+            layouts=layouts,
+            scene_checker=scene_checker,
         )
         self.register_to_config(emotion_quantiles=emotion_quantiles)
 
@@ -153,7 +163,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         callback: Callable[[int, int, int], None] | None = None,
         return_dict: bool = True,
         map_emotion: bool = True,
-        max_redraws: int = 1,
+        max_redraws: int = MAX_REDRAWS,
         early_check: float | None = EARLY_CHECK,
         size: int | None = None,
         use_upscaler: bool = True,
@@ -195,12 +205,14 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             size: Side in pixels of the pictures returned (default: the UNet's ``sample_size``); see
                 :meth:`resize`. The landscape checker judges the pictures as painted, before resizing.
             use_upscaler: Enlarge with the ``upscaler`` network (when the pipeline has one) rather than Lanczos.
-            max_redraws: Times a picture the ``landscape_checker`` rejects is painted again from new
-                noise (drawn from the same generator, so results stay reproducible); 0 turns it off.
+            max_redraws: Times a picture the ``landscape_checker`` or the ``scene_checker`` rejects is painted
+                again from new noise (drawn from the same generator, so results stay reproducible); 0 turns it
+                off. When every draw is rejected the last is returned.
                 Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
-            early_check: When redrawing, also check the model's estimate of the finished pictures after
-                this fraction of the steps painted (at least two); if it rejects every picture of the batch,
-                the batch is abandoned there and painted again. ``None``: check finished pictures only.
+            early_check: When redrawing, also let the landscape checker judge the model's estimate of the
+                finished pictures after this fraction of the steps painted (at least two); if it rejects every
+                picture of the batch, the batch is abandoned there and painted again. ``None``: check finished
+                pictures only.
             layout_strength: With ``layouts``, the share of the steps painted over a scene photo's colour
                 layout (as ``strength`` in diffusers' image-to-image pipelines): each picture starts from a
                 layout drawn near its emotion, noised to step ``round((1 − layout_strength) · n)`` of ``n``,
@@ -258,8 +270,10 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             image = image * self.scheduler.init_noise_sigma
         takes_generator = "generator" in inspect.signature(self.scheduler.step).parameters
         step_kwargs = {"generator": generator} if takes_generator else {}
-        checking = max_redraws > 0 and self.landscape_checker is not None and latents is None
-        check_at = self._early_check_step(early_check, total - first) if checking else None
+        has_checker = self.landscape_checker is not None or self.scene_checker is not None
+        checking = max_redraws > 0 and has_checker and latents is None
+        early = checking and self.landscape_checker is not None
+        check_at = self._early_check_step(early_check, total - first) if early else None
         guider = Guider(
             guidance_scale,
             guidance_rescale,
@@ -292,9 +306,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             bad = (
                 np.arange(len(image))
                 if abandoned
-                else np.flatnonzero(
-                    ~self.landscape_checker.is_landscape((to_output(image, "np") * 255 + 0.5).astype(np.uint8))
-                )
+                else np.flatnonzero(~self._accepted((to_output(image, "np") * 255 + 0.5).astype(np.uint8)))
             )
             image, redraws = self._redraw(
                 image,
@@ -361,6 +373,16 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         step = max(2, math.ceil(fraction * total))
         return step if step < total else None
 
+    def _accepted(self, pictures: np.ndarray) -> np.ndarray:
+        """Boolean per uint8 picture ``(n, h, w, 3)``: the landscape checker and then the scene checker (those the
+        pipeline has) pass it."""
+        ok = np.ones(len(pictures), bool)
+        if self.landscape_checker is not None:
+            ok &= self.landscape_checker.is_landscape(pictures)
+        if self.scene_checker is not None and ok.any():
+            ok[ok] = self.scene_checker.is_scene(pictures[ok])
+        return ok
+
     def _estimate_pictures(self, sample: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> np.ndarray:
         """The finished pictures as the noise prediction ``eps`` at ``x_t = sample`` implies them,
         x̂₀ = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t, as uint8 ``(n, h, w, 3)``."""
@@ -381,7 +403,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         **sampling,
     ) -> tuple[torch.Tensor, list[int]]:
         """Paint again, with the same (already mapped) emotions and settings, the pictures ``bad`` of
-        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the landscape checker rejected, after ``done``
+        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the checkers rejected, after ``done``
         steps; also returns how many times each was redrawn."""
         redraws = [0] * len(image)
         if not len(bad):
@@ -439,13 +461,15 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
             raise ValueError(f"{scheduler_class} is not a diffusers scheduler")
         unet = EmotionUNet.from_pretrained(folder, subfolder="unet", low_cpu_mem_usage=False)
         scheduler = scheduler_cls.from_pretrained(folder, subfolder="scheduler")
-        checker = upscaler = layouts = None
+        checker = upscaler = layouts = scene_checker = None
         if (index.get("landscape_checker") or [None])[0] is not None:
             checker = LandscapeChecker.from_pretrained(folder, subfolder="landscape_checker", low_cpu_mem_usage=False)
         if (index.get("upscaler") or [None])[0] is not None:
             upscaler = Upscaler.from_pretrained(folder, subfolder="upscaler", low_cpu_mem_usage=False)
         if (index.get("layouts") or [None])[0] is not None:
             layouts = SceneLayouts.from_pretrained(folder, subfolder="layouts", low_cpu_mem_usage=False)
+        if (index.get("scene_checker") or [None])[0] is not None:
+            scene_checker = SceneChecker.from_pretrained(folder, subfolder="scene_checker", low_cpu_mem_usage=False)
     except (OSError, KeyError, TypeError, AttributeError, ValueError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
     if upscaler is not None:
@@ -457,6 +481,7 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
         emotion_quantiles=index.get("emotion_quantiles"),
         upscaler=upscaler,
         layouts=layouts,
+        scene_checker=scene_checker,
     )
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)

@@ -46,15 +46,16 @@ def _tensors_hash(named: Iterable[tuple[str, object]], extra: str = "") -> str:
 
 def weights_versions(m2i: MusicToImage) -> dict[str, str]:
     """``{"diffusion": …, "music": …}``: short hashes of the loaded weights (the diffusion UNet's and
-    landscape checker's tensors and the pipeline's emotion map; the music model's fitted regressor, via
+    landscape and scene checkers' tensors and the pipeline's emotion map; the music model's fitted regressor, via
     :func:`joblib.hash`), so an
     answer can be tied to the weights that painted the picture or judged the song."""
     import joblib
 
     pipe = m2i.pipeline
     tensors = [(f"unet.{k}", v) for k, v in pipe.unet.state_dict().items()]
-    if getattr(pipe, "landscape_checker", None) is not None:
-        tensors += [(f"landscape_checker.{k}", v) for k, v in pipe.landscape_checker.state_dict().items()]
+    for name in ("landscape_checker", "scene_checker"):
+        if getattr(pipe, name, None) is not None:
+            tensors += [(f"{name}.{k}", v) for k, v in getattr(pipe, name).state_dict().items()]
     return {
         "diffusion": _tensors_hash(tensors, extra=repr(pipe.config.get("emotion_quantiles"))),
         "music": joblib.hash(m2i.music_model.regressor, hash_name="sha1")[:WEIGHTS_HASH_DIGITS],
