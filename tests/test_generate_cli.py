@@ -59,6 +59,26 @@ def test_generate_one_png(tiny_model, tmp_path, capsys):
     assert record["paths"] == [str(out)] and Image.open(out).size == (defaults.SIZE, defaults.SIZE)
     assert record["size"] == defaults.SIZE and record["upscaler"] == "lanczos"  # the tiny model has no network
     assert record["layout_strength"] is None  # nor layouts
+    assert record["max_redraws"] == defaults.MAX_REDRAWS and record["redraws"] == [0]  # nor checkers
+
+
+def test_max_redraws_reaches_the_pipeline_and_the_record(tmp_path, capsys):
+    """A model whose scene check rejects everything: the picture is painted 1 + N times, N from --max-redraws."""
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_check import SceneChecker
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    rejecting = SceneChecker()
+    rejecting.intercept.fill_(-20.0)
+    save_component(model, "scene_checker", rejecting)
+    args = ["generate", "--valence", "2", "--arousal", "2", "--model", str(model), "--steps", "2", "--size", "128"]
+    for n in ("0", "2"):
+        assert main([*args, "--out", str(tmp_path / f"{n}.png"), "--max-redraws", n]) == 0
+        record = _json(capsys.readouterr().out)
+        assert record["max_redraws"] == int(n) and record["redraws"] == [int(n)]
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "0.png")), np.asarray(Image.open(tmp_path / "2.png")))
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(tmp_path / "x.png"), "--max-redraws", "-1"])
 
 
 def test_guidance_lowpass_reaches_the_pipeline(tmp_path, capsys):

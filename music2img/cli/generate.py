@@ -66,6 +66,14 @@ def register(subparsers) -> None:
         "1 paints from noise alone (default: %(default).3g)",
     )
     p.add_argument(
+        "--max-redraws",
+        type=ranged(int, 0, 10),
+        default=defaults.MAX_REDRAWS,
+        metavar="N",
+        help="times a picture the landscape or scene check rejects is painted again from new noise; 0 keeps the "
+        "first draws (default: %(default)s)",
+    )
+    p.add_argument(
         "--scheduler",
         choices=SCHEDULER_NAMES,
         help=f"sampler (default: {defaults.SCHEDULER}; lcm, the "
@@ -167,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         args.parser.error(str(exc))
     steps = DEFAULT_STEPS[args.scheduler] if args.steps is None else args.steps
-    images = pipe(
+    out = pipe(
         valence,
         arousal,
         num_images_per_prompt=args.num_images,
@@ -179,9 +187,10 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         use_upscaler=upscaler != "lanczos",
         layout_strength=args.layout_strength,
-    ).images
+        max_redraws=args.max_redraws,
+    )
     try:
-        for image, path in zip(images, paths):
+        for image, path in zip(out.images, paths):
             with atomic_path(path) as tmp:
                 image.save(tmp, format="PNG")
     except OSError as exc:
@@ -197,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         "guidance_interval": list(args.guidance_interval),
         "guidance_lowpass": args.guidance_lowpass,
         "layout_strength": args.layout_strength if pipe.layouts is not None else None,
+        "max_redraws": args.max_redraws,
+        "redraws": out.redraws,
         "size": args.size,
         "upscaler": upscaler,
         "model": str(args.model),
