@@ -77,3 +77,30 @@ def make_labelled_folder(path: str | Path, n: int = 8, size: int = 20, seed: int
         rows.append(f"{i}.png,{1 + 8 * i / max(n - 1, 1):.3f},{9 - 8 * i / max(n - 1, 1):.3f}")
     (path / "labels.csv").write_text("\n".join(rows) + "\n")
     return path / "labels.csv"
+
+
+def make_checked_pipeline(**components) -> EmotionLandscapePipeline:
+    """A tiny pipeline with DDIM and the given optional components (``landscape_checker``, ``scene_checker``, …)."""
+    from music2img.diffusion.schedulers import make_scheduler
+
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("ddim", training_scheduler().config), **components
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def paint_pair(pipe: EmotionLandscapePipeline, seed: int = 0, steps: int = 2, **kwargs) -> tuple:
+    """Pictures at (3, 5) and (7, 5) in ``steps`` steps, one generator each seeded ``seed``, and the
+    ``(step, total)`` pairs the callback saw."""
+    seen = []
+    images = pipe(
+        [3.0, 7.0],
+        [5.0, 5.0],
+        num_inference_steps=steps,
+        output_type="np",
+        generator=[torch.Generator().manual_seed(seed) for _ in range(2)],
+        callback=lambda i, n, t: seen.append((i, n)),
+        **kwargs,
+    ).images
+    return images, seen

@@ -2,12 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
-from factories_diffusion import make_tiny_unet
+from factories_diffusion import make_checked_pipeline, paint_pair
 
 from music2img.diffusion.landscape_check import LandscapeChecker, photo_split
-from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
-from music2img.diffusion.schedulers import make_scheduler, training_scheduler
+from music2img.diffusion.pipeline import load_pipeline
 from music2img.image.features import FEATURE_NAMES, image_features
 
 
@@ -68,44 +66,25 @@ def test_photo_split_is_a_partition():
     assert np.array_equal(photo_split(1000)[2], test)
 
 
-def _pipe(checker):
-    unet = make_tiny_unet()
-    pipe = EmotionLandscapePipeline(
-        unet=unet, scheduler=make_scheduler("ddim", training_scheduler().config), landscape_checker=checker
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _paint(pipe, seed=0, **kw):
-    steps = []
-    images = pipe(
-        [3.0, 7.0],
-        [5.0, 5.0],
-        num_inference_steps=2,
-        output_type="np",
-        generator=[torch.Generator().manual_seed(seed) for _ in range(2)],
-        callback=lambda i, n, t: steps.append((i, n)),
-        **kw,
-    ).images
-    return images, steps
+def _checked(checker):
+    return make_checked_pipeline(landscape_checker=checker)
 
 
 def test_rejected_pictures_are_redrawn_reproducibly(checker):
-    plain, plain_steps = _paint(_pipe(None))
+    plain, plain_steps = paint_pair(_checked(None))
     passing = LandscapeChecker.from_config({**checker.config, "threshold": float("inf")})
-    images, steps = _paint(_pipe(passing))
+    images, steps = paint_pair(_checked(passing))
     assert np.allclose(images, plain, atol=1e-6) and steps == plain_steps
     rejecting = LandscapeChecker.from_config({**checker.config, "threshold": -1.0})
-    pipe = _pipe(rejecting)
-    once, steps = _paint(pipe, max_redraws=1)
+    pipe = _checked(rejecting)
+    once, steps = paint_pair(pipe, max_redraws=1)
     # the second pass covers both pictures; the callback's total grows with it
     assert steps[-1] == (4, 4) and max(n for _, n in steps) == 4
     assert not np.allclose(once, plain, atol=1e-3)
-    assert np.array_equal(once, _paint(pipe, max_redraws=1)[0])
-    twice, steps = _paint(pipe, max_redraws=2)
+    assert np.array_equal(once, paint_pair(pipe, max_redraws=1)[0])
+    twice, steps = paint_pair(pipe, max_redraws=2)
     assert steps[-1] == (6, 6) and not np.allclose(twice, once, atol=1e-3)
-    off, steps = _paint(pipe, max_redraws=0)
+    off, steps = paint_pair(pipe, max_redraws=0)
     assert np.allclose(off, plain, atol=1e-6) and steps[-1] == (2, 2)
 
 
@@ -113,21 +92,10 @@ def test_a_batch_rejected_early_is_abandoned_and_painted_again(checker, monkeypa
     """After 2 of 12 steps the estimate of the finished pictures is checked: a batch rejected entirely
     is painted again at once, and (the sampler being deterministic) the new pictures are those a
     redraw of finished pictures gives."""
-    pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
+    pipe = _checked(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
 
     def paint(**kw):
-        steps = []
-        images = pipe(
-            [3.0, 7.0],
-            [5.0, 5.0],
-            num_inference_steps=12,
-            output_type="np",
-            generator=[torch.Generator().manual_seed(0) for _ in range(2)],
-            callback=lambda i, n, t: steps.append((i, n)),
-            max_redraws=1,
-            **kw,
-        ).images
-        return images, steps
+        return paint_pair(pipe, steps=12, max_redraws=1, **kw)
 
     early, steps = paint()
     assert steps[:2] == [(1, 12), (2, 12)] and steps[2] == (3, 14) and steps[-1] == (14, 14)
@@ -146,23 +114,23 @@ def test_a_batch_rejected_early_is_abandoned_and_painted_again(checker, monkeypa
 
 
 def test_only_rejected_pictures_change(checker, monkeypatch):
-    pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
-    plain = _paint(pipe, max_redraws=0)[0]
+    pipe = _checked(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
+    plain = paint_pair(pipe, max_redraws=0)[0]
     monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: np.arange(len(images)) == 0)
-    images, steps = _paint(pipe, max_redraws=1)
+    images, steps = paint_pair(pipe, max_redraws=1)
     assert np.allclose(images[0], plain[0], atol=1e-6) and not np.allclose(images[1], plain[1], atol=1e-3)
     assert steps[-1] == (4, 4)  # one more pass of 2 steps, for picture 1 alone
 
 
 def test_checker_saved_and_loaded_with_the_pipeline(checker, tmp_path):
-    pipe = _pipe(checker)
+    pipe = _checked(checker)
     pipe.save_pretrained(tmp_path / "p")
     loaded = load_pipeline(tmp_path / "p")
     assert isinstance(loaded.landscape_checker, LandscapeChecker)
     assert loaded.landscape_checker.config.threshold == pytest.approx(checker.config.threshold)
     photos = _photos(5, seed=2)
     assert np.allclose(loaded.landscape_checker.distance(photos), checker.distance(photos))
-    _pipe(None).save_pretrained(tmp_path / "none")
+    _checked(None).save_pretrained(tmp_path / "none")
     assert load_pipeline(tmp_path / "none").landscape_checker is None
 
 
@@ -199,7 +167,7 @@ def test_evaluation_grids_are_first_draws(checker, tmp_path):
     so a cached grid means the same pictures whether or not a checker was attached."""
     from music2img.diffusion import evaluation as ev
 
-    pipe = _pipe(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
+    pipe = _checked(LandscapeChecker.from_config({**checker.config, "threshold": -1.0}))
     grid = ev.generate_grid(pipe, [(3.0, 5.0), (7.0, 5.0)], [0], steps=2, guidance=3.0)
-    assert np.abs(grid.images[0] - _paint(pipe, max_redraws=0)[0]).max() <= 1 / 255 + 1e-6
-    assert np.abs(grid.images[0] - _paint(pipe)[0]).max() > 1e-2
+    assert np.abs(grid.images[0] - paint_pair(pipe, max_redraws=0)[0]).max() <= 1 / 255 + 1e-6
+    assert np.abs(grid.images[0] - paint_pair(pipe)[0]).max() > 1e-2

@@ -7,17 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from conftest import load_script
-from factories_diffusion import make_tiny_pipeline, make_tiny_unet
+from factories_diffusion import make_checked_pipeline, make_tiny_pipeline, paint_pair
 from factories_scenes import scene_picture, texture_picture
 from PIL import Image
 
 from music2img.diffusion.defaults import MAX_REDRAWS
 from music2img.diffusion.landscape_check import LandscapeChecker
-from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline, save_component
+from music2img.diffusion.pipeline import load_pipeline, save_component
 from music2img.diffusion.scene_check import SceneChecker
-from music2img.diffusion.schedulers import make_scheduler, training_scheduler
 from music2img.image.detector_features import FEATURE_NAMES, detector_features
 
 
@@ -59,39 +57,17 @@ def _checker(passes: bool) -> SceneChecker:
     return checker
 
 
-def _paint(pipe, **kw):
-    steps = []
-    images = pipe(
-        [3.0, 7.0],
-        [5.0, 5.0],
-        num_inference_steps=2,
-        output_type="np",
-        generator=[torch.Generator().manual_seed(0) for _ in range(2)],
-        callback=lambda i, n, t: steps.append((i, n)),
-        **kw,
-    ).images
-    return images, steps
-
-
-def _pipe(**components):
-    pipe = EmotionLandscapePipeline(
-        unet=make_tiny_unet(), scheduler=make_scheduler("ddim", training_scheduler().config), **components
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def test_pictures_called_no_scene_are_redrawn_up_to_max_redraws():
-    plain, _ = _paint(_pipe())
-    kept, steps = _paint(_pipe(scene_checker=_checker(passes=True)))
+    plain, _ = paint_pair(make_checked_pipeline())
+    kept, steps = paint_pair(make_checked_pipeline(scene_checker=_checker(passes=True)))
     assert np.allclose(kept, plain, atol=1e-6) and steps[-1] == (2, 2)
-    pipe = _pipe(scene_checker=_checker(passes=False))
+    pipe = make_checked_pipeline(scene_checker=_checker(passes=False))
     out = pipe([3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np", max_redraws=3)
     assert out.redraws == [3, 3]
-    redrawn, steps = _paint(pipe, max_redraws=2)
+    redrawn, steps = paint_pair(pipe, max_redraws=2)
     assert steps[-1] == (6, 6) and not np.allclose(redrawn, plain, atol=1e-3)
-    assert np.array_equal(redrawn, _paint(pipe, max_redraws=2)[0])  # reproducible from the generators
-    off, steps = _paint(pipe, max_redraws=0)
+    assert np.array_equal(redrawn, paint_pair(pipe, max_redraws=2)[0])  # reproducible from the generators
+    off, steps = paint_pair(pipe, max_redraws=0)
     assert np.allclose(off, plain, atol=1e-6) and steps[-1] == (2, 2)
 
 
@@ -101,14 +77,14 @@ def test_only_landscapes_are_judged_for_scenes(monkeypatch):
     monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: np.arange(len(images)) == 0)
     seen = []
     monkeypatch.setattr(SceneChecker, "is_scene", lambda self, images: (seen.append(len(images)), [False])[1])
-    out = _pipe(landscape_checker=landscape, scene_checker=scene)(
+    out = make_checked_pipeline(landscape_checker=landscape, scene_checker=scene)(
         [3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np", max_redraws=2, early_check=None
     )
     assert seen == [1, 1] and out.redraws == [2, 2]
 
 
 def test_checker_saved_and_loaded_with_the_pipeline(fitted, tmp_path):
-    _pipe(scene_checker=fitted).save_pretrained(tmp_path / "p")
+    make_checked_pipeline(scene_checker=fitted).save_pretrained(tmp_path / "p")
     loaded = load_pipeline(tmp_path / "p").scene_checker
     assert isinstance(loaded, SceneChecker) and loaded.config.threshold == fitted.config.threshold
     pictures, _ = _pictures(4, seed=2)
