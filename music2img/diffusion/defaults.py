@@ -40,8 +40,8 @@ GUIDANCE_INTERVAL = (0.0, 0.5)
 #: of 22.5 forwards per picture).
 EARLY_CHECK = 1 / 6
 #: Times a picture the landscape or scene checker rejects is painted again (the pipeline's ``max_redraws``). With
-#: the scene checker (``benchmarks/picture_quality.py`` and ``benchmarks/scene_check.py``, fresh seeds 24–35): scenes by
-#: eye in the sad, tense corner (Q2) 60 → 88 %, in the sad, calm one (Q3) 38 → 65 %; emotion control within 0.02; a
+#: the scene checker (``benchmarks/picture_quality.py`` and ``benchmarks/scene_check.py``, fresh seeds 24–47): scenes by
+#: eye in the sad, tense corner (Q2) 59 → 82 %, in the sad, calm one (Q3) 41 → 60 %; emotion control within 0.02; a
 #: picture in the sad, calm corner costs 2.6× (1.5 redraws on average), over the whole plane 1.4×.
 MAX_REDRAWS = 3
 #: Guidance rescale φ (0: off) and adaptive projected guidance settings (``None``: plain guidance); see
