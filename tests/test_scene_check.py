@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import load_script
 from factories_diffusion import make_checked_pipeline, make_tiny_pipeline, paint_pair
 from factories_scenes import scene_picture, texture_picture
@@ -71,16 +72,35 @@ def test_pictures_called_no_scene_are_redrawn_up_to_max_redraws():
     assert np.allclose(off, plain, atol=1e-6) and steps[-1] == (2, 2)
 
 
+def test_when_every_draw_is_rejected_the_best_rated_is_kept(monkeypatch):
+    """Every draw is rejected; the first draws rate 0.4, the redraws 0.1: the first draws come back (the last would
+    before 2026-12-05)."""
+    plain, _ = paint_pair(make_checked_pipeline())
+    first = []
+
+    def probability(self, images):
+        images = np.asarray(images)
+        first.extend([] if first else list(images))
+        return np.array([0.4 if any(np.array_equal(im, f) for f in first) else 0.1 for im in images])
+
+    monkeypatch.setattr(SceneChecker, "probability", probability)
+    pipe = make_checked_pipeline(scene_checker=SceneChecker())
+    out = pipe([3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np", max_redraws=2,
+               generator=[torch.Generator().manual_seed(0) for _ in range(2)])  # fmt: skip
+    assert out.redraws == [2, 2] and np.allclose(out.images, plain, atol=1e-6)
+
+
 def test_only_landscapes_are_judged_for_scenes(monkeypatch):
-    """The scene check (a detector pass per picture) runs on the pictures the landscape check passed."""
+    """The scene check (a detector pass per picture) runs on the pictures the landscape check passed: of each pair
+    (the first draws, the redraws, and each redraw returned, rated against the draw it replaces) only the first."""
     landscape, scene = LandscapeChecker(), _checker(passes=True)
     monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: np.arange(len(images)) == 0)
     seen = []
-    monkeypatch.setattr(SceneChecker, "is_scene", lambda self, images: (seen.append(len(images)), [False])[1])
+    monkeypatch.setattr(SceneChecker, "probability", lambda self, images: (seen.append(len(images)), np.zeros(1))[1])
     out = make_checked_pipeline(landscape_checker=landscape, scene_checker=scene)(
         [3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np", max_redraws=2, early_check=None
     )
-    assert seen == [1, 1] and out.redraws == [2, 2]
+    assert seen == [1, 1, 1, 1] and out.redraws == [2, 2]
 
 
 def test_checker_saved_and_loaded_with_the_pipeline(fitted, tmp_path):

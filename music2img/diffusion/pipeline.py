@@ -207,7 +207,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             use_upscaler: Enlarge with the ``upscaler`` network (when the pipeline has one) rather than Lanczos.
             max_redraws: Times a picture the ``landscape_checker`` or the ``scene_checker`` rejects is painted
                 again from new noise (drawn from the same generator, so results stay reproducible); 0 turns it
-                off. When every draw is rejected the last is returned.
+                off. When every draw is rejected the best rated is returned (a landscape before a non-landscape, then
+                the higher scene probability).
                 Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
             early_check: When redrawing, also let the landscape checker judge the model's estimate of the
                 finished pictures after this fraction of the steps painted (at least two); if it rejects every
@@ -303,14 +304,15 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         redraws = [0] * len(image)
         if checking:
             per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
-            bad = (
-                np.arange(len(image))
-                if abandoned
-                else np.flatnonzero(~self._accepted((to_output(image, "np") * 255 + 0.5).astype(np.uint8)))
-            )
+            if abandoned:  # unfinished pictures: never kept
+                bad, rating = np.arange(len(image)), np.full(len(image), -np.inf)
+            else:
+                accepted, rating = self._ratings(image)
+                bad = np.flatnonzero(~accepted)
             image, redraws = self._redraw(
                 image,
                 bad,
+                rating[bad],
                 *per_image,
                 generator,
                 done,
@@ -373,15 +375,20 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         step = max(2, math.ceil(fraction * total))
         return step if step < total else None
 
-    def _accepted(self, pictures: np.ndarray) -> np.ndarray:
-        """Boolean per uint8 picture ``(n, h, w, 3)``: the landscape checker and then the scene checker (those the
-        pipeline has) pass it."""
-        ok = np.ones(len(pictures), bool)
+    def _ratings(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """For pictures ``(n, 3, h, w)`` in [-1, 1]: whether the checkers the pipeline has pass each (the landscape
+        checker, then the scene checker on the landscapes), and a rating to choose among rejected draws: −1 for a
+        non-landscape, else its scene probability (1 without a scene checker)."""
+        pictures = (to_output(image, "np") * 255 + 0.5).astype(np.uint8)
+        rating = np.ones(len(pictures))
         if self.landscape_checker is not None:
-            ok &= self.landscape_checker.is_landscape(pictures)
-        if self.scene_checker is not None and ok.any():
-            ok[ok] = self.scene_checker.is_scene(pictures[ok])
-        return ok
+            rating[~self.landscape_checker.is_landscape(pictures)] = -1.0
+        landscape = rating >= 0
+        if self.scene_checker is None:
+            return landscape, rating
+        if landscape.any():
+            rating[landscape] = self.scene_checker.probability(pictures[landscape])
+        return landscape & (rating >= self.scene_checker.config.threshold), rating
 
     def _estimate_pictures(self, sample: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> np.ndarray:
         """The finished pictures as the noise prediction ``eps`` at ``x_t = sample`` implies them,
@@ -394,6 +401,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         self,
         image: torch.Tensor,
         bad: np.ndarray,
+        rating: np.ndarray,
         vs: list[float],
         as_: list[float],
         generator: torch.Generator | list[torch.Generator] | None,
@@ -403,8 +411,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         **sampling,
     ) -> tuple[torch.Tensor, list[int]]:
         """Paint again, with the same (already mapped) emotions and settings, the pictures ``bad`` of
-        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the checkers rejected, after ``done``
-        steps; also returns how many times each was redrawn."""
+        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the checkers rejected (``rating``: theirs, see
+        :meth:`_ratings`), after ``done`` steps; where the new draw is rejected too, the better rated of the two is
+        kept. Also returns how many times each was redrawn."""
         redraws = [0] * len(image)
         if not len(bad):
             return image, redraws
@@ -422,8 +431,11 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             max_redraws=max_redraws - 1,
             **sampling,
         )
+        new = again.images.to(image) * 2 - 1
+        accepted, new_rating = self._ratings(new)
+        keep = torch.as_tensor(~accepted & (rating > new_rating), device=new.device)
         image = image.clone()
-        image[torch.as_tensor(bad)] = again.images.to(image) * 2 - 1
+        image[torch.as_tensor(bad)] = torch.where(keep[:, None, None, None], image[torch.as_tensor(bad)], new)
         for i, n in zip(bad, again.redraws):
             redraws[i] = 1 + n
         return image, redraws
