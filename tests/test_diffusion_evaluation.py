@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from factories_diffusion import make_tiny_unet
+from factories_diffusion import make_tiny_pipeline, make_tiny_unet
 from PIL import Image
 
 from music2img.diffusion import evaluation as ev
-from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline, save_component
+from music2img.diffusion.scene_check import SceneChecker
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
 
 
@@ -79,6 +80,15 @@ def test_the_default_samplers_cache_names_its_guidance_lowpass(tmp_path, monkeyp
     monkeypatch.setattr(ev, "GUIDANCE_LOWPASS", ev.GUIDANCE_LOWPASS + 4.0)  # pictures of other defaults: not reused
     ev.generate_grid(pipe, points, [0], steps=2, guidance=3.0, cache=tmp_path)
     assert len(seen) == 2 and seen[-1]["guidance_lowpass"] == ev.GUIDANCE_LOWPASS
+
+
+def test_the_weights_digest_names_the_weights_and_checkers_not_the_folder(tmp_path):
+    a, b = make_tiny_pipeline(tmp_path / "a"), make_tiny_pipeline(tmp_path / "b")
+    assert ev.weights_digest(load_pipeline(a)) == ev.weights_digest(load_pipeline(b))  # same weights, two folders
+    save_component(b, "scene_checker", SceneChecker())
+    assert ev.weights_digest(load_pipeline(a)) != ev.weights_digest(load_pipeline(b))  # a checker changes what is kept
+    other = make_tiny_pipeline(tmp_path / "c", seed=1)
+    assert ev.weights_digest(load_pipeline(a)) != ev.weights_digest(load_pipeline(other))
 
 
 def test_photo_statistics_and_sheet(tmp_path):

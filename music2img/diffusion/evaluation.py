@@ -81,12 +81,12 @@ def is_diffusion(pipe) -> bool:
 
 
 def weights_digest(pipe) -> str:
-    """A short digest of a pipeline's network (UNet or GAN generator) weights and config, and of its scene
-    layouts and landscape and scene checkers when it has them (names cached pictures; the checkers choose
-    the pictures a redrawing caller gets)."""
+    """A short digest of a pipeline's network (UNet or GAN generator) weights and config (not where it was loaded
+    from), and of its scene layouts and landscape and scene checkers when it has them (names cached pictures; the
+    checkers choose the pictures a redrawing caller gets)."""
     parts = ("unet", "layouts", "landscape_checker", "scene_checker") if is_diffusion(pipe) else ("gan",)
     nets = [getattr(pipe, name, None) for name in parts]
-    h = hashlib.sha256(repr(sorted(nets[0].config.items())).encode())
+    h = hashlib.sha256(repr(sorted((k, v) for k, v in nets[0].config.items() if not k.startswith("_"))).encode())
     for net in filter(None, nets):
         for name, tensor in sorted(net.state_dict().items()):
             h.update(name.encode())
