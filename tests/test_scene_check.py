@@ -91,8 +91,9 @@ def test_when_every_draw_is_rejected_the_best_rated_is_kept(monkeypatch):
 
 
 def test_only_landscapes_are_judged_for_scenes(monkeypatch):
-    """The scene check (a detector pass per picture) runs on the pictures the landscape check passed: of each pair
-    (the first draws, the redraws, and each redraw returned, rated against the draw it replaces) only the first."""
+    """The scene check (a detector pass per picture) runs once per draw, on the pictures the landscape check passed:
+    of each pair (the first draws, the redraws, the last redraws) only the first; a redraw returned with its
+    rating is not judged again."""
     landscape, scene = LandscapeChecker(), _checker(passes=True)
     monkeypatch.setattr(LandscapeChecker, "is_landscape", lambda self, images: np.arange(len(images)) == 0)
     seen = []
@@ -100,7 +101,8 @@ def test_only_landscapes_are_judged_for_scenes(monkeypatch):
     out = make_checked_pipeline(landscape_checker=landscape, scene_checker=scene)(
         [3.0, 7.0], [5.0, 5.0], num_inference_steps=2, output_type="np", max_redraws=2, early_check=None
     )
-    assert seen == [1, 1, 1, 1] and out.redraws == [2, 2]
+    assert seen == [1, 1, 1] and out.redraws == [2, 2]
+    assert out.ratings == [0.0, -1.0]  # a landscape no scene; not a landscape
 
 
 def test_checker_saved_and_loaded_with_the_pipeline(fitted, tmp_path):

@@ -84,9 +84,11 @@ def to_output(image: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarra
 @dataclass
 class EmotionLandscapePipelineOutput(ImagePipelineOutput):
     """The pictures, and for each how many times it was painted again because the landscape or scene
-    checker rejected it (all 0 without checkers)."""
+    checker rejected it (all 0 without checkers) and how the checkers rated it as painted (−1: no landscape,
+    else its scene probability, 1 without a scene checker; ``None`` when nothing was checked)."""
 
     redraws: list[int] | None = None
+    ratings: list[float] | None = None
 
 
 class RecordsWeightHashes:
@@ -301,7 +303,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 done = i + 1 - first
                 break
 
-        redraws = [0] * len(image)
+        redraws, rating = [0] * len(image), None
         if checking:
             per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
             if abandoned:  # unfinished pictures: never kept
@@ -309,10 +311,10 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             else:
                 accepted, rating = self._ratings(image)
                 bad = np.flatnonzero(~accepted)
-            image, redraws = self._redraw(
+            image, redraws, rating = self._redraw(
                 image,
                 bad,
-                rating[bad],
+                rating,
                 *per_image,
                 generator,
                 done,
@@ -335,7 +337,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         self.maybe_free_model_hooks()
         if not return_dict:
             return (image,)
-        return EmotionLandscapePipelineOutput(images=image, redraws=redraws)
+        ratings = None if rating is None else rating.tolist()
+        return EmotionLandscapePipelineOutput(images=image, redraws=redraws, ratings=ratings)
 
     def resize(self, images: torch.Tensor, size: int, use_upscaler: bool = True) -> torch.Tensor:
         """Pictures ``(n, 3, h, w)`` in [0, 1] at ``size × size``, in [0, 1]: enlarged by the ``upscaler``
@@ -384,11 +387,13 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         if self.landscape_checker is not None:
             rating[~self.landscape_checker.is_landscape(pictures)] = -1.0
         landscape = rating >= 0
-        if self.scene_checker is None:
-            return landscape, rating
-        if landscape.any():
+        if self.scene_checker is not None and landscape.any():
             rating[landscape] = self.scene_checker.probability(pictures[landscape])
-        return landscape & (rating >= self.scene_checker.config.threshold), rating
+        return self._passes(rating), rating
+
+    def _passes(self, rating: np.ndarray) -> np.ndarray:
+        """Which :meth:`_ratings` pass the checkers: a landscape, and a scene by the scene checker's threshold."""
+        return rating >= (0.0 if self.scene_checker is None else self.scene_checker.config.threshold)
 
     def _estimate_pictures(self, sample: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> np.ndarray:
         """The finished pictures as the noise prediction ``eps`` at ``x_t = sample`` implies them,
@@ -409,14 +414,14 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         callback: Callable[[int, int, int], None] | None,
         max_redraws: int,
         **sampling,
-    ) -> tuple[torch.Tensor, list[int]]:
+    ) -> tuple[torch.Tensor, list[int], np.ndarray]:
         """Paint again, with the same (already mapped) emotions and settings, the pictures ``bad`` of
-        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the checkers rejected (``rating``: theirs, see
-        :meth:`_ratings`), after ``done`` steps; where the new draw is rejected too, the better rated of the two is
-        kept. Also returns how many times each was redrawn."""
+        ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the checkers rejected, after ``done`` steps; where the new
+        draw is rejected too, the better rated of the two is kept (``rating``: every picture's, see
+        :meth:`_ratings`). Also returns how many times each was redrawn and the ratings of the pictures kept."""
         redraws = [0] * len(image)
         if not len(bad):
-            return image, redraws
+            return image, redraws, rating
         gens = [generator[i] for i in bad] if isinstance(generator, list) else generator
         if sampling.get("layout") is not None:
             sampling["layout"] = sampling["layout"][torch.as_tensor(bad, device=sampling["layout"].device)]
@@ -432,13 +437,19 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             **sampling,
         )
         new = again.images.to(image) * 2 - 1
-        accepted, new_rating = self._ratings(new)
-        keep = torch.as_tensor(~accepted & (rating > new_rating), device=new.device)
-        image = image.clone()
-        image[torch.as_tensor(bad)] = torch.where(keep[:, None, None, None], image[torch.as_tensor(bad)], new)
+        if again.ratings is None:  # the last redraw: checked here
+            accepted, new_rating = self._ratings(new)
+        else:
+            new_rating = np.asarray(again.ratings)
+            accepted = self._passes(new_rating)
+        keep = ~accepted & (rating[bad] > new_rating)
+        image, rating = image.clone(), rating.copy()
+        where = torch.as_tensor(keep, device=new.device)[:, None, None, None]
+        image[torch.as_tensor(bad)] = torch.where(where, image[torch.as_tensor(bad)], new)
+        rating[bad] = np.where(keep, rating[bad], new_rating)
         for i, n in zip(bad, again.redraws):
             redraws[i] = 1 + n
-        return image, redraws
+        return image, redraws, rating
 
 
 def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> EmotionLandscapePipeline:
