@@ -89,6 +89,12 @@ def test_the_weights_digest_names_the_weights_and_checkers_not_the_folder(tmp_pa
     assert ev.weights_digest(load_pipeline(a)) != ev.weights_digest(load_pipeline(b))  # a checker changes what is kept
     other = make_tiny_pipeline(tmp_path / "c", seed=1)
     assert ev.weights_digest(load_pipeline(a)) != ev.weights_digest(load_pipeline(other))
+    expert = load_pipeline(other).unet.half()
+    digests = set()
+    for first in (500, 600):  # a high-noise expert, and the timestep it takes over at, change the pictures
+        save_component(a, "high_noise_unet", expert, high_noise_from=first)
+        digests.add(ev.weights_digest(load_pipeline(a)))
+    assert len(digests) == 2 and ev.weights_digest(load_pipeline(a)) in digests
 
 
 def test_photo_statistics_and_sheet(tmp_path):

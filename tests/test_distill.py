@@ -187,3 +187,32 @@ def test_bad_flags_are_refused(tiny, tmp_path):
         distill.main(distill_args(root / "data", labels, teacher, tmp_path, "--grid-steps", "7"))
     with pytest.raises(SystemExit, match="guidance-range"):
         distill.main(distill_args(root / "data", labels, teacher, tmp_path, "--guidance-range", "9", "2"))
+
+
+def test_a_teacher_with_a_high_noise_expert_steps_with_it_from_its_timestep(tiny, tmp_path):
+    """Rows at timesteps ≥ high_noise_from take the expert's step, the others the teacher UNet's."""
+    from factories_diffusion import perturb_emotion
+
+    root, labels, teacher = tiny
+    base = load_pipeline(teacher)
+    expert = perturb_emotion(make_tiny_unet(3, sample_size=SIZE, attention_resolutions=(4,)), seed=4)
+    pipes = {
+        "both": EmotionLandscapePipeline(
+            unet=base.unet, scheduler=base.scheduler, high_noise_unet=expert, high_noise_from=500
+        ),
+        "expert": EmotionLandscapePipeline(unet=expert, scheduler=base.scheduler),
+    }
+    steps = {}
+    x, va = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)), torch.tensor([[2.0, 8.0]] * 2)
+    t, w = torch.tensor([899, 99]), torch.tensor([3.0, 3.0])
+    for name, folder in [("base", teacher), *((n, tmp_path / n) for n in pipes)]:
+        if name in pipes:
+            pipes[name].save_pretrained(folder)
+        trainer = distill.DistillTrainer(
+            distill.parse_args(
+                distill_args(root / "data", labels, str(folder), tmp_path / f"run_{name}", "--steps", "1")
+            )
+        )
+        steps[name] = trainer.teacher_step(x, t, t - 100, va, w)
+    assert torch.allclose(steps["both"][0], steps["expert"][0]) and torch.allclose(steps["both"][1], steps["base"][1])
+    assert not torch.allclose(steps["expert"][1], steps["base"][1])

@@ -124,6 +124,36 @@ def test_a_student_paints_with_one_forward_per_step_and_no_guidance_branch(monke
     assert out.images.shape == (2, 16, 16, 3) and np.isfinite(out.images).all()
 
 
+def test_a_high_noise_unet_paints_the_steps_from_its_timestep_and_is_saved_with_the_pipeline(pipe, tmp_path):
+    """The expert paints timesteps ≥ high_noise_from, the UNet the rest; both travel with the saved pipeline."""
+    expert = perturb_emotion(make_tiny_unet(seed=5), seed=6)
+    seen = []
+    for name, unet in (("high", expert), ("low", pipe.unet)):
+        forward = unet.forward
+        unet.forward = lambda x, t, *a, _name=name, _forward=forward, **kw: (
+            seen.append((_name, int(t))),
+            _forward(x, t, *a, **kw),
+        )[1]
+    both = EmotionLandscapePipeline(
+        unet=pipe.unet, scheduler=pipe.scheduler, high_noise_unet=expert, high_noise_from=500
+    )
+    both.set_progress_bar_config(disable=True)
+    kw = dict(num_inference_steps=6, output_type="np")
+    painted = both([2, 8], [2, 8], generator=_gen(), **kw).images
+    assert [n for n, _ in seen] == ["high"] * 3 + ["low"] * 3
+    assert all((t >= 500) == (n == "high") for n, t in seen)
+    assert not np.allclose(painted, pipe([2, 8], [2, 8], generator=_gen(), **kw).images, atol=1e-4)
+
+    both.save_pretrained(tmp_path / "p")
+    assert json.loads((tmp_path / "p" / "model_index.json").read_text())["high_noise_from"] == 500
+    loaded = load_pipeline(tmp_path / "p")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.high_noise_from == 500 and loaded.high_noise_unet is not None
+    assert np.allclose(loaded([2, 8], [2, 8], generator=_gen(), **kw).images, painted, atol=1e-5)
+    with pytest.raises(ValueError, match="give both or neither"):
+        EmotionLandscapePipeline(unet=pipe.unet, scheduler=pipe.scheduler, high_noise_unet=expert)
+
+
 def test_callback_reports_progress(pipe):
     got = []
     pipe(5, 5, num_inference_steps=3, callback=lambda i, n, t: got.append((i, n, t)))

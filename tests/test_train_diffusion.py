@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -342,6 +343,51 @@ def test_train_only_conditioning_freezes_the_rest_and_resumes_bit_exactly(data, 
         diffusion.main(
             _args(data, tmp_path / "b", "--steps", "8", "--init-from", str(pretrained), "--crop", "8", "--resume")
         )
+
+
+def test_timesteps_from_trains_a_high_noise_expert_that_joins_the_pipeline_it_started_from(
+    data, pretrained, tmp_path, monkeypatch
+):
+    from train import high_noise_unet
+
+    noised = []
+    add_noise = type(diffusion.training_scheduler()).add_noise
+    monkeypatch.setattr(
+        type(diffusion.training_scheduler()),
+        "add_noise",
+        lambda self, x, noise, t: (noised.append(t.clone()), add_noise(self, x, noise, t))[1],
+    )
+    common = ("--steps", "4", "--init-from", str(pretrained), "--timesteps-from", "900", "--lr", "1e-2")
+    assert diffusion.main(_args(data, tmp_path / "run", *common)) == 0  # with the final grid: painted by both
+    assert torch.cat(noised).min() >= 900
+    run = load_pipeline(tmp_path / "run" / "pipeline")
+    start = load_pipeline(pretrained).unet.state_dict()
+    assert run.config.high_noise_from == 900
+    assert all(torch.equal(v, start[k]) for k, v in run.unet.state_dict().items())  # the steps below: as it was
+    assert not all(torch.equal(v, start[k]) for k, v in run.high_noise_unet.state_dict().items())
+    assert "high-noise expert" in (tmp_path / "run" / "pipeline" / "MODEL_CARD.md").read_text()
+
+    target = tmp_path / "target"
+    shutil.copytree(pretrained, target)
+    assert high_noise_unet.main([str(target), str(tmp_path / "run" / "pipeline")]) == 0
+    joined = load_pipeline(target)
+    assert joined.config.high_noise_from == 900
+    assert all(
+        torch.equal(v, run.high_noise_unet.state_dict()[k]) for k, v in joined.high_noise_unet.state_dict().items()
+    )
+    other = load_pipeline(pretrained)
+    with torch.no_grad():
+        next(other.unet.parameters()).add_(1.0)
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(SystemExit):  # trained beside another UNet
+        high_noise_unet.main([str(tmp_path / "other"), str(tmp_path / "run" / "pipeline")])
+    with pytest.raises(SystemExit):  # no expert in it
+        high_noise_unet.main([str(tmp_path / "other"), str(pretrained)])
+
+    with pytest.raises(SystemExit, match="give it --init-from"):
+        diffusion.main(_args(data, tmp_path / "x", "--steps", "2", "--timesteps-from", "900"))
+    with pytest.raises(SystemExit, match="--timesteps-from must lie in 0–999"):
+        diffusion.main(_args(data, tmp_path / "x", *common[:4], "--timesteps-from", "1000"))
 
 
 def test_crop_and_init_from_errors(data, tmp_path):

@@ -19,6 +19,15 @@ UNet config, with a fresh optimiser and learning-rate schedule; ``--train-only c
 only :meth:`~music2img.diffusion.unet.EmotionUNet.emotion_parameters` (emotion MLP, AdaIN
 projections, "no emotion" vector, 1.3 M of 13.7 M) and keeps the rest frozen.
 
+A high-noise expert (the layout of a picture is decided in the noisiest steps)::
+
+    python train/diffusion.py --init-from assets/diffusion --timesteps-from 550 … --out runs/high_noise
+    python train/high_noise_unet.py assets/diffusion runs/high_noise/pipeline
+
+``--timesteps-from T`` trains on timesteps T–999 only; the exported pipeline paints those steps with the
+trained UNet (its ``high_noise_unet``) and the others with ``--init-from``'s, which training at high noise
+alone would unlearn; ``train/high_noise_unet.py`` adds the expert to the pipeline it was trained from.
+
 Data-parallel on several GPUs (Hugging Face Accelerate, ``pip install '.[train]'``)::
 
     accelerate launch --multi_gpu --num_processes 4 train/diffusion.py --batch-size 1024 …
@@ -99,6 +108,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--no-compile", action="store_true", help="do not torch.compile (CUDA only anyway)")
     g.add_argument("--no-bf16", action="store_true", help="no bf16 autocast (CUDA only anyway)")
     g.add_argument("--crop", type=int, metavar="N", help="train on random N×N crops of the images (cheaper steps)")
+    g.add_argument(
+        "--timesteps-from",
+        type=int,
+        default=0,
+        metavar="T",
+        help="train on timesteps T–999 only (needs --init-from): a high-noise expert, exported as the pipeline's "
+        "high_noise_unet beside --init-from's UNet",
+    )
     g = p.add_argument_group("sample grids")
     g.add_argument("--sample-steps", type=int, default=25, help="DPM-Solver steps for sample grids")
     g.add_argument("--sample-guidance", type=float, default=3.0)
@@ -120,12 +137,13 @@ def unet_config(args: argparse.Namespace) -> dict:
 
 
 @torch.no_grad()
-def sample_grid(unet: EmotionUNet, seed: int, steps: int, guidance: float) -> Image.Image:
-    """The 5×5 valence/arousal grid (valence left→right, arousal up), same noise in every cell."""
-    pipe = EmotionLandscapePipeline(unet=unet, scheduler=make_scheduler("dpm", training_scheduler().config))
+def sample_grid(unets: dict, seed: int, steps: int, guidance: float) -> Image.Image:
+    """The 5×5 valence/arousal grid (valence left→right, arousal up), same noise in every cell, painted by the
+    pipeline built from ``unets`` (``unet``, and a ``high_noise_unet`` with its ``high_noise_from``)."""
+    pipe = EmotionLandscapePipeline(**unets, scheduler=make_scheduler("dpm", training_scheduler().config))
     pipe.set_progress_bar_config(disable=True)
     vs, as_ = loop.grid_va()
-    device = next(unet.parameters()).device
+    device = next(pipe.unet.parameters()).device
     gens = [torch.Generator(device).manual_seed(seed) for _ in vs]
     images = pipe(vs, as_, guidance_scale=guidance, num_inference_steps=steps, generator=gens, output_type="np").images
     return loop.grid_picture(images)
@@ -186,7 +204,7 @@ class UNetTrainer(loop.Trainer):
 class DiffusionTrainer(UNetTrainer):
     """The EmotionUNet, its AdamW, EMA, noise schedule and noise generator; driven by :func:`loop.run`."""
 
-    resume_flags = {**loop.Trainer.resume_flags, "train_only": TRAIN_ONLY[0], "crop": None}
+    resume_flags = {**loop.Trainer.resume_flags, "train_only": TRAIN_ONLY[0], "crop": None, "timesteps_from": 0}
     data_parallel = True
 
     def __init__(self, args: argparse.Namespace):
@@ -199,6 +217,13 @@ class DiffusionTrainer(UNetTrainer):
             self.config = unet_config_dict(init)
         else:
             self.config = unet_config(args)
+        steps = training_scheduler().config.num_train_timesteps
+        if not 0 <= args.timesteps_from < steps:
+            raise SystemExit(f"error: --timesteps-from must lie in 0–{steps - 1}, got {args.timesteps_from}")
+        if args.timesteps_from and not args.init_from:
+            raise SystemExit("error: --timesteps-from trains a high-noise expert for a model: give it --init-from")
+        # the UNet of the steps below --timesteps-from, exported beside the expert
+        self.low_noise_unet = (init or load_pipeline(args.init_from).unet).eval() if args.timesteps_from else None
         resolution = self.config["sample_size"]
         if args.crop is not None and not 8 <= args.crop <= resolution:
             raise SystemExit(f"error: --crop must lie between 8 and the model's {resolution} pixels, got {args.crop}")
@@ -236,7 +261,8 @@ class DiffusionTrainer(UNetTrainer):
     def train_step(self) -> dict[str, torch.Tensor]:
         args, b, mine = self.args, self.args.batch_size, self.shard
         x, va = self.batch(args.crop)
-        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=self.gen)[mine].to(self.device)
+        first, end = args.timesteps_from, self.scheduler.config.num_train_timesteps
+        t = torch.randint(first, end, (b,), generator=self.gen)[mine].to(self.device)
         drop = (torch.rand(b, generator=self.gen) < args.cond_drop)[mine].to(self.device)
         noise = torch.randn((b, *x.shape[1:]), generator=self.noise_gen, device=self.device)[mine]
         noisy = self.scheduler.add_noise(x, noise, t)
@@ -258,14 +284,22 @@ class DiffusionTrainer(UNetTrainer):
     def log_fields(self) -> dict:
         return {"lr": self.lr_sched.get_last_lr()[0]}
 
+    def experts(self, unet: EmotionUNet) -> dict:
+        """Pipeline arguments painting with ``unet`` (the trained weights), beside the low-noise UNet for an expert."""
+        if self.low_noise_unet is None:
+            return {"unet": unet}
+        low = self.low_noise_unet.to(device=next(unet.parameters()).device, dtype=next(unet.parameters()).dtype)
+        return {"unet": low, "high_noise_unet": unet, "high_noise_from": self.args.timesteps_from}
+
     def sample_grid(self) -> Image.Image:
-        return sample_grid(self.ema.model, self.args.seed, self.args.sample_steps, self.args.sample_guidance)
+        args = self.args
+        return sample_grid(self.experts(self.ema.model), args.seed, args.sample_steps, args.sample_guidance)
 
     def export(self, final: dict | None, grid: Path | None) -> Path:
         """Save the EMA weights as an fp16 pipeline with its model card in ``OUT/pipeline``."""
         unet = EmotionUNet(**self.config)
         unet.load_state_dict(self.ema.model.state_dict())
-        pipe = EmotionLandscapePipeline(unet=unet.half(), scheduler=training_scheduler())
+        pipe = EmotionLandscapePipeline(**self.experts(unet.half()), scheduler=training_scheduler())
 
         def write(tmp: Path) -> None:
             pipe.save_pretrained(tmp, safe_serialization=True)
@@ -296,6 +330,14 @@ class DiffusionTrainer(UNetTrainer):
             )
             + ("; each row drawn in proportion to the labels' `weight` column" if self.row_weighted else ""),
             *([f"- fine-tuned from `{a.init_from}` (its EMA weights)"] if a.init_from else []),
+            *(
+                [
+                    f"- timesteps {a.timesteps_from}–999 only: a high-noise expert (`high_noise_unet`); the steps "
+                    f"below are painted by `{a.init_from}`'s UNet (`unet`)"
+                ]
+                if a.timesteps_from
+                else []
+            ),
             *(
                 [
                     f"- trained only the emotion conditioning ({n_trained / 1e6:.2f} M parameters: emotion MLP, AdaIN "

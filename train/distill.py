@@ -205,6 +205,9 @@ class DistillTrainer(UNetTrainer):
         self.load_data(resolution)
 
         self.teacher = teacher.unet.to(self.device).requires_grad_(False).eval()
+        # a teacher with a high-noise expert paints the timesteps from high_noise_from with it, as its pipeline does
+        high = teacher.high_noise_unet
+        self.teacher_high = None if high is None else high.to(self.device).requires_grad_(False).eval()
         torch.manual_seed(args.seed)
         self.model = EmotionUNet(**self.config)
         missing, unexpected = self.model.load_state_dict(self.teacher.state_dict(), strict=False)
@@ -215,7 +218,8 @@ class DistillTrainer(UNetTrainer):
         if cuda:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
             self.model.to(memory_format=torch.channels_last)
-            self.teacher.to(memory_format=torch.channels_last)
+            for net in filter(None, (self.teacher, self.teacher_high)):
+                net.to(memory_format=torch.channels_last)
         self.ema = loop.EMA(self.model, args.target_decay)  # the target network
         self.scheduler = consistency_scheduler(teacher.scheduler.config, args.grid_steps)
         self.alphas = self.scheduler.alphas_cumprod.to(self.device)
@@ -235,6 +239,7 @@ class DistillTrainer(UNetTrainer):
         compiled = cuda and not args.no_compile
         self.forward = torch.compile(self.forward) if compiled else self.forward
         self.teacher_forward = torch.compile(self.teacher) if compiled else self.teacher
+        self.teacher_high_forward = torch.compile(self.teacher_high) if compiled and high is not None else high
         self.target_forward = torch.compile(self.ema.model) if compiled else self.ema.model
         if self.resume:
             self.load_state(self.resume)
@@ -255,10 +260,12 @@ class DistillTrainer(UNetTrainer):
         for every row, one batched forward of fixed shape, so that a compiled teacher is compiled once)."""
         n = len(x)
         drop = torch.arange(2 * n, device=x.device) >= n
+        rows = (torch.cat([x, x]), t.repeat(2), va[:, 0].repeat(2), va[:, 1].repeat(2))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.teacher_forward(
-                torch.cat([x, x]), t.repeat(2), va[:, 0].repeat(2), va[:, 1].repeat(2), drop_emotion=drop
-            ).sample.float()
+            out = self.teacher_forward(*rows, drop_emotion=drop).sample.float()
+            if self.teacher_high is not None:
+                high = self.teacher_high_forward(*rows, drop_emotion=drop).sample.float()
+                out = torch.where(column(rows[1] >= self.teacher_pipe.config.high_noise_from), high, out)
         eps_c, eps_u = out.chunk(2)
         eps = torch.where(column(self.guided[t]), eps_u + column(w) * (eps_c - eps_u), eps_c)
         abar_t, abar_s = column(self.alphas[t]), column(self.alphas[s])

@@ -120,10 +120,15 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             that paints pictures asked for at a larger ``size``; without one they are resampled (Lanczos).
         layouts: Optional :class:`~music2img.diffusion.scene_layouts.SceneLayouts`, scene photos' colour
             layouts that pictures start from (``layout_strength``).
+        high_noise_unet: Optional second :class:`~music2img.diffusion.unet.EmotionUNet`, fine-tuned on the noisiest
+            timesteps only (``train/diffusion.py --timesteps-from``), where a picture's layout is decided: it paints
+            the steps at timesteps ``high_noise_from`` and above, ``unet`` the rest (an ensemble of expert denoisers,
+            Balaji et al., 2022).
+        high_noise_from: The first timestep ``high_noise_unet`` paints; required with it.
     """
 
     model_cpu_offload_seq = "unet"
-    _optional_components = ["landscape_checker", "upscaler", "layouts", "scene_checker"]
+    _optional_components = ["landscape_checker", "upscaler", "layouts", "scene_checker", "high_noise_unet"]
 
     def __init__(
         self,
@@ -134,8 +139,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         upscaler: Upscaler | None = None,
         layouts: SceneLayouts | None = None,
         scene_checker: SceneChecker | None = None,
+        high_noise_unet: EmotionUNet | None = None,
+        high_noise_from: int | None = None,
     ):
         super().__init__()
+        if (high_noise_unet is None) != (high_noise_from is None):
+            raise ValueError("high_noise_unet and high_noise_from go together: give both or neither")
         self.register_modules(
             unet=unet,
             scheduler=scheduler,
@@ -143,8 +152,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             upscaler=upscaler,
             layouts=layouts,
             scene_checker=scene_checker,
+            high_noise_unet=high_noise_unet,
         )
-        self.register_to_config(emotion_quantiles=emotion_quantiles)
+        self.register_to_config(emotion_quantiles=emotion_quantiles, high_noise_from=high_noise_from)
 
     @torch.no_grad()
     def __call__(
@@ -291,7 +301,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps[first:]), start=first):
             guided = not student and guidance_scale > 1.0 and start <= i / total < end
             x = self.scheduler.scale_model_input(torch.cat([image, image]) if guided else image, t)
-            eps = self.unet(x, t, v2, a2, drop_emotion=drop).sample if guided else self.unet(x, t, v, a, **w).sample
+            unet = self.denoiser(t)
+            eps = unet(x, t, v2, a2, drop_emotion=drop).sample if guided else unet(x, t, v, a, **w).sample
             if guided:
                 eps = guider(*eps.chunk(2), image, t)
             if i + 1 - first == check_at:
@@ -351,6 +362,12 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             if size == images.shape[-1]:
                 return images
         return lanczos_resize(images, size)
+
+    def denoiser(self, timestep: torch.Tensor | int) -> EmotionUNet:
+        """The UNet for the step at ``timestep``: ``high_noise_unet`` from ``high_noise_from`` on, else ``unet``."""
+        if self.high_noise_unet is not None and int(timestep) >= self.config.high_noise_from:
+            return self.high_noise_unet
+        return self.unet
 
     def _first_step(self, layout_strength: float, total: int, given: bool = False) -> int:
         """The step painting starts at: ``round((1 − layout_strength) · total)`` when the pipeline has layouts
@@ -484,7 +501,7 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
             raise ValueError(f"{scheduler_class} is not a diffusers scheduler")
         unet = EmotionUNet.from_pretrained(folder, subfolder="unet", low_cpu_mem_usage=False)
         scheduler = scheduler_cls.from_pretrained(folder, subfolder="scheduler")
-        checker = upscaler = layouts = scene_checker = None
+        checker = upscaler = layouts = scene_checker = high_noise_unet = None
         if (index.get("landscape_checker") or [None])[0] is not None:
             checker = LandscapeChecker.from_pretrained(folder, subfolder="landscape_checker", low_cpu_mem_usage=False)
         if (index.get("upscaler") or [None])[0] is not None:
@@ -493,6 +510,9 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
             layouts = SceneLayouts.from_pretrained(folder, subfolder="layouts", low_cpu_mem_usage=False)
         if (index.get("scene_checker") or [None])[0] is not None:
             scene_checker = SceneChecker.from_pretrained(folder, subfolder="scene_checker", low_cpu_mem_usage=False)
+        if (index.get("high_noise_unet") or [None])[0] is not None:
+            high_noise_unet = EmotionUNet.from_pretrained(folder, subfolder="high_noise_unet", low_cpu_mem_usage=False)
+            high_noise_unet = high_noise_unet.float().to(memory_format=torch.channels_last)
     except (OSError, KeyError, TypeError, AttributeError, ValueError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot load the diffusion model from {model}: {err}") from err
     if upscaler is not None:
@@ -505,15 +525,17 @@ def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", 
         upscaler=upscaler,
         layouts=layouts,
         scene_checker=scene_checker,
+        high_noise_unet=high_noise_unet,
+        high_noise_from=index.get("high_noise_from"),
     )
     pipe.unet.to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU, no effect on results
     return pipe.to(device)
 
 
-def save_component(folder: str | os.PathLike, name: str, module: ModelMixin) -> None:
+def save_component(folder: str | os.PathLike, name: str, module: ModelMixin, **config) -> None:
     """Save ``module`` (a diffusers ``ModelMixin``) as the component ``name`` of the saved pipeline ``folder``:
     its files written atomically into ``folder/name``, the weight hashes recorded and ``model_index.json``
-    naming it — the rest of the pipeline untouched."""
+    naming it and holding the pipeline ``config`` values given — the rest of the pipeline untouched."""
     folder = Path(folder)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         module.save_pretrained(tmp)
@@ -524,5 +546,6 @@ def save_component(folder: str | os.PathLike, name: str, module: ModelMixin) -> 
     index_file = folder / "model_index.json"
     index = json.loads(index_file.read_text())
     index[name] = [type(module).__module__, type(module).__name__]
+    index.update(config)
     with atomic_path(index_file) as out:
         out.write_text(json.dumps(index, indent=2) + "\n")
