@@ -49,6 +49,7 @@ its model card.
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 import json
 import sys
@@ -223,7 +224,10 @@ class DiffusionTrainer(UNetTrainer):
         if args.timesteps_from and not args.init_from:
             raise SystemExit("error: --timesteps-from trains a high-noise expert for a model: give it --init-from")
         # the UNet of the steps below --timesteps-from, exported beside the expert
-        self.low_noise_unet = (init or load_pipeline(args.init_from).unet).eval() if args.timesteps_from else None
+        if args.timesteps_from:
+            self.low_noise_unet = (init if init is not None else load_pipeline(args.init_from).unet).eval()
+        else:
+            self.low_noise_unet = None
         resolution = self.config["sample_size"]
         if args.crop is not None and not 8 <= args.crop <= resolution:
             raise SystemExit(f"error: --crop must lie between 8 and the model's {resolution} pixels, got {args.crop}")
@@ -288,7 +292,8 @@ class DiffusionTrainer(UNetTrainer):
         """Pipeline arguments painting with ``unet`` (the trained weights), beside the low-noise UNet for an expert."""
         if self.low_noise_unet is None:
             return {"unet": unet}
-        low = self.low_noise_unet.to(device=next(unet.parameters()).device, dtype=next(unet.parameters()).dtype)
+        like = next(unet.parameters())
+        low = copy.deepcopy(self.low_noise_unet).to(device=like.device, dtype=like.dtype)  # kept as loaded
         return {"unet": low, "high_noise_unet": unet, "high_noise_from": self.args.timesteps_from}
 
     def sample_grid(self) -> Image.Image:
