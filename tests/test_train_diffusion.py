@@ -357,9 +357,15 @@ def test_timesteps_from_trains_a_high_noise_expert_that_joins_the_pipeline_it_st
         "add_noise",
         lambda self, x, noise, t: (noised.append(t.clone()), add_noise(self, x, noise, t))[1],
     )
+    trainers, init = [], diffusion.DiffusionTrainer.__init__
+    monkeypatch.setattr(
+        diffusion.DiffusionTrainer, "__init__", lambda self, args: (init(self, args), trainers.append(self))[0]
+    )
     common = ("--steps", "4", "--init-from", str(pretrained), "--timesteps-from", "900", "--lr", "1e-2")
     assert diffusion.main(_args(data, tmp_path / "run", *common)) == 0  # with the final grid: painted by both
     assert torch.cat(noised).min() >= 900
+    # the fp16 export paints with a copy: the low-noise UNet the trainer holds stays as loaded
+    assert {p.dtype for p in trainers[0].low_noise_unet.parameters()} == {torch.float32}
     run = load_pipeline(tmp_path / "run" / "pipeline")
     start = load_pipeline(pretrained).unet.state_dict()
     assert run.config.high_noise_from == 900
