@@ -122,14 +122,16 @@ def test_training_script_scores_and_adds_the_checker(tmp_path, capsys):
     for i, (picture, scene) in enumerate(zip(pictures, y)):
         Image.fromarray(picture).save(tmp_path / "p" / f"{i}.png")
         rows.append({"path": f"p/{i}.png", "scene": scene, "seed": i // 2, "valence": 2.0, "arousal": 2.0})
-    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    pd.DataFrame(rows[:12]).to_csv(tmp_path / "labels.csv", index=False)
+    pd.DataFrame(rows[12:]).to_csv(tmp_path / "more.csv", index=False)
     model = make_tiny_pipeline(tmp_path / "pipe")
-    args = ["--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv")]
+    args = ["--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), str(tmp_path / "more.csv")]
     assert script.main([str(model), *args, "--threshold", "0.6"]) == 0
     out = capsys.readouterr().out
-    assert "requested Q3" in out and "ROC AUC 1.000" in out
+    assert "requested Q3" in out and "ROC AUC 1.000" in out and "20 pictures (" in out and "2 label table(s)" in out
     checker = load_pipeline(model).scene_checker
-    assert checker.config.threshold == 0.6 and np.array_equal(checker.is_scene(pictures[:4]), y[:4].astype(bool))
+    assert checker.config.threshold == 0.6
+    assert np.array_equal(checker.is_scene(pictures[-4:]), y[-4:].astype(bool))  # the second table's rows: fitted too
     pd.DataFrame(rows).drop(columns="seed").to_csv(tmp_path / "noseed.csv", index=False)
     with pytest.raises(Exception, match="seed column"):
         script.main([str(model), "--images", str(tmp_path), "--labels", str(tmp_path / "noseed.csv")])
@@ -153,13 +155,13 @@ def test_benchmark_times_pictures_with_and_without_the_check(tmp_path, capsys):
 
 def test_the_shipped_checker_is_fitted_on_the_shipped_labelled_pictures():
     """A wiring check, no measurement (these pictures are its training data): the shipped pipeline's checker
-    agrees with the labels of 40 of the labelled pictures of the current defaults, as a checker fitted on them
+    agrees with the labels of 40 of the labelled pictures the defaults returned, as a checker fitted on them
     must (an unfitted one, or one reading the features in another order, would not)."""
     from music2img.assets import DIFFUSION_MODEL_DIR
     from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR
 
     checker = load_pipeline(DIFFUSION_MODEL_DIR).scene_checker
-    table = pd.read_csv(PICTURE_SCENE_MODEL_DIR / "labels.csv")
-    rows = table[table["sample"] == "defaults-lowpass16"].sample(40, random_state=0)
+    table = pd.read_csv(PICTURE_SCENE_MODEL_DIR / "checker_labels.csv")
+    rows = table[table["sample"] == "defaults-checked"].sample(40, random_state=0)
     pictures = [np.asarray(Image.open(PICTURE_SCENE_MODEL_DIR / p).convert("RGB")) for p in rows["path"]]
     assert np.mean(checker.is_scene(pictures) == rows["scene"].to_numpy().astype(bool)) >= 0.8

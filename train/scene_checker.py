@@ -1,7 +1,7 @@
 """Give a pipeline a scene check: pictures it calls no scene are painted again.
 
     .venv/bin/python train/scene_checker.py assets/diffusion --images assets/picture_scene_model \\
-        --labels assets/picture_scene_model/labels.csv
+        --labels assets/picture_scene_model/labels.csv assets/picture_scene_model/checker_labels.csv
 
 Fits :class:`~music2img.diffusion.scene_check.SceneChecker` (a logistic regression on the object detector's
 features) on the diffusion model's pictures labelled by eye (``path`` under ``--images``, ``scene`` 0/1, ``seed``;
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm.auto import tqdm
 
@@ -43,21 +44,30 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("pipeline", type=Path, help="saved pipeline folder to add scene_checker/ to")
     p.add_argument("--images", type=Path, default=ASSETS_DIR / "picture_scene_model", help="folder of the label paths")
-    p.add_argument("--labels", type=Path, default=ASSETS_DIR / "picture_scene_model" / "labels.csv")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        nargs="+",
+        default=[ASSETS_DIR / "picture_scene_model" / name for name in ("labels.csv", "checker_labels.csv")],
+        help="label tables (path, scene, seed; optional sample, valence, arousal), read together",
+    )
     p.add_argument("--c", type=float, default=0.01, help="inverse L2 penalty of the logistic regression")
-    p.add_argument("--threshold", type=float, default=0.5, help="smallest scene probability that passes")
+    p.add_argument("--threshold", type=float, default=0.8, help="smallest scene probability that passes")
     args = p.parse_args(argv)
     if not (args.pipeline / "model_index.json").is_file():
         p.error(f"no saved pipeline at {args.pipeline}")
 
-    table = read_scene_labels(args.images, args.labels)
-    if "seed" not in table:
-        raise DatasetError(f"{args.labels} needs a seed column: one seed's pictures are kept in one fold")
+    tables = [read_scene_labels(args.images, labels) for labels in args.labels]
+    for labels, table in zip(args.labels, tables):
+        if "seed" not in table:
+            raise DatasetError(f"{labels} needs a seed column: one seed's pictures are kept in one fold")
+    table = pd.concat(tables, ignore_index=True)
     detector = load_detector()
     features = np.stack(
         [detector_features(load_rgb(args.images / f), detector) for f in tqdm(table["path"], desc="features")]
     )
     y = table["scene"].to_numpy()
+    print(f"{len(table)} pictures ({int(y.sum())} scenes) from {len(tables)} label table(s)")
     proba = cross_validated(features, y, table["seed"].to_numpy(), args.c)
     print("5-fold cross-validation, each seed's pictures in one fold (scored by a checker not fitted on them):")
     print_scores(scores_of(proba, y, label_groups(table), args.threshold))
