@@ -144,6 +144,7 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
         generator=gens,
         output_type="np",
         layout_strength=variant.layout,
+        max_redraws=defaults.MAX_REDRAWS,
     ).images
 
 
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 guidance_interval=v.interval,
                 cache=args.cache,
                 sample=sample,
-                tag=repr(("app", v.rescale, v.projection) + layout + lowpass),
+                tag=repr(("app", v.rescale, v.projection, defaults.MAX_REDRAWS) + layout + lowpass),
             )
             name = f"{Path(model).name}:{variant}"
             report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)

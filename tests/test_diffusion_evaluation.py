@@ -1,5 +1,7 @@
 """The measures of generated pictures (music2img.diffusion.evaluation) on tiny synthetic images."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -87,6 +89,10 @@ def test_the_weights_digest_names_the_weights_and_checkers_not_the_folder(tmp_pa
     assert ev.weights_digest(load_pipeline(a)) == ev.weights_digest(load_pipeline(b))  # same weights, two folders
     save_component(b, "scene_checker", SceneChecker())
     assert ev.weights_digest(load_pipeline(a)) != ev.weights_digest(load_pipeline(b))  # a checker changes what is kept
+    stricter = b / "scene_checker" / "config.json"
+    before = ev.weights_digest(load_pipeline(b))
+    stricter.write_text(json.dumps({**json.loads(stricter.read_text()), "threshold": 0.8, "early_threshold": 0.1}))
+    assert ev.weights_digest(load_pipeline(b)) != before  # and so do its thresholds
     other = make_tiny_pipeline(tmp_path / "c", seed=1)
     assert ev.weights_digest(load_pipeline(a)) != ev.weights_digest(load_pipeline(other))
     expert = load_pipeline(other).unet.half()

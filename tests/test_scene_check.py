@@ -29,7 +29,7 @@ def _pictures(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
 @pytest.fixture(scope="module")
 def fitted():
     pictures, y = _pictures(24, seed=0)
-    return SceneChecker.fit(np.stack([detector_features(p) for p in pictures]), y)
+    return SceneChecker.fit(np.stack([detector_features(p) for p in pictures]), y, early_threshold=0.2)
 
 
 def test_fitted_checker_tells_scenes_it_never_saw_from_close_ups(fitted):
@@ -47,6 +47,8 @@ def test_fit_refuses_bad_input():
         SceneChecker.fit(features, np.ones(6))
     with pytest.raises(ValueError, match="threshold"):
         SceneChecker.fit(features, np.array([0, 1] * 3), threshold=1.0)
+    with pytest.raises(ValueError, match="early_threshold"):
+        SceneChecker.fit(features, np.array([0, 1] * 3), threshold=0.6, early_threshold=0.6)
     with pytest.raises(ValueError, match="refit"):
         SceneChecker(schema_version="centernet-0")
 
@@ -70,6 +72,24 @@ def test_pictures_called_no_scene_are_redrawn_up_to_max_redraws():
     assert np.array_equal(redrawn, paint_pair(pipe, max_redraws=2)[0])  # reproducible from the generators
     off, steps = paint_pair(pipe, max_redraws=0)
     assert np.allclose(off, plain, atol=1e-6) and steps[-1] == (2, 2)
+
+
+def test_a_hopeless_estimate_is_abandoned_early_and_painted_again():
+    """With an ``early_threshold``, a batch whose estimates after 2 of 12 steps all rate below it is painted again at
+    once; the sampler being deterministic, the pictures are those painting every draw to the end gives. Without one,
+    or with estimates above it, every draw is painted to the end."""
+    hopeless = _checker(passes=False)
+    hopeless.register_to_config(early_threshold=0.1)
+    pipe = make_checked_pipeline(scene_checker=hopeless)
+    early, steps = paint_pair(pipe, steps=12, max_redraws=1)
+    assert steps[:3] == [(1, 12), (2, 12), (3, 14)] and steps[-1] == (14, 14)
+    late, steps = paint_pair(pipe, steps=12, max_redraws=1, early_check=None)
+    assert steps[11] == (12, 12) and steps[-1] == (24, 24) and np.allclose(early, late, atol=1e-5)
+    no_early, above = _checker(passes=False), _checker(passes=True)
+    above.register_to_config(early_threshold=0.5)
+    for checker in (no_early, above):
+        _, steps = paint_pair(make_checked_pipeline(scene_checker=checker), steps=12, max_redraws=1)
+        assert steps[11] == (12, 12)
 
 
 def test_when_every_draw_is_rejected_the_best_rated_is_kept(monkeypatch):
@@ -109,6 +129,7 @@ def test_checker_saved_and_loaded_with_the_pipeline(fitted, tmp_path):
     make_checked_pipeline(scene_checker=fitted).save_pretrained(tmp_path / "p")
     loaded = load_pipeline(tmp_path / "p").scene_checker
     assert isinstance(loaded, SceneChecker) and loaded.config.threshold == fitted.config.threshold
+    assert loaded.config.early_threshold == fitted.config.early_threshold
     pictures, _ = _pictures(4, seed=2)
     assert np.allclose(loaded.probability(pictures), fitted.probability(pictures))
     assert load_pipeline(make_tiny_pipeline(tmp_path / "none")).scene_checker is None
@@ -126,11 +147,11 @@ def test_training_script_scores_and_adds_the_checker(tmp_path, capsys):
     pd.DataFrame(rows[12:]).to_csv(tmp_path / "more.csv", index=False)
     model = make_tiny_pipeline(tmp_path / "pipe")
     args = ["--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv"), str(tmp_path / "more.csv")]
-    assert script.main([str(model), *args, "--threshold", "0.6"]) == 0
+    assert script.main([str(model), *args, "--threshold", "0.6", "--early-threshold", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "requested Q3" in out and "ROC AUC 1.000" in out and "20 pictures (" in out and "2 label table(s)" in out
     checker = load_pipeline(model).scene_checker
-    assert checker.config.threshold == 0.6
+    assert checker.config.threshold == 0.6 and checker.config.early_threshold == 0.2
     assert np.array_equal(checker.is_scene(pictures[-4:]), y[-4:].astype(bool))  # the second table's rows: fitted too
     pd.DataFrame(rows).drop(columns="seed").to_csv(tmp_path / "noseed.csv", index=False)
     with pytest.raises(Exception, match="seed column"):

@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--c", type=float, default=0.01, help="inverse L2 penalty of the logistic regression")
     p.add_argument("--threshold", type=float, default=0.8, help="smallest scene probability that passes")
+    p.add_argument(
+        "--early-threshold",
+        type=float,
+        default=0.1,
+        help="smallest scene probability of the estimate early in painting that lets it go on (0: never stop)",
+    )
     args = p.parse_args(argv)
     if not (args.pipeline / "model_index.json").is_file():
         p.error(f"no saved pipeline at {args.pipeline}")
@@ -71,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     proba = cross_validated(features, y, table["seed"].to_numpy(), args.c)
     print("5-fold cross-validation, each seed's pictures in one fold (scored by a checker not fitted on them):")
     print_scores(scores_of(proba, y, label_groups(table), args.threshold))
-    save_component(args.pipeline, "scene_checker", SceneChecker.fit(features, y, c=args.c, threshold=args.threshold))
+    save_component(
+        args.pipeline,
+        "scene_checker",
+        SceneChecker.fit(features, y, c=args.c, threshold=args.threshold, early_threshold=args.early_threshold),
+    )
     print(f"saved {args.pipeline / 'scene_checker'}")
     return 0
 

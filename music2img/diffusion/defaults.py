@@ -32,8 +32,9 @@ STEPS = 12
 GUIDANCE_SCALE = 9.0
 #: The part of the steps that is guided (see ``EmotionLandscapePipeline.__call__``).
 GUIDANCE_INTERVAL = (0.0, 0.5)
-#: When the landscape checker may redraw, the estimate of the finished picture is checked after this
-#: fraction of the steps too (at least two), and a batch it rejects entirely is painted again at once.
+#: When the checkers may redraw, the estimate of the finished picture is checked after this fraction of the steps
+#: too (at least two) — by the landscape checker, and by the scene checker against its ``early_threshold`` — and a
+#: batch they reject entirely is painted again at once.
 #: ``benchmarks/early_check.py`` (5 × 5 grid × 4 seeds at the defaults): after 2 of 12 steps the estimate
 #: flags every picture rejected when finished and none of those accepted on the shipped model (90 % and
 #: 1 % on the v1-conditioned one), so a rejected picture costs 4 UNet forwards instead of 18 (19.0 instead

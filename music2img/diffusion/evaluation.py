@@ -82,15 +82,16 @@ def is_diffusion(pipe) -> bool:
 
 def weights_digest(pipe) -> str:
     """A short digest of a pipeline's network (UNet or GAN generator) weights and config (not where it was loaded
-    from), and of its high-noise UNet, scene layouts and landscape and scene checkers when it has them (names cached
-    pictures; the checkers choose the pictures a redrawing caller gets)."""
+    from), and of its high-noise UNet, scene layouts and landscape and scene checkers when it has them, with their
+    configs (names cached pictures; the checkers and their thresholds choose the pictures a redrawing caller gets)."""
     diffusion = is_diffusion(pipe)
     parts = ("unet", "high_noise_unet", "layouts", "landscape_checker", "scene_checker") if diffusion else ("gan",)
     nets = [getattr(pipe, name, None) for name in parts]
-    h = hashlib.sha256(repr(sorted((k, v) for k, v in nets[0].config.items() if not k.startswith("_"))).encode())
+    h = hashlib.sha256()
     if diffusion and nets[1] is not None:
         h.update(f"high_noise_from={pipe.config.high_noise_from}".encode())
     for net in filter(None, nets):
+        h.update(repr(sorted((k, v) for k, v in net.config.items() if not k.startswith("_"))).encode())
         for name, tensor in sorted(net.state_dict().items()):
             h.update(name.encode())
             h.update(tensor.detach().cpu().float().numpy().tobytes())

@@ -222,10 +222,10 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 off. When every draw is rejected the best rated is returned (a landscape before a non-landscape, then
                 the higher scene probability).
                 Pictures painted from given ``latents`` are never redrawn (the caller chose the noise).
-            early_check: When redrawing, also let the landscape checker judge the model's estimate of the
-                finished pictures after this fraction of the steps painted (at least two); if it rejects every
-                picture of the batch, the batch is abandoned there and painted again. ``None``: check finished
-                pictures only.
+            early_check: When redrawing, also judge the model's estimate of the finished pictures after this
+                fraction of the steps painted (at least two), by the landscape checker and by the scene checker's
+                ``early_threshold``; if they reject every picture of the batch, the batch is abandoned there and
+                painted again. ``None``: check finished pictures only.
             layout_strength: With ``layouts``, the share of the steps painted over a scene photo's colour
                 layout (as ``strength`` in diffusers' image-to-image pipelines): each picture starts from a
                 layout drawn near its emotion, noised to step ``round((1 − layout_strength) · n)`` of ``n``,
@@ -285,8 +285,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         step_kwargs = {"generator": generator} if takes_generator else {}
         has_checker = self.landscape_checker is not None or self.scene_checker is not None
         checking = max_redraws > 0 and has_checker and latents is None
-        early = checking and self.landscape_checker is not None
-        check_at = self._early_check_step(early_check, total - first) if early else None
+        check_at = self._early_check_step(early_check, total - first) if checking else None
         guider = Guider(
             guidance_scale,
             guidance_rescale,
@@ -306,7 +305,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             if guided:
                 eps = guider(*eps.chunk(2), image, t)
             if i + 1 - first == check_at:
-                abandoned = not self.landscape_checker.is_landscape(self._estimate_pictures(image, eps, t)).any()
+                abandoned = not self._early_passes(self._estimate_pictures(image, eps, t)).any()
             image = self.scheduler.step(eps, t, image, **step_kwargs).prev_sample
             if callback is not None:
                 callback(i + 1 - first, total - first, int(t))
@@ -407,6 +406,17 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         if self.scene_checker is not None and landscape.any():
             rating[landscape] = self.scene_checker.probability(pictures[landscape])
         return self._passes(rating), rating
+
+    def _early_passes(self, estimates: np.ndarray) -> np.ndarray:
+        """Which estimates of finished pictures (uint8 ``(n, h, w, 3)``) may still pass: landscapes, and without a
+        hopeless scene probability (below the scene checker's ``early_threshold``; 0 never is)."""
+        passes = np.ones(len(estimates), bool)
+        if self.landscape_checker is not None:
+            passes &= self.landscape_checker.is_landscape(estimates)
+        early_threshold = 0.0 if self.scene_checker is None else self.scene_checker.config.early_threshold
+        if early_threshold > 0 and passes.any():
+            passes[passes] = self.scene_checker.probability(estimates[passes]) >= early_threshold
+        return passes
 
     def _passes(self, rating: np.ndarray) -> np.ndarray:
         """Which :meth:`_ratings` pass the checkers: a landscape, and a scene by the scene checker's threshold."""

@@ -37,12 +37,18 @@ class SceneChecker(ModelMixin, ConfigMixin):
     Parameters:
         n_features: Length of the detector features it was fitted on.
         threshold: Smallest scene probability a picture may have and pass.
+        early_threshold: Smallest scene probability the model's estimate of a picture early in its painting may
+            have and the painting go on (the pipeline's ``early_check``); 0 never stops one.
         schema_version: :data:`~music2img.image.detector_features.SCHEMA_VERSION` it was fitted on.
     """
 
     @register_to_config
     def __init__(
-        self, n_features: int = len(FEATURE_NAMES), threshold: float = 0.5, schema_version: str = SCHEMA_VERSION
+        self,
+        n_features: int = len(FEATURE_NAMES),
+        threshold: float = 0.5,
+        early_threshold: float = 0.0,
+        schema_version: str = SCHEMA_VERSION,
     ):
         super().__init__()
         if schema_version != SCHEMA_VERSION:
@@ -56,7 +62,14 @@ class SceneChecker(ModelMixin, ConfigMixin):
         self.register_buffer("intercept", torch.zeros((), dtype=torch.float64))
 
     @classmethod
-    def fit(cls, features: np.ndarray, scene: np.ndarray, c: float = 0.01, threshold: float = 0.5) -> SceneChecker:
+    def fit(
+        cls,
+        features: np.ndarray,
+        scene: np.ndarray,
+        c: float = 0.01,
+        threshold: float = 0.5,
+        early_threshold: float = 0.0,
+    ) -> SceneChecker:
         """Fit on ``(n, d)`` detector features of pictures and their 0/1 ``scene`` labels (L2 penalty ``1 / c``
         on the standardised features)."""
         from sklearn.linear_model import LogisticRegression
@@ -70,9 +83,11 @@ class SceneChecker(ModelMixin, ConfigMixin):
             raise ValueError("scene labels must be 0 and 1, both present")
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if not 0.0 <= early_threshold < threshold:
+            raise ValueError(f"early_threshold must be in [0, threshold), got {early_threshold}")
         mean, scale = features.mean(0), features.std(0) + 1e-9
         model = LogisticRegression(C=c, max_iter=5000).fit((features - mean) / scale, scene)
-        checker = cls(n_features=features.shape[1], threshold=float(threshold))
+        checker = cls(n_features=features.shape[1], threshold=float(threshold), early_threshold=float(early_threshold))
         with torch.no_grad():
             fitted = {"mean": mean, "scale": scale, "coef": model.coef_[0], "intercept": model.intercept_[0]}
             for name, value in fitted.items():
