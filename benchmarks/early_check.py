@@ -1,16 +1,19 @@
-"""Can the landscape check reject a picture before it is finished?
+"""Can the landscape check, or the scene check, reject a picture before it is finished?
 
-The pipeline paints a picture, checks it (:mod:`music2img.diffusion.landscape_check`) and paints
-again from new noise when it is rejected — a rejected first draw costs a whole picture. This
-benchmark paints the 5 × 5 valence/arousal grid (2 … 8) × ``--seeds`` seeds one picture at a time,
+The pipeline paints a picture, checks it (:mod:`music2img.diffusion.landscape_check`,
+:mod:`music2img.diffusion.scene_check`) and paints again from new noise when it is rejected — a rejected
+first draw costs a whole picture. This benchmark paints the 5 × 5 valence/arousal grid (2 … 8; ``--grid``
+other values) × ``--seeds`` seeds one picture at a time,
 as ``music2img generate --seed s`` does (no redraws), and after every sampler step checks the
 model's current estimate of the finished picture, x̂₀ = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t. For each step
 it prints how the early verdict agrees with the verdict on the finished picture (caught: rejected
 early and at the end; false alarms: rejected early, accepted at the end) and the UNet forwards a
 picture would cost on average with one redraw, if a picture rejected at that step were abandoned
-there and painted again, against checking only the finished picture.
+there and painted again, against checking only the finished picture. With ``--check scene`` a picture is
+rejected when finished below the scene checker's ``threshold`` and early below its ``early_threshold``.
 
     OMP_NUM_THREADS=1 python benchmarks/early_check.py --model assets/diffusion --seeds 4
+    OMP_NUM_THREADS=2 python benchmarks/early_check.py --check scene --grid 2 2.75 3.5 --seeds 18 --first-seed 5000
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.assets import DIFFUSION_MODEL_DIR
 from music2img.diffusion import defaults
-from music2img.diffusion.evaluation import grid_points, to_uint8
+from music2img.diffusion.evaluation import GRID, grid_points, to_uint8
 from music2img.diffusion.pipeline import load_pipeline
 from music2img.diffusion.schedulers import DEFAULT_STEPS, make_scheduler
 from music2img.files import atomic_path
@@ -75,7 +78,10 @@ def paint_with_estimates(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=str(DIFFUSION_MODEL_DIR))
+    p.add_argument("--check", choices=("landscape", "scene"), default="landscape")
+    p.add_argument("--grid", type=float, nargs="+", default=list(GRID), help="valence and arousal values of the grid")
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--scheduler", default=defaults.SCHEDULER)
     p.add_argument("--steps", type=int)
     p.add_argument("--guidance", type=float, default=defaults.GUIDANCE_SCALE)
@@ -87,21 +93,30 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     pipe = load_pipeline(args.model)
-    if pipe.landscape_checker is None:
-        raise SystemExit(f"error: {args.model} has no landscape checker")
+    checker = getattr(pipe, f"{args.check}_checker")
+    if checker is None:
+        raise SystemExit(f"error: {args.model} has no {args.check} checker")
+    if args.check == "scene" and not checker.config.early_threshold > 0:
+        raise SystemExit(f"error: {args.model}'s scene checker has no early_threshold")
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     steps = args.steps or DEFAULT_STEPS[args.scheduler]
-    checker = pipe.landscape_checker
+
+    def rejected(images: np.ndarray, early: bool) -> np.ndarray:
+        if args.check == "landscape":
+            return ~checker.is_landscape(images)
+        threshold = checker.config.early_threshold if early else checker.config.threshold
+        return checker.probability(images) < threshold
 
     final, early, forwards = [], [], None
-    jobs = [(v, a, s) for v, a in grid_points() for s in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(v, a, s) for v, a in grid_points(args.grid) for s in seeds]
     for v, a, s in tqdm(jobs, desc="painting", unit="picture"):
         image, estimates, forwards = paint_with_estimates(
             pipe, v, a, s, steps, args.guidance, tuple(args.guidance_interval)
         )
-        final.append(not checker.is_landscape(image[None])[0])
-        early.append(~checker.is_landscape(np.stack(estimates)))
+        final.append(rejected(image[None], early=False)[0])
+        early.append(rejected(np.stack(estimates), early=True))
     final, early = np.array(final), np.array(early)  # (pictures,), (pictures, steps)
     full = forwards[-1]
     # one redraw: a rejected first draw costs what was spent on it, then a whole second picture
@@ -123,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     print(
-        f"\n{args.model}: {len(final)} pictures, {final.mean():.0%} rejected when finished; "
+        f"\n{args.model}, {args.check} check: {len(final)} pictures, {final.mean():.0%} rejected when finished; "
         f"checking only finished pictures costs {base:.1f} UNet forwards per picture (one redraw)"
     )
     print("| step | forwards so far | rejected early | caught | false alarms | forwards per picture | ratio |")
@@ -139,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps(
                     {
                         "model": args.model,
+                        "check": args.check,
                         "pictures": len(final),
                         "rejected": float(final.mean()),
                         "baseline_forwards": base,

@@ -18,7 +18,7 @@ def test_quadrant_shares_leave_out_the_centre_lines():
     assert bench.quadrant_shares(ok, requested) == {"Q1": 0.0, "Q2": 0.5, "Q3": 1.0, "Q4": 1.0}
 
 
-def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys):
+def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys, monkeypatch):
     bench = load_script("benchmarks/picture_quality.py")
     model = tmp_path / "pipe"
     EmotionLandscapePipeline(unet=perturb_emotion(make_tiny_unet()), scheduler=training_scheduler()).save_pretrained(
@@ -67,5 +67,9 @@ def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys):
         json.loads((out / "picture_quality.json").read_text())["rows"]["pipe:clip-apg"]["seconds_per_picture"] is None
     )
     assert not list((tmp_path / "cache").glob("*_seed2.npz"))
+    cached = set((tmp_path / "cache").glob("*_seed1.npz"))
+    monkeypatch.setattr(bench.defaults, "MAX_REDRAWS", bench.defaults.MAX_REDRAWS + 1)
+    assert bench.main(cmd[:-6] + ["clip", *cmd[-4:]]) == 0  # other redraws: painted again, not read from the cache
+    assert len(set((tmp_path / "cache").glob("*_seed1.npz")) - cached) == 1
     assert bench.main(cmd + ["--first-seed", "2", "--variants", "clip"]) == 0  # fresh seeds 2 and 3
     assert len(list((tmp_path / "cache").glob("*_seed3.npz"))) == 1

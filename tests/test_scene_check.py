@@ -186,3 +186,25 @@ def test_the_shipped_checker_is_fitted_on_the_shipped_labelled_pictures():
     rows = table[table["sample"] == "defaults-checked"].sample(40, random_state=0)
     pictures = [np.asarray(Image.open(PICTURE_SCENE_MODEL_DIR / p).convert("RGB")) for p in rows["path"]]
     assert np.mean(checker.is_scene(pictures) == rows["scene"].to_numpy().astype(bool)) >= 0.8
+
+
+def test_early_check_benchmark_judges_estimates_by_the_early_threshold(tmp_path):
+    """``benchmarks/early_check.py --check scene``: a picture is rejected when finished below the checker's threshold,
+    and early below its ``early_threshold``. A checker rating everything ≈ 0 rejects every estimate; one rating
+    everything 0.5 rejects every finished picture (threshold 0.8) but no estimate (early threshold 0.1)."""
+    bench = load_script("benchmarks/early_check.py")
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    args = ["--model", str(model), "--check", "scene", "--grid", "3", "--seeds", "2", "--steps", "4"]
+    with pytest.raises(SystemExit):  # no scene checker
+        bench.main(args)
+    for intercept, early in ((-20.0, 1.0), (0.0, 0.0)):
+        checker = SceneChecker(threshold=0.8, early_threshold=0.1)
+        checker.intercept.fill_(intercept)
+        save_component(model, "scene_checker", checker)
+        assert bench.main([*args, "--json", str(tmp_path / "r.json")]) == 0
+        result = json.loads((tmp_path / "r.json").read_text())
+        assert result["check"] == "scene" and result["pictures"] == 2 and result["rejected"] == 1.0
+        assert [r["rejected early"] for r in result["steps"]] == [early] * len(result["steps"])
+    save_component(model, "scene_checker", SceneChecker())  # no early threshold
+    with pytest.raises(SystemExit):
+        bench.main(args)

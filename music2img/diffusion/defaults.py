@@ -38,7 +38,8 @@ GUIDANCE_INTERVAL = (0.0, 0.5)
 #: ``benchmarks/early_check.py`` (5 × 5 grid × 4 seeds at the defaults): after 2 of 12 steps the estimate
 #: flags every picture rejected when finished and none of those accepted on the shipped model (90 % and
 #: 1 % on the v1-conditioned one), so a rejected picture costs 4 UNet forwards instead of 18 (19.0 instead
-#: of 22.5 forwards per picture).
+#: of 22.5 forwards per picture). ``--check scene`` over the sad, calm quarter (162 draws, 83 % rejected when
+#: finished): the scene checker's ``early_threshold`` 0.1 stops 53 % of the rejected and none of the accepted.
 EARLY_CHECK = 1 / 6
 #: Times a picture the landscape or scene checker rejects is painted again (the pipeline's ``max_redraws``). With
 #: the scene checker refitted on the pictures it had erred on and its threshold raised to 0.8 (2026-12-06; fresh
