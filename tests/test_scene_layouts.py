@@ -225,3 +225,34 @@ def test_the_script_refuses_labels_that_leave_no_photo(tmp_path):
         kept_rows(labels, [2])
     with pytest.raises(DatasetError, match="no content_group"):
         kept_rows(make_labelled_folder(tmp_path / "other", n=3), [2])
+
+
+def _weighted(weights: list[float]) -> SceneLayouts:
+    layouts = SceneLayouts.from_photos(_photos([0, 60, 120, 180]), [[3, 3]] * 4, neighbours=4)
+    layouts.set_weights(weights)
+    return layouts
+
+
+def test_a_request_draws_its_nearest_layouts_in_proportion_to_their_weights():
+    drawn = np.bincount(
+        _weighted([0, 1, 3, 0]).choose([3.0] * 400, [3.0] * 400, torch.Generator().manual_seed(0)), minlength=4
+    )
+    assert drawn[0] == drawn[3] == 0  # weight 0: never drawn
+    assert 2 < drawn[2] / drawn[1] < 4.5  # three times as often, give or take chance
+
+
+def test_equal_weights_draw_as_unweighted_layouts_do():
+    def picks(layouts):
+        return layouts.choose([3.0] * 20, [3.0] * 20, torch.Generator().manual_seed(1))
+
+    assert picks(_weighted([2, 2, 2, 2])) == picks(_weighted([1, 1, 1, 1]))
+    assert picks(_weighted([1, 1, 1, 1.5])) != picks(_weighted([1, 1, 1, 1]))
+
+
+def test_weights_are_saved_and_bad_ones_refused(tmp_path):
+    layouts = _weighted([0.5, 1, 2, 0])
+    layouts.save_pretrained(tmp_path / "layouts")
+    assert SceneLayouts.from_pretrained(tmp_path / "layouts").weights.tolist() == [0.5, 1, 2, 0]
+    for bad in ([1, 1, 1], [1, 1, -1, 1], [1, float("nan"), 1, 1]):
+        with pytest.raises(ValueError, match="weights"):
+            layouts.set_weights(bad)

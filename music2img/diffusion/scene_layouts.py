@@ -8,7 +8,8 @@ noises it to an early step and paints from there (SDEdit, Meng et al. 2022, as d
 pipelines do with ``strength``). The model then paints the detail and the emotion over a real scene's
 composition and colour, where from pure noise it paints close-ups (tree bark, rock) and over-coloured
 smears in the low-valence half (the diffusion model card, "Scene layouts"). ``train/scene_layouts.py``
-builds one from a labels CSV of scene photos.
+builds one from a labels CSV of scene photos; ``train/layout_prior.py`` gives its layouts ``weights``, how
+often a layout is drawn among a request's nearest in proportion to how often it becomes a scene.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ def resize_layouts(layouts: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class SceneLayouts(ModelMixin, ConfigMixin):
-    r"""Colour layouts of ``num_layouts`` scene photos and their (valence, arousal) labels.
+    r"""Colour layouts of ``num_layouts`` scene photos, their (valence, arousal) labels and their ``weights``.
+
+    A request draws among its nearest layouts in proportion to their weights; where those are all equal (as
+    built, all 1), uniformly, as before weights existed.
 
     Parameters:
         num_layouts: Photos held.
@@ -44,6 +48,7 @@ class SceneLayouts(ModelMixin, ConfigMixin):
             raise ValueError("num_layouts, side and neighbours must be positive")
         self.register_buffer("layouts", torch.zeros(num_layouts, 3, side, side, dtype=torch.uint8))
         self.register_buffer("emotions", torch.zeros(num_layouts, 2))
+        self.register_buffer("weights", torch.ones(num_layouts))
 
     @classmethod
     def from_photos(
@@ -76,15 +81,30 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         arousal: Sequence[float],
         generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> list[int]:
-        """For each (valence, arousal) pair, the index of one of its ``neighbours`` nearest layouts, drawn with
-        ``generator`` (one per pair, or one for all)."""
+        """For each (valence, arousal) pair, the index of one of its ``neighbours`` nearest layouts, drawn in
+        proportion to their ``weights`` with ``generator`` (one per pair, or one for all)."""
         picks = []
         for i, (v, a) in enumerate(zip(valence, arousal)):
             g = generator[i] if isinstance(generator, list) else generator
             device = g.device if g is not None else "cpu"
-            j = int(torch.randint(self.config.neighbours, (1,), generator=g, device=device))
-            picks.append(int(self.nearest(v, a)[j]))
+            near = self.nearest(v, a)
+            w = self.weights[near].float().to(device)
+            if torch.all(w == w[0]):
+                j = int(torch.randint(self.config.neighbours, (1,), generator=g, device=device))
+            else:
+                j = int(torch.multinomial(w, 1, generator=g))
+            picks.append(int(near[j]))
         return picks
+
+    def set_weights(self, weights: np.ndarray | torch.Tensor) -> None:
+        """Give the layouts ``weights`` (one per layout, finite, ≥ 0): the relative chance of each being drawn
+        among a request's nearest."""
+        weights = torch.as_tensor(np.asarray(weights, dtype=np.float32))
+        if weights.shape != self.weights.shape or not torch.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError(
+                f"weights must be {self.weights.numel()} finite values ≥ 0, got shape {tuple(weights.shape)}"
+            )
+        self.weights.copy_(weights)
 
     def track(
         self,
