@@ -62,6 +62,7 @@ def test_layouts_whose_pictures_pass_are_weighted_up_and_happy_ones_left_alone(p
     assert weights[:10][::2].min() > weights[:10][1::2].max()  # every sky above every wall
     assert weights[10:].tolist() == [1.0, 1.0]  # no sad request draws the happy layouts
     assert np.isclose(weights[:10].mean(), 1.0)
+    assert "_name_or_path" not in (pipeline / "layouts" / "config.json").read_text()  # no local path shipped
 
 
 def test_draws_that_all_fail_or_name_unknown_layouts_are_refused(pipeline, tmp_path):

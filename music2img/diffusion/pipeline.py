@@ -549,6 +549,10 @@ def save_component(folder: str | os.PathLike, name: str, module: ModelMixin, **c
     folder = Path(folder)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         module.save_pretrained(tmp)
+        config_file = Path(tmp) / "config.json"
+        if config_file.exists():  # the folder a module was loaded from is no part of its config
+            saved = {k: v for k, v in json.loads(config_file.read_text()).items() if k != "_name_or_path"}
+            config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
         for file in sorted(Path(tmp).iterdir()):
             with atomic_path(folder / name / file.name) as out:
                 out.write_bytes(file.read_bytes())
