@@ -7,11 +7,12 @@
    from a layout drawn uniformly among its request's nearest, and the pipeline's scene checker rates it.
    The rows (``seed, valence, arousal, layout, probability``) are appended to ``--draws`` after every batch,
    atomically, so an interrupted run goes on where it stopped.
-2. A logistic regression on each drawn layout's 4 × 4 colour thumbnail predicts whether the checker passes
-   the picture (ROC AUC printed, cross-validated with each layout's draws in one fold). Every layout that a
-   request of valence up to 4.5 draws among is weighted by its predicted pass rate to the ``--power``,
-   scaled to a mean of 1; the others keep 1, so happier requests draw as before. The weighted layouts are
-   written to the pipeline folder's ``layouts/`` atomically (:func:`~music2img.diffusion.pipeline.save_component`).
+2. A logistic regression on each drawn layout's 4 × 4 colour thumbnail predicts whether the checker rates
+   the picture at least ``--pass-at`` (0.8; ROC AUC printed, cross-validated with each layout's draws in one
+   fold). Every layout that a request of valence up to 4.5 draws among is weighted by its predicted pass rate
+   to the ``--power``, scaled to a mean of 1; the others keep 1, so happier requests draw as before. The
+   weighted layouts are written to the pipeline folder's ``layouts/`` atomically
+   (:func:`~music2img.diffusion.pipeline.save_component`).
 
 Run it again after ``train/scene_layouts.py`` (new layouts start unweighted) or a new scene checker.
 """
@@ -77,7 +78,6 @@ def paint(pipe: EmotionLandscapePipeline, path: Path, n: int, first_seed: int, b
     table = read_draws(path)
     requests = sad_requests(n, first_seed)
     mapped = map_to_labels(*requests.T, pipe.config.emotion_quantiles) if pipe.config.emotion_quantiles else requests.T
-    threshold = pipe.scene_checker.config.threshold
     side, neighbours = pipe.unet.config.sample_size, pipe.layouts.config.neighbours
     for start in tqdm(range(len(table), n, batch), desc="first draws", unit="batch"):
         rows = np.arange(start, min(start + batch, n))
@@ -110,7 +110,7 @@ def paint(pipe: EmotionLandscapePipeline, path: Path, n: int, first_seed: int, b
         table = pd.concat([table, new], ignore_index=True) if len(table) else new
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
-    print(f"{len(table)} draws in {path}; the checker passes {np.mean(table.probability >= threshold):.0%}")
+    print(f"{len(table)} draws in {path}")
     return table
 
 
@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-seed", type=int, default=1000, help="seed of the first draw (default: %(default)s)")
     p.add_argument("--batch", type=int, default=8, help="pictures painted at once (default: %(default)s)")
     p.add_argument("--power", type=float, default=2.0, help="weight = predicted pass rate to this power")
+    p.add_argument(
+        "--pass-at",
+        type=float,
+        default=0.8,
+        help="scene probability a draw counts as passing at (default: %(default)s)",
+    )
     args = p.parse_args(argv)
 
     pipe = load_pipeline(args.pipeline)
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{args.pipeline} needs layouts and a scene checker")
     pipe.scheduler = make_scheduler(defaults.SCHEDULER, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    threshold = pipe.scene_checker.config.threshold
+    threshold = args.pass_at
     try:
         draws = (
             paint(pipe, args.draws, args.paint, args.first_seed, args.batch) if args.paint else read_draws(args.draws)

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         help="label tables (path, scene, seed; optional sample, valence, arousal), read together",
     )
     p.add_argument("--c", type=float, default=0.01, help="inverse L2 penalty of the logistic regression")
-    p.add_argument("--threshold", type=float, default=0.8, help="smallest scene probability that passes")
+    p.add_argument("--threshold", type=float, default=0.9, help="smallest scene probability that passes")
     p.add_argument(
         "--early-threshold",
         type=float,
