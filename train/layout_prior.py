@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.diffusion import defaults
 from music2img.diffusion.emotion_map import map_to_labels
+from music2img.diffusion.evaluation import to_uint8
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline, save_component
 from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.diffusion.schedulers import make_scheduler
@@ -97,7 +98,7 @@ def paint(pipe: EmotionLandscapePipeline, path: Path, n: int, first_seed: int, b
             max_redraws=0,
             output_type="np",
         ).images
-        probability = pipe.scene_checker.probability((images * 255 + 0.5).astype(np.uint8))
+        probability = pipe.scene_checker.probability(to_uint8(images))
         new = pd.DataFrame(
             {
                 "seed": seeds,

@@ -1,0 +1,160 @@
+"""Scenes counted by eye, blind: the sad quarters' corner cells painted by several pipelines, shuffled together.
+
+    python benchmarks/scene_sheets.py paint --model assets/diffusion --model work/candidate --first-seed 96 \\
+        --seeds 24 --out work/blind
+    python benchmarks/scene_sheets.py count --out work/blind --non-scenes work/blind/non_scenes.txt
+
+``paint``: every pipeline paints the four Q3 cells (valence 2, 3.5 × arousal 2, 3.5) and the four Q2 cells
+(valence 2, 3.5 × arousal 6.5, 8) at each seed, as ``music2img generate --seed s`` does at the model's own size
+(:meth:`~music2img.music_to_image.MusicToImage.generate`). A picture two pipelines share is shown once; all are
+shuffled onto numbered contact sheets (``sheet_K.png``, 48 a sheet). ``key.json`` says which is which: label the
+sheets before opening it. ``count``: a text file of the numbers of the pictures that are no scene → scenes per
+pipeline and quarter, and, against the first pipeline, the pictures a scene with only one of the two (paired).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from music2img.files import atomic_path
+from music2img.music_to_image import MusicToImage
+
+#: (valence, arousal) of the cells, Q3 first, and the quarter of each.
+CELLS = [(2, 2), (2, 3.5), (3.5, 2), (3.5, 3.5), (2, 6.5), (2, 8), (3.5, 6.5), (3.5, 8)]
+QUARTERS = ["Q3"] * 4 + ["Q2"] * 4
+PER_SHEET, COLUMNS = 48, 8
+
+
+def paint(model: str, seeds: range) -> np.ndarray:
+    """``(cells, seeds, h, w, 3)`` uint8 pictures of one pipeline."""
+    m2i = MusicToImage.load(diffusion_model=model)
+    jobs = [(c, k) for k in range(len(seeds)) for c in range(len(CELLS))]
+    pictures = None
+    for c, k in tqdm(jobs, desc=f"painting {model}", unit="picture"):
+        picture = np.asarray(m2i.generate(*CELLS[c], seed=seeds[k])[0])
+        if pictures is None:
+            pictures = np.zeros((len(CELLS), len(seeds), *picture.shape), np.uint8)
+        pictures[c, k] = picture
+    return pictures
+
+
+def shuffled_items(pictures: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], list[dict]]:
+    """The distinct pictures (one per cell, seed and look) in a seeded random order, and for each the cell, the
+    seed index and the pipelines that painted it."""
+    items, key = [], []
+    for c in range(len(CELLS)):
+        for k in range(pictures[0].shape[1]):
+            seen: list[tuple[np.ndarray, list[int]]] = []
+            for p, model_pictures in enumerate(pictures):
+                same = next((s for s in seen if np.array_equal(s[0], model_pictures[c, k])), None)
+                if same is None:
+                    seen.append((model_pictures[c, k], [p]))
+                else:
+                    same[1].append(p)
+            for picture, models in seen:
+                items.append(picture)
+                key.append({"cell": c, "seed": k, "models": models})
+    order = np.random.default_rng(seed).permutation(len(items))
+    return [items[i] for i in order], [key[i] for i in order]
+
+
+def write_sheets(items: list[np.ndarray], out: Path) -> int:
+    """Numbered contact sheets of ``items`` in ``out``; returns how many."""
+    h, w = items[0].shape[:2]
+    sheets = (len(items) + PER_SHEET - 1) // PER_SHEET
+    for s in range(sheets):
+        sheet = Image.new("RGB", (COLUMNS * (w + 12), PER_SHEET // COLUMNS * (h + 22)), "white")
+        draw = ImageDraw.Draw(sheet)
+        for n, picture in enumerate(items[s * PER_SHEET : (s + 1) * PER_SHEET]):
+            x, y = n % COLUMNS * (w + 12), n // COLUMNS * (h + 22)
+            sheet.paste(Image.fromarray(picture), (x + 6, y + 18))
+            draw.text((x + 6, y + 3), str(s * PER_SHEET + n), fill="black")
+        with atomic_path(out / f"sheet_{s}.png") as tmp:
+            sheet.save(tmp, format="PNG")
+    return sheets
+
+
+def count(key: dict, non_scenes: set[int]) -> dict:
+    """Scenes per pipeline and quarter, and against the first pipeline the pictures a scene with one only."""
+    models, seeds = key["models"], key["seeds"]
+    scene = {}
+    for number, item in enumerate(key["items"]):
+        for p in item["models"]:
+            scene[p, item["cell"], item["seed"]] = number not in non_scenes
+    result = {"scenes": {}, "one_only": {}}
+    for p, model in enumerate(models):
+        result["scenes"][model] = {
+            q: sum(scene[p, c, k] for c in range(len(CELLS)) if QUARTERS[c] == q for k in range(seeds))
+            for q in ("Q3", "Q2")
+        }
+    for p, model in enumerate(models[1:], start=1):
+        result["one_only"][model] = {
+            q: [
+                sum(
+                    scene[b, c, k] and not scene[o, c, k]
+                    for c in range(len(CELLS))
+                    if QUARTERS[c] == q
+                    for k in range(seeds)
+                )  # fmt: skip
+                for b, o in ((0, p), (p, 0))
+            ]
+            for q in ("Q3", "Q2")
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=("paint", "count"))
+    p.add_argument("--model", action="append", help="paint: pipeline folder (repeatable; the first is the baseline)")
+    p.add_argument("--first-seed", type=int, default=96)
+    p.add_argument("--seeds", type=int, default=24)
+    p.add_argument("--shuffle-seed", type=int, default=0, help="paint: seed of the sheets' order")
+    p.add_argument("--out", type=Path, required=True, help="folder of the sheets and key.json")
+    p.add_argument("--non-scenes", type=Path, help="count: text file of the numbers of the pictures that are no scene")
+    args = p.parse_args(argv)
+
+    if args.what == "paint":
+        if not args.model:
+            p.error("paint needs at least one --model")
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        items, key = shuffled_items([paint(model, seeds) for model in args.model], args.shuffle_seed)
+        sheets = write_sheets(items, args.out)
+        record = {"models": args.model, "seeds": args.seeds, "first_seed": args.first_seed, "items": key}
+        with atomic_path(args.out / "key.json") as tmp:
+            tmp.write_text(json.dumps(record) + "\n")
+        print(f"{len(items)} pictures on {sheets} sheets in {args.out}; label them before opening key.json")
+        return 0
+    if args.non_scenes is None:
+        p.error("count needs --non-scenes")
+    key = json.loads((args.out / "key.json").read_text())
+    non_scenes = {int(n) for n in re.findall(r"\d+", args.non_scenes.read_text())}
+    if non_scenes and max(non_scenes) >= len(key["items"]):
+        raise SystemExit(
+            f"error: {args.non_scenes} names picture {max(non_scenes)}; the sheets hold {len(key['items'])}"
+        )
+    result = count(key, non_scenes)
+    n = key["seeds"] * 4
+    print(f"scenes by eye, seeds {key['first_seed']}–{key['first_seed'] + key['seeds'] - 1}, of {n} a quarter")
+    for model, scenes in result["scenes"].items():
+        print(f"  {model}: Q3 {scenes['Q3']} / {n}, Q2 {scenes['Q2']} / {n}")
+    for model, pairs in result["one_only"].items():
+        print(
+            f"  a scene with one only, {key['models'][0]} / {model}: "
+            + ", ".join(f"{q} {a} / {b}" for q, (a, b) in pairs.items())
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
