@@ -10,8 +10,8 @@ at the variant's guidance. A variant (:data:`VARIANTS`, :class:`Variant`) names 
 part of the steps, guidance rescale, adaptive projected guidance, the layout strength and the guidance
 low-pass. Measured against ``--photos`` random training photos:
 
-* **colour**: share of pixels with HSV saturation > 0.85, median Hasler–Süsstrunk colourfulness, share of
-  pixels with a channel clipped at 0 or 255 — and each as a ratio to the photos';
+* **colour**: share of pixels with HSV saturation > 0.85, median Hasler–Süsstrunk colourfulness (also per
+  quadrant), share of pixels with a channel clipped at 0 or 255 — and each as a ratio to the photos';
 * **detail** and **Fréchet distances** (features, pixels) as in ``benchmarks/diffusion_quality.py``;
 * **emotion control**: Spearman ρ of requested vs rated valence/arousal, by the shipped image emotion
   model and by ``--rater2`` (an older model on the hand-crafted features only; the independent one);
@@ -61,7 +61,7 @@ from music2img.diffusion.pipeline import load_pipeline
 from music2img.diffusion.schedulers import DYNAMIC_THRESHOLD, STATIC_CLIP, make_scheduler
 from music2img.files import atomic_path
 from music2img.image.emotion_model import ImageEmotionModel
-from music2img.image.features import image_features
+from music2img.image.features import colourfulness, image_features
 from music2img.image.labelled_folder import read_labels
 from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, THRESHOLD, SceneModel
 from music2img.va import quadrants
@@ -148,11 +148,12 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
     ).images
 
 
-def quadrant_shares(ok: np.ndarray, requested: np.ndarray) -> dict[str, float]:
-    """Share of ``ok`` pictures per quadrant of the requested emotion (points on the centre lines left out)."""
+def per_quadrant(values: np.ndarray, requested: np.ndarray, reduce=np.mean) -> dict[str, float]:
+    """``values`` (one per picture) reduced per quadrant of the requested emotion (points on the centre lines left
+    out): the mean (the share of true ones), or ``reduce``."""
     off_centre = (requested != 5.0).all(1)
     quadrant = quadrants(requested[:, 0], requested[:, 1])
-    return {q: round(float(ok[off_centre & (quadrant == q)].mean()), 3) for q in ("Q1", "Q2", "Q3", "Q4")}
+    return {q: round(float(reduce(values[off_centre & (quadrant == q)])), 3) for q in ("Q1", "Q2", "Q3", "Q4")}
 
 
 def measure(
@@ -178,7 +179,9 @@ def measure(
         )
     is_scene = scene.predict_proba_features(features) >= THRESHOLD
     row["scenes"] = round(float(is_scene.mean()), 3)
-    row["scenes_per_quadrant"] = quadrant_shares(is_scene, generated.requested)
+    row["scenes_per_quadrant"] = per_quadrant(is_scene, generated.requested)
+    colourful = np.array([colourfulness(im) for im in to_uint8(generated.flat).astype(np.float32) / 255])
+    row["colourfulness_per_quadrant"] = per_quadrant(colourful, generated.requested, np.median)
     row["non_landscapes"] = (
         None
         if checker is None
@@ -316,6 +319,16 @@ def print_table(report: dict) -> None:
         markdown(
             [
                 [name] + [row["scenes_per_quadrant"][q] for q in ("Q1", "Q2", "Q3", "Q4")]
+                for name, row in report["rows"].items()
+            ],
+            ["model:variant", "Q1", "Q2", "Q3", "Q4"],
+        )
+    )
+    print(f"\nMedian colourfulness per quadrant (the photos': {report['photos']['photos_colourfulness']:.0f})")
+    print(
+        markdown(
+            [
+                [name] + [row["colourfulness_per_quadrant"][q] for q in ("Q1", "Q2", "Q3", "Q4")]
                 for name, row in report["rows"].items()
             ],
             ["model:variant", "Q1", "Q2", "Q3", "Q4"],

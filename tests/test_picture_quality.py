@@ -11,11 +11,13 @@ from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.schedulers import training_scheduler
 
 
-def test_quadrant_shares_leave_out_the_centre_lines():
+def test_quadrant_measures_leave_out_the_centre_lines():
     bench = load_script("benchmarks/picture_quality.py")
     requested = np.array([[2.0, 8.0], [8.0, 8.0], [2.0, 2.0], [8.0, 2.0], [5.0, 8.0], [8.0, 5.0], [3.5, 6.5]])
     ok = np.array([True, False, True, True, False, False, False])
-    assert bench.quadrant_shares(ok, requested) == {"Q1": 0.0, "Q2": 0.5, "Q3": 1.0, "Q4": 1.0}
+    assert bench.per_quadrant(ok, requested) == {"Q1": 0.0, "Q2": 0.5, "Q3": 1.0, "Q4": 1.0}
+    values = np.array([1.0, 2.0, 3.0, 4.0, 9.0, 9.0, 7.0])
+    assert bench.per_quadrant(values, requested, np.median) == {"Q1": 2.0, "Q2": 4.0, "Q3": 3.0, "Q4": 4.0}
 
 
 def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys, monkeypatch):
@@ -58,6 +60,7 @@ def test_picture_quality_benchmark_reports_every_measure(tmp_path, capsys, monke
         assert 0 <= row["saturated"] <= 1 and 0 <= row["clipped"] <= 1 and row["colourfulness"] > 0
         assert row["clipped_ratio"] == pytest.approx(row["clipped"] / report["photos"]["photos_clipped"], rel=0.01)
         assert set(row["scenes_per_quadrant"]) == {"Q1", "Q2", "Q3", "Q4"} and 0 <= row["scenes"] <= 1
+        assert set(row["colourfulness_per_quadrant"]) == {"Q1", "Q2", "Q3", "Q4"}
         assert row["non_landscapes"] is None  # the tiny pipeline has no checker
     assert today["colourfulness"] != apg["colourfulness"]  # the guidance changed the pictures
     assert (out / "pipe_clip-apg_seed1.png").is_file()
