@@ -69,7 +69,8 @@ from music2img.va import quadrants
 
 class Variant(NamedTuple):
     """How a variant paints: guidance scale, the guided part of the steps, guidance rescale, adaptive projection,
-    scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise) and the guidance low-pass σ."""
+    scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise), the guidance low-pass σ and
+    the colour ceiling, and the sad half's layout strength."""
 
     scale: float
     interval: tuple[float, float]
@@ -79,6 +80,8 @@ class Variant(NamedTuple):
     layout: float = 1.0
     lowpass: float = 0.0
     lowpass_valence: tuple[float, float] | None = None
+    ceiling: float | None = None
+    sad_layout: float | None = None
 
 
 #: ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04 and again since the scene layouts, ``dyn…``
@@ -125,8 +128,13 @@ VARIANTS = {
         defaults.LAYOUT_STRENGTH,
         defaults.GUIDANCE_LOWPASS,
         defaults.GUIDANCE_LOWPASS_VALENCE,
+        defaults.COLOUR_CEILING,
+        defaults.SAD_LAYOUT_STRENGTH,
     ),
 }
+#: the defaults of 2026-12-06 since the layout prior, and those with the colour ceiling
+VARIANTS["prior"] = VARIANTS["default"]._replace(ceiling=None, sad_layout=None)
+VARIANTS["ceiling"] = VARIANTS["default"]._replace(sad_layout=None)
 
 
 def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
@@ -144,6 +152,8 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
         generator=gens,
         output_type="np",
         layout_strength=variant.layout,
+        colour_ceiling=variant.ceiling,
+        sad_layout_strength=variant.sad_layout,
         max_redraws=defaults.MAX_REDRAWS,
     ).images
 
@@ -247,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             layout = (v.layout,) if v.layout < 1 and pipe.layouts is not None else ()
             # σ, the high band's scale (0 screened on 2026-12-05) and the valences low-passed (every one when left out)
             lowpass = ((v.lowpass, 1.0) + ((v.lowpass_valence,) if v.lowpass_valence else ())) if v.lowpass else ()
+            ceiling = ("ceiling", v.ceiling) if v.ceiling and layout else ()
+            ceiling += ("sad layout", v.sad_layout) if v.sad_layout and layout else ()
             generated = generate_grid(
                 pipe,
                 grid_points(),
@@ -256,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 guidance_interval=v.interval,
                 cache=args.cache,
                 sample=sample,
-                tag=repr(("app", v.rescale, v.projection, defaults.MAX_REDRAWS) + layout + lowpass),
+                tag=repr(("app", v.rescale, v.projection, defaults.MAX_REDRAWS) + layout + lowpass + ceiling),
             )
             name = f"{Path(model).name}:{variant}"
             report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)

@@ -1,6 +1,6 @@
 """Scenes counted by eye, blind: the sad quarters' corner cells painted by several pipelines, shuffled together.
 
-    python benchmarks/scene_sheets.py paint --model assets/diffusion --model work/candidate --first-seed 96 \\
+    python benchmarks/scene_sheets.py paint --model assets/diffusion --model work/candidate --first-seed 144 \\
         --seeds 24 --out work/blind
     python benchmarks/scene_sheets.py count --out work/blind --non-scenes work/blind/non_scenes.txt
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from factories_diffusion import make_tiny_pipeline, make_tiny_student_pipeline, make_tiny_unet, perturb_emotion
 from PIL import Image
 
@@ -289,3 +290,24 @@ def test_cli_offers_every_sampler():
     from music2img.diffusion.schedulers import SCHEDULERS
 
     assert set(SCHEDULER_NAMES) == set(SCHEDULERS)
+
+
+def test_colour_ceiling_reaches_the_pipeline_and_the_record(tmp_path, capsys):
+    """A model with grey layouts: the default ceiling greys its pictures, --colour-ceiling 0 leaves the colour."""
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_layouts import SceneLayouts
+    from music2img.image.features import colourfulness
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    grey = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 120, dtype=torch.uint8), np.full((2, 2), 5.0))
+    save_component(model, "layouts", grey)
+
+    def paint(ceiling: list[str]) -> float:
+        out = tmp_path / f"c{len(ceiling)}.png"
+        args = ["generate", "--valence", "6", "--arousal", "6", "--model", str(model), "--out", str(out)]
+        assert main([*args, "--steps", "4", "--layout-strength", "0.5", "--size", "128", *ceiling]) == 0
+        record = _json(capsys.readouterr().out)
+        assert record["colour_ceiling"] == (float(ceiling[1]) or None if ceiling else defaults.COLOUR_CEILING)
+        return colourfulness(np.asarray(Image.open(out), dtype=np.float32) / 255)
+
+    assert paint([]) < 1.0 < paint(["--colour-ceiling", "0"])

@@ -81,6 +81,7 @@ def _pipe(layouts: SceneLayouts | None) -> EmotionLandscapePipeline:
 
 
 def _paint(pipe, strength: float, steps: int = 6, **kwargs) -> np.ndarray:
+    kwargs.setdefault("sad_layout_strength", None)  # every picture at ``strength`` unless a test says otherwise
     return pipe(
         [3.0, 7.0],
         [4.0, 6.0],
@@ -159,7 +160,11 @@ def test_given_layouts_are_painted_over_without_the_pipelines_own():
     bright = torch.full((2, 3, 4, 4), 0.9)  # enlarged to the UNet's size
     light = _paint(_pipe(None), 0.5, layout=bright)
     assert light.mean() > _paint(_pipe(dark), 0.5).mean() + 0.2
-    assert np.array_equal(_paint(_pipe(dark), 0.5, layout=bright), light)  # the given ones win
+    # the given ones win (the colour ceiling would refer to the pipeline's own grey layouts)
+    assert np.array_equal(
+        _paint(_pipe(dark), 0.5, layout=bright, colour_ceiling=None),
+        _paint(_pipe(None), 0.5, layout=bright, colour_ceiling=None),
+    )
     assert np.array_equal(_paint(_pipe(None), 1.0, layout=bright), _paint(_pipe(None), 1.0))  # strength 1: noise
     with pytest.raises(ValueError, match=r"layout must have shape \(2, 3, h, w\)"):
         _paint(_pipe(None), 0.5, layout=bright[:1])
@@ -177,7 +182,7 @@ def test_a_redrawn_picture_keeps_its_given_layout():
     given = torch.stack([torch.full((3, 4, 4), 0.9), torch.full((3, 4, 4), -0.9)])
     gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
     out = pipe([3.0, 7.0], [4.0, 6.0], num_inference_steps=6, generator=gens, output_type="np",
-               layout_strength=0.5, layout=given, early_check=None)  # fmt: skip
+               layout_strength=0.5, sad_layout_strength=None, layout=given, early_check=None)  # fmt: skip
     assert out.redraws == [1, 0] and out.images[0].mean() > out.images[1].mean() + 0.2
 
 
@@ -256,3 +261,23 @@ def test_weights_are_saved_and_bad_ones_refused(tmp_path):
     for bad in ([1, 1, 1], [1, 1, -1, 1], [1, float("nan"), 1, 1]):
         with pytest.raises(ValueError, match="weights"):
             layouts.set_weights(bad)
+
+
+def test_the_sad_half_starts_later_and_each_picture_as_if_painted_alone():
+    layouts = SceneLayouts.from_photos(
+        _photos(list(range(0, 250, 25))), np.random.default_rng(0).uniform(1, 9, (10, 2))
+    )
+    pipe = _pipe(layouts)
+
+    def alone(i: int, strength: float) -> np.ndarray:
+        v, a = [3.0, 7.0][i], [4.0, 6.0][i]
+        return pipe(v, a, num_inference_steps=6, generator=[torch.Generator().manual_seed(i)], output_type="np",
+                    layout_strength=strength, sad_layout_strength=None).images[0]  # fmt: skip
+
+    both = _paint(pipe, 5 / 6, sad_layout_strength=0.5)  # valence 3 (sad): 3 of 6 steps; valence 7: 5 of 6
+    assert np.array_equal(both[0], alone(0, 0.5)) and np.array_equal(both[1], alone(1, 5 / 6))
+    unsplit = _paint(pipe, 5 / 6, sad_layout_strength=None)
+    assert np.array_equal(unsplit[1], both[1]) and not np.array_equal(unsplit[0], both[0])
+    assert np.array_equal(_paint(pipe, 1.0, sad_layout_strength=0.5), _paint(pipe, 1.0))  # from noise: no layouts
+    with pytest.raises(ValueError, match="sad_layout_strength"):
+        _paint(pipe, 5 / 6, sad_layout_strength=1.5)

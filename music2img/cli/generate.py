@@ -66,6 +66,22 @@ def register(subparsers) -> None:
         "1 paints from noise alone (default: %(default).3g)",
     )
     p.add_argument(
+        "--sad-layout-strength",
+        type=ranged(float, 0, 1),
+        default=defaults.SAD_LAYOUT_STRENGTH or 0.0,
+        metavar="S",
+        help="the layout strength of pictures of valence {:g} and below, blended to --layout-strength by {:g}; "
+        "0 paints every picture at --layout-strength (default: %(default).3g)".format(*defaults.SAD_VALENCE),
+    )
+    p.add_argument(
+        "--colour-ceiling",
+        type=ranged(float, 0, 100),
+        default=defaults.COLOUR_CEILING or 0.0,
+        metavar="K",
+        help="desaturate a picture painted over a layout to K times the colourfulness of the photos' layouts near "
+        "its emotion where it is more colourful; 0 leaves the colour as painted (default: %(default)g)",
+    )
+    p.add_argument(
         "--max-redraws",
         type=ranged(int, 0, 10),
         default=defaults.MAX_REDRAWS,
@@ -187,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         use_upscaler=upscaler != "lanczos",
         layout_strength=args.layout_strength,
+        sad_layout_strength=args.sad_layout_strength or None,
+        colour_ceiling=args.colour_ceiling or None,
         max_redraws=args.max_redraws,
     )
     try:
@@ -206,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         "guidance_interval": list(args.guidance_interval),
         "guidance_lowpass": args.guidance_lowpass,
         "layout_strength": args.layout_strength if pipe.layouts is not None else None,
+        "sad_layout_strength": (args.sad_layout_strength or None) if pipe.layouts is not None else None,
+        "colour_ceiling": (args.colour_ceiling or None) if pipe.layouts is not None else None,
         "max_redraws": args.max_redraws,
         "redraws": out.redraws,
         "size": args.size,

@@ -81,3 +81,25 @@ SIZES = (128, 256, 512)
 #: 0.87 / 0.81 → 0.86 / 0.83 by image models v3 / v2). Starting at step 2 paints softer pictures (detail 0.16
 #: with 8 × 8 layouts) and follows valence less.
 LAYOUT_STRENGTH = 11 / 12
+#: Colour ceiling of a picture painted over a layout, as a multiple of the colourfulness expected of the layouts
+#: drawn for its emotion (:mod:`music2img.diffusion.colour`; ``None``: the colour as painted). Guidance 9 paints the
+#: happy half and the centre about 1.5× as colourful as the photos of the same emotion, mostly in bright, vivid
+#: pixels. ``benchmarks/picture_quality.py`` (5 × 5 grid, fresh seeds 120–131; ceilings 1.0 and 1.1 applied to the
+#: cached pictures of the uncapped run), uncapped / 1.2 / **1.1** / 1.0: colourfulness 1.46 / 1.25 / **1.15** / 1.10×
+#: the photos', Fréchet distance on features 85 / 77 / **77** / 77, emotion control within 0.01 (valence 0.841 /
+#: 0.825 → 0.838 / 0.830 at 1.1 by image models v3 / v2, arousal 0.890 / 0.874 → 0.887 / 0.875). The shares of
+#: saturated and clipped pixels fall (0.87 and 0.61 → 0.26 and 0.22× the photos' at 1.1): the photos' lie mostly in
+#: deep shadows, which the pictures lack; the pictures' own lay in bright, vivid colours (the diffusion model card,
+#: "A colour ceiling").
+COLOUR_CEILING: float | None = 1.1
+#: Layout strength of the pictures in the sad half of the plane (the pipeline's ``sad_layout_strength``): at
+#: valence :data:`SAD_VALENCE` ``[0]`` and below, blended to :data:`LAYOUT_STRENGTH` by ``[1]``: 9 of the 12 steps
+#: painted over the layout. There the model paints trunks and rock over a scene's layout: at (2, 3.5) 4 % of the
+#: first draws passed the scene check at 11 / 12, 12 % at 9 / 12 (the other Q3 cells 17–25 → 21–42 %). Blind, by eye,
+#: fresh seeds 120–143 (``benchmarks/scene_sheets.py``): scenes in the sad, calm corner (Q3) 78 → 90 %, in the sad,
+#: tense one (Q2) 91 → 94 %, the sad cells' pictures in about half the time. Over the plane (``picture_quality.py``,
+#: seeds 120–131, with the colour ceiling): emotion control valence 0.838 / 0.830 → 0.812 / 0.833 by image models
+#: v3 / v2, arousal the same; softer sad pictures (detail 0.30 → 0.20 of the photos' over the plane), Fréchet
+#: distance on features 77 → 90 (the diffusion model card, "The sad half starts later").
+SAD_LAYOUT_STRENGTH: float | None = 9 / 12
+SAD_VALENCE: tuple[float, float] = (3.5, 5.0)

@@ -21,7 +21,9 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import atomic_path, record_weight_hashes, verify_weight_hashes
 from ..va import check_va
+from .colour import colourfulness_of, limit_colourfulness
 from .defaults import (
+    COLOUR_CEILING,
     EARLY_CHECK,
     GUIDANCE_LOWPASS,
     GUIDANCE_LOWPASS_VALENCE,
@@ -29,6 +31,8 @@ from .defaults import (
     GUIDANCE_RESCALE,
     LAYOUT_STRENGTH,
     MAX_REDRAWS,
+    SAD_LAYOUT_STRENGTH,
+    SAD_VALENCE,
 )
 from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider, lowpass_weights
@@ -180,7 +184,9 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         size: int | None = None,
         use_upscaler: bool = True,
         layout_strength: float = LAYOUT_STRENGTH,
+        sad_layout_strength: float | None = SAD_LAYOUT_STRENGTH,
         layout: torch.Tensor | None = None,
+        colour_ceiling: float | None = COLOUR_CEILING,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -231,20 +237,44 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 layout drawn near its emotion, noised to step ``round((1 − layout_strength) · n)`` of ``n``,
                 and the steps before it are skipped. 1, or a pipeline without layouts, starts from noise
                 alone. Given ``latents`` are the noise added to the layout.
+            sad_layout_strength: With ``layout_strength < 1``, the layout strength of the pictures of valence
+                :data:`~music2img.diffusion.defaults.SAD_VALENCE` ``[0]`` and below, blended to ``layout_strength``
+                by ``[1]`` (the valence the UNet is conditioned on); ``None``: ``layout_strength`` for every picture.
+                Pictures that start at different steps are painted in separate batches.
             layout: The layouts to paint over instead of drawn ones (e.g. a film's, from
                 :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.track`): one ``(3, h, w)`` picture in
                 [-1, 1] per picture painted, resized (bicubic) to the UNet's size; used when
                 ``layout_strength < 1``, with or without the pipeline's ``layouts``.
+            colour_ceiling: A picture painted over a layout that is more colourful than this many times the
+                colourfulness expected of the pipeline's layouts drawn for its emotion (without ``layouts``: its
+                given layout's own) is desaturated to that (:mod:`~music2img.diffusion.colour`); ``None``: never.
         """
+        settings = {k: v for k, v in locals().items() if k not in ("self", "valence", "arousal")}  # for splitting
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
+        if colour_ceiling is not None and not (math.isfinite(colour_ceiling) and colour_ceiling > 0):
+            raise ValueError(f"colour_ceiling must be a positive number or None, got {colour_ceiling}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
         if not 0.0 < layout_strength <= 1.0:
             raise ValueError(f"layout_strength must be in (0, 1], got {layout_strength}")
+        if sad_layout_strength is not None and not 0.0 < sad_layout_strength <= 1.0:
+            raise ValueError(f"sad_layout_strength must be in (0, 1] or None, got {sad_layout_strength}")
         if map_emotion and self.config.emotion_quantiles:
             vs, as_ = map_to_labels(vs, as_, self.config.emotion_quantiles)
         if num_inference_steps is None:
             num_inference_steps = DEFAULT_STEPS[scheduler_name(self.scheduler)]
+        if (
+            sad_layout_strength is not None
+            and layout_strength < 1.0
+            and (self.layouts is not None or layout is not None)
+        ):
+            strengths = layout_strength + lowpass_weights(vs, SAD_VALENCE) * (sad_layout_strength - layout_strength)
+            skipped = np.round((1.0 - strengths) * num_inference_steps)
+            if len(np.unique(skipped)) > 1:
+                return self._paint_by_start(
+                    skipped, strengths, settings, vs, as_, num_images_per_prompt, output_type, return_dict
+                )
+            layout_strength = float(strengths[0])
 
         device, dtype = self._execution_device, self.unet.dtype
         n = len(vs) * num_images_per_prompt
@@ -341,6 +371,13 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 layout_strength=layout_strength,
                 layout=given,
             )
+        if colour_ceiling is not None and first:
+            if self.layouts is not None:
+                per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
+                reference = self.layouts.expected_colourfulness(*per_image, image.shape[-1])
+            else:
+                reference = colourfulness_of(layout.float() / 2 + 0.5)
+            image = limit_colourfulness((image.float() / 2 + 0.5).clamp(0, 1), colour_ceiling * reference) * 2 - 1
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
         image = to_output(image, output_type)
@@ -429,6 +466,51 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         x0 = (sample.float() - (1 - abar).sqrt() * eps.float()) / abar.sqrt()
         return (to_output(x0.clamp(-1, 1), "np") * 255 + 0.5).astype(np.uint8)
 
+    def _paint_by_start(
+        self,
+        skipped: np.ndarray,
+        strengths: np.ndarray,
+        settings: dict,
+        vs: list[float],
+        as_: list[float],
+        k: int,
+        output_type: str,
+        return_dict: bool,
+    ) -> EmotionLandscapePipelineOutput | tuple:
+        """Paint the (mapped) requests ``vs, as_`` in one batch per number of ``skipped`` steps, each at its
+        requests' layout strength, with the call's other ``settings``; the pictures come back in request order."""
+        n, generator, latents, layout = len(vs) * k, settings["generator"], settings["latents"], settings["layout"]
+        images, redraws, ratings = None, [0] * n, [0.0] * n
+        for start in np.unique(skipped):
+            requests = np.flatnonzero(skipped == start)
+            pictures = (requests[:, None] * k + np.arange(k)).ravel()
+            part = self(
+                [vs[i] for i in requests],
+                [as_[i] for i in requests],
+                **{
+                    **settings,
+                    "generator": [generator[i] for i in pictures] if isinstance(generator, list) else generator,
+                    "latents": None if latents is None else latents[torch.as_tensor(pictures)],
+                    "layout": None if layout is None else layout[torch.as_tensor(pictures)],
+                    "layout_strength": float(strengths[requests[0]]),
+                    "sad_layout_strength": None,
+                    "map_emotion": False,
+                    "output_type": "pt",
+                    "return_dict": True,
+                },
+            )
+            if images is None:
+                images = part.images.new_empty((n, *part.images.shape[1:]))
+            images[torch.as_tensor(pictures)] = part.images
+            for i, p in enumerate(pictures):
+                redraws[p] = part.redraws[i]
+                ratings[p] = None if part.ratings is None else part.ratings[i]
+        images = to_output(images * 2 - 1, output_type)
+        ratings = None if any(r is None for r in ratings) else ratings
+        if not return_dict:
+            return (images,)
+        return EmotionLandscapePipelineOutput(images=images, redraws=redraws, ratings=ratings)
+
     def _redraw(
         self,
         image: torch.Tensor,
@@ -461,6 +543,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             callback=more,
             map_emotion=False,
             max_redraws=max_redraws - 1,
+            colour_ceiling=None,  # the caller limits the pictures it keeps
+            sad_layout_strength=None,  # the caller's layout_strength is the pictures' own
             **sampling,
         )
         new = again.images.to(image) * 2 - 1

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
+from .colour import colourfulness_of
+
 
 def resize_layouts(layouts: torch.Tensor, size: int) -> torch.Tensor:
     """Layouts ``(n, 3, h, w)`` in [-1, 1] resized smoothly (bicubic) to ``size × size``, kept in [-1, 1]."""
@@ -145,3 +147,15 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         """One layout per (valence, arousal) pair, drawn among its nearest photos with ``generator`` (one per
         pair, or one for all), enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
         return self.enlarge(self.choose(valence, arousal, generator), size)
+
+    def expected_colourfulness(self, valence: Sequence[float], arousal: Sequence[float], size: int) -> np.ndarray:
+        """For each (valence, arousal) pair, the Hasler–Süsstrunk colourfulness of the layout :meth:`choose` draws
+        for it, enlarged to ``size``, expected over its nearest layouts' weights (the colour ceiling's reference,
+        :mod:`~music2img.diffusion.colour`)."""
+        out = []
+        for v, a in zip(valence, arousal):
+            near = self.nearest(v, a)
+            each = colourfulness_of(self.enlarge(near.tolist(), size) / 2 + 0.5)
+            w = self.weights[near].double().cpu().numpy()
+            out.append(float(np.dot(w, each) / w.sum()) if w.sum() > 0 else 0.0)
+        return np.array(out)

@@ -1,0 +1,46 @@
+"""A colour ceiling: pictures more colourful than the photos of their emotion are desaturated to a limit.
+
+Strong guidance paints more colour than photos hold (sunsets of twice a sunset photo's colourfulness). A picture
+painted over scene layouts can be held to the colour of the photos of its emotion: where its Hasler–Süsstrunk
+colourfulness exceeds ``ceiling`` times the colourfulness expected of the layouts drawn for its emotion
+(:meth:`~music2img.diffusion.scene_layouts.SceneLayouts.expected_colourfulness`), every pixel is moved towards its
+own luminance until it equals it. The two opponent channels the measure is made of (red–green, yellow–blue) scale
+by the same factor, so the colourfulness falls exactly to the limit; the light (Rec. 601 luma), the composition
+and the detail stay, and no channel leaves [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..image.features import colourfulness
+
+#: Rec. 601 luma weights of R, G and B.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def colourfulness_of(images: torch.Tensor) -> np.ndarray:
+    """Hasler–Süsstrunk colourfulness of each of ``images`` (``(n, 3, h, w)`` in [0, 1])."""
+    return np.array([colourfulness(x) for x in images.permute(0, 2, 3, 1).float().cpu().numpy()])
+
+
+def limit_colourfulness(images: torch.Tensor, limits: Sequence[float]) -> torch.Tensor:
+    """``images`` (``(n, 3, h, w)`` in [0, 1]) with each one's colourfulness lowered to its limit where above it:
+    ``luma + s · (x − luma)`` with ``s = limit / colourfulness``; a picture within its limit is returned as it is."""
+    limits = np.asarray(limits, dtype=np.float64)
+    if images.ndim != 4 or images.shape[1] != 3 or len(limits) != len(images):
+        raise ValueError(f"need (n, 3, h, w) images and n limits, got {tuple(images.shape)} and {len(limits)}")
+    if not (np.isfinite(limits) & (limits >= 0)).all():
+        raise ValueError(f"limits must be finite and ≥ 0, got {limits}")
+    now = colourfulness_of(images)
+    over = np.flatnonzero(now > limits)
+    out = images.clone()
+    if len(over):
+        x = images[torch.as_tensor(over)]
+        s = torch.as_tensor(limits[over] / now[over], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+        luma = (x * torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        out[torch.as_tensor(over)] = luma + s * (x - luma)
+    return out

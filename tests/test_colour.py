@@ -1,0 +1,86 @@
+"""The colour ceiling: pictures more colourful than their layouts' photos are desaturated to a limit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from factories_diffusion import make_tiny_unet
+
+from music2img.diffusion.colour import LUMA, limit_colourfulness
+from music2img.diffusion.pipeline import EmotionLandscapePipeline
+from music2img.diffusion.scene_layouts import SceneLayouts
+from music2img.diffusion.schedulers import make_scheduler, training_scheduler
+from music2img.image.features import colourfulness
+
+
+def _colourful(images: torch.Tensor) -> np.ndarray:
+    return np.array([colourfulness(x) for x in images.permute(0, 2, 3, 1).numpy()])
+
+
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    return (images * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1)
+
+
+def test_a_picture_above_its_limit_falls_to_it_keeping_its_light_and_range():
+    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    before = _colourful(images)
+    limits = [before[0] / 2, before[1] * 2, 0.0]
+    out = limit_colourfulness(images, limits)
+    after = _colourful(out)
+    assert after[0] == pytest.approx(limits[0], rel=1e-4)  # lowered exactly to the limit
+    assert torch.equal(out[1], images[1])  # within its limit: untouched
+    assert after[2] == pytest.approx(0.0, abs=1e-3)  # limit 0: grey
+    assert torch.allclose(_luma(out), _luma(images), atol=1e-5)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "limits", "match"),
+    [((2, 3, 8, 8), [1.0], "n limits"), ((2, 1, 8, 8), [1.0, 1.0], "n limits"), ((1, 3, 8, 8), [-1.0], "limits")],
+)
+def test_bad_limits_are_refused(shape, limits, match):
+    with pytest.raises(ValueError, match=match):
+        limit_colourfulness(torch.rand(shape), limits)
+
+
+def _layouts(weights: list[float]) -> SceneLayouts:
+    photos = torch.zeros(3, 3, 16, 16, dtype=torch.uint8)
+    photos[0] = 128  # grey
+    photos[1, 0, :8], photos[1, 2, 8:] = 200, 200  # red over blue
+    photos[2, 1] = 180  # all green
+    layouts = SceneLayouts.from_photos(photos, [[5, 5]] * 3, side=4, neighbours=3)
+    layouts.set_weights(weights)
+    return layouts
+
+
+def test_the_reference_is_the_drawn_layouts_colourfulness_expected_over_their_weights():
+    each = [
+        _layouts([1.0 * (i == k) + 1e-9 for i in range(3)]).expected_colourfulness([5], [5], 16)[0] for k in range(3)
+    ]
+    assert each[0] == pytest.approx(0.0, abs=1e-3) and each[1] > each[2] > 10
+    both = _layouts([0, 1, 3]).expected_colourfulness([5], [5], 16)[0]
+    assert both == pytest.approx((each[1] + 3 * each[2]) / 4, rel=1e-3)
+
+
+def _paint(ceiling: float | None, strength: float = 0.5) -> np.ndarray:
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(),
+        scheduler=make_scheduler("unipc", training_scheduler().config),
+        layouts=_layouts([0, 1, 1]),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe(
+        [5.0, 5.0], [5.0, 5.0], num_inference_steps=4, generator=[torch.Generator().manual_seed(s) for s in (0, 1)],
+        output_type="np", layout_strength=strength, colour_ceiling=ceiling,
+    ).images  # fmt: skip
+
+
+def test_the_pipeline_holds_pictures_painted_over_layouts_to_their_ceiling():
+    free, held = _paint(None), _paint(0.25)
+    limit = 0.25 * _layouts([0, 1, 1]).expected_colourfulness([5], [5], free.shape[1])[0]
+    assert min(colourfulness(x) for x in free) > 1.2 * limit  # the tiny model paints above it
+    assert max(colourfulness(x) for x in held) == pytest.approx(limit, rel=0.05)  # quantised to 8 bits
+    assert np.array_equal(_paint(None, 1.0), _paint(0.25, 1.0))  # from noise alone: no layout, no ceiling
+    with pytest.raises(ValueError, match="colour_ceiling"):
+        _paint(0.0)
