@@ -1,7 +1,8 @@
 """Give a pipeline a scene check: pictures it calls no scene are painted again.
 
     .venv/bin/python train/scene_checker.py assets/diffusion --images assets/picture_scene_model \\
-        --labels assets/picture_scene_model/labels.csv assets/picture_scene_model/checker_labels.csv
+        --labels assets/picture_scene_model/labels.csv assets/picture_scene_model/checker_labels.csv \\
+        assets/picture_scene_model/happy_labels.csv
 
 Fits :class:`~music2img.diffusion.scene_check.SceneChecker` (a logistic regression on the object detector's
 features) on the diffusion model's pictures labelled by eye (``path`` under ``--images``, ``scene`` 0/1, ``seed``;
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         "--labels",
         type=Path,
         nargs="+",
-        default=[ASSETS_DIR / "picture_scene_model" / name for name in ("labels.csv", "checker_labels.csv")],
+        default=[
+            ASSETS_DIR / "picture_scene_model" / name
+            for name in ("labels.csv", "checker_labels.csv", "happy_labels.csv")
+        ],
         help="label tables (path, scene, seed; optional sample, valence, arousal), read together",
     )
     p.add_argument("--c", type=float, default=0.01, help="inverse L2 penalty of the logistic regression")
