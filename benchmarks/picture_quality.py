@@ -69,8 +69,8 @@ from music2img.va import quadrants
 
 class Variant(NamedTuple):
     """How a variant paints: guidance scale, the guided part of the steps, guidance rescale, adaptive projection,
-    scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise), the guidance low-pass σ and
-    the colour ceiling, and the sad half's layout strength."""
+    scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise), the guidance low-pass σ, the
+    colour ceiling and the sad half's layout strength."""
 
     scale: float
     interval: tuple[float, float]

@@ -1,11 +1,12 @@
-"""Scenes counted by eye, blind: the sad quarters' corner cells painted by several pipelines, shuffled together.
+"""Scenes counted by eye, blind: a quarter's corner cells painted by several pipelines, shuffled together.
 
     python benchmarks/scene_sheets.py paint --model assets/diffusion --model work/candidate --first-seed 144 \\
         --seeds 24 --out work/blind
     python benchmarks/scene_sheets.py count --out work/blind --non-scenes work/blind/non_scenes.txt
 
 ``paint``: every pipeline paints the four Q3 cells (valence 2, 3.5 × arousal 2, 3.5) and the four Q2 cells
-(valence 2, 3.5 × arousal 6.5, 8) at each seed, as ``music2img generate --seed s`` does at the model's own size
+(valence 2, 3.5 × arousal 6.5, 8) at each seed (``--quarters Q1 Q4``: the happy ones', valence 6.5, 8), as
+``music2img generate --seed s`` does at the model's own size
 (:meth:`~music2img.music_to_image.MusicToImage.generate`). A picture two pipelines share is shown once; all are
 shuffled onto numbered contact sheets (``sheet_K.png``, 48 a sheet). ``key.json`` says which is which: label the
 sheets before opening it. ``count``: a text file of the numbers of the pictures that are no scene → scenes per
@@ -29,21 +30,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from music2img.files import atomic_path
 from music2img.music_to_image import MusicToImage
 
-#: (valence, arousal) of the cells, Q3 first, and the quarter of each.
-CELLS = [(2, 2), (2, 3.5), (3.5, 2), (3.5, 3.5), (2, 6.5), (2, 8), (3.5, 6.5), (3.5, 8)]
-QUARTERS = ["Q3"] * 4 + ["Q2"] * 4
+#: (valence, arousal) of each quarter's four corner cells: valence and arousal 2, 3.5 (low) or 6.5, 8 (high).
+QUARTER_CELLS = {
+    q: [
+        (v, a)
+        for v in ((2, 3.5) if q in ("Q2", "Q3") else (6.5, 8))
+        for a in ((2, 3.5) if q in ("Q3", "Q4") else (6.5, 8))
+    ]
+    for q in ("Q3", "Q2", "Q1", "Q4")
+}
+#: The quarters painted unless told otherwise: the sad ones.
+SAD = ("Q3", "Q2")
+
+
+def cells_of(quarters) -> tuple[list[tuple[float, float]], list[str]]:
+    """The cells of ``quarters`` in order, and the quarter of each."""
+    return [c for q in quarters for c in QUARTER_CELLS[q]], [q for q in quarters for _ in QUARTER_CELLS[q]]
+
+
+CELLS = cells_of(SAD)[0]
 PER_SHEET, COLUMNS = 48, 8
 
 
-def paint(model: str, seeds: range) -> np.ndarray:
+def paint(model: str, seeds: range, cells: list[tuple[float, float]] = CELLS) -> np.ndarray:
     """``(cells, seeds, h, w, 3)`` uint8 pictures of one pipeline."""
     m2i = MusicToImage.load(diffusion_model=model)
-    jobs = [(c, k) for k in range(len(seeds)) for c in range(len(CELLS))]
+    jobs = [(c, k) for k in range(len(seeds)) for c in range(len(cells))]
     pictures = None
     for c, k in tqdm(jobs, desc=f"painting {model}", unit="picture"):
-        picture = np.asarray(m2i.generate(*CELLS[c], seed=seeds[k])[0])
+        picture = np.asarray(m2i.generate(*cells[c], seed=seeds[k])[0])
         if pictures is None:
-            pictures = np.zeros((len(CELLS), len(seeds), *picture.shape), np.uint8)
+            pictures = np.zeros((len(cells), len(seeds), *picture.shape), np.uint8)
         pictures[c, k] = picture
     return pictures
 
@@ -52,7 +69,7 @@ def shuffled_items(pictures: list[np.ndarray], seed: int) -> tuple[list[np.ndarr
     """The distinct pictures (one per cell, seed and look) in a seeded random order, and for each the cell, the
     seed index and the pipelines that painted it."""
     items, key = [], []
-    for c in range(len(CELLS)):
+    for c in range(pictures[0].shape[0]):
         for k in range(pictures[0].shape[1]):
             seen: list[tuple[np.ndarray, list[int]]] = []
             for p, model_pictures in enumerate(pictures):
@@ -86,7 +103,8 @@ def write_sheets(items: list[np.ndarray], out: Path) -> int:
 
 def count(key: dict, non_scenes: set[int]) -> dict:
     """Scenes per pipeline and quarter, and against the first pipeline the pictures a scene with one only."""
-    models, seeds = key["models"], key["seeds"]
+    models, seeds, names = key["models"], key["seeds"], key.get("quarters", SAD)
+    _, quarters = cells_of(names)
     scene = {}
     for number, item in enumerate(key["items"]):
         for p in item["models"]:
@@ -94,21 +112,21 @@ def count(key: dict, non_scenes: set[int]) -> dict:
     result = {"scenes": {}, "one_only": {}}
     for p, model in enumerate(models):
         result["scenes"][model] = {
-            q: sum(scene[p, c, k] for c in range(len(CELLS)) if QUARTERS[c] == q for k in range(seeds))
-            for q in ("Q3", "Q2")
+            q: sum(scene[p, c, k] for c in range(len(quarters)) if quarters[c] == q for k in range(seeds))
+            for q in names
         }
     for p, model in enumerate(models[1:], start=1):
         result["one_only"][model] = {
             q: [
                 sum(
                     scene[b, c, k] and not scene[o, c, k]
-                    for c in range(len(CELLS))
-                    if QUARTERS[c] == q
+                    for c in range(len(quarters))
+                    if quarters[c] == q
                     for k in range(seeds)
                 )  # fmt: skip
                 for b, o in ((0, p), (p, 0))
             ]
-            for q in ("Q3", "Q2")
+            for q in names
         }
     return result
 
@@ -119,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", help="paint: pipeline folder (repeatable; the first is the baseline)")
     p.add_argument("--first-seed", type=int, default=96)
     p.add_argument("--seeds", type=int, default=24)
+    p.add_argument(
+        "--quarters", nargs="+", choices=list(QUARTER_CELLS), default=list(SAD), help="paint: the quarters' cells"
+    )
     p.add_argument("--shuffle-seed", type=int, default=0, help="paint: seed of the sheets' order")
     p.add_argument("--out", type=Path, required=True, help="folder of the sheets and key.json")
     p.add_argument("--non-scenes", type=Path, help="count: text file of the numbers of the pictures that are no scene")
@@ -128,9 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.model:
             p.error("paint needs at least one --model")
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        items, key = shuffled_items([paint(model, seeds) for model in args.model], args.shuffle_seed)
+        cells, _ = cells_of(args.quarters)
+        items, key = shuffled_items([paint(model, seeds, cells) for model in args.model], args.shuffle_seed)
         sheets = write_sheets(items, args.out)
-        record = {"models": args.model, "seeds": args.seeds, "first_seed": args.first_seed, "items": key}
+        record = {
+            "models": args.model,
+            "seeds": args.seeds,
+            "first_seed": args.first_seed,
+            "quarters": args.quarters,
+            "items": key,
+        }
         with atomic_path(args.out / "key.json") as tmp:
             tmp.write_text(json.dumps(record) + "\n")
         print(f"{len(items)} pictures on {sheets} sheets in {args.out}; label them before opening key.json")
@@ -147,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     n = key["seeds"] * 4
     print(f"scenes by eye, seeds {key['first_seed']}–{key['first_seed'] + key['seeds'] - 1}, of {n} a quarter")
     for model, scenes in result["scenes"].items():
-        print(f"  {model}: Q3 {scenes['Q3']} / {n}, Q2 {scenes['Q2']} / {n}")
+        print(f"  {model}: " + ", ".join(f"{q} {k} / {n}" for q, k in scenes.items()))
     for model, pairs in result["one_only"].items():
         print(
             f"  a scene with one only, {key['models'][0]} / {model}: "

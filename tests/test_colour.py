@@ -84,3 +84,18 @@ def test_the_pipeline_holds_pictures_painted_over_layouts_to_their_ceiling():
     assert np.array_equal(_paint(None, 1.0), _paint(0.25, 1.0))  # from noise alone: no layout, no ceiling
     with pytest.raises(ValueError, match="colour_ceiling"):
         _paint(0.0)
+
+
+def test_without_the_pipelines_layouts_a_given_layout_is_the_reference():
+    scheduler = make_scheduler("unipc", training_scheduler().config)
+    pipe = EmotionLandscapePipeline(unet=make_tiny_unet(), scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    grey = torch.zeros(2, 3, 4, 4)  # colourfulness 0: the pictures painted over it are greyed
+
+    def paint(ceiling):
+        return pipe(
+            [5.0, 5.0], [5.0, 5.0], num_inference_steps=4, generator=[torch.Generator().manual_seed(s) for s in (0, 1)],
+            output_type="np", layout_strength=0.5, layout=grey, colour_ceiling=ceiling,
+        ).images  # fmt: skip
+
+    assert min(colourfulness(x) for x in paint(None)) > 5 and max(colourfulness(x) for x in paint(1.0)) < 1

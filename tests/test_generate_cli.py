@@ -311,3 +311,23 @@ def test_colour_ceiling_reaches_the_pipeline_and_the_record(tmp_path, capsys):
         return colourfulness(np.asarray(Image.open(out), dtype=np.float32) / 255)
 
     assert paint([]) < 1.0 < paint(["--colour-ceiling", "0"])
+
+
+def test_sad_layout_strength_reaches_the_pipeline_and_the_record(tmp_path, capsys):
+    """A sad request starts later over its layout by default; --sad-layout-strength 0 paints it as a happy one."""
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    layouts = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 200, dtype=torch.uint8), np.full((2, 2), 2.0))
+    save_component(model, "layouts", layouts)
+
+    def paint(option: list[str]) -> np.ndarray:
+        out = tmp_path / f"s{len(option)}.png"
+        args = ["generate", "--valence", "2", "--arousal", "2", "--model", str(model), "--out", str(out)]
+        assert main([*args, "--steps", "12", "--size", "128", "--colour-ceiling", "0", *option]) == 0
+        record = _json(capsys.readouterr().out)
+        assert record["sad_layout_strength"] == (None if option else defaults.SAD_LAYOUT_STRENGTH)
+        return np.asarray(Image.open(out), dtype=float)
+
+    assert np.abs(paint([]) - paint(["--sad-layout-strength", "0"])).mean() > 0.5

@@ -39,3 +39,25 @@ def test_sheets_show_each_distinct_picture_once_and_the_count_reads_the_labels(t
     (out / "bad.txt").write_text("999")
     with pytest.raises(SystemExit, match="sheets hold 32"):
         bench.main(["count", "--out", str(out), "--non-scenes", str(out / "bad.txt")])
+
+
+def test_the_happy_quarters_are_painted_and_counted_when_asked(tmp_path, capsys):
+    bench = load_script("benchmarks/scene_sheets.py")
+    model = make_tiny_pipeline(tmp_path / "a")
+    out = tmp_path / "happy"
+    args = ["paint", "--model", str(model), "--seeds", "1", "--quarters", "Q1", "Q4", "--out", str(out)]
+    assert bench.main(args) == 0
+    key = json.loads((out / "key.json").read_text())
+    assert key["quarters"] == ["Q1", "Q4"] and len(key["items"]) == 8
+    q4 = [n for n, item in enumerate(key["items"]) if item["cell"] >= 4]
+    assert bench.count(key, set(q4[:1]))["scenes"] == {str(model): {"Q1": 4, "Q4": 3}}
+    assert bench.cells_of(["Q1", "Q4"])[0] == [
+        (6.5, 6.5),
+        (6.5, 8),
+        (8, 6.5),
+        (8, 8),
+        (6.5, 2),
+        (6.5, 3.5),
+        (8, 2),
+        (8, 3.5),
+    ]
