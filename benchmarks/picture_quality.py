@@ -70,7 +70,7 @@ from music2img.va import quadrants
 class Variant(NamedTuple):
     """How a variant paints: guidance scale, the guided part of the steps, guidance rescale, adaptive projection,
     scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise), the guidance low-pass σ, the
-    colour ceiling and the sad half's layout strength."""
+    colour ceiling, the sad half's layout strength and the black point's drop."""
 
     scale: float
     interval: tuple[float, float]
@@ -82,6 +82,7 @@ class Variant(NamedTuple):
     lowpass_valence: tuple[float, float] | None = None
     ceiling: float | None = None
     sad_layout: float | None = None
+    black_point: float | None = None
 
 
 #: ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04 and again since the scene layouts, ``dyn…``
@@ -130,11 +131,16 @@ VARIANTS = {
         defaults.GUIDANCE_LOWPASS_VALENCE,
         defaults.COLOUR_CEILING,
         defaults.SAD_LAYOUT_STRENGTH,
+        defaults.BLACK_POINT_DROP,
     ),
 }
-#: the defaults of 2026-12-06 since the layout prior, and those with the colour ceiling
-VARIANTS["prior"] = VARIANTS["default"]._replace(ceiling=None, sad_layout=None)
-VARIANTS["ceiling"] = VARIANTS["default"]._replace(sad_layout=None)
+#: the defaults of 2026-12-06 since the layout prior, those with the colour ceiling (at 1.1), and those with the sad
+#: half's layout strength as well (before the black point)
+VARIANTS["prior"] = VARIANTS["default"]._replace(ceiling=None, sad_layout=None, black_point=None)
+VARIANTS["ceiling"] = VARIANTS["default"]._replace(ceiling=1.1, sad_layout=None, black_point=None)
+VARIANTS["sad-layout"] = VARIANTS["default"]._replace(ceiling=1.1, black_point=None)
+#: today's defaults as painted, before the colour ceiling and the black point
+VARIANTS["as-painted"] = VARIANTS["default"]._replace(ceiling=None, black_point=None)
 
 
 def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
@@ -154,6 +160,7 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
         layout_strength=variant.layout,
         colour_ceiling=variant.ceiling,
         sad_layout_strength=variant.sad_layout,
+        black_point_drop=variant.black_point,
         max_redraws=defaults.MAX_REDRAWS,
     ).images
 
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             lowpass = ((v.lowpass, 1.0) + ((v.lowpass_valence,) if v.lowpass_valence else ())) if v.lowpass else ()
             ceiling = ("ceiling", v.ceiling) if v.ceiling and layout else ()
             ceiling += ("sad layout", v.sad_layout) if v.sad_layout and layout else ()
+            ceiling += ("black point", v.black_point) if v.black_point and layout else ()
             generated = generate_grid(
                 pipe,
                 grid_points(),

@@ -1,4 +1,5 @@
-"""The colour ceiling: pictures more colourful than their layouts' photos are desaturated to a limit."""
+"""The colour ceiling (pictures more colourful than their layouts' photos are desaturated to a limit) and the lower
+black point."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from factories_diffusion import make_tiny_unet
 
-from music2img.diffusion.colour import LUMA, limit_colourfulness
+from music2img.diffusion.colour import LUMA, black_point_of, limit_colourfulness, lower_black_point
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
@@ -99,3 +100,66 @@ def test_without_the_pipelines_layouts_a_given_layout_is_the_reference():
         ).images  # fmt: skip
 
     assert min(colourfulness(x) for x in paint(None)) > 5 and max(colourfulness(x) for x in paint(1.0)) < 1
+
+
+def _hazy(n: int = 3) -> torch.Tensor:
+    """Pictures whose darkest channel never falls below 0.05, 0.2, 0.4, … and that hold pure white."""
+    images = torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    floors = torch.tensor([0.05, 0.2, 0.4][:n]).view(-1, 1, 1, 1)
+    images = floors + (1 - floors) * images
+    images[:, :, 0, 0] = 1.0
+    return images
+
+
+def test_the_black_point_falls_by_the_drop_to_no_lower_than_zero_white_and_hues_kept():
+    images = _hazy()
+    before = black_point_of(images)
+    assert torch.all(before > torch.tensor([0.05, 0.2, 0.4]))
+    out = lower_black_point(images, 0.1)
+    assert torch.allclose(black_point_of(out), (before - 0.1).clamp(min=0), atol=1e-3)
+    assert torch.allclose(out[:, :, 0, 0], torch.ones(3, 3))  # white stays white
+    # one linear map per picture: the channels' differences all grow by the same factor
+    gain = (out[:, 0] - out[:, 1]) / (images[:, 0] - images[:, 1])
+    expected = (1 - (before - 0.1).clamp(min=0)) / (1 - before)
+    assert torch.allclose(gain.flatten(1).nanmedian(1).values, expected, rtol=1e-4)
+    assert torch.allclose(lower_black_point(images, 0.0), images, atol=1e-6)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "drop", "match"),
+    [
+        ((2, 1, 8, 8), 0.1, "images"),
+        ((1, 3, 8, 8), -0.1, "drop"),
+        ((1, 3, 8, 8), 1.5, "drop"),
+        ((1, 3, 8, 8), float("nan"), "drop"),
+    ],
+)
+def test_bad_drops_are_refused(shape, drop, match):
+    with pytest.raises(ValueError, match=match):
+        lower_black_point(torch.rand(shape), drop)
+
+
+def test_the_pipeline_lowers_the_black_point_of_pictures_painted_over_layouts_only():
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("unipc", training_scheduler().config)
+    )
+    pipe.set_progress_bar_config(disable=True)
+
+    def black_point(drop: float | None, strength: float = 0.25) -> torch.Tensor:
+        return black_point_of(
+            pipe(
+                [5.0, 5.0], [5.0, 5.0], num_inference_steps=4,
+                generator=[torch.Generator().manual_seed(s) for s in (0, 1)], output_type="pt",
+                layout_strength=strength, layout=torch.full((2, 3, 4, 4), 0.5), colour_ceiling=None,
+                black_point_drop=drop,
+            ).images
+        )  # fmt: skip
+
+    before = black_point(None)
+    assert torch.all(before > 0.05)  # the last step over a light grey layout leaves lifted shadows to lower
+    assert torch.allclose(black_point(0.05), before - 0.05, atol=1e-4)
+    assert torch.equal(black_point(None, 1.0), black_point(0.05, 1.0))  # from noise alone: as painted
+    for bad in (-0.1, 2.0):
+        with pytest.raises(ValueError, match="black_point_drop"):
+            black_point(bad)

@@ -331,3 +331,29 @@ def test_sad_layout_strength_reaches_the_pipeline_and_the_record(tmp_path, capsy
         return np.asarray(Image.open(out), dtype=float)
 
     assert np.abs(paint([]) - paint(["--sad-layout-strength", "0"])).mean() > 0.5
+
+
+def test_black_point_drop_reaches_the_pipeline_and_the_record(tmp_path, capsys):
+    """Over light grey layouts the pictures' shadows are lifted: the default lowers their black point by its drop,
+    --black-point-drop 0 leaves it."""
+    from music2img.diffusion.colour import black_point_of
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    light = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 190, dtype=torch.uint8), np.full((2, 2), 5.0))
+    save_component(model, "layouts", light)
+
+    def black_point(option: list[str]) -> float:
+        out = tmp_path / f"b{len(option)}.png"
+        args = ["generate", "--valence", "6", "--arousal", "6", "--model", str(model), "--out", str(out)]
+        args += ["--steps", "4", "--layout-strength", "0.25", "--size", "128", "--colour-ceiling", "0"]
+        assert main([*args, *option]) == 0
+        record = _json(capsys.readouterr().out)
+        assert record["black_point_drop"] == (None if option else defaults.BLACK_POINT_DROP)
+        picture = torch.from_numpy(np.asarray(Image.open(out), dtype=np.float32) / 255).permute(2, 0, 1)
+        return float(black_point_of(picture[None])[0])
+
+    as_painted = black_point(["--black-point-drop", "0"])
+    assert as_painted > defaults.BLACK_POINT_DROP + 0.02  # lifted enough to be lowered by the whole drop
+    assert black_point([]) == pytest.approx(as_painted - defaults.BLACK_POINT_DROP, abs=2 / 255)

@@ -82,6 +82,14 @@ def register(subparsers) -> None:
         "its emotion where it is more colourful; 0 leaves the colour as painted (default: %(default)g)",
     )
     p.add_argument(
+        "--black-point-drop",
+        type=ranged(float, 0, 1),
+        default=defaults.BLACK_POINT_DROP or 0.0,
+        metavar="D",
+        help="lower the black point of a picture painted over a layout (the 1st percentile of its darkest channel, "
+        "0-1) by D, stretching its levels; 0 leaves the tone as painted (default: %(default)g)",
+    )
+    p.add_argument(
         "--max-redraws",
         type=ranged(int, 0, 10),
         default=defaults.MAX_REDRAWS,
@@ -205,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         layout_strength=args.layout_strength,
         sad_layout_strength=args.sad_layout_strength or None,
         colour_ceiling=args.colour_ceiling or None,
+        black_point_drop=args.black_point_drop or None,
         max_redraws=args.max_redraws,
     )
     try:
@@ -226,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         "layout_strength": args.layout_strength if pipe.layouts is not None else None,
         "sad_layout_strength": (args.sad_layout_strength or None) if pipe.layouts is not None else None,
         "colour_ceiling": (args.colour_ceiling or None) if pipe.layouts is not None else None,
+        "black_point_drop": (args.black_point_drop or None) if pipe.layouts is not None else None,
         "max_redraws": args.max_redraws,
         "redraws": out.redraws,
         "size": args.size,

@@ -21,8 +21,9 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import atomic_path, record_weight_hashes, verify_weight_hashes
 from ..va import check_va
-from .colour import colourfulness_of, limit_colourfulness
+from .colour import colourfulness_of, limit_colourfulness, lower_black_point
 from .defaults import (
+    BLACK_POINT_DROP,
     COLOUR_CEILING,
     EARLY_CHECK,
     GUIDANCE_LOWPASS,
@@ -187,6 +188,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         sad_layout_strength: float | None = SAD_LAYOUT_STRENGTH,
         layout: torch.Tensor | None = None,
         colour_ceiling: float | None = COLOUR_CEILING,
+        black_point_drop: float | None = BLACK_POINT_DROP,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -248,11 +250,17 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             colour_ceiling: A picture painted over a layout that is more colourful than this many times the
                 colourfulness expected of the pipeline's layouts drawn for its emotion (without ``layouts``: its
                 given layout's own) is desaturated to that (:mod:`~music2img.diffusion.colour`); ``None``: never.
+            black_point_drop: The black point of a picture painted over a layout (the 1st percentile of its darkest
+                channel, 0–1) is lowered by this much, to no lower than 0, its levels stretched to keep white, after
+                the colour ceiling, whose pull towards the luma would lift the shadows again
+                (:func:`~music2img.diffusion.colour.lower_black_point`); ``None`` or 0: never.
         """
         settings = {k: v for k, v in locals().items() if k not in ("self", "valence", "arousal")}  # for splitting
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
         if colour_ceiling is not None and not (math.isfinite(colour_ceiling) and colour_ceiling > 0):
             raise ValueError(f"colour_ceiling must be a positive number or None, got {colour_ceiling}")
+        if black_point_drop is not None and not (math.isfinite(black_point_drop) and 0.0 <= black_point_drop <= 1.0):
+            raise ValueError(f"black_point_drop must be in [0, 1] or None, got {black_point_drop}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
         if not 0.0 < layout_strength <= 1.0:
@@ -378,6 +386,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             else:
                 reference = colourfulness_of(layout.float() / 2 + 0.5)
             image = limit_colourfulness((image.float() / 2 + 0.5).clamp(0, 1), colour_ceiling * reference) * 2 - 1
+        if black_point_drop and first:
+            image = lower_black_point((image.float() / 2 + 0.5).clamp(0, 1), black_point_drop) * 2 - 1
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
         image = to_output(image, output_type)
@@ -543,7 +553,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             callback=more,
             map_emotion=False,
             max_redraws=max_redraws - 1,
-            colour_ceiling=None,  # the caller limits the pictures it keeps
+            colour_ceiling=None,  # the caller sets the colour and tone of the pictures it keeps
+            black_point_drop=None,
             sad_layout_strength=None,  # the caller's layout_strength is the pictures' own
             **sampling,
         )
