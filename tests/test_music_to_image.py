@@ -202,7 +202,7 @@ def test_paint_from_the_seeds_noise_is_the_generated_picture(m2i):
         m2i.paint(0.0, 5.0, noise, **FAST)
 
 
-def test_keyframes_keep_plain_guidance_and_pictures_low_pass_the_sad_half(m2i, monkeypatch):
+def test_keyframes_keep_plain_guidance_and_their_tone_and_pictures_low_pass_the_sad_half(m2i, monkeypatch):
     import torch
 
     from music2img import film
@@ -216,6 +216,8 @@ def test_keyframes_keep_plain_guidance_and_pictures_low_pass_the_sad_half(m2i, m
     m2i.generate(3.0, 7.0, **FAST)
     assert seen[0]["guidance_lowpass"] == film.GUIDANCE_LOWPASS == 0.0
     assert seen[1].get("guidance_lowpass", defaults.GUIDANCE_LOWPASS) == defaults.GUIDANCE_LOWPASS > 0
+    assert seen[0]["black_point_drop"] is None  # keyframes keep the tone they are painted with
+    assert seen[1].get("black_point_drop", defaults.BLACK_POINT_DROP) == defaults.BLACK_POINT_DROP > 0
 
 
 def test_keyframes_paint_over_the_scene_they_are_given_and_pictures_over_a_drawn_one(m2i, tmp_path):

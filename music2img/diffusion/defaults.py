@@ -93,9 +93,10 @@ LAYOUT_STRENGTH = 11 / 12
 #: saturated and clipped pixels fall (0.87 and 0.61 → 0.26 and 0.22× the photos' at 1.1): the photos' lie mostly in
 #: deep shadows, which the pictures lack; the pictures' own lay in bright, vivid colours (the diffusion model card,
 #: "A colour ceiling"). With the scene check refitted on the happy quarters (its redraws replace cloud masses with
-#: colourful scenes), the pictures of seeds 120–131 rose to 1.28× the photos' colourfulness, 1.35× with the lower
-#: black point (:data:`BLACK_POINT_DROP`); at 1.0, 1.24× (Fréchet distance on features 81 → 81, valence 0.834 / 0.841
-#: → 0.830 / 0.841 by image models v3 / v2).
+#: colourful scenes), the pictures of seeds 120–131 rose to 1.28× the photos' colourfulness. With the lower black
+#: point after it (:data:`BLACK_POINT_DROP`, whose stretch raises the colour by its contrast gain), seeds 168–179,
+#: 1.1 / **1.0**: colourfulness 1.23 / **1.13**× the photos', Fréchet distance on features 76.3 / 75.5, valence
+#: 0.860 / 0.856 by image model v3, 0.842 / 0.841 by v2.
 COLOUR_CEILING: float | None = 1.0
 #: Layout strength of the pictures in the sad half of the plane (the pipeline's ``sad_layout_strength``): at
 #: valence :data:`SAD_VALENCE` ``[0]`` and below, blended to :data:`LAYOUT_STRENGTH` by ``[1]``: 9 of the 12 steps
@@ -111,6 +112,10 @@ SAD_LAYOUT_STRENGTH: float | None = 9 / 12
 #: :func:`music2img.diffusion.colour.lower_black_point`; ``None``: the tone as painted). The pictures' black points (the
 #: 1st percentile of the darkest channel) sit 0.07–0.09 above the photos' at every quantile from the median to the 99th
 #: (300 pictures of the defaults, seeds 120–131, against 1,200 photos): a grey haze, strongest in the sad half, where
-#: the photos are darkest. Set by that match, not tuned; measured in the diffusion model card, "A lower black point".
+#: the photos are darkest. Set by that match, not tuned. Applied after the colour ceiling (whose pull towards the luma
+#: lifts tinted shadows again). Fresh seeds 180–191 (``benchmarks/picture_quality.py --variants sad-layout default``):
+#: Fréchet distance on features 80 → 75 and on pixels 20 → 18, detail 0.24 → 0.27 of the photos', emotion control
+#: within 0.008 by image models v3 and v2, saturated and clipped shares 0.28 → 0.51× and 0.18 → 0.31× the photos'
+#: (the diffusion model card, "A lower black point"). Films keep their keyframes' tone (``MusicToImage.paint``).
 BLACK_POINT_DROP: float | None = 0.075
 SAD_VALENCE: tuple[float, float] = (3.5, 5.0)
