@@ -31,6 +31,17 @@ def _json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _with_layouts(tmp_path: Path, value: int, emotion: float) -> Path:
+    """A tiny pipeline whose two scene layouts are flat grey ``value`` (0–255), labelled (emotion, emotion)."""
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    photos = torch.full((2, 3, 16, 16), value, dtype=torch.uint8)
+    save_component(model, "layouts", SceneLayouts.from_photos(photos, np.full((2, 2), emotion)))
+    return model
+
+
 def test_generate_one_png(tiny_model, tmp_path, capsys):
     out = tmp_path / "img.png"
     rc = main(
@@ -294,13 +305,9 @@ def test_cli_offers_every_sampler():
 
 def test_colour_ceiling_reaches_the_pipeline_and_the_record(tmp_path, capsys):
     """A model with grey layouts: the default ceiling greys its pictures, --colour-ceiling 0 leaves the colour."""
-    from music2img.diffusion.pipeline import save_component
-    from music2img.diffusion.scene_layouts import SceneLayouts
     from music2img.image.features import colourfulness
 
-    model = make_tiny_pipeline(tmp_path / "pipe")
-    grey = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 120, dtype=torch.uint8), np.full((2, 2), 5.0))
-    save_component(model, "layouts", grey)
+    model = _with_layouts(tmp_path, 120, 5.0)
 
     def paint(ceiling: list[str]) -> float:
         out = tmp_path / f"c{len(ceiling)}.png"
@@ -315,12 +322,7 @@ def test_colour_ceiling_reaches_the_pipeline_and_the_record(tmp_path, capsys):
 
 def test_sad_layout_strength_reaches_the_pipeline_and_the_record(tmp_path, capsys):
     """A sad request starts later over its layout by default; --sad-layout-strength 0 paints it as a happy one."""
-    from music2img.diffusion.pipeline import save_component
-    from music2img.diffusion.scene_layouts import SceneLayouts
-
-    model = make_tiny_pipeline(tmp_path / "pipe")
-    layouts = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 200, dtype=torch.uint8), np.full((2, 2), 2.0))
-    save_component(model, "layouts", layouts)
+    model = _with_layouts(tmp_path, 200, 2.0)
 
     def paint(option: list[str]) -> np.ndarray:
         out = tmp_path / f"s{len(option)}.png"
@@ -337,12 +339,8 @@ def test_black_point_drop_reaches_the_pipeline_and_the_record(tmp_path, capsys):
     """Over light grey layouts the pictures' shadows are lifted: the default lowers their black point by its drop,
     --black-point-drop 0 leaves it."""
     from music2img.diffusion.colour import black_point_of
-    from music2img.diffusion.pipeline import save_component
-    from music2img.diffusion.scene_layouts import SceneLayouts
 
-    model = make_tiny_pipeline(tmp_path / "pipe")
-    light = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 190, dtype=torch.uint8), np.full((2, 2), 5.0))
-    save_component(model, "layouts", light)
+    model = _with_layouts(tmp_path, 190, 5.0)
 
     def black_point(option: list[str]) -> float:
         out = tmp_path / f"b{len(option)}.png"
