@@ -11,7 +11,7 @@ import torch
 from factories_diffusion import make_labelled_folder, make_tiny_pipeline, make_tiny_unet
 
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
-from music2img.diffusion.scene_layouts import SceneLayouts
+from music2img.diffusion.scene_layouts import SceneLayouts, framed
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
 from music2img.errors import DatasetError
 
@@ -244,6 +244,35 @@ def test_a_request_draws_its_nearest_layouts_in_proportion_to_their_weights():
     )
     assert drawn[0] == drawn[3] == 0  # weight 0: never drawn
     assert 2 < drawn[2] / drawn[1] < 4.5  # three times as often, give or take chance
+
+
+def _framed_photo(margin: int = 200, middle: int = 90) -> torch.Tensor:
+    """A 16 × 16 photo: a dark striped middle inside an even, bright margin two pixels wide."""
+    photo = torch.full((3, 16, 16), margin, dtype=torch.uint8)
+    photo[:, 2:14, 2:14] = middle
+    photo[:, 6:8, 2:14] = middle + 60
+    return photo
+
+
+def test_photos_in_a_frame_are_found_and_bright_scenes_are_not():
+    sky = _photos([230])[0]  # bright top half, dark bottom half: a sky over land
+    snow = torch.full((3, 16, 16), 235, dtype=torch.uint8)  # bright everywhere: no darker middle
+    uneven = _framed_photo()
+    uneven[:, 0, :8] = 120  # half of one edge dark: no margin
+    photos = torch.stack([_framed_photo(), sky, snow, uneven, _framed_photo(margin=150)])
+    assert framed(photos).tolist() == [True, False, False, False, False]
+
+
+def test_a_framed_layout_is_never_drawn_nor_counted_in_the_colour_reference():
+    colourful = _photos([60, 90])
+    colourful[:, 0, :8] = 220  # red over the top half: the framed grey photo would lower the expected colour
+    photos = torch.cat([_framed_photo()[None], colourful])
+    layouts = SceneLayouts.from_photos(photos, [[3.0, 3.0]] * 3, side=16, neighbours=3)
+    drawn = np.bincount(layouts.choose([3.0] * 200, [3.0] * 200, torch.Generator().manual_seed(0)), minlength=3)
+    assert drawn[0] == 0 and drawn[1] > 50 and drawn[2] > 50
+    unframed = SceneLayouts.from_photos(photos[1:], [[3.0, 3.0]] * 2, side=16, neighbours=2)
+    reference = unframed.expected_colourfulness([3], [3], 16)[0]
+    assert reference > 10 and layouts.expected_colourfulness([3], [3], 16)[0] == pytest.approx(reference)
 
 
 def test_equal_weights_draw_as_unweighted_layouts_do():
