@@ -165,6 +165,28 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
     ).images
 
 
+def paint_variant(pipe, v: Variant, seeds: range, steps: int, cache: Path | None):
+    """The grid × ``seeds`` as :func:`paint_as_app` paints it (the pipeline's scheduler set for the variant), from
+    ``cache`` where it holds them (keyed by everything the variant changes)."""
+    layout = (v.layout,) if v.layout < 1 and pipe.layouts is not None else ()
+    # σ, the high band's scale (0 screened on 2026-12-05) and the valences low-passed (every one when left out)
+    lowpass = ((v.lowpass, 1.0) + ((v.lowpass_valence,) if v.lowpass_valence else ())) if v.lowpass else ()
+    ceiling = ("ceiling", v.ceiling) if v.ceiling and layout else ()
+    ceiling += ("sad layout", v.sad_layout) if v.sad_layout and layout else ()
+    ceiling += ("black point", v.black_point) if v.black_point and layout else ()
+    return generate_grid(
+        pipe,
+        grid_points(),
+        seeds,
+        steps=steps,
+        guidance=v.scale,
+        guidance_interval=v.interval,
+        cache=cache,
+        sample=functools.partial(paint_as_app, pipe, v, steps),
+        tag=repr(("app", v.rescale, v.projection, defaults.MAX_REDRAWS) + layout + lowpass + ceiling),
+    )
+
+
 def per_quadrant(values: np.ndarray, requested: np.ndarray, reduce=np.mean) -> dict[str, float]:
     """``values`` (one per picture) reduced per quadrant of the requested emotion (points on the centre lines left
     out): the mean (the share of true ones), or ``reduce``."""
@@ -260,24 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         for variant in args.variants:
             v = VARIANTS[variant]
             pipe.scheduler = make_scheduler(args.scheduler, saved_scheduler, **v.options)
-            sample = functools.partial(paint_as_app, pipe, v, args.steps)
-            layout = (v.layout,) if v.layout < 1 and pipe.layouts is not None else ()
-            # σ, the high band's scale (0 screened on 2026-12-05) and the valences low-passed (every one when left out)
-            lowpass = ((v.lowpass, 1.0) + ((v.lowpass_valence,) if v.lowpass_valence else ())) if v.lowpass else ()
-            ceiling = ("ceiling", v.ceiling) if v.ceiling and layout else ()
-            ceiling += ("sad layout", v.sad_layout) if v.sad_layout and layout else ()
-            ceiling += ("black point", v.black_point) if v.black_point and layout else ()
-            generated = generate_grid(
-                pipe,
-                grid_points(),
-                range(args.first_seed, args.first_seed + args.seeds),
-                steps=args.steps,
-                guidance=v.scale,
-                guidance_interval=v.interval,
-                cache=args.cache,
-                sample=sample,
-                tag=repr(("app", v.rescale, v.projection, defaults.MAX_REDRAWS) + layout + lowpass + ceiling),
-            )
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
+            generated = paint_variant(pipe, v, seeds, args.steps, args.cache)
             name = f"{Path(model).name}:{variant}"
             report["rows"][name] = row = measure(generated, reference, photo_colour, rater, rater2, scene, checker)
             for s in range(min(2, args.seeds)):

@@ -163,3 +163,25 @@ def test_the_pipeline_lowers_the_black_point_of_pictures_painted_over_layouts_on
     for bad in (-0.1, 2.0):
         with pytest.raises(ValueError, match="black_point_drop"):
             black_point(bad)
+
+
+def test_the_black_point_is_lowered_after_the_ceiling_which_would_lift_it_again():
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("unipc", training_scheduler().config)
+    )
+    pipe.set_progress_bar_config(disable=True)
+    layout = torch.zeros(2, 3, 4, 4)
+    layout[:, 0], layout[:, 1], layout[:, 2] = 0.8, 0.2, 0.5  # a reddish layout: its own colour is the reference
+
+    def black_point(ceiling: float | None, drop: float | None) -> torch.Tensor:
+        return black_point_of(
+            pipe(
+                [5.0, 5.0], [5.0, 5.0], num_inference_steps=4,
+                generator=[torch.Generator().manual_seed(s) for s in (0, 1)], output_type="pt",
+                layout_strength=0.25, layout=layout, colour_ceiling=ceiling, black_point_drop=drop,
+            ).images
+        )  # fmt: skip
+
+    greyed = black_point(0.3, None)
+    assert torch.all(greyed > black_point(None, None) + 0.1)  # the pull towards the luma lifts the shadows
+    assert torch.allclose(black_point(0.3, 0.05), greyed - 0.05, atol=1e-4)  # lowered from where the ceiling left it

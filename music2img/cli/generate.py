@@ -199,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         args.parser.error(str(exc))
     steps = DEFAULT_STEPS[args.scheduler] if args.steps is None else args.steps
+    # the settings of pictures painted over a layout (0 on the command line: off)
+    over_layout = {
+        "sad_layout_strength": args.sad_layout_strength or None,
+        "colour_ceiling": args.colour_ceiling or None,
+        "black_point_drop": args.black_point_drop or None,
+    }
     out = pipe(
         valence,
         arousal,
@@ -211,9 +217,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         use_upscaler=upscaler != "lanczos",
         layout_strength=args.layout_strength,
-        sad_layout_strength=args.sad_layout_strength or None,
-        colour_ceiling=args.colour_ceiling or None,
-        black_point_drop=args.black_point_drop or None,
+        **over_layout,
         max_redraws=args.max_redraws,
     )
     try:
@@ -233,9 +237,7 @@ def run(args: argparse.Namespace) -> int:
         "guidance_interval": list(args.guidance_interval),
         "guidance_lowpass": args.guidance_lowpass,
         "layout_strength": args.layout_strength if pipe.layouts is not None else None,
-        "sad_layout_strength": (args.sad_layout_strength or None) if pipe.layouts is not None else None,
-        "colour_ceiling": (args.colour_ceiling or None) if pipe.layouts is not None else None,
-        "black_point_drop": (args.black_point_drop or None) if pipe.layouts is not None else None,
+        **{k: v if pipe.layouts is not None else None for k, v in over_layout.items()},
         "max_redraws": args.max_redraws,
         "redraws": out.redraws,
         "size": args.size,
