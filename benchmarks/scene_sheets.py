@@ -11,6 +11,8 @@
 shuffled onto numbered contact sheets (``sheet_K.png``, 48 a sheet). ``key.json`` says which is which: label the
 sheets before opening it. ``count``: a text file of the numbers of the pictures that are no scene → scenes per
 pipeline and quarter, and, against the first pipeline, the pictures a scene with only one of the two (paired).
+``labels``: the labelled pictures cut from the sheets into ``--images`` (``pictures/<sample>_seed<s>_v<v>_a<a>.webp``)
+and a label table for the scene check (``train/scene_checker.py``), rows of a table already there kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
@@ -131,9 +134,44 @@ def count(key: dict, non_scenes: set[int]) -> dict:
     return result
 
 
+def cut(out: Path, number: int) -> np.ndarray:
+    """Picture ``number`` of the contact sheets in ``out`` (the inverse of :func:`write_sheets`)."""
+    sheet = np.asarray(Image.open(out / f"sheet_{number // PER_SHEET}.png").convert("RGB"))
+    side = sheet.shape[1] // COLUMNS - 12
+    n = number % PER_SHEET
+    x, y = n % COLUMNS * (side + 12) + 6, n // COLUMNS * (side + 22) + 18
+    return sheet[y : y + side, x : x + side]
+
+
+def label_table(out: Path, key: dict, non_scenes: set[int], images: Path, sample: str) -> pd.DataFrame:
+    """Write the sheets' pictures under ``images/pictures``; their labels (path, scene, sample, seed, valence,
+    arousal), one row per distinct picture."""
+    cells, _ = cells_of(key.get("quarters", SAD))
+    (images / "pictures").mkdir(parents=True, exist_ok=True)
+    rows, seen = [], {}
+    for number, item in enumerate(key["items"]):
+        (v, a), seed = cells[item["cell"]], key["first_seed"] + item["seed"]
+        stem = f"pictures/{sample}_seed{seed}_v{v:g}_a{a:g}"
+        seen[stem] = seen.get(stem, 0) + 1
+        path = f"{stem}{'' if seen[stem] == 1 else f'_{seen[stem]}'}.webp"
+        with atomic_path(images / path) as tmp:
+            Image.fromarray(cut(out, number)).save(tmp, format="WEBP")
+        rows.append(
+            {
+                "path": path,
+                "scene": int(number not in non_scenes),
+                "sample": sample,
+                "seed": seed,
+                "valence": v,
+                "arousal": a,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("paint", "count"))
+    p.add_argument("what", choices=("paint", "count", "labels"))
     p.add_argument("--model", action="append", help="paint: pipeline folder (repeatable; the first is the baseline)")
     p.add_argument("--first-seed", type=int, default=96)
     p.add_argument("--seeds", type=int, default=24)
@@ -143,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shuffle-seed", type=int, default=0, help="paint: seed of the sheets' order")
     p.add_argument("--out", type=Path, required=True, help="folder of the sheets and key.json")
     p.add_argument("--non-scenes", type=Path, help="count: text file of the numbers of the pictures that are no scene")
+    p.add_argument("--images", type=Path, help="labels: folder to write pictures/ into")
+    p.add_argument("--table", type=Path, help="labels: label table to write (its other rows kept)")
+    p.add_argument("--sample", default="blind", help="labels: the pictures' sample name")
     args = p.parse_args(argv)
 
     if args.what == "paint":
@@ -164,13 +205,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(items)} pictures on {sheets} sheets in {args.out}; label them before opening key.json")
         return 0
     if args.non_scenes is None:
-        p.error("count needs --non-scenes")
+        p.error(f"{args.what} needs --non-scenes")
     key = json.loads((args.out / "key.json").read_text())
     non_scenes = {int(n) for n in re.findall(r"\d+", args.non_scenes.read_text())}
     if non_scenes and max(non_scenes) >= len(key["items"]):
         raise SystemExit(
             f"error: {args.non_scenes} names picture {max(non_scenes)}; the sheets hold {len(key['items'])}"
         )
+    if args.what == "labels":
+        if args.images is None or args.table is None:
+            p.error("labels needs --images and --table")
+        table = label_table(args.out, key, non_scenes, args.images, args.sample)
+        if args.table.is_file():
+            kept = pd.read_csv(args.table)
+            table = pd.concat([kept[~kept["path"].isin(table["path"])], table], ignore_index=True)
+        with atomic_path(args.table) as tmp:
+            table.to_csv(tmp, index=False)
+        print(f"{len(table)} labelled pictures ({int(table['scene'].sum())} scenes) in {args.table}")
+        return 0
     result = count(key, non_scenes)
     n = key["seeds"] * 4
     print(f"scenes by eye, seeds {key['first_seed']}–{key['first_seed'] + key['seeds'] - 1}, of {n} a quarter")

@@ -61,3 +61,38 @@ def test_the_happy_quarters_are_painted_and_counted_when_asked(tmp_path, capsys)
         (8, 2),
         (8, 3.5),
     ]
+
+
+def test_labelled_sheets_become_a_label_table_for_the_scene_check(tmp_path, capsys):
+    """``labels``: each numbered picture is cut from its sheet exactly as painted, written under ``--images`` and
+    labelled 0 where its number is listed; rows of the table already there for other pictures are kept."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    bench = load_script("benchmarks/scene_sheets.py")
+    model = make_tiny_pipeline(tmp_path / "a")
+    out, images = tmp_path / "blind", tmp_path / "labelled"
+    assert bench.main(["paint", "--model", str(model), "--seeds", "1", "--first-seed", "7", "--out", str(out)]) == 0
+    key = json.loads((out / "key.json").read_text())
+    painted = bench.paint(str(model), range(7, 8))
+    for number, item in enumerate(key["items"]):
+        assert np.array_equal(bench.cut(out, number), painted[item["cell"], item["seed"]])
+
+    table = images / "labels.csv"
+    images.mkdir()
+    pd.DataFrame([{"path": "pictures/old.webp", "scene": 1, "sample": "old", "seed": 0}]).to_csv(table, index=False)
+    (out / "non_scenes.txt").write_text("0 3")
+    args = ["--out", str(out), "--non-scenes", str(out / "non_scenes.txt"), "--images", str(images)]
+    assert bench.main(["labels", *args, "--table", str(table), "--sample", "strict"]) == 0
+    rows = pd.read_csv(table)
+    assert len(rows) == 1 + len(key["items"]) and rows["path"].iloc[0] == "pictures/old.webp"
+    new = rows.iloc[1:].reset_index(drop=True)
+    assert new["scene"].tolist() == [int(n not in (0, 3)) for n in range(len(key["items"]))]
+    v, a = bench.CELLS[key["items"][0]["cell"]]
+    assert new["path"][0] == f"pictures/strict_seed7_v{v:g}_a{a:g}.webp" and set(new["seed"]) == {7}
+    assert {Image.open(images / p).size for p in new["path"]} == {painted.shape[3:1:-1]}
+    assert "7 scenes" in capsys.readouterr().out.splitlines()[-1]
+
+    with pytest.raises(SystemExit):
+        bench.main(["labels", *args])  # no --table

@@ -2,7 +2,7 @@
 
     .venv/bin/python train/scene_checker.py assets/diffusion --images assets/picture_scene_model \\
         --labels assets/picture_scene_model/labels.csv assets/picture_scene_model/checker_labels.csv \\
-        assets/picture_scene_model/happy_labels.csv
+        assets/picture_scene_model/happy_labels.csv assets/picture_scene_model/strict_labels.csv
 
 Fits :class:`~music2img.diffusion.scene_check.SceneChecker` (a logistic regression on the object detector's
 features) on the diffusion model's pictures labelled by eye (``path`` under ``--images``, ``scene`` 0/1, ``seed``;
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[
             ASSETS_DIR / "picture_scene_model" / name
-            for name in ("labels.csv", "checker_labels.csv", "happy_labels.csv")
+            for name in ("labels.csv", "checker_labels.csv", "happy_labels.csv", "strict_labels.csv")
         ],
         help="label tables (path, scene, seed; optional sample, valence, arousal), read together",
     )
