@@ -5,12 +5,13 @@ beside its scenes. The check reads what a picture shows through the object detec
 (:func:`music2img.image.detector_features.detector_features`: CenterNet on MobileNetV3, the image emotion
 model's network, shipped with the package) and a logistic regression on them, trained by
 ``train/scene_checker.py`` on the diffusion model's own pictures labelled by eye
-(``assets/picture_scene_model``: ``labels.csv``, and ``checker_labels.csv``, pictures the pipeline returned and
-first draws it rated high, where the check erred most). Like the landscape check, it is a pipeline component:
-:class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` paints the pictures it rejects again from new
-noise and a new layout. Hand-crafted features (the pictures' scene model that measures scenes) tell a misty
-forest floor from a trunk wall less well (cross-validated ROC AUC 0.80 against 0.86 on the current defaults'
-pictures; ``assets/diffusion/MODEL_CARD.md``).
+(``assets/picture_scene_model``: ``labels.csv``, and ``checker_labels.csv``, ``happy_labels.csv`` and
+``strict_labels.csv``, pictures the pipeline returned and first draws it rated high, where the check erred
+most). In the happy, calm corner it also rejects bands of sunset colour without a horizon. Like the landscape
+check, it is a pipeline component: :class:`~music2img.diffusion.pipeline.EmotionLandscapePipeline` paints the
+pictures it rejects again from new noise and a new layout. Hand-crafted features (the pictures' scene model
+that measures scenes) tell a misty forest floor from a trunk wall less well (cross-validated ROC AUC 0.80
+against 0.86 on the current defaults' pictures; ``assets/diffusion/MODEL_CARD.md``).
 """
 
 from __future__ import annotations
