@@ -7,7 +7,8 @@
 ``paint``: every pipeline paints the four Q3 cells (valence 2, 3.5 × arousal 2, 3.5) and the four Q2 cells
 (valence 2, 3.5 × arousal 6.5, 8) at each seed (``--quarters Q1 Q4``: the happy ones', valence 6.5, 8), as
 ``music2img generate --seed s`` does at the model's own size
-(:meth:`~music2img.music_to_image.MusicToImage.generate`). A picture two pipelines share is shown once; all are
+(:meth:`~music2img.music_to_image.MusicToImage.generate`); ``--max-redraws 7 15`` with one ``--model`` given twice
+compares how often a rejected picture is painted again. A picture two pipelines share is shown once; all are
 shuffled onto numbered contact sheets (``sheet_K.png``, 48 a sheet). ``key.json`` says which is which: label the
 sheets before opening it. ``count``: a text file of the numbers of the pictures that are no scene → scenes per
 pipeline and quarter, and, against the first pipeline, the pictures a scene with only one of the two (paired).
@@ -30,7 +31,10 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from music2img.diffusion import defaults
+from music2img.errors import OptionError
 from music2img.files import atomic_path
+from music2img.limits import check_redraws
 from music2img.music_to_image import MusicToImage
 
 #: (valence, arousal) of each quarter's four corner cells: valence and arousal 2, 3.5 (low) or 6.5, 8 (high).
@@ -55,13 +59,15 @@ CELLS = cells_of(SAD)[0]
 PER_SHEET, COLUMNS = 48, 8
 
 
-def paint(model: str, seeds: range, cells: list[tuple[float, float]] = CELLS) -> np.ndarray:
+def paint(
+    model: str, seeds: range, cells: list[tuple[float, float]] = CELLS, max_redraws: int = defaults.MAX_REDRAWS
+) -> np.ndarray:
     """``(cells, seeds, h, w, 3)`` uint8 pictures of one pipeline."""
     m2i = MusicToImage.load(diffusion_model=model)
     jobs = [(c, k) for k in range(len(seeds)) for c in range(len(cells))]
     pictures = None
     for c, k in tqdm(jobs, desc=f"painting {model}", unit="picture"):
-        picture = np.asarray(m2i.generate(*cells[c], seed=seeds[k])[0])
+        picture = np.asarray(m2i.generate(*cells[c], seed=seeds[k], max_redraws=max_redraws)[0])
         if pictures is None:
             pictures = np.zeros((len(cells), len(seeds), *picture.shape), np.uint8)
         pictures[c, k] = picture
@@ -178,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quarters", nargs="+", choices=list(QUARTER_CELLS), default=list(SAD), help="paint: the quarters' cells"
     )
+    p.add_argument(
+        "--max-redraws",
+        type=int,
+        nargs="+",
+        help="paint: each pipeline's redraws of a rejected picture, in --model order (one value: every pipeline's; "
+        f"default: {defaults.MAX_REDRAWS})",
+    )
     p.add_argument("--shuffle-seed", type=int, default=0, help="paint: seed of the sheets' order")
     p.add_argument("--out", type=Path, required=True, help="folder of the sheets and key.json")
     p.add_argument("--non-scenes", type=Path, help="count: text file of the numbers of the pictures that are no scene")
@@ -189,12 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "paint":
         if not args.model:
             p.error("paint needs at least one --model")
+        redraws = args.max_redraws or [defaults.MAX_REDRAWS]
+        if len(redraws) not in (1, len(args.model)):
+            p.error(f"--max-redraws takes one value or one per --model ({len(args.model)})")
+        redraws = redraws * len(args.model) if len(redraws) == 1 else redraws
+        try:
+            redraws = [check_redraws(r, "--max-redraws") for r in redraws]
+        except OptionError as err:
+            p.error(str(err))
+        names = args.model if args.max_redraws is None else [f"{m} ({r} redraws)" for m, r in zip(args.model, redraws)]
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         cells, _ = cells_of(args.quarters)
-        items, key = shuffled_items([paint(model, seeds, cells) for model in args.model], args.shuffle_seed)
+        items, key = shuffled_items(
+            [paint(model, seeds, cells, r) for model, r in zip(args.model, redraws)], args.shuffle_seed
+        )
         sheets = write_sheets(items, args.out)
         record = {
-            "models": args.model,
+            "models": names,
             "seeds": args.seeds,
             "first_seed": args.first_seed,
             "quarters": args.quarters,

@@ -26,6 +26,8 @@ SCHEDULER_MAX_STEPS = {
     "unipc": MAX_STEPS,
     "lcm": MAX_STEPS,
 }
+#: Times a picture the landscape or scene check rejects is painted again (0: first draws only).
+REDRAWS = (0, 15)
 #: Classifier-free guidance scale (≤ 1: unguided).
 GUIDANCE = (0.0, 50.0)
 #: Seeds of torch's generator.
@@ -97,6 +99,11 @@ def check_images(num_images: int, name: str = "num_images") -> int:
 def check_steps(steps: int, scheduler: str, name: str = "steps") -> int:
     """Denoising steps for sampler ``scheduler``: 1 to :data:`SCHEDULER_MAX_STEPS` ``[scheduler]``."""
     return check_range(name, steps, 1, SCHEDULER_MAX_STEPS.get(scheduler, MAX_STEPS), integer=True)
+
+
+def check_redraws(redraws: int, name: str = "max_redraws") -> int:
+    """Redraws of a rejected picture within :data:`REDRAWS`."""
+    return check_range(name, redraws, *REDRAWS, integer=True)
 
 
 def check_guidance(scale: float, name: str = "guidance_scale") -> float:

@@ -23,7 +23,7 @@ from .diffusion import defaults
 from .diffusion.pipeline import EmotionLandscapePipeline, check_va_lists, load_pipeline
 from .diffusion.schedulers import default_scheduler, make_scheduler, scheduler_choices
 from .film import Film
-from .limits import check_film_size, check_images, check_range, check_steps
+from .limits import check_film_size, check_images, check_range, check_redraws, check_steps
 from .music.audio import SAMPLE_RATE, load_audio
 from .music.emotion_model import MusicEmotionModel, SongEmotion
 from .music.timeline import emotion_timeline
@@ -134,6 +134,7 @@ class MusicToImage:
         seed: int = 0,
         size: int | None = None,
         use_upscaler: bool = True,
+        max_redraws: int = defaults.MAX_REDRAWS,
         progress: ProgressFn | None = None,
     ) -> list[Image.Image]:
         """Paint ``num_images`` landscapes for one point of the valence/arousal plane.
@@ -159,10 +160,13 @@ class MusicToImage:
             pipeline's upscaler network (:meth:`~music2img.diffusion.pipeline.EmotionLandscapePipeline.resize`).
         use_upscaler : bool
             Enlarge with the upscaler network when the pipeline has one, else with Lanczos.
+        max_redraws : int
+            Times a picture the pipeline's landscape or scene check rejects is painted again from new noise
+            (0: the first draws; :data:`~music2img.limits.REDRAWS`).
         progress : callable, optional
             ``progress(step, total)`` after every denoising step.
         """
-        num_images = check_images(num_images)
+        num_images, max_redraws = check_images(num_images), check_redraws(max_redraws)
         generator = torch.Generator().manual_seed(int(seed))
         return self._paint(
             [valence],
@@ -175,6 +179,7 @@ class MusicToImage:
             guidance_interval=guidance_interval,
             size=size,
             use_upscaler=use_upscaler,
+            max_redraws=max_redraws,
             progress=progress,
         )
 
@@ -191,6 +196,7 @@ class MusicToImage:
         guidance_interval: tuple[float, float],
         size: int | None,
         use_upscaler: bool = True,
+        max_redraws: int = defaults.MAX_REDRAWS,
         progress: ProgressFn | None,
     ) -> list[Image.Image]:
         """One batch through the pipeline (``num_images`` per emotion pair), at ``size``."""
@@ -210,6 +216,7 @@ class MusicToImage:
             callback=callback,
             size=size if size is not None and size > self.image_size else None,
             use_upscaler=use_upscaler,
+            max_redraws=max_redraws,
         )
         return images
 

@@ -37,6 +37,37 @@ def test_generate_is_deterministic_per_seed(m2i):
     assert not np.array_equal(a[0], a[1])
 
 
+def test_generate_redraws_what_the_scene_check_rejects_as_often_as_asked(tmp_path):
+    """A scene check that rejects every picture: ``max_redraws`` draws past the first, the last kept; none at 0."""
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_check import SceneChecker
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    rejecting = SceneChecker()
+    rejecting.intercept.fill_(-20.0)
+    save_component(model, "scene_checker", rejecting)
+    m2i = MusicToImage(None, load_pipeline(model))
+    calls, depth = [], []
+    pipe_call = type(m2i.pipeline).__call__
+
+    def spy(self, *args, **kwargs):  # the outer call only: a redraw calls the pipeline again
+        depth.append(1)
+        out = pipe_call(self, *args, **kwargs)
+        depth.pop()
+        if not depth:
+            calls.append((kwargs["max_redraws"], out.redraws))
+        return out
+
+    type(m2i.pipeline).__call__ = spy
+    try:
+        first = _arrays(m2i.generate(2.0, 2.0, seed=3, max_redraws=0, **FAST))
+        again = _arrays(m2i.generate(2.0, 2.0, seed=3, max_redraws=2, **FAST))
+    finally:
+        type(m2i.pipeline).__call__ = pipe_call
+    assert calls == [(0, [0]), (2, [2])]
+    assert not np.array_equal(first[0], again[0])
+
+
 def test_generate_upscales_only_smaller_images(m2i):
     (big,) = m2i.generate(5.0, 5.0, seed=0, size=64, **FAST)
     (small,) = m2i.generate(5.0, 5.0, seed=0, size=m2i.image_size // 2, **FAST)
@@ -92,6 +123,7 @@ def test_progress_reports_every_step(m2i):
         (dict(valence=5.0, arousal=5.0, steps=101), OptionError, "steps must be a whole number from 1 to 100, got 101"),
         (dict(valence=5.0, arousal=5.0, steps=1001, scheduler="ddpm"), OptionError, "from 1 to 1000, got 1001"),
         (dict(valence=5.0, arousal=5.0, num_images=0), OptionError, "num_images must be a whole number from 1 to 64"),
+        (dict(valence=5.0, arousal=5.0, max_redraws=-1), OptionError, "max_redraws must be a whole number from 0 to"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(m2i, kwargs, error, match):

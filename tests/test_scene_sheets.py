@@ -41,6 +41,24 @@ def test_sheets_show_each_distinct_picture_once_and_the_count_reads_the_labels(t
         bench.main(["count", "--out", str(out), "--non-scenes", str(out / "bad.txt")])
 
 
+def test_one_pipeline_is_painted_at_two_redraw_settings_and_counted_apart(tmp_path, monkeypatch):
+    bench = load_script("benchmarks/scene_sheets.py")
+    model = str(make_tiny_pipeline(tmp_path / "a"))
+    asked = []
+    paint = bench.paint
+    monkeypatch.setattr(bench, "paint", lambda m, s, c, r: asked.append(r) or paint(m, s, c, r))
+    out = tmp_path / "redraws"
+    args = ["paint", "--model", model, "--model", model, "--seeds", "1", "--out", str(out), "--max-redraws"]
+    assert bench.main([*args, "0", "3"]) == 0
+    key = json.loads((out / "key.json").read_text())
+    assert asked == [0, 3] and key["models"] == [f"{model} (0 redraws)", f"{model} (3 redraws)"]
+    assert set(bench.count(key, set())["scenes"]) == set(key["models"])
+    with pytest.raises(SystemExit):
+        bench.main([*args, "0", "3", "7"])
+    with pytest.raises(SystemExit):
+        bench.main([*args, "-1"])
+
+
 def test_the_happy_quarters_are_painted_and_counted_when_asked(tmp_path, capsys):
     bench = load_script("benchmarks/scene_sheets.py")
     model = make_tiny_pipeline(tmp_path / "a")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..assets import DIFFUSION_MODEL_DIR
 from ..diffusion import defaults
 from ..errors import Music2ImgError
-from ..limits import IMAGES, SCHEDULER_MAX_STEPS, check_guidance, check_seed, check_steps, check_threads
+from ..limits import IMAGES, REDRAWS, SCHEDULER_MAX_STEPS, check_guidance, check_seed, check_steps, check_threads
 from ._files import report_error
 from ._options import checked, ranged
 
@@ -91,7 +91,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--max-redraws",
-        type=ranged(int, 0, 10),
+        type=ranged(int, *REDRAWS),
         default=defaults.MAX_REDRAWS,
         metavar="N",
         help="times a picture the landscape or scene check rejects is painted again from new noise; 0 keeps the "
