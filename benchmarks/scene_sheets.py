@@ -11,7 +11,9 @@
 compares how often a rejected picture is painted again. A picture two pipelines share is shown once; all are
 shuffled onto numbered contact sheets (``sheet_K.png``, 48 a sheet). ``key.json`` says which is which: label the
 sheets before opening it. ``count``: a text file of the numbers of the pictures that are no scene → scenes per
-pipeline and quarter, and, against the first pipeline, the pictures a scene with only one of the two (paired).
+pipeline and quarter, and, against the first pipeline, the pictures a scene with only one of the two (paired);
+then per pipeline and quarter the mean redraws and the fallbacks (every draw rejected, the best rated returned),
+with the scenes among them.
 ``labels``: the labelled pictures cut from the sheets into ``--images`` (``pictures/<sample>_seed<s>_v<v>_a<a>.webp``)
 and a label table for the scene check (``train/scene_checker.py``), rows of a table already there kept.
 """
@@ -26,16 +28,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.diffusion import defaults
+from music2img.diffusion.pipeline import load_pipeline
+from music2img.diffusion.schedulers import make_scheduler
 from music2img.errors import OptionError
 from music2img.files import atomic_path
 from music2img.limits import check_redraws
-from music2img.music_to_image import MusicToImage
 
 #: (valence, arousal) of each quarter's four corner cells: valence and arousal 2, 3.5 (low) or 6.5, 8 (high).
 QUARTER_CELLS = {
@@ -61,17 +65,31 @@ PER_SHEET, COLUMNS = 48, 8
 
 def paint(
     model: str, seeds: range, cells: list[tuple[float, float]] = CELLS, max_redraws: int = defaults.MAX_REDRAWS
-) -> np.ndarray:
-    """``(cells, seeds, h, w, 3)`` uint8 pictures of one pipeline."""
-    m2i = MusicToImage.load(diffusion_model=model)
-    jobs = [(c, k) for k in range(len(seeds)) for c in range(len(cells))]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(cells, seeds, h, w, 3)`` uint8 pictures of one pipeline, each as ``music2img generate --seed s`` paints
+    it at the model's own size; and ``(cells, seeds)`` how many times each was redrawn and whether the checks
+    passed it (``False``: every draw was rejected and the best rated returned)."""
+    pipe = load_pipeline(model)
+    pipe.scheduler = make_scheduler(defaults.SCHEDULER, pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    threshold = 0.0 if pipe.scene_checker is None else pipe.scene_checker.config.threshold
+    redraws, passed = np.zeros((len(cells), len(seeds)), int), np.ones((len(cells), len(seeds)), bool)
     pictures = None
-    for c, k in tqdm(jobs, desc=f"painting {model}", unit="picture"):
-        picture = np.asarray(m2i.generate(*cells[c], seed=seeds[k], max_redraws=max_redraws)[0])
+    for c, k in tqdm([(c, k) for k in range(len(seeds)) for c in range(len(cells))], desc=f"painting {model}"):
+        out = pipe(
+            *cells[c],
+            guidance_scale=defaults.GUIDANCE_SCALE,
+            guidance_interval=defaults.GUIDANCE_INTERVAL,
+            num_inference_steps=defaults.STEPS,
+            generator=torch.Generator().manual_seed(seeds[k]),
+            max_redraws=max_redraws,
+        )
+        picture = np.asarray(out.images[0])
         if pictures is None:
             pictures = np.zeros((len(cells), len(seeds), *picture.shape), np.uint8)
-        pictures[c, k] = picture
-    return pictures
+        pictures[c, k], redraws[c, k] = picture, out.redraws[0]
+        passed[c, k] = out.ratings is None or out.ratings[0] >= threshold
+    return pictures, redraws, passed
 
 
 def shuffled_items(pictures: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], list[dict]]:
@@ -111,19 +129,32 @@ def write_sheets(items: list[np.ndarray], out: Path) -> int:
 
 
 def count(key: dict, non_scenes: set[int]) -> dict:
-    """Scenes per pipeline and quarter, and against the first pipeline the pictures a scene with one only."""
+    """Scenes per pipeline and quarter, and against the first pipeline the pictures a scene with one only; where
+    ``key`` records the draws, per pipeline and quarter the mean redraws, the fallbacks (pictures every draw of
+    which the checks rejected) and the scenes among them."""
     models, seeds, names = key["models"], key["seeds"], key.get("quarters", SAD)
     _, quarters = cells_of(names)
     scene = {}
     for number, item in enumerate(key["items"]):
         for p in item["models"]:
             scene[p, item["cell"], item["seed"]] = number not in non_scenes
-    result = {"scenes": {}, "one_only": {}}
+    result = {"scenes": {}, "one_only": {}, "draws": {}}
     for p, model in enumerate(models):
         result["scenes"][model] = {
             q: sum(scene[p, c, k] for c in range(len(quarters)) if quarters[c] == q for k in range(seeds))
             for q in names
         }
+        if "passed" in key:  # sheets painted since the draws were recorded
+            draws = {}
+            for q in names:
+                at = [(c, k) for c in range(len(quarters)) if quarters[c] == q for k in range(seeds)]
+                fallbacks = [(c, k) for c, k in at if not key["passed"][p][c][k]]
+                draws[q] = {
+                    "redraws": float(np.mean([key["redraws"][p][c][k] for c, k in at])),
+                    "fallbacks": len(fallbacks),
+                    "fallback_scenes": sum(scene[p, c, k] for c, k in fallbacks),
+                }
+            result["draws"][model] = draws
     for p, model in enumerate(models[1:], start=1):
         result["one_only"][model] = {
             q: [
@@ -213,9 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         names = args.model if args.max_redraws is None else [f"{m} ({r} redraws)" for m, r in zip(args.model, redraws)]
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         cells, _ = cells_of(args.quarters)
-        items, key = shuffled_items(
-            [paint(model, seeds, cells, r) for model, r in zip(args.model, redraws)], args.shuffle_seed
-        )
+        painted = [paint(model, seeds, cells, r) for model, r in zip(args.model, redraws)]
+        items, key = shuffled_items([pictures for pictures, _, _ in painted], args.shuffle_seed)
         sheets = write_sheets(items, args.out)
         record = {
             "models": names,
@@ -223,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             "first_seed": args.first_seed,
             "quarters": args.quarters,
             "items": key,
+            "redraws": [r.tolist() for _, r, _ in painted],
+            "passed": [ok.tolist() for _, _, ok in painted],
         }
         with atomic_path(args.out / "key.json") as tmp:
             tmp.write_text(json.dumps(record) + "\n")
@@ -252,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scenes by eye, seeds {key['first_seed']}–{key['first_seed'] + key['seeds'] - 1}, of {n} a quarter")
     for model, scenes in result["scenes"].items():
         print(f"  {model}: " + ", ".join(f"{q} {k} / {n}" for q, k in scenes.items()))
+    for model, draws in result["draws"].items():
+        print(
+            f"  {model}, redraws / fallbacks (of them scenes): "
+            + ", ".join(f"{q} {d['redraws']:.2f} / {d['fallbacks']} ({d['fallback_scenes']})" for q, d in draws.items())
+        )
     for model, pairs in result["one_only"].items():
         print(
             f"  a scene with one only, {key['models'][0]} / {model}: "

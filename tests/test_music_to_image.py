@@ -37,7 +37,7 @@ def test_generate_is_deterministic_per_seed(m2i):
     assert not np.array_equal(a[0], a[1])
 
 
-def test_generate_redraws_what_the_scene_check_rejects_as_often_as_asked(tmp_path):
+def test_generate_redraws_what_the_scene_check_rejects_as_often_as_asked(tmp_path, monkeypatch):
     """A scene check that rejects every picture: ``max_redraws`` draws past the first, the last kept; none at 0."""
     from music2img.diffusion.pipeline import save_component
     from music2img.diffusion.scene_check import SceneChecker
@@ -58,12 +58,9 @@ def test_generate_redraws_what_the_scene_check_rejects_as_often_as_asked(tmp_pat
             calls.append((kwargs["max_redraws"], out.redraws))
         return out
 
-    type(m2i.pipeline).__call__ = spy
-    try:
-        first = _arrays(m2i.generate(2.0, 2.0, seed=3, max_redraws=0, **FAST))
-        again = _arrays(m2i.generate(2.0, 2.0, seed=3, max_redraws=2, **FAST))
-    finally:
-        type(m2i.pipeline).__call__ = pipe_call
+    monkeypatch.setattr(type(m2i.pipeline), "__call__", spy)
+    first = _arrays(m2i.generate(2.0, 2.0, seed=3, max_redraws=0, **FAST))
+    again = _arrays(m2i.generate(2.0, 2.0, seed=3, max_redraws=2, **FAST))
     assert calls == [(0, [0]), (2, [2])]
     assert not np.array_equal(first[0], again[0])
 

@@ -59,6 +59,41 @@ def test_one_pipeline_is_painted_at_two_redraw_settings_and_counted_apart(tmp_pa
         bench.main([*args, "-1"])
 
 
+def test_paint_paints_what_generate_does_and_the_count_reads_the_fallbacks(tmp_path, capsys):
+    """The sheets' pictures are the CLI's and the app's; with a scene check that rejects every draw, each picture
+    is a fallback after its redraws, and the count says how many of those were labelled scenes."""
+    import numpy as np
+
+    from music2img.diffusion.pipeline import load_pipeline, save_component
+    from music2img.diffusion.scene_check import SceneChecker
+    from music2img.music_to_image import MusicToImage
+
+    bench = load_script("benchmarks/scene_sheets.py")
+    model = make_tiny_pipeline(tmp_path / "a")
+    pictures, redraws, passed = bench.paint(str(model), range(3, 4), bench.CELLS[:2], max_redraws=0)
+    m2i = MusicToImage(None, load_pipeline(model))
+    for c, (v, a) in enumerate(bench.CELLS[:2]):
+        assert np.array_equal(pictures[c, 0], np.asarray(m2i.generate(v, a, seed=3, max_redraws=0)[0]))
+    assert redraws.tolist() == [[0], [0]] and passed.all()  # no scene check: nothing rejected
+
+    rejecting = SceneChecker()
+    rejecting.intercept.fill_(-20.0)
+    save_component(model, "scene_checker", rejecting)
+    out = tmp_path / "blind"
+    assert bench.main(["paint", "--model", str(model), "--seeds", "1", "--out", str(out), "--max-redraws", "1"]) == 0
+    key = json.loads((out / "key.json").read_text())
+    assert key["redraws"] == [[[1]] * 8] and key["passed"] == [[[False]] * 8]
+    q3 = [n for n, item in enumerate(key["items"]) if item["cell"] < 4]
+    draws = bench.count(key, set(q3[:1]))["draws"][key["models"][0]]
+    assert draws == {
+        "Q3": {"redraws": 1.0, "fallbacks": 4, "fallback_scenes": 3},
+        "Q2": {"redraws": 1.0, "fallbacks": 4, "fallback_scenes": 4},
+    }
+    (out / "labels.txt").write_text(str(q3[0]))
+    assert bench.main(["count", "--out", str(out), "--non-scenes", str(out / "labels.txt")]) == 0
+    assert "Q3 1.00 / 4 (3), Q2 1.00 / 4 (4)" in capsys.readouterr().out
+
+
 def test_the_happy_quarters_are_painted_and_counted_when_asked(tmp_path, capsys):
     bench = load_script("benchmarks/scene_sheets.py")
     model = make_tiny_pipeline(tmp_path / "a")
@@ -93,7 +128,7 @@ def test_labelled_sheets_become_a_label_table_for_the_scene_check(tmp_path, caps
     out, images = tmp_path / "blind", tmp_path / "labelled"
     assert bench.main(["paint", "--model", str(model), "--seeds", "1", "--first-seed", "7", "--out", str(out)]) == 0
     key = json.loads((out / "key.json").read_text())
-    painted = bench.paint(str(model), range(7, 8))
+    painted, _, _ = bench.paint(str(model), range(7, 8))
     for number, item in enumerate(key["items"]):
         assert np.array_equal(bench.cut(out, number), painted[item["cell"], item["seed"]])
 
