@@ -13,7 +13,9 @@ shuffled onto numbered contact sheets (``sheet_K.png``, 48 a sheet). ``key.json`
 sheets before opening it. ``count``: a text file of the numbers of the pictures that are no scene → scenes per
 pipeline and quarter, and, against the first pipeline, the pictures a scene with only one of the two (paired);
 then per pipeline and quarter the mean redraws and the fallbacks (every draw rejected, the best rated returned),
-with the scenes among them.
+with the scenes among them. Given several raters' files (``--non-scenes A.txt B.txt …``), it counts each rater's
+labels, how often each pair agrees (share and Cohen's κ over the distinct pictures), and all of the above for the
+majority's labels (a non-scene when more than half of the raters call it one).
 ``labels``: the labelled pictures cut from the sheets into ``--images`` (``pictures/<sample>_seed<s>_v<v>_a<a>.webp``)
 and a label table for the scene check (``train/scene_checker.py``), rows of a table already there kept.
 """
@@ -171,6 +173,40 @@ def count(key: dict, non_scenes: set[int]) -> dict:
     return result
 
 
+def agreement(a: set[int], b: set[int], n: int) -> tuple[float, float]:
+    """Share of ``n`` pictures two raters label alike, given the numbers each calls no scene, and Cohen's κ."""
+    observed = 1 - len(a ^ b) / n
+    pa, pb = len(a) / n, len(b) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    return observed, (observed - expected) / (1 - expected) if expected < 1 else 1.0
+
+
+def majority(raters: list[set[int]]) -> set[int]:
+    """The pictures more than half of the raters call no scene."""
+    return {n for n in set().union(*raters) if 2 * sum(n in r for r in raters) > len(raters)}
+
+
+def print_count(key: dict, non_scenes: set[int], title: str, draws: bool = True) -> None:
+    """Print :func:`count`'s scenes per pipeline and quarter and, with ``draws``, the rest."""
+    result = count(key, non_scenes)
+    n = key["seeds"] * 4
+    print(f"{title}, seeds {key['first_seed']}–{key['first_seed'] + key['seeds'] - 1}, of {n} a quarter")
+    for model, scenes in result["scenes"].items():
+        print(f"  {model}: " + ", ".join(f"{q} {k} / {n}" for q, k in scenes.items()))
+    if not draws:
+        return
+    for model, drawn in result["draws"].items():
+        print(
+            f"  {model}, redraws / fallbacks (of them scenes): "
+            + ", ".join(f"{q} {d['redraws']:.2f} / {d['fallbacks']} ({d['fallback_scenes']})" for q, d in drawn.items())
+        )
+    for model, pairs in result["one_only"].items():
+        print(
+            f"  a scene with one only, {key['models'][0]} / {model}: "
+            + ", ".join(f"{q} {a} / {b}" for q, (a, b) in pairs.items())
+        )
+
+
 def cut(out: Path, number: int) -> np.ndarray:
     """Picture ``number`` of the contact sheets in ``out`` (the inverse of :func:`write_sheets`)."""
     sheet = np.asarray(Image.open(out / f"sheet_{number // PER_SHEET}.png").convert("RGB"))
@@ -224,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--shuffle-seed", type=int, default=0, help="paint: seed of the sheets' order")
     p.add_argument("--out", type=Path, required=True, help="folder of the sheets and key.json")
-    p.add_argument("--non-scenes", type=Path, help="count: text file of the numbers of the pictures that are no scene")
+    p.add_argument(
+        "--non-scenes",
+        type=Path,
+        nargs="+",
+        help="count, labels: text file of the numbers of the pictures that are no scene (count: one per rater)",
+    )
     p.add_argument("--images", type=Path, help="labels: folder to write pictures/ into")
     p.add_argument("--table", type=Path, help="labels: label table to write (its other rows kept)")
     p.add_argument("--sample", default="blind", help="labels: the pictures' sample name")
@@ -263,14 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.non_scenes is None:
         p.error(f"{args.what} needs --non-scenes")
     key = json.loads((args.out / "key.json").read_text())
-    non_scenes = {int(n) for n in re.findall(r"\d+", args.non_scenes.read_text())}
-    if non_scenes and max(non_scenes) >= len(key["items"]):
-        raise SystemExit(
-            f"error: {args.non_scenes} names picture {max(non_scenes)}; the sheets hold {len(key['items'])}"
-        )
+    raters = []
+    for path in args.non_scenes:
+        raters.append({int(n) for n in re.findall(r"\d+", path.read_text())})
+        if raters[-1] and max(raters[-1]) >= len(key["items"]):
+            raise SystemExit(f"error: {path} names picture {max(raters[-1])}; the sheets hold {len(key['items'])}")
+    non_scenes = raters[0]
     if args.what == "labels":
-        if args.images is None or args.table is None:
-            p.error("labels needs --images and --table")
+        if args.images is None or args.table is None or len(raters) > 1:
+            p.error("labels needs --images, --table and one --non-scenes file")
         table = label_table(args.out, key, non_scenes, args.images, args.sample)
         if args.table.is_file():
             kept = pd.read_csv(args.table)
@@ -279,21 +321,18 @@ def main(argv: list[str] | None = None) -> int:
             table.to_csv(tmp, index=False)
         print(f"{len(table)} labelled pictures ({int(table['scene'].sum())} scenes) in {args.table}")
         return 0
-    result = count(key, non_scenes)
-    n = key["seeds"] * 4
-    print(f"scenes by eye, seeds {key['first_seed']}–{key['first_seed'] + key['seeds'] - 1}, of {n} a quarter")
-    for model, scenes in result["scenes"].items():
-        print(f"  {model}: " + ", ".join(f"{q} {k} / {n}" for q, k in scenes.items()))
-    for model, draws in result["draws"].items():
-        print(
-            f"  {model}, redraws / fallbacks (of them scenes): "
-            + ", ".join(f"{q} {d['redraws']:.2f} / {d['fallbacks']} ({d['fallback_scenes']})" for q, d in draws.items())
-        )
-    for model, pairs in result["one_only"].items():
-        print(
-            f"  a scene with one only, {key['models'][0]} / {model}: "
-            + ", ".join(f"{q} {a} / {b}" for q, (a, b) in pairs.items())
-        )
+    if len(raters) == 1:
+        print_count(key, non_scenes, "scenes by eye")
+        return 0
+    for path, labels in zip(args.non_scenes, raters):
+        print_count(key, labels, f"scenes by {path.name} ({len(labels)} non-scenes)", draws=False)
+    n = len(key["items"])
+    for i in range(len(raters)):
+        for j in range(i + 1, len(raters)):
+            share, kappa = agreement(raters[i], raters[j], n)
+            names = f"{args.non_scenes[i].name} / {args.non_scenes[j].name}"
+            print(f"agreement {names}: {share:.0%} of {n} pictures, Cohen's κ {kappa:.2f}")
+    print_count(key, majority(raters), f"scenes by the majority of {len(raters)} raters")
     return 0
 
 

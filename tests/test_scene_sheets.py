@@ -40,6 +40,30 @@ def test_sheets_show_each_distinct_picture_once_and_the_count_reads_the_labels(t
     with pytest.raises(SystemExit, match="sheets hold 32"):
         bench.main(["count", "--out", str(out), "--non-scenes", str(out / "bad.txt")])
 
+    # three raters: the second calls every picture of a a scene, the third one of a's Q3 pictures no scene
+    (out / "r2.txt").write_text(" ".join(map(str, other_only)))
+    (out / "r3.txt").write_text(" ".join(map(str, other_only + q3_of_a[:1])))
+    raters = [str(out / name) for name in ("labels.txt", "r2.txt", "r3.txt")]
+    assert bench.main(["count", "--out", str(out), "--non-scenes", *raters]) == 0
+    printed = capsys.readouterr().out
+    majority = printed.split("majority of 3 raters")[1]
+    assert "Q3 5 / 8" in printed and "Q3 8 / 8" in printed and "Q3 7 / 8, Q2 8 / 8" in majority
+    share, kappa = bench.agreement(set(other_only + q3_of_a[:3]), set(other_only), 32)
+    assert f"agreement labels.txt / r2.txt: {share:.0%} of 32 pictures, Cohen's κ {kappa:.2f}" in printed
+    with pytest.raises(SystemExit):  # a label table takes one rater's labels
+        bench.main(
+            ["labels", "--out", str(out), "--non-scenes", *raters, "--images", str(tmp_path), "--table", "t.csv"]
+        )
+
+
+def test_raters_agreement_and_majority():
+    """Two raters of 10 pictures disagreeing on two: 80 % alike, κ (0.8 − 0.68) / 0.32; the majority of three."""
+    bench = load_script("benchmarks/scene_sheets.py")
+    share, kappa = bench.agreement({1, 2}, {2, 3}, 10)
+    assert share == pytest.approx(0.8) and kappa == pytest.approx(0.375)
+    assert bench.agreement({1, 2}, {1, 2}, 10) == (1.0, 1.0) and bench.agreement({1}, {2}, 2)[1] == pytest.approx(-1)
+    assert bench.majority([{1, 2}, {2, 3}, {2, 4}]) == {2} and bench.majority([{1}, {1, 2}]) == {1}
+
 
 def test_one_pipeline_is_painted_at_two_redraw_settings_and_counted_apart(tmp_path, monkeypatch):
     bench = load_script("benchmarks/scene_sheets.py")
