@@ -2,13 +2,15 @@
 
     python benchmarks/colour_tone.py --data ../shared/data/images/landscapes --labels assets/landscape_labels.csv \\
         --rater2 work/rater_v2 --reference 2000 --seeds 12 --first-seed 168 --cache work/pq \\
-        --settings cl:1.1:0 lc:1.0:0.075 cl:1.0:0.075 cl:1.1:0.075 cl:1.0:0.05 cl:1.0:0.1
+        --settings cl:1.1:0 lc:1.0:0.075 cl:1.0:0.075 cl:1.1:0.075 cl:1.0:0.05 cl:1.0:0.1 cl:0.8:0.075:0.03
 
 Paints the grid × ``--seeds`` as ``picture_quality.py``'s ``as-painted`` variant does (today's defaults before the
 ceiling and the black point; read from ``--cache`` when it holds them), then applies each ``ORDER:K:D`` setting with
 the pipeline's own functions (:mod:`music2img.diffusion.colour`): the ceiling at ``K`` times the layouts' expected
 colourfulness (0: none) and the black point lowered by ``D`` (0: none), ``cl`` ceiling first (the pipeline's order),
-``lc`` black point first. Each setting is measured as ``picture_quality.py`` measures a variant, and the black
+``lc`` black point first; ``ORDER:K:D:B`` then sets the darkest ``B`` of each picture's pixels (by its darkest
+channel) to black and its brightest to white, stretching its levels between (a screen, not a pipeline step). Each
+setting is measured as ``picture_quality.py`` measures a variant, and the black
 points (the 1st percentile of the darkest channel) of its pictures are printed by quantile beside the photos'
 (``--photos`` random training photos).
 """
@@ -44,23 +46,38 @@ COLUMNS = ["saturated_ratio", "colourfulness_ratio", "clipped_ratio", "detail", 
            "spearman_valence", "spearman_valence_rater2", "spearman_arousal", "spearman_arousal_rater2"]  # fmt: skip
 
 
-def setting(text: str) -> tuple[str, float, float]:
-    """``ORDER:K:D`` → (order, ceiling, drop)."""
-    order, k, d = text.split(":")
-    if order not in ("cl", "lc"):
-        raise argparse.ArgumentTypeError(f"order must be cl or lc, got {order!r}")
-    return order, float(k), float(d)
+def setting(text: str) -> tuple[str, float, float, float]:
+    """``ORDER:K:D`` or ``ORDER:K:D:B`` → (order, ceiling, drop, black share)."""
+    order, *values = text.split(":")
+    if order not in ("cl", "lc") or len(values) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"expected cl|lc:K:D[:B], got {text!r}")
+    k, d, b = (float(v) for v in [*values, "0"][:3])
+    if not 0.0 <= b < 1.0:
+        raise argparse.ArgumentTypeError(f"the black share B must be in [0, 1), got {b}")
+    return order, k, d, b
 
 
-def apply(images: torch.Tensor, limits: np.ndarray, order: str, ceiling: float, drop: float) -> torch.Tensor:
-    """``images`` (``(n, 3, h, w)`` in [0, 1]) through the ceiling and the black point in ``order``."""
+def stretch_levels(images: torch.Tensor, black: float) -> torch.Tensor:
+    """``images`` (``(n, 3, h, w)`` in [0, 1]) with the darkest ``black`` share of each one's pixels (by the darkest
+    channel) at 0 and its brightest pixel at 1, the levels stretched linearly between."""
+    n = len(images)
+    low = torch.quantile(images.amin(1).reshape(n, -1), black, dim=1).view(n, 1, 1, 1)
+    high = images.amax(1).reshape(n, -1).amax(1).view(n, 1, 1, 1)
+    return ((images - low) / (high - low).clamp(min=0.05)).clamp(0, 1)
+
+
+def apply(
+    images: torch.Tensor, limits: np.ndarray, order: str, ceiling: float, drop: float, black: float = 0.0
+) -> torch.Tensor:
+    """``images`` (``(n, 3, h, w)`` in [0, 1]) through the ceiling and the black point in ``order``, then, with a
+    ``black`` share, :func:`stretch_levels`."""
     steps = {
         "c": lambda x: limit_colourfulness(x, ceiling * limits) if ceiling else x,
         "l": lambda x: lower_black_point(x, drop) if drop else x,
     }
     for step in order:
         images = steps[step](images)
-    return images
+    return stretch_levels(images.clamp(0, 1), black) if black else images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rater2", type=Path, help="older image emotion model on the hand-crafted features")
     p.add_argument("--seeds", type=int, default=12)
     p.add_argument("--first-seed", type=int, default=168)
-    p.add_argument("--settings", type=setting, nargs="+", default=[("cl", defaults.COLOUR_CEILING or 0.0,
-                                                                     defaults.BLACK_POINT_DROP or 0.0)])  # fmt: skip
+    shipped = ("cl", defaults.COLOUR_CEILING or 0.0, defaults.BLACK_POINT_DROP or 0.0, 0.0)
+    p.add_argument("--settings", type=setting, nargs="+", default=[shipped])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", type=Path)
     args = p.parse_args(argv)
@@ -108,14 +125,14 @@ def main(argv: list[str] | None = None) -> int:
 
     quantiles = np.percentile(black_point_of(photos).numpy(), QUANTILES)
     print(f"black point at quantiles {QUANTILES}: photos {np.round(quantiles, 3).tolist()}")
-    for order, ceiling, drop in args.settings:
-        images = apply(raw, limits, order, ceiling, drop)
+    for order, ceiling, drop, share in args.settings:
+        images = apply(raw, limits, order, ceiling, drop, share)
         generated = Generated(
             images.permute(0, 2, 3, 1).numpy().reshape(painted.images.shape), painted.points, painted.seeds, np.nan
         )
         row = measure(generated, reference, photo_colour, rater, rater2, scene, pipe.landscape_checker)
         black = np.percentile(black_point_of(torch.from_numpy(generated.flat).permute(0, 3, 1, 2)).numpy(), QUANTILES)
-        name = f"{order}:{ceiling:g}:{drop:g}"
+        name = f"{order}:{ceiling:g}:{drop:g}" + (f":{share:g}" if share else "")
         print(name, json.dumps({k: row.get(k) for k in COLUMNS}), "black point", np.round(black, 3).tolist())
     return 0
 
