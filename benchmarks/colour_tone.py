@@ -2,19 +2,17 @@
 
     python benchmarks/colour_tone.py --data ../shared/data/images/landscapes --labels assets/landscape_labels.csv \\
         --rater2 work/rater_v2 --reference 2000 --seeds 12 --first-seed 168 --cache work/pq \\
-        --settings cl:1.1:0 lc:1.0:0.075 cl:1.0:0.075 cl:1.1:0.075 cl:1.0:0.05 cl:1.0:0.1 cl:0.8:0.075:0.03 \\
-        cl:1.0:0.075:t2 --layout-photos ../shared/data/images
+        --settings cl:1.1:0 lc:1.0:0.075 cl:1.0:0.075 cl:1.1:0.075 cl:1.0:0.05 cl:1.0:0.1 cl:0.8:0.075:0.03
 
 Paints the grid × ``--seeds`` as ``picture_quality.py``'s ``as-painted`` variant does (today's defaults before the
-ceiling and the black point; read from ``--cache`` when it holds them), then applies each ``ORDER:K:D`` setting with
-the pipeline's own functions (:mod:`music2img.diffusion.colour`): the ceiling at ``K`` times the layouts' expected
+ceiling and the black point; read from ``--cache`` when it holds them), then applies each ``ORDER:K:D`` setting with the
+pipeline's own functions (:mod:`music2img.diffusion.colour`): the ceiling at ``K`` times the layouts' expected
 colourfulness (0: none) and the black point lowered by ``D`` (0: none), ``cl`` ceiling first (the pipeline's order),
-``lc`` black point first; ``ORDER:K:D:B`` then sets the darkest ``B`` of each picture's pixels (by its darkest
-channel) to black and its brightest to white, stretching its levels between; ``ORDER:K:D:tS`` instead puts a toe
-under each picture's shadows (:func:`toe`) at ``S`` times the black share of the photos its emotion's layouts come
-from (:func:`layout_black_shares`, matched in ``--layout-photos``). Both are screens, not pipeline steps. Each
-setting is measured as ``picture_quality.py`` measures a variant, and the black
-points (the 1st percentile of the darkest channel) of its pictures are printed by quantile beside the photos'
+``lc`` black point first; ``ORDER:K:D:B`` then sets the darkest ``B`` of each picture's pixels (by its darkest channel)
+to black and its brightest to white, stretching its levels between (a screen, not a pipeline step). The pipeline's
+shadow toe needs the layout each picture was painted over, which cached pictures do not keep: ``picture_quality.py
+--variants black-point default`` measures it. Each setting is measured as ``picture_quality.py`` measures a variant, and
+the black points (the 1st percentile of the darkest channel) of its pictures are printed by quantile beside the photos'
 (``--photos`` random training photos).
 """
 
@@ -28,7 +26,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,48 +38,41 @@ from music2img.diffusion.colour import black_point_of, limit_colourfulness, lowe
 from music2img.diffusion.emotion_map import map_to_labels
 from music2img.diffusion.evaluation import GRID, Generated, grid_points, photo_colour_statistics
 from music2img.diffusion.pipeline import load_pipeline
-from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.diffusion.schedulers import make_scheduler
 from music2img.image.emotion_model import ImageEmotionModel
-from music2img.image.labelled_folder import load_image, load_images, read_labels
+from music2img.image.labelled_folder import load_image, read_labels
 from music2img.image.scene_model import PICTURE_SCENE_MODEL_DIR, SceneModel
 
 QUANTILES = (50, 75, 90, 95, 99)
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 COLUMNS = ["saturated_ratio", "colourfulness_ratio", "clipped_ratio", "detail", "frechet_features", "frechet_pixels",
            "spearman_valence", "spearman_valence_rater2", "spearman_arousal", "spearman_arousal_rater2"]  # fmt: skip
 
 
 class Setting(NamedTuple):
     """The ceiling (0: none) and the black point drop (0: none) in ``order``, then levels stretched with a ``black``
-    share or a toe at ``toe`` times the layouts' photos' black share (0: neither)."""
+    share (0: not)."""
 
     order: str
     ceiling: float
     drop: float
     black: float = 0.0
-    toe: float = 0.0
 
     def __str__(self) -> str:
-        last = f":{self.black:g}" if self.black else f":t{self.toe:g}" if self.toe else ""
-        return f"{self.order}:{self.ceiling:g}:{self.drop:g}{last}"
+        return f"{self.order}:{self.ceiling:g}:{self.drop:g}" + (f":{self.black:g}" if self.black else "")
 
 
 def setting(text: str) -> Setting:
-    """``ORDER:K:D``, ``ORDER:K:D:B`` or ``ORDER:K:D:tS`` → :class:`Setting`."""
+    """``ORDER:K:D`` or ``ORDER:K:D:B`` → :class:`Setting`."""
     order, *values = text.split(":")
     if order not in ("cl", "lc") or len(values) not in (2, 3):
-        raise argparse.ArgumentTypeError(f"expected cl|lc:K:D[:B|:tS], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected cl|lc:K:D[:B], got {text!r}")
     try:
-        k, d = float(values[0]), float(values[1])
-        last = values[2] if len(values) == 3 else "0"
-        toe = float(last[1:]) if last.startswith("t") else 0.0
-        black = 0.0 if last.startswith("t") else float(last)
+        k, d, b = (float(v) for v in [*values, "0"][:3])
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers in cl|lc:K:D[:B|:tS], got {text!r}") from None
-    if not 0.0 <= black < 1.0 or toe < 0:
-        raise argparse.ArgumentTypeError(f"the black share B must be in [0, 1) and S ≥ 0, got {text!r}")
-    return Setting(order, k, d, black, toe)
+        raise argparse.ArgumentTypeError(f"expected numbers in cl|lc:K:D[:B], got {text!r}") from None
+    if not 0.0 <= b < 1.0:
+        raise argparse.ArgumentTypeError(f"the black share B must be in [0, 1), got {text!r}")
+    return Setting(order, k, d, b)
 
 
 def stretch_levels(images: torch.Tensor, black: float) -> torch.Tensor:
@@ -94,49 +84,16 @@ def stretch_levels(images: torch.Tensor, black: float) -> torch.Tensor:
     return ((images - low) / (high - low).clamp(min=0.05)).clamp(0, 1)
 
 
-def toe(images: torch.Tensor, shares: np.ndarray) -> torch.Tensor:
-    """``images`` (``(n, 3, h, w)`` in [0, 1]) with a toe under the shadows: ``lo`` the darkest channel's ``shares``
-    quantile of each picture, a pixel whose darkest channel is ``t`` loses ``t`` from every channel up to ``lo``,
-    ``2·lo − t`` up to ``2·lo`` and nothing above, so that share of each picture is black on its darkest channel and
-    nothing brighter than ``2·lo`` moves."""
-    t = images.amin(1, keepdim=True)
-    q = torch.as_tensor(np.asarray(shares, dtype=np.float32))
-    lo = torch.stack([torch.quantile(t[i].flatten(), q[i]) for i in range(len(images))]).view(-1, 1, 1, 1)
-    return (images - torch.where(t <= lo, t, (2 * lo - t).clamp(min=0))).clamp(0, 1)
-
-
-def layout_black_shares(layouts: SceneLayouts, files: list[Path], workers: int = 2) -> np.ndarray:
-    """For each layout, the share of pixels with a channel at 0 in the photo it was made from, found among ``files``
-    by its exact block means at 128 px (as ``train/scene_layouts.py`` makes them); NaN where none matches."""
-    side = layouts.config.side
-    index = {}
-    for i, layout in enumerate(layouts.layouts.cpu().numpy()):
-        index.setdefault(layout.tobytes(), []).append(i)
-    shares = np.full(len(layouts.layouts), np.nan)
-    for start in range(0, len(files), 1000):
-        photos = load_images(files[start : start + 1000], 128, workers, progress=False)
-        blocks = F.avg_pool2d(photos.float(), 128 // side).round().to(torch.uint8).numpy()
-        for photo, block in zip(photos.numpy(), blocks):
-            for i in index.get(block.tobytes(), ()):
-                shares[i] = float((photo == 0).any(0).mean())
-    return shares
-
-
-def apply(images: torch.Tensor, limits: np.ndarray, s: Setting, black_shares: np.ndarray | None = None) -> torch.Tensor:
-    """``images`` (``(n, 3, h, w)`` in [0, 1]) through the ceiling and the black point in ``s.order``, then with a
-    ``s.black`` share :func:`stretch_levels`, or with ``s.toe`` a :func:`toe` at that many times ``black_shares``
-    (one per picture)."""
+def apply(images: torch.Tensor, limits: np.ndarray, s: Setting) -> torch.Tensor:
+    """``images`` (``(n, 3, h, w)`` in [0, 1]) through the ceiling and the black point in ``s.order``, then, with a
+    ``s.black`` share, :func:`stretch_levels`."""
     steps = {
         "c": lambda x: limit_colourfulness(x, s.ceiling * limits) if s.ceiling else x,
         "l": lambda x: lower_black_point(x, s.drop) if s.drop else x,
     }
     for step in s.order:
         images = steps[step](images)
-    if s.black:
-        return stretch_levels(images.clamp(0, 1), s.black)
-    if s.toe:
-        return toe(images.clamp(0, 1), np.clip(s.toe * np.asarray(black_shares), 0.0, 1.0))
-    return images
+    return stretch_levels(images.clamp(0, 1), s.black) if s.black else images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,12 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-seed", type=int, default=168)
     shipped = Setting("cl", defaults.COLOUR_CEILING or 0.0, defaults.BLACK_POINT_DROP or 0.0)
     p.add_argument("--settings", type=setting, nargs="+", default=[shipped])
-    p.add_argument("--layout-photos", type=Path, help="folder whose photos the layouts were made from (for tS)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", type=Path)
     args = p.parse_args(argv)
-    if any(s.toe for s in args.settings) and args.layout_photos is None:
-        p.error("a toe setting (ORDER:K:D:tS) needs --layout-photos")
     torch.set_num_threads(args.threads)
 
     files, _ = read_labels(args.data, args.labels)
@@ -183,19 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     q = pipe.config.emotion_quantiles
     mapped = map_to_labels(points[:, 0].tolist(), points[:, 1].tolist(), q) if q else points.T.tolist()
     limits = np.tile(pipe.layouts.expected_colourfulness(*mapped, painted.images.shape[2]), len(seeds))
-    black_shares = None
-    if args.layout_photos is not None:
-        photo_files = sorted(f for f in args.layout_photos.rglob("*") if f.suffix.lower() in PHOTO_SUFFIXES)
-        shares = layout_black_shares(pipe.layouts, photo_files)
-        print(f"{np.isfinite(shares).sum()} of {len(shares)} layouts matched to a photo")
-        shares = np.nan_to_num(shares, nan=float(np.nanmean(shares)))
-        black_shares = np.tile(pipe.layouts.expected(*mapped, lambda near: shares[near.cpu().numpy()]), len(seeds))
     raw = torch.from_numpy(painted.flat).permute(0, 3, 1, 2)
 
     quantiles = np.percentile(black_point_of(photos).numpy(), QUANTILES)
     print(f"black point at quantiles {QUANTILES}: photos {np.round(quantiles, 3).tolist()}")
     for s in args.settings:
-        images = apply(raw, limits, s, black_shares)
+        images = apply(raw, limits, s)
         generated = Generated(
             images.permute(0, 2, 3, 1).numpy().reshape(painted.images.shape), painted.points, painted.seeds, np.nan
         )

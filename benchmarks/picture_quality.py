@@ -70,7 +70,7 @@ from music2img.va import quadrants
 class Variant(NamedTuple):
     """How a variant paints: guidance scale, the guided part of the steps, guidance rescale, adaptive projection,
     scheduler options over :func:`make_scheduler`'s, layout strength (1: from noise), the guidance low-pass σ, the
-    colour ceiling, the sad half's layout strength and the black point's drop."""
+    colour ceiling, the sad half's layout strength, the black point's drop and the shadow toe."""
 
     scale: float
     interval: tuple[float, float]
@@ -83,6 +83,7 @@ class Variant(NamedTuple):
     ceiling: float | None = None
     sad_layout: float | None = None
     black_point: float | None = None
+    toe: float | None = None
 
 
 #: ``clip`` is the x̂₀ clipping the solvers used until 2026-12-04 and again since the scene layouts, ``dyn…``
@@ -132,15 +133,18 @@ VARIANTS = {
         defaults.COLOUR_CEILING,
         defaults.SAD_LAYOUT_STRENGTH,
         defaults.BLACK_POINT_DROP,
+        defaults.SHADOW_TOE,
     ),
 }
 #: the defaults of 2026-12-06 since the layout prior, those with the colour ceiling (at 1.1), and those with the sad
 #: half's layout strength as well (before the black point)
-VARIANTS["prior"] = VARIANTS["default"]._replace(ceiling=None, sad_layout=None, black_point=None)
-VARIANTS["ceiling"] = VARIANTS["default"]._replace(ceiling=1.1, sad_layout=None, black_point=None)
-VARIANTS["sad-layout"] = VARIANTS["default"]._replace(ceiling=1.1, black_point=None)
-#: today's defaults as painted, before the colour ceiling and the black point
-VARIANTS["as-painted"] = VARIANTS["default"]._replace(ceiling=None, black_point=None)
+VARIANTS["prior"] = VARIANTS["default"]._replace(ceiling=None, sad_layout=None, black_point=None, toe=None)
+VARIANTS["ceiling"] = VARIANTS["default"]._replace(ceiling=1.1, sad_layout=None, black_point=None, toe=None)
+VARIANTS["sad-layout"] = VARIANTS["default"]._replace(ceiling=1.1, black_point=None, toe=None)
+#: the defaults with the black point, before the shadow toe
+VARIANTS["black-point"] = VARIANTS["default"]._replace(toe=None)
+#: today's defaults as painted, before the colour ceiling, the black point and the toe
+VARIANTS["as-painted"] = VARIANTS["default"]._replace(ceiling=None, black_point=None, toe=None)
 
 
 def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: list) -> np.ndarray:
@@ -161,6 +165,7 @@ def paint_as_app(pipe, variant: Variant, steps: int, vs: list, as_: list, gens: 
         colour_ceiling=variant.ceiling,
         sad_layout_strength=variant.sad_layout,
         black_point_drop=variant.black_point,
+        shadow_toe=variant.toe,
         max_redraws=defaults.MAX_REDRAWS,
     ).images
 
@@ -174,6 +179,7 @@ def paint_variant(pipe, v: Variant, seeds: range, steps: int, cache: Path | None
     ceiling = ("ceiling", v.ceiling) if v.ceiling and layout else ()
     ceiling += ("sad layout", v.sad_layout) if v.sad_layout and layout else ()
     ceiling += ("black point", v.black_point) if v.black_point and layout else ()
+    ceiling += ("toe", v.toe) if v.toe and layout else ()
     return generate_grid(
         pipe,
         grid_points(),

@@ -250,6 +250,7 @@ class MusicToImage:
             layout_strength=1.0 if scene is None else layout_strength,
             sad_layout_strength=None,  # a film's keyframes all start at one step
             black_point_drop=None,  # levels set per keyframe flatten the changes that carry the song's arousal
+            shadow_toe=None,
             guidance_scale=guidance_scale,
             guidance_lowpass=guidance_lowpass,
             steps=steps,

@@ -1,5 +1,5 @@
-"""The colour ceiling (pictures more colourful than their layouts' photos are desaturated to a limit) and the lower
-black point."""
+"""The colour ceiling (pictures more colourful than their layouts' photos are desaturated to a limit), the lower
+black point and the shadow toe."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from factories_diffusion import make_tiny_unet
 
-from music2img.diffusion.colour import LUMA, black_point_of, limit_colourfulness, lower_black_point
+from music2img.diffusion.colour import LUMA, black_point_of, limit_colourfulness, lower_black_point, toe
 from music2img.diffusion.pipeline import EmotionLandscapePipeline
 from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.diffusion.schedulers import make_scheduler, training_scheduler
@@ -193,3 +193,70 @@ def test_the_black_point_is_lowered_after_the_ceiling_which_would_lift_it_again(
     greyed = black_point(0.3, None)
     assert torch.all(greyed > black_point(None, None) + 0.1)  # the pull towards the luma lifts the shadows
     assert torch.allclose(black_point(0.3, 0.05), greyed - 0.05, atol=1e-4)  # lowered from where the ceiling left it
+
+
+def _lifted() -> torch.Tensor:
+    return 0.2 + 0.5 * torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def test_the_toe_blackens_each_pictures_share_and_leaves_the_rest():
+    """At shares 2 % and 5 %: that share of each picture has its darkest channel at 0, no pixel whose darkest channel
+    lies above twice the share's level moves, the darkest channels stay in order; a share of 0 changes nothing."""
+    images = _lifted()
+    out = toe(images, [0.02, 0.05])
+    t, t_out = images.amin(1).reshape(2, -1), out.amin(1).reshape(2, -1)
+    assert torch.allclose((t_out == 0).float().mean(1), torch.tensor([0.02, 0.05]), atol=0.002)
+    for i, share in enumerate((0.02, 0.05)):
+        lo = torch.quantile(t[i], share)
+        above = (images[i].amin(0) > 2 * lo).flatten()
+        assert 0.1 < above.float().mean() < 0.9  # some pixels move, some do not
+        assert torch.equal(out[i].reshape(3, -1)[:, above], images[i].reshape(3, -1)[:, above])
+        assert (torch.diff(t_out[i][torch.argsort(t[i])]) >= -1e-6).all()
+    # every channel loses the same: the distances between a pixel's channels stay
+    assert torch.allclose(out[0] - out[0].amin(0), images[0] - images[0].amin(0), atol=1e-6)
+    assert torch.equal(toe(images, [0.0, 0.0]), images)
+
+
+@pytest.mark.parametrize(
+    ("shape", "shares", "match"),
+    [((2, 3, 8, 8), [0.1], "shares"), ((2, 1, 8, 8), [0.1, 0.1], "images"), ((1, 3, 8, 8), [-0.1], "shares"),
+     ((1, 3, 8, 8), [1.5], "shares"), ((1, 3, 8, 8), [float("nan")], "shares")],
+)  # fmt: skip
+def test_bad_shares_are_refused(shape, shares, match):
+    with pytest.raises(ValueError, match=match):
+        toe(torch.rand(shape), shares)
+
+
+def _toe_pipe(shares: list[float]) -> EmotionLandscapePipeline:
+    layouts = _layouts([0, 1, 3])
+    layouts.set_black_shares(shares)
+    pipe = EmotionLandscapePipeline(
+        unet=make_tiny_unet(), scheduler=make_scheduler("unipc", training_scheduler().config), layouts=layouts
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _toed(pipe: EmotionLandscapePipeline, shadow_toe: float | None, strength: float = 0.5):
+    return pipe(
+        [5.0, 5.0, 5.0], [5.0, 5.0, 5.0], num_inference_steps=4, output_type="pt", layout_strength=strength,
+        generator=[torch.Generator().manual_seed(s) for s in (0, 1, 2)], colour_ceiling=None, black_point_drop=None,
+        shadow_toe=shadow_toe,
+    )  # fmt: skip
+
+
+def test_the_pipeline_toes_each_picture_by_the_black_share_of_its_layouts_photo():
+    """Layouts whose photos were 0 %, 4 % and 8 % black: each picture gets the toe at twice its own layout's share,
+    exactly as :func:`toe` gives it; without the toe, with layouts saved before the shares were kept, or from noise,
+    none."""
+    pipe = _toe_pipe([0.0, 0.04, 0.08])
+    plain, toed = _toed(pipe, None), _toed(pipe, 2.0)
+    assert plain.layouts == toed.layouts and len(set(toed.layouts)) > 1
+    shares = [2 * [0.0, 0.04, 0.08][i] for i in toed.layouts]
+    assert torch.allclose(toed.images, toe(plain.images, shares), atol=1e-6)
+    black = (toed.images.amin(1) == 0).float().mean((1, 2))
+    assert all(b >= s - 0.01 for b, s in zip(black.tolist(), shares))
+    assert torch.equal(_toed(_toe_pipe([0.0, 0.0, 0.0]), 2.0).images, plain.images)
+    assert torch.equal(_toed(pipe, 2.0, strength=1.0).images, _toed(pipe, None, strength=1.0).images)
+    with pytest.raises(ValueError, match="shadow_toe"):
+        _toed(pipe, -1.0)

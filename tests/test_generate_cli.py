@@ -320,6 +320,29 @@ def test_colour_ceiling_reaches_the_pipeline_and_the_record(tmp_path, capsys):
     assert paint([]) < 1.0 < paint(["--colour-ceiling", "0"])
 
 
+def test_shadow_toe_reaches_the_pipeline_and_the_record(tmp_path, capsys):
+    """Layouts whose photos were 5 % black: by default twice that share of the picture is made black on its darkest
+    channel, --shadow-toe 0 leaves the shadows as the black point left them, none black (and the record says so)."""
+    from music2img.diffusion.pipeline import save_component
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    layouts = SceneLayouts.from_photos(torch.full((2, 3, 16, 16), 160, dtype=torch.uint8), np.full((2, 2), 5.0))
+    layouts.set_black_shares([0.05, 0.05])
+    save_component(model, "layouts", layouts)
+
+    def black_share(option: list[str]) -> float:
+        out = tmp_path / f"t{len(option)}.png"
+        args = ["generate", "--valence", "6", "--arousal", "6", "--model", str(model), "--out", str(out)]
+        assert main([*args, "--steps", "4", "--layout-strength", "0.25", "--size", "128", *option]) == 0
+        record = _json(capsys.readouterr().out)
+        assert record["shadow_toe"] == (None if option else defaults.SHADOW_TOE)
+        return float((np.asarray(Image.open(out)).min(2) == 0).mean())
+
+    off = black_share(["--shadow-toe", "0"])
+    assert off < 0.01 < 0.03 < black_share([])  # 10 % black as painted at 16 px, about 5 % once enlarged
+
+
 def test_sad_layout_strength_reaches_the_pipeline_and_the_record(tmp_path, capsys):
     """A sad request starts later over its layout by default; --sad-layout-strength 0 paints it as a happy one."""
     model = _with_layouts(tmp_path, 200, 2.0)

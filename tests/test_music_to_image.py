@@ -247,6 +247,8 @@ def test_keyframes_keep_plain_guidance_and_their_tone_and_pictures_low_pass_the_
     assert seen[1].get("guidance_lowpass", defaults.GUIDANCE_LOWPASS) == defaults.GUIDANCE_LOWPASS > 0
     assert seen[0]["black_point_drop"] is None  # keyframes keep the tone they are painted with
     assert seen[1].get("black_point_drop", defaults.BLACK_POINT_DROP) == defaults.BLACK_POINT_DROP > 0
+    assert seen[0]["shadow_toe"] is None
+    assert seen[1].get("shadow_toe", defaults.SHADOW_TOE) == defaults.SHADOW_TOE > 0
 
 
 def test_keyframes_paint_over_the_scene_they_are_given_and_pictures_over_a_drawn_one(m2i, tmp_path):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from factories_diffusion import make_labelled_folder, make_tiny_pipeline, make_tiny_unet
+from safetensors.torch import save_file
 
 from music2img.diffusion.pipeline import EmotionLandscapePipeline, load_pipeline
 from music2img.diffusion.scene_layouts import SceneLayouts, framed
@@ -55,19 +56,18 @@ def test_a_request_draws_among_the_photos_nearest_to_it():
     layouts = SceneLayouts.from_photos(_photos([0, 50, 100, 150, 200]), emotions, neighbours=2)
     assert sorted(layouts.nearest(1.2, 1.4).tolist()) == [0, 1]
     assert sorted(layouts.nearest(8.9, 8.6).tolist()) == [2, 3]
-    drawn = {
-        round(float(layouts.draw([8.5], [8.5], 4, torch.Generator().manual_seed(s))[0, 0, 0, 0]), 3) for s in range(20)
-    }
-    assert drawn == {round(100 / 127.5 - 1, 3), round(150 / 127.5 - 1, 3)}  # photos 2 and 3 only, both drawn
+    drawn = {layouts.choose([8.5], [8.5], torch.Generator().manual_seed(s))[0] for s in range(20)}
+    assert drawn == {2, 3}  # photos 2 and 3 only, both drawn
 
 
-def test_drawing_is_reproducible_by_generator_and_fills_the_size():
+def test_drawing_is_reproducible_by_generator_and_a_layout_enlarged_fills_the_size():
     layouts = SceneLayouts.from_photos(
         _photos(list(range(0, 250, 10))), np.random.default_rng(0).uniform(1, 9, (25, 2))
     )
-    one = layouts.draw([2, 8], [3, 6], 32, [torch.Generator().manual_seed(s) for s in (0, 1)])
-    again = layouts.draw([2, 8], [3, 6], 32, [torch.Generator().manual_seed(s) for s in (0, 1)])
-    assert one.shape == (2, 3, 32, 32) and torch.equal(one, again)
+    picks = layouts.choose([2, 8], [3, 6], [torch.Generator().manual_seed(s) for s in (0, 1)])
+    assert picks == layouts.choose([2, 8], [3, 6], [torch.Generator().manual_seed(s) for s in (0, 1)])
+    one = layouts.enlarge(picks, 32)
+    assert one.shape == (2, 3, 32, 32)
     assert one.min() >= -1 and one.max() <= 1
     assert (one[:, :, :8].mean() - one[:, :, -8:].mean()).abs() > 0.1  # the top and bottom halves stay apart
 
@@ -110,13 +110,11 @@ def test_pictures_start_from_the_layout_and_skip_the_steps_before_it():
 def test_every_picture_of_a_request_draws_its_own_layout():
     levels = list(range(0, 250, 25))
     layouts = SceneLayouts.from_photos(_photos(levels), np.full((len(levels), 2), 5.0), side=2)
-    pipe = _pipe(layouts)
-    seen = []
-    monkey = layouts.draw
-    layouts.draw = lambda *a, **kw: seen.append(monkey(*a, **kw)) or seen[-1]
-    pipe(5.0, 5.0, num_images_per_prompt=4, num_inference_steps=4, generator=torch.Generator().manual_seed(0),
-         output_type="np", layout_strength=0.5)  # fmt: skip
-    assert seen[0].shape[0] == 4 and len({round(float(x[0, 0, 0]), 3) for x in seen[0]}) > 1
+    out = _pipe(layouts)(
+        5.0, 5.0, num_images_per_prompt=4, num_inference_steps=4, generator=torch.Generator().manual_seed(0),
+        output_type="np", layout_strength=0.5,
+    )  # fmt: skip
+    assert len(out.layouts) == 4 and len(set(out.layouts)) > 1
 
 
 def test_the_early_check_and_the_redraw_count_the_steps_painted_over_the_layout():
@@ -184,6 +182,30 @@ def test_a_redrawn_picture_keeps_its_given_layout():
     out = pipe([3.0, 7.0], [4.0, 6.0], num_inference_steps=6, generator=gens, output_type="np",
                layout_strength=0.5, sad_layout_strength=None, layout=given, early_check=None)  # fmt: skip
     assert out.redraws == [1, 0] and out.images[0].mean() > out.images[1].mean() + 0.2
+
+
+def test_the_output_names_the_layout_each_kept_picture_was_painted_over():
+    """Flat layouts of three levels; the landscape check rejects both first pictures once: each picture returned lies
+    nearest in light to the layout the output names. Given layouts, or none, name none."""
+    from music2img.diffusion.landscape_check import LandscapeChecker
+
+    levels = [20, 120, 220]
+    photos = torch.tensor(levels, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 16, 16).contiguous()
+    pipe = _pipe(SceneLayouts.from_photos(photos, np.full((3, 2), 5.0), neighbours=3))
+    checker = LandscapeChecker()
+    verdicts = iter([np.array([False, False])])
+    checker.is_landscape = lambda pictures: next(verdicts, np.ones(len(pictures), bool))
+    pipe.register_modules(landscape_checker=checker)
+    gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
+    out = pipe([5.0, 5.0], [5.0, 5.0], num_inference_steps=8, generator=gens, output_type="np", layout_strength=0.25,
+               early_check=None, shadow_toe=None)  # fmt: skip
+    assert out.redraws == [1, 1]
+    nearest = [int(np.argmin([abs(image.mean() * 255 - level) for level in levels])) for image in out.images]
+    assert out.layouts == nearest
+    for given, strength in ((pipe.layouts.enlarge([0, 2], 16), 0.5), (None, 1.0)):
+        out = pipe([5.0, 5.0], [5.0, 5.0], num_inference_steps=4, output_type="np", layout_strength=strength,
+                   layout=given)  # fmt: skip
+        assert out.layouts is None
 
 
 @pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
@@ -290,6 +312,55 @@ def test_weights_are_saved_and_bad_ones_refused(tmp_path):
     for bad in ([1, 1, 1], [1, 1, -1, 1], [1, float("nan"), 1, 1]):
         with pytest.raises(ValueError, match="weights"):
             layouts.set_weights(bad)
+
+
+def test_layouts_keep_their_photos_black_shares_saved_with_them(tmp_path):
+    """Photos half at level 0 (every channel black) and half at 255, and one with no black: shares 0.5 and 0. Layouts
+    saved before the shares were kept load with 0, and bad shares are refused."""
+    layouts = SceneLayouts.from_photos(_photos([0, 60]), [[3, 3], [3, 3]], neighbours=2)
+    assert layouts.black_shares.tolist() == [0.5, 0.0]
+    layouts.set_weights([1, 3])
+    layouts.save_pretrained(tmp_path / "layouts")
+    assert SceneLayouts.from_pretrained(tmp_path / "layouts").black_shares.tolist() == [0.5, 0.0]
+    old = {k: v for k, v in layouts.state_dict().items() if k != "black_shares"}
+    save_file(old, tmp_path / "layouts" / "diffusion_pytorch_model.safetensors")
+    loaded = SceneLayouts.from_pretrained(tmp_path / "layouts", low_cpu_mem_usage=False)
+    assert loaded.black_shares.tolist() == [0.0, 0.0] and loaded.weights.tolist() == [1.0, 3.0]
+    for bad in ([0.1], [0.1, 1.5], [0.1, -0.1], [float("nan"), 0.1]):
+        with pytest.raises(ValueError, match="black_shares"):
+            layouts.set_black_shares(bad)
+
+
+def test_the_script_gives_old_layouts_their_photos_black_shares_and_keeps_their_weights(tmp_path, capsys):
+    """Three photos saved as PNG in nested folders, two made into layouts that lost their shares: the script
+    matches each to its photo by block means, the third photo matches none; weights stay. A folder with no
+    matching photo is refused with a message."""
+    from PIL import Image
+
+    from music2img.diffusion.pipeline import save_component
+    from train.layout_black_shares import main
+
+    rng = np.random.default_rng(0)
+    photos = rng.integers(1, 256, (3, 128, 128, 3)).astype(np.uint8)
+    photos[0, :16, :, 0] = 0  # 1/8 of its pixels have a red channel at 0
+    photos[1, :32, :32] = 0  # 1/16 black
+    for i, photo in enumerate(photos):
+        (tmp_path / "photos" / str(i)).mkdir(parents=True)
+        Image.fromarray(photo).save(tmp_path / "photos" / str(i) / f"{i}.png")
+    layouts = SceneLayouts.from_photos(torch.from_numpy(photos[:2]).permute(0, 3, 1, 2).contiguous(), [[3, 3], [7, 7]])
+    assert np.allclose(layouts.black_shares.numpy(), [1 / 8, 1 / 16])
+    layouts.set_black_shares([0.0, 0.0])
+    layouts.set_weights([2.0, 0.5])
+    model = make_tiny_pipeline(tmp_path / "pipe")
+    save_component(model, "layouts", layouts)
+    assert main([str(model), "--images", str(tmp_path / "photos")]) == 0
+    assert "2 of 2 layouts matched" in capsys.readouterr().out
+    loaded = load_pipeline(model).layouts  # its weight hashes were recorded: it loads verified
+    assert np.allclose(loaded.black_shares.numpy(), [1 / 8, 1 / 16]) and loaded.weights.tolist() == [2.0, 0.5]
+    (tmp_path / "other").mkdir()
+    Image.fromarray(photos[2]).save(tmp_path / "other" / "2.png")
+    with pytest.raises(SystemExit, match="none of the 1 photos"):
+        main([str(model), "--images", str(tmp_path / "other")])
 
 
 def test_the_sad_half_starts_later_and_each_picture_as_if_painted_alone():

@@ -90,6 +90,14 @@ def register(subparsers) -> None:
         "0-1) by D, stretching its levels; 0 leaves the tone as painted (default: %(default)g)",
     )
     p.add_argument(
+        "--shadow-toe",
+        type=ranged(float, 0, 100),
+        default=defaults.SHADOW_TOE or 0.0,
+        metavar="S",
+        help="blacken the darkest pixels of a picture painted over a layout, S times the share of black pixels in "
+        "the photos behind its emotion's layouts; 0 leaves the shadows as they are (default: %(default)g)",
+    )
+    p.add_argument(
         "--max-redraws",
         type=ranged(int, *REDRAWS),
         default=defaults.MAX_REDRAWS,
@@ -204,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         "sad_layout_strength": args.sad_layout_strength or None,
         "colour_ceiling": args.colour_ceiling or None,
         "black_point_drop": args.black_point_drop or None,
+        "shadow_toe": args.shadow_toe or None,
     }
     out = pipe(
         valence,

@@ -21,7 +21,7 @@ from huggingface_hub import snapshot_download
 from ..errors import EmotionRangeError, ModelFileError
 from ..files import atomic_path, record_weight_hashes, verify_weight_hashes
 from ..va import check_va
-from .colour import colourfulness_of, limit_colourfulness, lower_black_point
+from .colour import colourfulness_of, limit_colourfulness, lower_black_point, toe
 from .defaults import (
     BLACK_POINT_DROP,
     COLOUR_CEILING,
@@ -34,6 +34,7 @@ from .defaults import (
     MAX_REDRAWS,
     SAD_LAYOUT_STRENGTH,
     SAD_VALENCE,
+    SHADOW_TOE,
 )
 from .emotion_map import map_to_labels
 from .guidance import AdaptiveProjection, Guider, lowpass_weights
@@ -89,11 +90,13 @@ def to_output(image: torch.Tensor, output_type: str) -> torch.Tensor | np.ndarra
 @dataclass
 class EmotionLandscapePipelineOutput(ImagePipelineOutput):
     """The pictures, and for each how many times it was painted again because the landscape or scene
-    checker rejected it (all 0 without checkers) and how the checkers rated it as painted (−1: no landscape,
-    else its scene probability, 1 without a scene checker; ``None`` when nothing was checked)."""
+    checker rejected it (all 0 without checkers), how the checkers rated it as painted (−1: no landscape,
+    else its scene probability, 1 without a scene checker; ``None`` when nothing was checked) and which of the
+    pipeline's ``layouts`` it was painted over (``None`` when none was drawn: from noise, or over given layouts)."""
 
     redraws: list[int] | None = None
     ratings: list[float] | None = None
+    layouts: list[int] | None = None
 
 
 class RecordsWeightHashes:
@@ -189,6 +192,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         layout: torch.Tensor | None = None,
         colour_ceiling: float | None = COLOUR_CEILING,
         black_point_drop: float | None = BLACK_POINT_DROP,
+        shadow_toe: float | None = SHADOW_TOE,
     ) -> EmotionLandscapePipelineOutput | tuple:
         r"""Generate ``len(valence) × num_images_per_prompt`` images (grouped by emotion pair).
 
@@ -254,6 +258,10 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 channel, 0–1) is lowered by this much, to no lower than 0, its levels stretched to keep white, after
                 the colour ceiling, whose pull towards the luma would lift the shadows again
                 (:func:`~music2img.diffusion.colour.lower_black_point`); ``None`` or 0: never.
+            shadow_toe: A picture painted over one of the pipeline's ``layouts`` gets a toe under its shadows
+                after the black point (:func:`~music2img.diffusion.colour.toe`): this many times the black share of
+                the layout's photo (``SceneLayouts.black_shares``) becomes black on its darkest channel; ``None`` or
+                0: never.
         """
         settings = {k: v for k, v in locals().items() if k not in ("self", "valence", "arousal")}  # for splitting
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
@@ -261,6 +269,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             raise ValueError(f"colour_ceiling must be a positive number or None, got {colour_ceiling}")
         if black_point_drop is not None and not (math.isfinite(black_point_drop) and 0.0 <= black_point_drop <= 1.0):
             raise ValueError(f"black_point_drop must be in [0, 1] or None, got {black_point_drop}")
+        if shadow_toe is not None and not (math.isfinite(shadow_toe) and shadow_toe >= 0.0):
+            raise ValueError(f"shadow_toe must be a number ≥ 0 or None, got {shadow_toe}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"size must be a positive number of pixels, got {size!r}")
         if not 0.0 < layout_strength <= 1.0:
@@ -306,12 +316,13 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             image = latents.to(device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         total = len(self.scheduler.timesteps)
-        given = layout
+        given, picks = layout, None
         first = self._first_step(layout_strength, total, given is not None)
         if first:
             if layout is None:
                 k = num_images_per_prompt  # a layout for every picture, drawn with its generator
-                layout = self.layouts.draw(np.repeat(vs, k), np.repeat(as_, k), side, generator)
+                picks = self.layouts.choose(np.repeat(vs, k), np.repeat(as_, k), generator)
+                layout = self.layouts.enlarge(picks, side)
             elif layout.ndim != 4 or tuple(layout.shape[:2]) != (n, 3):
                 raise ValueError(f"layout must have shape ({n}, 3, h, w), got {tuple(layout.shape)}")
             elif layout.shape[-2:] != (side, side):
@@ -352,17 +363,18 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 break
 
         redraws, rating = [0] * len(image), None
+        per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
         if checking:
-            per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
             if abandoned:  # unfinished pictures: never kept
                 bad, rating = np.arange(len(image)), np.full(len(image), -np.inf)
             else:
                 accepted, rating = self._ratings(image)
                 bad = np.flatnonzero(~accepted)
-            image, redraws, rating = self._redraw(
+            image, redraws, rating, picks = self._redraw(
                 image,
                 bad,
                 rating,
+                picks,
                 *per_image,
                 generator,
                 done,
@@ -381,13 +393,15 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             )
         if colour_ceiling is not None and first:
             if self.layouts is not None:
-                per_image = [np.repeat(x, num_images_per_prompt).tolist() for x in (vs, as_)]
                 reference = self.layouts.expected_colourfulness(*per_image, image.shape[-1])
             else:
                 reference = colourfulness_of(layout.float() / 2 + 0.5)
             image = limit_colourfulness((image.float() / 2 + 0.5).clamp(0, 1), colour_ceiling * reference) * 2 - 1
         if black_point_drop and first:
             image = lower_black_point((image.float() / 2 + 0.5).clamp(0, 1), black_point_drop) * 2 - 1
+        if shadow_toe and picks is not None:
+            shares = (shadow_toe * self.layouts.black_shares[torch.as_tensor(picks)]).clamp(0, 1).cpu().numpy()
+            image = toe((image.float() / 2 + 0.5).clamp(0, 1), shares) * 2 - 1
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
         image = to_output(image, output_type)
@@ -395,7 +409,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         if not return_dict:
             return (image,)
         ratings = None if rating is None else rating.tolist()
-        return EmotionLandscapePipelineOutput(images=image, redraws=redraws, ratings=ratings)
+        return EmotionLandscapePipelineOutput(images=image, redraws=redraws, ratings=ratings, layouts=picks)
 
     def resize(self, images: torch.Tensor, size: int, use_upscaler: bool = True) -> torch.Tensor:
         """Pictures ``(n, 3, h, w)`` in [0, 1] at ``size × size``, in [0, 1]: enlarged by the ``upscaler``
@@ -490,7 +504,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         """Paint the (mapped) requests ``vs, as_`` in one batch per number of ``skipped`` steps, each at its
         requests' layout strength, with the call's other ``settings``; the pictures come back in request order."""
         n, generator, latents, layout = len(vs) * k, settings["generator"], settings["latents"], settings["layout"]
-        images, redraws, ratings = None, [0] * n, [0.0] * n
+        images, redraws, ratings, picks = None, [0] * n, [0.0] * n, [0] * n
         for start in np.unique(skipped):
             requests = np.flatnonzero(skipped == start)
             pictures = (requests[:, None] * k + np.arange(k)).ravel()
@@ -515,17 +529,20 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             for i, p in enumerate(pictures):
                 redraws[p] = part.redraws[i]
                 ratings[p] = None if part.ratings is None else part.ratings[i]
+                picks[p] = None if part.layouts is None else part.layouts[i]
         images = to_output(images * 2 - 1, output_type)
         ratings = None if any(r is None for r in ratings) else ratings
+        picks = None if any(i is None for i in picks) else picks
         if not return_dict:
             return (images,)
-        return EmotionLandscapePipelineOutput(images=images, redraws=redraws, ratings=ratings)
+        return EmotionLandscapePipelineOutput(images=images, redraws=redraws, ratings=ratings, layouts=picks)
 
     def _redraw(
         self,
         image: torch.Tensor,
         bad: np.ndarray,
         rating: np.ndarray,
+        picks: list[int] | None,
         vs: list[float],
         as_: list[float],
         generator: torch.Generator | list[torch.Generator] | None,
@@ -533,14 +550,15 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         callback: Callable[[int, int, int], None] | None,
         max_redraws: int,
         **sampling,
-    ) -> tuple[torch.Tensor, list[int], np.ndarray]:
+    ) -> tuple[torch.Tensor, list[int], np.ndarray, list[int] | None]:
         """Paint again, with the same (already mapped) emotions and settings, the pictures ``bad`` of
         ``image`` (``(n, 3, h, w)`` in [-1, 1]) that the checkers rejected, after ``done`` steps; where the new
         draw is rejected too, the better rated of the two is kept (``rating``: every picture's, see
-        :meth:`_ratings`). Also returns how many times each was redrawn and the ratings of the pictures kept."""
+        :meth:`_ratings`; ``picks``: the layouts they were drawn over, or ``None``). Also returns how many times
+        each was redrawn, and the ratings and layouts of the pictures kept."""
         redraws = [0] * len(image)
         if not len(bad):
-            return image, redraws, rating
+            return image, redraws, rating, picks
         gens = [generator[i] for i in bad] if isinstance(generator, list) else generator
         if sampling.get("layout") is not None:
             sampling["layout"] = sampling["layout"][torch.as_tensor(bad, device=sampling["layout"].device)]
@@ -555,6 +573,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
             max_redraws=max_redraws - 1,
             colour_ceiling=None,  # the caller sets the colour and tone of the pictures it keeps
             black_point_drop=None,
+            shadow_toe=None,
             sad_layout_strength=None,  # the caller's layout_strength is the pictures' own
             **sampling,
         )
@@ -569,9 +588,13 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         where = torch.as_tensor(keep, device=new.device)[:, None, None, None]
         image[torch.as_tensor(bad)] = torch.where(where, image[torch.as_tensor(bad)], new)
         rating[bad] = np.where(keep, rating[bad], new_rating)
+        if picks is not None:
+            picks = list(picks)
+            for j, i in enumerate(bad):
+                picks[i] = picks[i] if keep[j] else again.layouts[j]
         for i, n in zip(bad, again.redraws):
             redraws[i] = 1 + n
-        return image, redraws, rating
+        return image, redraws, rating, picks
 
 
 def load_pipeline(model: str | os.PathLike, device: str | torch.device = "cpu", **kwargs) -> EmotionLandscapePipeline:

@@ -9,7 +9,10 @@ pipelines do with ``strength``). The model then paints the detail and the emotio
 composition and colour, where from pure noise it paints close-ups (tree bark, rock) and over-coloured
 smears in the low-valence half (the diffusion model card, "Scene layouts"). ``train/scene_layouts.py``
 builds one from a labels CSV of scene photos; ``train/layout_prior.py`` gives its layouts ``weights``, how
-often a layout is drawn among a request's nearest in proportion to how often it becomes a scene.
+often a layout is drawn among a request's nearest in proportion to how often it becomes a scene. Each layout
+also keeps its photo's ``black_shares``, the share of pixels with a channel at 0, which sets the toe under a
+picture's shadows (:func:`~music2img.diffusion.colour.toe`); ``train/layout_black_shares.py`` gives them to layouts
+built before they were kept.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def framed(layouts: torch.Tensor) -> torch.Tensor:
 
 
 class SceneLayouts(ModelMixin, ConfigMixin):
-    r"""Colour layouts of ``num_layouts`` scene photos, their (valence, arousal) labels and their ``weights``.
+    r"""Colour layouts of ``num_layouts`` scene photos, their (valence, arousal) labels, their ``weights`` and their
+    photos' ``black_shares`` (0 for layouts saved before they were kept).
 
     A request draws among its nearest layouts in proportion to their weights; where those are all equal (as
     built, all 1), uniformly, as before weights existed.
@@ -63,6 +67,7 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         self.register_buffer("layouts", torch.zeros(num_layouts, 3, side, side, dtype=torch.uint8))
         self.register_buffer("emotions", torch.zeros(num_layouts, 2))
         self.register_buffer("weights", torch.ones(num_layouts))
+        self.register_buffer("black_shares", torch.zeros(num_layouts))
 
     @classmethod
     def from_photos(
@@ -70,7 +75,7 @@ class SceneLayouts(ModelMixin, ConfigMixin):
     ) -> SceneLayouts:
         """Layouts of ``photos`` (``(n, 3, h, w)`` uint8, as :func:`~music2img.image.labelled_folder.load_images`
         decodes them; ``h`` and ``w`` multiples of ``side``) labelled ``emotions`` (``(n, 2)``, valence and
-        arousal on 1–9)."""
+        arousal on 1–9), with each photo's black share (:func:`black_shares_of`)."""
         emotions = np.asarray(emotions, dtype=np.float32)
         if photos.ndim != 4 or photos.shape[1] != 3 or photos.dtype != torch.uint8:
             raise ValueError(f"photos must be (n, 3, h, w) uint8, got {tuple(photos.shape)} {photos.dtype}")
@@ -82,6 +87,7 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         layouts = cls(num_layouts=n, side=side, neighbours=min(neighbours, n))
         layouts.layouts.copy_(F.avg_pool2d(photos.float(), (h // side, w // side)).round().to(torch.uint8))
         layouts.emotions.copy_(torch.from_numpy(emotions))
+        layouts.black_shares.copy_(black_shares_of(photos))
         return layouts
 
     def nearest(self, valence: float, arousal: float) -> torch.Tensor:
@@ -118,12 +124,21 @@ class SceneLayouts(ModelMixin, ConfigMixin):
     def set_weights(self, weights: np.ndarray | torch.Tensor) -> None:
         """Give the layouts ``weights`` (one per layout, finite, ≥ 0): the relative chance of each being drawn
         among a request's nearest."""
-        weights = torch.as_tensor(np.asarray(weights, dtype=np.float32))
-        if weights.shape != self.weights.shape or not torch.isfinite(weights).all() or (weights < 0).any():
+        self._set("weights", weights, math.inf)
+
+    def set_black_shares(self, shares: np.ndarray | torch.Tensor) -> None:
+        """Give the layouts their photos' black ``shares`` (one per layout, in [0, 1]; :func:`black_shares_of`)."""
+        self._set("black_shares", shares, 1.0)
+
+    def _set(self, name: str, values: np.ndarray | torch.Tensor, high: float) -> None:
+        """Copy ``values`` into the buffer ``name``: one per layout, in [0, ``high``]."""
+        buffer = getattr(self, name)
+        values = torch.as_tensor(np.asarray(values, dtype=np.float32))
+        if values.shape != buffer.shape or not (torch.isfinite(values) & (values >= 0) & (values <= high)).all():
             raise ValueError(
-                f"weights must be {self.weights.numel()} finite values ≥ 0, got shape {tuple(weights.shape)}"
+                f"{name} must be {buffer.numel()} finite values in [0, {high:g}], got shape {tuple(values.shape)}"
             )
-        self.weights.copy_(weights)
+        buffer.copy_(values)
 
     def track(
         self,
@@ -154,17 +169,6 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         """The layouts ``indices`` enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
         return resize_layouts(self.layouts[torch.tensor(list(indices), device=self.layouts.device)] / 127.5 - 1, size)
 
-    def draw(
-        self,
-        valence: Sequence[float],
-        arousal: Sequence[float],
-        size: int,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-    ) -> torch.Tensor:
-        """One layout per (valence, arousal) pair, drawn among its nearest photos with ``generator`` (one per
-        pair, or one for all), enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
-        return self.enlarge(self.choose(valence, arousal, generator), size)
-
     def expected(
         self, valence: Sequence[float], arousal: Sequence[float], value_of: Callable[[torch.Tensor], np.ndarray]
     ) -> np.ndarray:
@@ -185,3 +189,8 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         return self.expected(
             valence, arousal, lambda near: colourfulness_of(self.enlarge(near.tolist(), size) / 2 + 0.5)
         )
+
+
+def black_shares_of(photos: torch.Tensor) -> torch.Tensor:
+    """The share of each photo's pixels (``(n, 3, h, w)`` uint8) with a channel at 0: ``(n,)``."""
+    return (photos == 0).any(1).flatten(1).float().mean(1)
