@@ -369,13 +369,18 @@ def test_the_sad_half_starts_later_and_each_picture_as_if_painted_alone():
     )
     pipe = _pipe(layouts)
 
-    def alone(i: int, strength: float) -> np.ndarray:
+    def alone(i: int, strength: float):
         v, a = [3.0, 7.0][i], [4.0, 6.0][i]
         return pipe(v, a, num_inference_steps=6, generator=[torch.Generator().manual_seed(i)], output_type="np",
-                    layout_strength=strength, sad_layout_strength=None).images[0]  # fmt: skip
+                    layout_strength=strength, sad_layout_strength=None)  # fmt: skip
 
     both = _paint(pipe, 5 / 6, sad_layout_strength=0.5)  # valence 3 (sad): 3 of 6 steps; valence 7: 5 of 6
-    assert np.array_equal(both[0], alone(0, 0.5)) and np.array_equal(both[1], alone(1, 5 / 6))
+    one, other = alone(0, 0.5), alone(1, 5 / 6)
+    assert np.array_equal(both[0], one.images[0]) and np.array_equal(both[1], other.images[0])
+    gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    split = pipe([3.0, 7.0], [4.0, 6.0], num_inference_steps=6, generator=gens, output_type="np",
+                 layout_strength=5 / 6, sad_layout_strength=0.5)  # fmt: skip
+    assert split.layouts == one.layouts + other.layouts  # each batch's layouts back in request order
     unsplit = _paint(pipe, 5 / 6, sad_layout_strength=None)
     assert np.array_equal(unsplit[1], both[1]) and not np.array_equal(unsplit[0], both[0])
     assert np.array_equal(_paint(pipe, 1.0, sad_layout_strength=0.5), _paint(pipe, 1.0))  # from noise: no layouts

@@ -7,7 +7,8 @@
 
 Every photo of ``--labels`` (``file`` under ``--images``, ``valence``, ``arousal``; rows with ``weight`` 0 and
 those of an ``--exclude-group`` of the ``content_group`` column left out) is decoded at 128 × 128 and kept
-as its ``--side`` × ``--side`` block means with its labels (:class:`~music2img.diffusion.scene_layouts.SceneLayouts`).
+as its ``--side`` × ``--side`` block means with its labels and its black share, the share of its pixels with a
+channel at 0, which sets the shadow toe (:class:`~music2img.diffusion.scene_layouts.SceneLayouts`).
 The layouts are written to the pipeline folder's ``layouts/``, and ``model_index.json`` and the weight
 hashes updated, each file atomically (:func:`~music2img.diffusion.pipeline.save_component`).
 """
