@@ -200,10 +200,11 @@ def _lifted() -> torch.Tensor:
 
 
 def test_the_toe_blackens_each_pictures_share_and_leaves_the_rest():
-    """At shares 2 % and 5 %: that share of each picture has its darkest channel at 0, no pixel whose darkest channel
-    lies above twice the share's level moves, the darkest channels stay in order; a share of 0 changes nothing."""
+    """At shares 2 % and 5 %, uncapped: that share of each picture has its darkest channel at 0, no pixel whose darkest
+    channel lies above twice the share's level moves, the darkest channels stay in order; a share of 0 changes
+    nothing."""
     images = _lifted()
-    out = toe(images, [0.02, 0.05])
+    out = toe(images, [0.02, 0.05], max_level=1.0)
     t, t_out = images.amin(1).reshape(2, -1), out.amin(1).reshape(2, -1)
     assert torch.allclose((t_out == 0).float().mean(1), torch.tensor([0.02, 0.05]), atol=0.002)
     for i, share in enumerate((0.02, 0.05)):
@@ -214,7 +215,21 @@ def test_the_toe_blackens_each_pictures_share_and_leaves_the_rest():
         assert (torch.diff(t_out[i][torch.argsort(t[i])]) >= -1e-6).all()
     # every channel loses the same: the distances between a pixel's channels stay
     assert torch.allclose(out[0] - out[0].amin(0), images[0] - images[0].amin(0), atol=1e-6)
-    assert torch.equal(toe(images, [0.0, 0.0]), images)
+    assert torch.equal(toe(images, [0.0, 0.0], max_level=1.0), images)
+
+
+def test_the_toe_moves_nothing_above_twice_its_highest_level():
+    """Asked for 60 % black, the toe blackens only pixels whose darkest channel is at most ``max_level``, moves none
+    above twice that, and without a cap blackens the 60 %."""
+    images = _lifted()
+    t = images.amin(1)
+    capped = toe(images, [0.6, 0.6], max_level=0.25)
+    assert torch.equal((capped.amin(1) == 0), t <= 0.25)
+    above = (t > 0.5)[:, None].expand_as(images)
+    assert above.any() and torch.equal(capped[above], images[above])
+    assert torch.allclose(
+        (toe(images, [0.6, 0.6], max_level=1.0).amin(1) == 0).float().mean((1, 2)), torch.tensor(0.6), atol=0.01
+    )
 
 
 @pytest.mark.parametrize(
@@ -225,6 +240,8 @@ def test_the_toe_blackens_each_pictures_share_and_leaves_the_rest():
 def test_bad_shares_are_refused(shape, shares, match):
     with pytest.raises(ValueError, match=match):
         toe(torch.rand(shape), shares)
+    with pytest.raises(ValueError, match="max_level"):
+        toe(torch.rand(1, 3, 8, 8), [0.1], max_level=-0.1)
 
 
 def _toe_pipe(shares: list[float]) -> EmotionLandscapePipeline:

@@ -94,8 +94,8 @@ def register(subparsers) -> None:
         type=ranged(float, 0, 100),
         default=defaults.SHADOW_TOE or 0.0,
         metavar="S",
-        help="blacken the darkest pixels of a picture painted over a layout, S times the share of black pixels in "
-        "the photos behind its emotion's layouts; 0 leaves the shadows as they are (default: %(default)g)",
+        help="make the darkest pixels of a picture painted over a layout black, S times the share of black pixels "
+        "in the layout's photo; 0 leaves the shadows as they are (default: %(default)g)",
     )
     p.add_argument(
         "--max-redraws",

@@ -34,6 +34,10 @@ from ..image.features import colourfulness
 
 #: Rec. 601 luma weights of R, G and B.
 LUMA = (0.299, 0.587, 0.114)
+#: The highest darkest-channel level :func:`toe` blackens up to. A sunset photo whose ground is a black silhouette (41 %
+#: of its pixels) asked a picture over its layout for 83 % black, and the toe turned its sky brown; capped at 0.1 it
+#: moves no pixel whose darkest channel is above 0.2 (the diffusion model card, "A toe under the shadows").
+TOE_MAX_LEVEL = 0.1
 
 
 def colourfulness_of(images: torch.Tensor) -> np.ndarray:
@@ -79,18 +83,20 @@ def lower_black_point(images: torch.Tensor, drop: float) -> torch.Tensor:
     return (lowered + (images - black) * (1 - lowered) / (1 - black)).clamp(0, 1)
 
 
-def toe(images: torch.Tensor, shares: Sequence[float]) -> torch.Tensor:
+def toe(images: torch.Tensor, shares: Sequence[float], max_level: float = TOE_MAX_LEVEL) -> torch.Tensor:
     """``images`` (``(n, 3, h, w)`` in [0, 1]) with a toe under each one's shadows: with ``lo`` the ``shares`` quantile
-    of its darkest channel, a pixel whose darkest channel is ``t`` loses ``t`` from every channel up to ``lo``,
-    ``2·lo − t`` up to ``2·lo``, and nothing above. That share of the picture becomes black on its darkest channel
-    (its hue and its other channels' distance from it kept), the curve is continuous, and a share of 0 leaves the
-    picture as it is."""
+    of its darkest channel, but no higher than ``max_level``, a pixel whose darkest channel is ``t`` loses ``t`` from
+    every channel up to ``lo``, ``2·lo − t`` up to ``2·lo``, and nothing above. That share of the picture becomes black
+    on its darkest channel (its other channels' distance from it kept) where it lies in the shadows, the curve is
+    continuous, nothing brighter than ``2·max_level`` moves, and a share of 0 leaves the picture as it is."""
     shares = np.asarray(shares, dtype=np.float64)
     if images.ndim != 4 or images.shape[1] != 3 or len(shares) != len(images):
         raise ValueError(f"need (n, 3, h, w) images and n shares, got {tuple(images.shape)} and {len(shares)}")
     if not (np.isfinite(shares) & (shares >= 0) & (shares <= 1)).all():
         raise ValueError(f"shares must be in [0, 1], got {shares}")
+    if not (math.isfinite(max_level) and 0.0 <= max_level <= 1.0):
+        raise ValueError(f"max_level must be in [0, 1], got {max_level}")
     t = images.amin(1, keepdim=True)
     lo = torch.stack([torch.quantile(ti.float().flatten(), float(q)) if q > 0 else ti.new_zeros(()).float()
-                      for ti, q in zip(t, shares)]).to(images.dtype).view(-1, 1, 1, 1)  # fmt: skip
+                      for ti, q in zip(t, shares)]).clamp(max=max_level).to(images.dtype).view(-1, 1, 1, 1)  # fmt: skip
     return (images - torch.where(t <= lo, t, (2 * lo - t).clamp(min=0))).clamp(0, 1)
