@@ -126,12 +126,13 @@ BLACK_POINT_DROP: float | None = 0.075
 SAD_VALENCE: tuple[float, float] = (3.5, 5.0)
 #: The shadow toe of a picture painted over a layout (the pipeline's ``shadow_toe``,
 #: :func:`music2img.diffusion.colour.toe`; ``None``: the shadows as the black point leaves them): this many times the
-#: black share (pixels with a channel at 0) of the photo whose layout the picture was painted over becomes black. The
-#: photos clip 2.8 % of their pixels at 0, the pictures 1.0 %: their saturated and clipped shares stayed near 0.5× and
-#: 0.3× the photos'. The factor was chosen among 1, 1.5 and 2 on fresh seeds 372–383 and confirmed on 384–395:
-#: saturated, colourful and clipped shares 0.51 / 1.22 / 0.33 → 0.98 / 1.22 / 1.06× the photos', Fréchet distance on
-#: features 79.2 → 76.2 and on pixels 19.8 → 19.0, detail 0.27 → 0.30, emotion control within 0.008 by image models v3
-#: and v2. Set from the request's layouts' expected share instead, every picture got black shadows, hazy ones too:
-#: pixels 21.4 → 26.0 on seeds 372–383 (the diffusion model card, "A toe under the shadows"). Films keep their
-#: keyframes' tone (``MusicToImage.paint``).
+#: black share (pixels with a channel at 0) of the photo whose layout the picture was painted over becomes black, up to
+#: a darkest-channel level of :data:`music2img.diffusion.colour.TOE_MAX_LEVEL`. The photos clip 2.8 % of their pixels at
+#: 0, the pictures 1.0 %: their saturated and clipped shares stayed near 0.5× and 0.3× the photos'. The factor was
+#: chosen among 1, 1.5 and 2 on seeds 372–383 and confirmed on 384–395, the level cap added on 384–407, where the
+#: uncapped toe turned the skies of sunsets over black silhouettes brown. Through the pipeline on fresh seeds 408–419
+#: (``benchmarks/picture_quality.py --variants black-point default``): saturated, colourful and clipped shares 0.46 /
+#: 1.22 / 0.28 → 0.77 / 1.22 / 0.74× the photos', Fréchet distance on features 81.9 → 80.8 and on pixels 19.06 → 19.00,
+#: detail 0.29 → 0.31, emotion control within 0.004 by image models v3 and v2, the same time (the diffusion model card,
+#: "A toe under the shadows"). Films keep their keyframes' tone (``MusicToImage.paint``).
 SHADOW_TOE: float | None = 2.0
