@@ -186,26 +186,40 @@ def test_a_redrawn_picture_keeps_its_given_layout():
 
 def test_the_output_names_the_layout_each_kept_picture_was_painted_over():
     """Flat layouts of three levels; the landscape check rejects both first pictures once: each picture returned lies
-    nearest in light to the layout the output names. Given layouts, or none, name none."""
+    nearest in light to the layout the output names, which is not the one first drawn, and the toe takes that
+    layout's photo's share. Given layouts, or none, name none."""
+    from music2img.diffusion.colour import toe
     from music2img.diffusion.landscape_check import LandscapeChecker
 
     levels = [20, 120, 220]
     photos = torch.tensor(levels, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 16, 16).contiguous()
-    pipe = _pipe(SceneLayouts.from_photos(photos, np.full((3, 2), 5.0), neighbours=3))
-    checker = LandscapeChecker()
-    verdicts = iter([np.array([False, False])])
-    checker.is_landscape = lambda pictures: next(verdicts, np.ones(len(pictures), bool))
-    pipe.register_modules(landscape_checker=checker)
-    gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
-    out = pipe([5.0, 5.0], [5.0, 5.0], num_inference_steps=8, generator=gens, output_type="np", layout_strength=0.25,
-               early_check=None, shadow_toe=None)  # fmt: skip
-    assert out.redraws == [1, 1]
+    layouts = SceneLayouts.from_photos(photos, np.full((3, 2), 5.0), neighbours=3)
+    layouts.set_black_shares([0.3, 0.1, 0.02])
+    pipe, drawn = _pipe(layouts), []
+    choose = layouts.choose
+    layouts.choose = lambda *a, **kw: drawn.append(choose(*a, **kw)) or drawn[-1]
+
+    def paint(shadow_toe: float | None):
+        checker = LandscapeChecker()
+        verdicts = iter([np.array([False, False])])
+        checker.is_landscape = lambda pictures: next(verdicts, np.ones(len(pictures), bool))
+        pipe.register_modules(landscape_checker=checker)
+        gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+        return pipe([5.0, 5.0], [5.0, 5.0], num_inference_steps=8, generator=gens, output_type="pt",
+                    layout_strength=0.25, early_check=None, shadow_toe=shadow_toe)  # fmt: skip
+
+    out = paint(None)
+    assert out.redraws == [1, 1] and drawn[1] == out.layouts and all(a != b for a, b in zip(drawn[0], drawn[1]))
     nearest = [int(np.argmin([abs(image.mean() * 255 - level) for level in levels])) for image in out.images]
     assert out.layouts == nearest
-    for given, strength in ((pipe.layouts.enlarge([0, 2], 16), 0.5), (None, 1.0)):
-        out = pipe([5.0, 5.0], [5.0, 5.0], num_inference_steps=4, output_type="np", layout_strength=strength,
-                   layout=given)  # fmt: skip
-        assert out.layouts is None
+    toed = paint(2.0)
+    assert toed.layouts == out.layouts
+    shares = [2 * [0.3, 0.1, 0.02][i] for i in out.layouts]
+    assert torch.allclose(toed.images, toe(out.images, shares), atol=1e-6) and not torch.equal(toed.images, out.images)
+    for given, strength in ((layouts.enlarge([0, 2], 16), 0.5), (None, 1.0)):
+        plain = pipe([5.0, 5.0], [5.0, 5.0], num_inference_steps=4, output_type="np", layout_strength=strength,
+                     layout=given)  # fmt: skip
+        assert plain.layouts is None
 
 
 @pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])

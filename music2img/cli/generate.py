@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..assets import DIFFUSION_MODEL_DIR
 from ..diffusion import defaults
+from ..diffusion.colour import TOE_MAX_LEVEL
 from ..errors import Music2ImgError
 from ..limits import IMAGES, REDRAWS, SCHEDULER_MAX_STEPS, check_guidance, check_seed, check_steps, check_threads
 from ._files import report_error
@@ -94,8 +95,9 @@ def register(subparsers) -> None:
         type=ranged(float, 0, 100),
         default=defaults.SHADOW_TOE or 0.0,
         metavar="S",
-        help="make the darkest pixels of a picture painted over a layout black, S times the share of black pixels "
-        "in the layout's photo; 0 leaves the shadows as they are (default: %(default)g)",
+        help="make the darkest pixels of a picture painted over a layout black, S times the share of the layout's "
+        f"photo's pixels with a channel at 0, up to a level of {TOE_MAX_LEVEL:g}; 0 leaves the shadows as they "
+        "are (default: %(default)g)",
     )
     p.add_argument(
         "--max-redraws",

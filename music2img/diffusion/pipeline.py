@@ -92,11 +92,12 @@ class EmotionLandscapePipelineOutput(ImagePipelineOutput):
     """The pictures, and for each how many times it was painted again because the landscape or scene
     checker rejected it (all 0 without checkers), how the checkers rated it as painted (−1: no landscape,
     else its scene probability, 1 without a scene checker; ``None`` when nothing was checked) and which of the
-    pipeline's ``layouts`` it was painted over (``None`` when none was drawn: from noise, or over given layouts)."""
+    pipeline's ``layouts`` it was painted over (``None`` for a picture painted from noise or over a given layout,
+    and in place of the list when that is every picture)."""
 
     redraws: list[int] | None = None
     ratings: list[float] | None = None
-    layouts: list[int] | None = None
+    layouts: list[int | None] | None = None
 
 
 class RecordsWeightHashes:
@@ -259,9 +260,10 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 the colour ceiling, whose pull towards the luma would lift the shadows again
                 (:func:`~music2img.diffusion.colour.lower_black_point`); ``None`` or 0: never.
             shadow_toe: A picture painted over one of the pipeline's ``layouts`` gets a toe under its shadows
-                after the black point (:func:`~music2img.diffusion.colour.toe`): this many times the black share of
-                the layout's photo (``SceneLayouts.black_shares``) becomes black on its darkest channel; ``None`` or
-                0: never.
+                after the black point (:func:`~music2img.diffusion.colour.toe`): this many times the share of the
+                layout's photo's pixels with a channel at 0 (``SceneLayouts.black_shares``) becomes black on its
+                darkest channel, up to the level :data:`~music2img.diffusion.colour.TOE_MAX_LEVEL`; ``None`` or 0:
+                never.
         """
         settings = {k: v for k, v in locals().items() if k not in ("self", "valence", "arousal")}  # for splitting
         vs, as_ = check_request(valence, arousal, num_images_per_prompt, output_type)
@@ -400,7 +402,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         if black_point_drop and first:
             image = lower_black_point((image.float() / 2 + 0.5).clamp(0, 1), black_point_drop) * 2 - 1
         if shadow_toe and picks is not None:
-            shares = (shadow_toe * self.layouts.black_shares[torch.as_tensor(picks)]).clamp(0, 1).cpu().numpy()
+            shares = self.layouts.black_shares[torch.as_tensor(picks, device=self.layouts.black_shares.device)]
+            shares = (shadow_toe * shares.float()).clamp(0, 1).cpu().numpy()
             image = toe((image.float() / 2 + 0.5).clamp(0, 1), shares) * 2 - 1
         if size is not None and size != image.shape[-1]:
             image = self.resize((image.float() / 2 + 0.5).clamp(0, 1), size, use_upscaler) * 2 - 1
@@ -532,7 +535,7 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
                 picks[p] = None if part.layouts is None else part.layouts[i]
         images = to_output(images * 2 - 1, output_type)
         ratings = None if any(r is None for r in ratings) else ratings
-        picks = None if any(i is None for i in picks) else picks
+        picks = None if all(i is None for i in picks) else picks
         if not return_dict:
             return (images,)
         return EmotionLandscapePipelineOutput(images=images, redraws=redraws, ratings=ratings, layouts=picks)
