@@ -64,12 +64,8 @@ def test_the_reference_is_the_drawn_layouts_colourfulness_expected_over_their_we
     assert both == pytest.approx((each[1] + 3 * each[2]) / 4, rel=1e-3)
 
 
-def test_any_per_layout_value_is_expected_over_the_weights_a_request_draws_with():
-    """Values 10, 20, 30 of the three layouts, weighted 0, 1, 3: their expectation is (20 + 90) / 4; with all weights
-    0 nothing can be drawn and it is 0."""
-    values = np.array([10.0, 20.0, 30.0])
-    assert _layouts([0, 1, 3]).expected([5], [5], lambda near: values[near.numpy()])[0] == pytest.approx(27.5)
-    assert _layouts([0, 0, 0]).expected([5, 5], [5, 5], lambda near: values[near.numpy()]).tolist() == [0.0, 0.0]
+def test_a_reference_nothing_can_be_drawn_for_is_zero():
+    assert _layouts([0, 0, 0]).expected_colourfulness([5, 5], [5, 5], 16).tolist() == [0.0, 0.0]
 
 
 def _paint(ceiling: float | None, strength: float = 0.5) -> np.ndarray:

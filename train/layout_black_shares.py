@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.diffusion.pipeline import load_pipeline, save_component
-from music2img.diffusion.scene_layouts import SceneLayouts, black_shares_of
+from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.errors import DatasetError, Music2ImgError
 from music2img.image.labelled_folder import load_images
 
@@ -31,18 +30,17 @@ SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def matched_black_shares(layouts: SceneLayouts, files: list[Path], workers: int = 2, chunk: int = 1000) -> np.ndarray:
-    """For each layout, the black share of the photo among ``files`` whose block means at 128 px are its own; NaN
-    where none is."""
-    side = layouts.config.side
+    """For each layout, the black share of the photo among ``files`` whose layout at 128 px
+    (:meth:`~music2img.diffusion.scene_layouts.SceneLayouts.from_photos`) is its own; NaN where none is."""
     index: dict[bytes, list[int]] = {}
     for i, layout in enumerate(layouts.layouts.cpu().numpy()):
         index.setdefault(layout.tobytes(), []).append(i)
     shares = np.full(len(layouts.layouts), np.nan)
     for start in tqdm(range(0, len(files), chunk), desc="matching photos", unit="chunk"):
         photos = load_images(files[start : start + chunk], 128, workers, progress=False)
-        blocks = F.avg_pool2d(photos.float(), 128 // side).round().to(photos.dtype).numpy()
-        for share, block in zip(black_shares_of(photos).numpy(), blocks):
-            for i in index.get(block.tobytes(), ()):
+        made = SceneLayouts.from_photos(photos, np.zeros((len(photos), 2)), layouts.config.side)
+        for share, layout in zip(made.black_shares.numpy(), made.layouts.numpy()):
+            for i in index.get(layout.tobytes(), ()):
                 shares[i] = share
     return shares
 

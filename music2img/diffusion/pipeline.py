@@ -593,8 +593,8 @@ class EmotionLandscapePipeline(RecordsWeightHashes, DiffusionPipeline):
         rating[bad] = np.where(keep, rating[bad], new_rating)
         if picks is not None:
             picks = list(picks)
-            for j, i in enumerate(bad):
-                picks[i] = picks[i] if keep[j] else again.layouts[j]
+            for j in np.flatnonzero(~keep):
+                picks[bad[j]] = again.layouts[j]
         for i, n in zip(bad, again.redraws):
             redraws[i] = 1 + n
         return image, redraws, rating, picks

@@ -18,7 +18,7 @@ built before they were kept.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -169,26 +169,17 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         """The layouts ``indices`` enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
         return resize_layouts(self.layouts[torch.tensor(list(indices), device=self.layouts.device)] / 127.5 - 1, size)
 
-    def expected(
-        self, valence: Sequence[float], arousal: Sequence[float], value_of: Callable[[torch.Tensor], np.ndarray]
-    ) -> np.ndarray:
-        """For each (valence, arousal) pair, ``value_of(indices)`` of its nearest layouts (one value each) expected
-        over the chance :meth:`choose` draws each; 0 where none can be drawn."""
-        out = []
-        for v, a in zip(valence, arousal):
-            near = self.nearest(v, a)
-            each = np.asarray(value_of(near), dtype=np.float64)
-            w = self._weights_of(near).double().cpu().numpy()
-            out.append(float(np.dot(w, each) / w.sum()) if w.sum() > 0 else 0.0)
-        return np.array(out)
-
     def expected_colourfulness(self, valence: Sequence[float], arousal: Sequence[float], size: int) -> np.ndarray:
         """For each (valence, arousal) pair, the Hasler–Süsstrunk colourfulness of the layout :meth:`choose` draws
         for it, enlarged to ``size``, expected over its nearest layouts' weights (the colour ceiling's reference,
-        :mod:`~music2img.diffusion.colour`)."""
-        return self.expected(
-            valence, arousal, lambda near: colourfulness_of(self.enlarge(near.tolist(), size) / 2 + 0.5)
-        )
+        :mod:`~music2img.diffusion.colour`); 0 where none can be drawn."""
+        out = []
+        for v, a in zip(valence, arousal):
+            near = self.nearest(v, a)
+            each = colourfulness_of(self.enlarge(near.tolist(), size) / 2 + 0.5)
+            w = self._weights_of(near).double().cpu().numpy()
+            out.append(float(np.dot(w, each) / w.sum()) if w.sum() > 0 else 0.0)
+        return np.array(out)
 
 
 def black_shares_of(photos: torch.Tensor) -> torch.Tensor:
