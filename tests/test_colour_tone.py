@@ -10,14 +10,39 @@ import torch
 from conftest import load_script
 
 
-def test_settings_parse_with_or_without_a_black_share():
+def test_settings_parse_with_a_black_share_or_a_toe():
     bench = load_script("benchmarks/colour_tone.py")
-    assert bench.setting("cl:1:0.075") == ("cl", 1.0, 0.075, 0.0)
-    assert bench.setting("lc:0.8:0.075:0.03") == ("lc", 0.8, 0.075, 0.03)
-    assert [str(bench.setting(t)) for t in ("cl:1:0.075", "cl:0.8:0:0.03")] == ["cl:1:0.075", "cl:0.8:0:0.03"]
-    for bad in ("xy:1:0", "cl:1", "cl:1:0:0:0", "cl:1:0:1.5", "cl:a:0", "cl:1:0:t2"):
+    cap = bench.TOE_MAX_LEVEL
+    assert bench.setting("cl:1:0.075") == ("cl", 1.0, 0.075, 0.0, 0.0, cap)
+    assert bench.setting("lc:0.8:0.075:0.03") == ("lc", 0.8, 0.075, 0.03, 0.0, cap)
+    assert bench.setting("cl:1:0.075:t2") == ("cl", 1.0, 0.075, 0.0, 2.0, cap)
+    assert bench.setting("cl:1:0.075:t2:1") == ("cl", 1.0, 0.075, 0.0, 2.0, 1.0)
+    texts = ("cl:1:0.075", "cl:0.8:0:0.03", "cl:1:0.075:t2", "cl:1:0.075:t2:1")
+    assert [str(bench.setting(t)) for t in texts] == list(texts)
+    for bad in ("xy:1:0", "cl:1", "cl:1:0:0:0", "cl:1:0:1.5", "cl:a:0", "cl:1:0:t0", "cl:1:0:tx", "cl:1:0:t2:2"):
         with pytest.raises(argparse.ArgumentTypeError):
             bench.setting(bad)
+
+
+def test_each_picture_is_matched_to_the_layout_it_was_painted_over_and_toed_by_its_photo():
+    """Three flat layouts of one emotion, photos 0 %, 10 % and 30 % black; pictures near each layout's grey (noise
+    added) find their own, and the toe setting blackens twice its photo's share, as the pipeline's toe does."""
+    from music2img.diffusion.colour import toe
+    from music2img.diffusion.scene_layouts import SceneLayouts
+
+    bench = load_script("benchmarks/colour_tone.py")
+    levels = [40, 120, 200]
+    photos = torch.tensor(levels, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 16, 16).contiguous()
+    layouts = SceneLayouts.from_photos(photos, np.full((3, 2), 5.0), side=4, neighbours=3)
+    layouts.set_black_shares([0.0, 0.1, 0.3])
+    noise = 0.05 * torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    pictures = (torch.tensor([200, 40, 120, 40]).view(4, 1, 1, 1) / 255 + noise).clamp(0, 1)
+    found = bench.painted_layouts(layouts, pictures, np.full((4, 2), 5.0))
+    assert found.tolist() == [2, 0, 1, 0]
+    shares = layouts.black_shares[found].numpy()
+    out = bench.apply(pictures, np.ones(4), bench.setting("cl:0:0:t2:1"), shares)
+    assert torch.allclose(out, toe(pictures, 2 * shares, max_level=1.0))
+    assert torch.allclose((out.amin(1) == 0).float().mean((1, 2)), torch.tensor([0.6, 0.0, 0.2, 0.0]), atol=0.01)
 
 
 def _images() -> torch.Tensor:
