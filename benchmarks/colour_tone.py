@@ -13,8 +13,9 @@ to black and its brightest to white, stretching its levels between (a screen, no
 ``ORDER:K:D:tS[:L]`` instead puts the pipeline's toe (:func:`~music2img.diffusion.colour.toe`) under each picture's
 shadows at ``S`` times the black share of the photo whose layout it was painted over, its level capped at ``L``
 (default :data:`~music2img.diffusion.colour.TOE_MAX_LEVEL`; 1: no cap). Cached pictures do not keep their layouts,
-so each is matched to one by its block means (:func:`painted_layouts`); on seeds 396–407 the toe so applied gave the
-pipeline's colour statistics within 0.04. ``picture_quality.py --variants black-point default`` measures the toe
+so each is matched to one by its block means
+(:meth:`~music2img.diffusion.scene_layouts.SceneLayouts.painted_over`); on seeds 396–407 the toe so applied gave
+the pipeline's colour statistics within 0.04. ``picture_quality.py --variants black-point default`` measures the toe
 through the pipeline. Each setting is measured as ``picture_quality.py`` measures a variant, and
 the black points (the 1st percentile of the darkest channel) of its pictures are printed by quantile beside the photos'
 (``--photos`` random training photos).
@@ -30,7 +31,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,7 +43,6 @@ from music2img.diffusion.colour import TOE_MAX_LEVEL, black_point_of, limit_colo
 from music2img.diffusion.emotion_map import map_to_labels
 from music2img.diffusion.evaluation import GRID, Generated, grid_points, photo_colour_statistics
 from music2img.diffusion.pipeline import load_pipeline
-from music2img.diffusion.scene_layouts import SceneLayouts, framed
 from music2img.diffusion.schedulers import make_scheduler
 from music2img.image.emotion_model import ImageEmotionModel
 from music2img.image.labelled_folder import load_image, read_labels
@@ -91,20 +90,6 @@ def setting(text: str) -> Setting:
     if not 0.0 <= b < 1.0:
         raise argparse.ArgumentTypeError(f"the black share B must be in [0, 1), got {text!r}")
     return Setting(order, k, d, b)
-
-
-def painted_layouts(layouts: SceneLayouts, images: torch.Tensor, requests: np.ndarray) -> np.ndarray:
-    """For each of ``images`` (``(n, 3, h, w)`` in [0, 1], as painted, ``h`` a multiple of the layouts' side), the
-    layout among those its request (``requests``, ``(n, 2)``, as the pipeline maps them) can draw whose block means
-    lie nearest to its own: the one it was most likely painted over."""
-    side = layouts.config.side
-    blocks = F.avg_pool2d(images.float() * 255, images.shape[-1] // side)
-    out = []
-    for picture, (v, a) in zip(blocks, requests):
-        near = layouts.nearest(v, a)
-        near = near[(layouts.weights[near] > 0) & ~framed(layouts.layouts[near])]
-        out.append(int(near[(layouts.layouts[near].float() - picture).square().mean((1, 2, 3)).argmin()]))
-    return np.array(out)
 
 
 def stretch_levels(images: torch.Tensor, black: float) -> torch.Tensor:
@@ -178,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         if not pipe.layouts.black_shares.any():
             p.error(f"{args.model}'s layouts do not know their photos' black shares: run train/layout_black_shares.py")
         requests = np.tile(np.asarray(mapped).T, (len(seeds), 1))
-        black_shares = pipe.layouts.black_shares[painted_layouts(pipe.layouts, raw, requests)].numpy()
+        black_shares = pipe.layouts.black_shares[pipe.layouts.painted_over(raw, *requests.T)].numpy()
 
     quantiles = np.percentile(black_point_of(photos).numpy(), QUANTILES)
     print(f"black point at quantiles {QUANTILES}: photos {np.round(quantiles, 3).tolist()}")

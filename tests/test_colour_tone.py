@@ -37,8 +37,8 @@ def test_each_picture_is_matched_to_the_layout_it_was_painted_over_and_toed_by_i
     layouts.set_black_shares([0.0, 0.1, 0.3])
     noise = 0.05 * torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     pictures = (torch.tensor([200, 40, 120, 40]).view(4, 1, 1, 1) / 255 + noise).clamp(0, 1)
-    found = bench.painted_layouts(layouts, pictures, np.full((4, 2), 5.0))
-    assert found.tolist() == [2, 0, 1, 0]
+    found = layouts.painted_over(pictures, [5.0] * 4, [5.0] * 4)
+    assert found == [2, 0, 1, 0]
     shares = layouts.black_shares[found].numpy()
     out = bench.apply(pictures, np.ones(4), bench.setting("cl:0:0:t2:1"), shares)
     assert torch.allclose(out, toe(pictures, 2 * shares, max_level=1.0))

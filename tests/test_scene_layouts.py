@@ -345,6 +345,27 @@ def test_layouts_keep_their_photos_black_shares_saved_with_them(tmp_path):
             layouts.set_black_shares(bad)
 
 
+def test_label_factors_scale_the_weights_are_saved_and_old_layouts_load_with_1(tmp_path):
+    """Label factors multiply the weights as layouts are drawn and in the colour reference; layouts saved before
+    they were kept draw as their weights say; factors off [0, 1] are refused."""
+    layouts = _weighted([1, 1, 3, 0])
+    layouts.set_label_factors([1, 0.5, 1 / 3, 1])
+    drawn = np.bincount(layouts.choose([3.0] * 400, [3.0] * 400, torch.Generator().manual_seed(0)), minlength=4)
+    assert drawn[3] == 0 and 1.3 < drawn[0] / drawn[1] < 3 and 0.6 < drawn[2] / drawn[0] < 1.6
+    layouts.save_pretrained(tmp_path / "layouts")
+    assert SceneLayouts.from_pretrained(tmp_path / "layouts").label_factors.tolist() == pytest.approx(
+        [1, 0.5, 1 / 3, 1]
+    )
+    old = {k: v for k, v in layouts.state_dict().items() if k != "label_factors"}
+    save_file(old, tmp_path / "layouts" / "diffusion_pytorch_model.safetensors")
+    assert (
+        SceneLayouts.from_pretrained(tmp_path / "layouts", low_cpu_mem_usage=False).label_factors.tolist() == [1.0] * 4
+    )
+    for bad in ([1, 1, 1], [1, 1, 1.5, 1], [1, -0.1, 1, 1]):
+        with pytest.raises(ValueError, match="label_factors"):
+            layouts.set_label_factors(bad)
+
+
 def test_the_script_gives_old_layouts_their_photos_black_shares_and_keeps_their_weights(tmp_path, capsys):
     """Three photos saved as PNG in nested folders, two made into layouts that lost their shares: the script
     matches each to its photo by block means, the third photo matches none; weights stay. A folder with no
@@ -396,7 +417,8 @@ def test_the_sad_half_starts_later_and_each_picture_as_if_painted_alone():
                  layout_strength=5 / 6, sad_layout_strength=0.5)  # fmt: skip
     assert split.layouts == one.layouts + other.layouts  # each batch's layouts back in request order
     unsplit = _paint(pipe, 5 / 6, sad_layout_strength=None)
-    assert np.array_equal(unsplit[1], both[1]) and not np.array_equal(unsplit[0], both[0])
+    # a picture batched with another may differ from one painted alone in the last bit on some CPUs (AVX-512)
+    assert np.allclose(unsplit[1], both[1], atol=1e-5) and not np.allclose(unsplit[0], both[0], atol=1e-5)
     assert np.array_equal(_paint(pipe, 1.0, sad_layout_strength=0.5), _paint(pipe, 1.0))  # from noise: no layouts
     with pytest.raises(ValueError, match="sad_layout_strength"):
         _paint(pipe, 5 / 6, sad_layout_strength=1.5)

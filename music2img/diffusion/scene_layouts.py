@@ -9,7 +9,9 @@ pipelines do with ``strength``). The model then paints the detail and the emotio
 composition and colour, where from pure noise it paints close-ups (tree bark, rock) and over-coloured
 smears in the low-valence half (the diffusion model card, "Scene layouts"). ``train/scene_layouts.py``
 builds one from a labels CSV of scene photos; ``train/layout_prior.py`` gives its layouts ``weights``, how
-often a layout is drawn among a request's nearest in proportion to how often it becomes a scene. Each layout
+often a layout is drawn among a request's nearest in proportion to how often the scene check passes its pictures,
+and ``train/layout_labels.py`` their ``label_factors``, how much less often a layout is drawn because people called
+the pictures painted over it no scene (:meth:`SceneLayouts.painted_over` finds a picture's layout). Each layout
 also keeps its photo's ``black_shares``, the share of pixels with a channel at 0, which sets the toe under a
 picture's shadows (:func:`~music2img.diffusion.colour.toe`); ``train/layout_black_shares.py`` gives them to layouts
 built before they were kept.
@@ -47,11 +49,12 @@ def framed(layouts: torch.Tensor) -> torch.Tensor:
 
 
 class SceneLayouts(ModelMixin, ConfigMixin):
-    r"""Colour layouts of ``num_layouts`` scene photos, their (valence, arousal) labels, their ``weights`` and their
-    photos' ``black_shares`` (0 for layouts saved before they were kept).
+    r"""Colour layouts of ``num_layouts`` scene photos, their (valence, arousal) labels, their ``weights``, their
+    ``label_factors`` (1 for layouts saved before they were kept) and their photos' ``black_shares`` (0 for layouts
+    saved before they were kept).
 
-    A request draws among its nearest layouts in proportion to their weights; where those are all equal (as
-    built, all 1), uniformly, as before weights existed.
+    A request draws among its nearest layouts in proportion to their weights times their label factors; where those
+    are all equal (as built, all 1), uniformly, as before weights existed.
 
     Parameters:
         num_layouts: Photos held.
@@ -67,6 +70,7 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         self.register_buffer("layouts", torch.zeros(num_layouts, 3, side, side, dtype=torch.uint8))
         self.register_buffer("emotions", torch.zeros(num_layouts, 2))
         self.register_buffer("weights", torch.ones(num_layouts))
+        self.register_buffer("label_factors", torch.ones(num_layouts))
         self.register_buffer("black_shares", torch.zeros(num_layouts))
 
     @classmethod
@@ -102,8 +106,8 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> list[int]:
         """For each (valence, arousal) pair, the index of one of its ``neighbours`` nearest layouts, drawn in
-        proportion to their ``weights`` with ``generator`` (one per pair, or one for all); a :func:`framed` layout
-        is never drawn."""
+        proportion to their ``weights`` times their ``label_factors`` with ``generator`` (one per pair, or one for
+        all); a :func:`framed` layout is never drawn."""
         picks = []
         for i, (v, a) in enumerate(zip(valence, arousal)):
             g = generator[i] if isinstance(generator, list) else generator
@@ -118,13 +122,18 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         return picks
 
     def _weights_of(self, near: torch.Tensor) -> torch.Tensor:
-        """The weights of the layouts ``near`` as they are drawn: 0 for a framed one."""
-        return self.weights[near].float() * ~framed(self.layouts[near])
+        """The weights of the layouts ``near`` as they are drawn: times their label factors, 0 for a framed one."""
+        return self.weights[near].float() * self.label_factors[near].float() * ~framed(self.layouts[near])
 
     def set_weights(self, weights: np.ndarray | torch.Tensor) -> None:
         """Give the layouts ``weights`` (one per layout, finite, ≥ 0): the relative chance of each being drawn
         among a request's nearest."""
         self._set("weights", weights, math.inf)
+
+    def set_label_factors(self, factors: np.ndarray | torch.Tensor) -> None:
+        """Give the layouts ``factors`` on their weights from people's labels (one per layout, in [0, 1]; 1: drawn
+        as their weights say)."""
+        self._set("label_factors", factors, 1.0)
 
     def set_black_shares(self, shares: np.ndarray | torch.Tensor) -> None:
         """Give the layouts their photos' black ``shares`` (one per layout, in [0, 1]; :func:`black_shares_of`)."""
@@ -164,6 +173,18 @@ class SceneLayouts(ModelMixin, ConfigMixin):
             else:
                 picks.append(picks[-1])
         return picks
+
+    def painted_over(self, images: torch.Tensor, valence: Sequence[float], arousal: Sequence[float]) -> list[int]:
+        """For each of ``images`` (``(n, 3, h, w)`` in [0, 1], as painted, ``h`` a multiple of ``side``) requested at
+        (valence, arousal) (as the pipeline maps them), the layout among those the request can draw whose block means
+        lie nearest to the picture's own: the one it was most likely painted over."""
+        blocks = F.avg_pool2d(images.float() * 255, images.shape[-1] // self.config.side)
+        out = []
+        for picture, v, a in zip(blocks, valence, arousal):
+            near = self.nearest(float(v), float(a))
+            near = near[(self.weights[near] > 0) & ~framed(self.layouts[near])]
+            out.append(int(near[(self.layouts[near].float() - picture).square().mean((1, 2, 3)).argmin()]))
+        return out
 
     def enlarge(self, indices: Sequence[int], size: int) -> torch.Tensor:
         """The layouts ``indices`` enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
