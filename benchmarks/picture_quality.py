@@ -143,6 +143,8 @@ VARIANTS["ceiling"] = VARIANTS["default"]._replace(ceiling=1.1, sad_layout=None,
 VARIANTS["sad-layout"] = VARIANTS["default"]._replace(ceiling=1.1, black_point=None, toe=None)
 #: the defaults with the black point, before the shadow toe
 VARIANTS["black-point"] = VARIANTS["default"]._replace(toe=None)
+#: the defaults with the layouts' label factors and the colour ceiling at 1.0, before it went to 0.95
+VARIANTS["ceiling-1.0"] = VARIANTS["default"]._replace(ceiling=1.0)
 #: today's defaults as painted, before the colour ceiling, the black point and the toe
 VARIANTS["as-painted"] = VARIANTS["default"]._replace(ceiling=None, black_point=None, toe=None)
 
