@@ -11,7 +11,7 @@ from PIL import Image
 
 from music2img.diffusion.pipeline import load_pipeline, save_component
 from music2img.diffusion.scene_layouts import SceneLayouts
-from train.layout_labels import label_factors, main
+from train.layout_labels import label_factors, main, variety, weighted_only
 
 GREYS = [40, 100, 160, 220]
 
@@ -58,6 +58,14 @@ def test_layouts_people_called_no_scene_are_drawn_less_and_a_second_run_does_not
     assert layouts.weights.tolist() == [1, 2, 1, 1]  # the scene check's weights stay
     drawn = np.bincount(layouts.choose([3.0] * 400, [3.0] * 400, torch.Generator().manual_seed(0)), minlength=4)
     assert drawn[0] < 15 and drawn[1] > drawn[2]
+    assert "Layouts a corner cell draws among" in out
+    # weights 1, 2, 1, 1 alone: 4 layouts at 1/5, 2/5, 1/5, 1/5; with layout 0 all but gone, fewer and a larger top one
+    before, after = variety(weighted_only(layouts), [(3.0, 3.0)]).iloc[0], variety(layouts, [(3.0, 3.0)]).iloc[0]
+    assert (
+        before["layouts"] == pytest.approx(np.exp(-(0.6 * np.log(0.2) + 0.4 * np.log(0.4))))
+        and before["largest"] == 0.4
+    )
+    assert after["layouts"] < before["layouts"] and after["largest"] > 0.4
     assert main(argv) == 0
     assert np.allclose(load_pipeline(pipeline).layouts.label_factors.numpy(), factors)
 
@@ -76,7 +84,7 @@ def test_broken_label_tables_are_refused_with_the_reason(pipeline, tmp_path):
         "no 'path' column": table.drop(columns="path"),
         "label of 0 or 1": table.assign(scene=[0, 2]),
         "lack a request": table.assign(valence=[3.0, None]),
-        "cannot read the labelled picture": table.assign(path=["pictures/0.png", "pictures/gone.png"]),
+        "cannot read image": table.assign(path=["pictures/0.png", "pictures/gone.png"]),
     }
     for message, broken in cases.items():
         broken.to_csv(tmp_path / "broken.csv", index=False)

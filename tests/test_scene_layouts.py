@@ -352,6 +352,16 @@ def test_label_factors_scale_the_weights_are_saved_and_old_layouts_load_with_1(t
     layouts.set_label_factors([1, 0.5, 1 / 3, 1])
     drawn = np.bincount(layouts.choose([3.0] * 400, [3.0] * 400, torch.Generator().manual_seed(0)), minlength=4)
     assert drawn[3] == 0 and 1.3 < drawn[0] / drawn[1] < 3 and 0.6 < drawn[2] / drawn[0] < 1.6
+    photos = _photos([0, 60, 120, 180])
+    photos[:, 0, :8] = torch.tensor([250, 200, 150, 100], dtype=torch.uint8).view(4, 1, 1)  # red skies, each its own
+    colourful, folded = (SceneLayouts.from_photos(photos, [[3, 3]] * 4, neighbours=4) for _ in range(2))
+    colourful.set_weights([1, 1, 3, 0])
+    colourful.set_label_factors([1, 0.5, 1 / 3, 1])
+    folded.set_weights([1, 0.5, 1, 0])  # the same chances as weights alone
+    reference = colourful.expected_colourfulness([3], [3], 16)[0]
+    assert reference > 10 and reference == pytest.approx(folded.expected_colourfulness([3], [3], 16)[0])
+    folded.set_weights([1, 1, 3, 0])  # without the factors: another reference
+    assert reference != pytest.approx(folded.expected_colourfulness([3], [3], 16)[0])
     layouts.save_pretrained(tmp_path / "layouts")
     assert SceneLayouts.from_pretrained(tmp_path / "layouts").label_factors.tolist() == pytest.approx(
         [1, 0.5, 1 / 3, 1]

@@ -24,22 +24,27 @@ strictest one.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from PIL import Image, UnidentifiedImageError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from music2img.diffusion.emotion_map import map_to_labels
 from music2img.diffusion.pipeline import load_pipeline, save_component
+from music2img.diffusion.scene_layouts import SceneLayouts
 from music2img.errors import DatasetError, Music2ImgError
+from music2img.image.labelled_folder import load_images
 from music2img.va import quadrants
 
 REQUEST = ["valence", "arousal"]
+#: Pictures matched to their layouts at once (as floats: 2,878 pictures of 128 px would take 566 MB).
+CHUNK = 256
+#: Valences and arousals of the quarters' corner cells (``benchmarks/scene_sheets.py`` counts scenes there).
+CORNERS = (2.0, 3.5, 6.5, 8.0)
 
 
 def read_labels(tables: list[Path]) -> pd.DataFrame:
@@ -68,20 +73,6 @@ def read_labels(tables: list[Path]) -> pd.DataFrame:
             f"{int(bad.sum())} labelled pictures lack a request or a label of 0 or 1, e.g. {bad.index[bad][0]}"
         )
     return joined.reset_index()
-
-
-def load_pictures(paths: list[str]) -> torch.Tensor:
-    """The pictures ``paths``, ``(n, 3, h, w)`` in [0, 1]; one missing or unreadable raises :class:`DatasetError`."""
-    out = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                out.append(torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1))
-        except (OSError, UnidentifiedImageError) as err:
-            raise DatasetError(f"cannot read the labelled picture {path}: {err}") from err
-    if len({tuple(x.shape) for x in out}) > 1:
-        raise DatasetError("the labelled pictures differ in size: label pictures painted at one size")
-    return torch.stack(out).float() / 255
 
 
 def label_factors(layout: np.ndarray, scene: np.ndarray, num_layouts: int, strength: float, power: float) -> np.ndarray:
@@ -116,6 +107,25 @@ def held_out(labels: pd.DataFrame, num_layouts: int, strength: float, power: flo
     return pd.DataFrame(out).T.astype({"pictures": int})
 
 
+def weighted_only(layouts: SceneLayouts) -> SceneLayouts:
+    """A copy of ``layouts`` drawn by their weights alone (every label factor 1)."""
+    plain = copy.deepcopy(layouts)
+    plain.set_label_factors(np.ones(layouts.config.num_layouts))
+    return plain
+
+
+def variety(layouts: SceneLayouts, cells: list[tuple[float, float]]) -> pd.DataFrame:
+    """For each (valence, arousal) cell (as the pipeline maps it), the effective number of layouts it draws among (the
+    exponent of the entropy of :meth:`~music2img.diffusion.scene_layouts.SceneLayouts.draw_chances`) and the largest
+    chance."""
+    rows = {}
+    for v, a in cells:
+        chances = layouts.draw_chances(v, a)[1]
+        chances = chances[chances > 0]
+        rows[(v, a)] = {"layouts": float(np.exp(-(chances * np.log(chances)).sum())), "largest": chances.max()}
+    return pd.DataFrame(rows).T
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("pipeline", type=Path, help="pipeline folder whose layouts to weight")
@@ -134,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     layouts = pipe.layouts
     try:
         labels = read_labels(args.labels)
-        pictures = load_pictures(labels["path"].tolist())
-        if pictures.shape[-1] % layouts.config.side:
-            raise DatasetError(f"the pictures' side {pictures.shape[-1]} is no multiple of {layouts.config.side}")
+        pictures = load_images(labels["path"].tolist(), pipe.unet.config.sample_size)  # uint8, as painted
         v, a = labels["valence"].to_numpy(float), labels["arousal"].to_numpy(float)
-        mapped = map_to_labels(v, a, pipe.config.emotion_quantiles) if pipe.config.emotion_quantiles else (v, a)
+        mv, ma = map_to_labels(v, a, pipe.config.emotion_quantiles) if pipe.config.emotion_quantiles else (v, a)
         raters = labels[[c for c in labels.columns if c == "scene" or c.startswith("rater_")]]
+        painted_over = [
+            layout
+            for k in range(0, len(labels), CHUNK)
+            for layout in layouts.painted_over(pictures[k : k + CHUNK] / 255, mv[k : k + CHUNK], ma[k : k + CHUNK])
+        ]
         labels = labels.assign(
-            layout=layouts.painted_over(pictures, *mapped),
+            layout=painted_over,
             mean=raters.mean(axis=1),
             strictest=raters.min(axis=1),
             quarter=quadrants(v, a),
@@ -153,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     if "sample" in labels.columns and labels["sample"].nunique() > 1:
         print("Scene shares, each labelled sample held out in turn (before → after its pictures are weighted):")
         print(held_out(labels, n, args.strength, args.power).round(3).to_string())
+    cells = [(v, a) for v in CORNERS for a in CORNERS]
+    mapped = map_to_labels(*np.array(cells).T, pipe.config.emotion_quantiles) if pipe.config.emotion_quantiles else None
+    requests = list(zip(*mapped)) if mapped else cells
+    before = variety(weighted_only(layouts), requests)
     layouts.set_label_factors(factors)
+    after = variety(layouts, requests)
+    print("Layouts a corner cell draws among (effective number, largest chance), before → after:")
+    print(pd.concat({"before": before, "after": after}, axis=1).set_axis(cells).round(2).to_string())
     save_component(args.pipeline, "layouts", layouts)
     lowered = factors < 1
     print(

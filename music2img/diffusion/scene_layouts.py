@@ -190,16 +190,21 @@ class SceneLayouts(ModelMixin, ConfigMixin):
         """The layouts ``indices`` enlarged to ``size × size`` (bicubic): ``(n, 3, size, size)`` in [-1, 1]."""
         return resize_layouts(self.layouts[torch.tensor(list(indices), device=self.layouts.device)] / 127.5 - 1, size)
 
+    def draw_chances(self, valence: float, arousal: float) -> tuple[np.ndarray, np.ndarray]:
+        """The ``neighbours`` layouts nearest to (valence, arousal) and the chance :meth:`choose` draws each (all 0
+        where none can be drawn)."""
+        near = self.nearest(valence, arousal)
+        w = self._weights_of(near).double().cpu().numpy()
+        return near.cpu().numpy(), w / w.sum() if w.sum() > 0 else w
+
     def expected_colourfulness(self, valence: Sequence[float], arousal: Sequence[float], size: int) -> np.ndarray:
         """For each (valence, arousal) pair, the Hasler–Süsstrunk colourfulness of the layout :meth:`choose` draws
-        for it, enlarged to ``size``, expected over its nearest layouts' weights (the colour ceiling's reference,
+        for it, enlarged to ``size``, expected over its :meth:`draw_chances` (the colour ceiling's reference,
         :mod:`~music2img.diffusion.colour`); 0 where none can be drawn."""
         out = []
         for v, a in zip(valence, arousal):
-            near = self.nearest(v, a)
-            each = colourfulness_of(self.enlarge(near.tolist(), size) / 2 + 0.5)
-            w = self._weights_of(near).double().cpu().numpy()
-            out.append(float(np.dot(w, each) / w.sum()) if w.sum() > 0 else 0.0)
+            near, chances = self.draw_chances(v, a)
+            out.append(float(np.dot(chances, colourfulness_of(self.enlarge(near.tolist(), size) / 2 + 0.5))))
         return np.array(out)
 
 
